@@ -1,0 +1,1 @@
+//! Thin, typed access to Azure Resource Manager over the `azure_core` pipeline.

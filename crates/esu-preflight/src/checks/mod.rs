@@ -1,0 +1,1 @@
+//! The checks: one unit each, stable IDs, documentation with the code.

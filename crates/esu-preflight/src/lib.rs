@@ -1,0 +1,29 @@
+//! # esu-preflight
+//!
+//! Pre-flight checks for Azure Arc Extended Security Updates (ESU) for Windows Server 2012 /
+//! 2012 R2: reads the real state of Azure subscriptions through Azure Resource Manager and
+//! reports everything that would make license provisioning, license linking or patch delivery
+//! fail, each with the exact fix.
+//!
+//! The pipeline is **gather → snapshot → evaluate → render**:
+//!
+//! - [`gather`] is the only code that talks to Azure (through [`arm::ArmClient`]); it fills a
+//! - [`Snapshot`]: plain serde data, every fact available or unavailable-with-reason;
+//! - [`evaluate`] runs the [checks](checks) over a snapshot, purely, into [`Finding`]s;
+//! - [`render`] writes a [`Report`] as a table or JSON to any `io::Write`.
+//!
+//! The library never prints.
+#![forbid(unsafe_code)]
+
+pub mod arm;
+pub mod checks;
+pub mod finding;
+pub mod models;
+pub mod permissions;
+pub mod render;
+pub mod report;
+pub mod snapshot;
+
+pub use finding::{Finding, Severity, Status};
+pub use report::{Gate, Report};
+pub use snapshot::{Fact, Snapshot, Unavailable, UnavailableKind};

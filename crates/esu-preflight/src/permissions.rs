@@ -1,0 +1,1 @@
+//! Azure RBAC action matching.

@@ -1,0 +1,191 @@
+//! The report: findings with a summary and the exit code they imply.
+//!
+//! The JSON form of [`Report`] is a public contract (`schema_version` changes only with a
+//! documented migration).
+
+use crate::finding::{Finding, Severity, Status};
+use crate::snapshot::Scope;
+use serde::{Deserialize, Serialize};
+
+/// The JSON report's format version.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// The name and version of the tool that made a report.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ToolInfo {
+    /// Always `esu-preflight`.
+    pub name: String,
+    /// The library's version.
+    pub version: String,
+}
+
+impl Default for ToolInfo {
+    fn default() -> Self {
+        Self {
+            name: "esu-preflight".to_owned(),
+            version: env!("CARGO_PKG_VERSION").to_owned(),
+        }
+    }
+}
+
+/// Counts of findings by status, and the exit code.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Summary {
+    /// Findings that passed.
+    pub pass: usize,
+    /// Findings that failed (at any severity).
+    pub fail: usize,
+    /// Findings whose facts could not be read.
+    pub inconclusive: usize,
+    /// Findings that did not apply.
+    pub skipped: usize,
+    /// `0` or `1`; see [`Gate::exit_code`].
+    pub exit_code: u8,
+}
+
+/// What makes a run fail: the `--fail-on` and `--allow-inconclusive` settings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Gate {
+    /// Failing findings at or above this severity make the exit code 1.
+    pub fail_on: Severity,
+    /// Whether inconclusive findings are tolerated.
+    pub allow_inconclusive: bool,
+}
+
+impl Default for Gate {
+    fn default() -> Self {
+        Self {
+            fail_on: Severity::Error,
+            allow_inconclusive: false,
+        }
+    }
+}
+
+impl Gate {
+    /// Whether this finding, alone, makes the run fail.
+    ///
+    /// A `fail` at or above `fail_on` does; so does an `inconclusive` at or above `fail_on`
+    /// unless inconclusive findings are allowed: a check that could not run never passes
+    /// silently.
+    pub fn blocks(&self, finding: &Finding) -> bool {
+        if finding.severity < self.fail_on {
+            return false;
+        }
+        match finding.status {
+            Status::Fail => true,
+            Status::Inconclusive => !self.allow_inconclusive,
+            Status::Pass | Status::Skipped => false,
+        }
+    }
+
+    /// `1` when any finding [blocks](Self::blocks), else `0`. (Exit code `2`, "could not do its
+    /// job", is the caller's: it never comes from findings.)
+    pub fn exit_code(&self, findings: &[Finding]) -> u8 {
+        u8::from(findings.iter().any(|f| self.blocks(f)))
+    }
+}
+
+/// A complete report.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Report {
+    /// See [`SCHEMA_VERSION`].
+    pub schema_version: u32,
+    /// The tool that made it.
+    pub tool: ToolInfo,
+    /// What was checked.
+    pub scope: Scope,
+    /// Counts and the exit code.
+    pub summary: Summary,
+    /// Sorted findings.
+    pub findings: Vec<Finding>,
+}
+
+impl Report {
+    /// Builds a report: sorts the findings and computes the summary under `gate`.
+    pub fn new(scope: Scope, mut findings: Vec<Finding>, gate: Gate) -> Self {
+        findings.sort_by(|a, b| a.sort_key().cmp(&b.sort_key()));
+        let mut summary = Summary {
+            exit_code: gate.exit_code(&findings),
+            ..Summary::default()
+        };
+        for finding in &findings {
+            match finding.status {
+                Status::Pass => summary.pass += 1,
+                Status::Fail => summary.fail += 1,
+                Status::Inconclusive => summary.inconclusive += 1,
+                Status::Skipped => summary.skipped += 1,
+            }
+        }
+        Self {
+            schema_version: SCHEMA_VERSION,
+            tool: ToolInfo::default(),
+            scope,
+            summary,
+            findings,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn finding(status: Status, severity: Severity) -> Finding {
+        Finding {
+            check_id: "ESU101".into(),
+            check: "provider-not-registered".into(),
+            status,
+            severity,
+            resource_id: "/subscriptions/s/providers/Microsoft.Sql".into(),
+            subscription_id: "s".into(),
+            message: String::new(),
+            remediation: String::new(),
+            evidence: serde_json::Value::Null,
+            help_uri: String::new(),
+        }
+    }
+
+    #[test]
+    fn exit_codes() {
+        let gate = Gate::default();
+        assert_eq!(gate.exit_code(&[]), 0);
+        assert_eq!(gate.exit_code(&[finding(Status::Pass, Severity::Error)]), 0);
+        assert_eq!(gate.exit_code(&[finding(Status::Fail, Severity::Error)]), 1);
+        assert_eq!(gate.exit_code(&[finding(Status::Fail, Severity::Warning)]), 0);
+        assert_eq!(
+            gate.exit_code(&[finding(Status::Inconclusive, Severity::Error)]),
+            1
+        );
+        assert_eq!(gate.exit_code(&[finding(Status::Skipped, Severity::Error)]), 0);
+
+        let lenient = Gate {
+            allow_inconclusive: true,
+            ..gate
+        };
+        assert_eq!(
+            lenient.exit_code(&[finding(Status::Inconclusive, Severity::Error)]),
+            0
+        );
+        let strict = Gate {
+            fail_on: Severity::Warning,
+            ..gate
+        };
+        assert_eq!(strict.exit_code(&[finding(Status::Fail, Severity::Warning)]), 1);
+        assert_eq!(strict.exit_code(&[finding(Status::Fail, Severity::Info)]), 0);
+    }
+
+    #[test]
+    fn summary_counts_and_sorts() {
+        let mut second = finding(Status::Fail, Severity::Error);
+        second.resource_id = "/subscriptions/s/providers/Microsoft.Compute".into();
+        let report = Report::new(
+            Scope::default(),
+            vec![finding(Status::Pass, Severity::Error), second],
+            Gate::default(),
+        );
+        assert_eq!(report.summary.pass, 1);
+        assert_eq!(report.summary.fail, 1);
+        assert_eq!(report.summary.exit_code, 1);
+        assert!(report.findings[0].resource_id.ends_with("Microsoft.Compute"));
+    }
+}

@@ -1,0 +1,297 @@
+//! The snapshot: every fact the checks need, read from Azure once.
+//!
+//! A [`Snapshot`] is plain serde data. [`crate::gather`] builds one from ARM; `esu-preflight
+//! snapshot` writes it to a file; `check --snapshot FILE` evaluates it offline. Other tools may
+//! build one themselves. It never holds a token or any other secret.
+//!
+//! Every fact is a [`Fact`]: either the value that was read, or the reason it could not be read.
+//! A check whose fact is unavailable reports `inconclusive` with that reason, never `pass`.
+
+use crate::models::{Permission, Provider, Subscription};
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+/// The snapshot format this version writes, and the newest it reads.
+pub const SNAPSHOT_VERSION: u32 = 1;
+
+/// Everything read from Azure for one run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Snapshot {
+    /// Format version; see [`SNAPSHOT_VERSION`].
+    pub snapshot_version: u32,
+    /// The tool (and version) that wrote the snapshot.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub generator: Option<String>,
+    /// The ARM endpoint the facts were read from, e.g. `https://management.azure.com`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub arm_endpoint: Option<String>,
+    /// What was asked for.
+    pub scope: Scope,
+    /// The facts, one entry per subscription in scope, in the order of `scope.subscriptions`.
+    pub subscriptions: Vec<SubscriptionSnapshot>,
+}
+
+/// The scope of a run.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Scope {
+    /// Subscription ids (GUIDs), lower-case.
+    pub subscriptions: Vec<String>,
+}
+
+/// The facts about one subscription.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SubscriptionSnapshot {
+    /// The subscription GUID, lower-case.
+    pub subscription_id: String,
+    /// `GET /subscriptions/{id}`.
+    pub subscription: Fact<Subscription>,
+    /// `GET /subscriptions/{id}/providers` (all pages).
+    pub providers: Fact<Vec<Provider>>,
+    /// The caller's effective permissions at subscription scope
+    /// (`GET /subscriptions/{id}/providers/Microsoft.Authorization/permissions`, all pages).
+    pub permissions: Fact<Vec<Permission>>,
+}
+
+/// A fact read from Azure, or why it could not be read.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum Fact<T> {
+    /// The fact was read.
+    Available {
+        /// What was read.
+        value: T,
+    },
+    /// The fact could not be read.
+    Unavailable {
+        /// Why.
+        reason: Unavailable,
+    },
+}
+
+impl<T> Fact<T> {
+    /// The value, when it was read.
+    pub fn value(&self) -> Option<&T> {
+        match self {
+            Self::Available { value } => Some(value),
+            Self::Unavailable { .. } => None,
+        }
+    }
+
+    /// The reason, when it was not read.
+    pub fn unavailable(&self) -> Option<&Unavailable> {
+        match self {
+            Self::Available { .. } => None,
+            Self::Unavailable { reason } => Some(reason),
+        }
+    }
+
+    /// The value, or the reason it is missing.
+    pub fn as_result(&self) -> Result<&T, &Unavailable> {
+        match self {
+            Self::Available { value } => Ok(value),
+            Self::Unavailable { reason } => Err(reason),
+        }
+    }
+}
+
+impl<T> From<Result<T, Unavailable>> for Fact<T> {
+    fn from(result: Result<T, Unavailable>) -> Self {
+        match result {
+            Ok(value) => Self::Available { value },
+            Err(reason) => Self::Unavailable { reason },
+        }
+    }
+}
+
+/// Why a fact could not be read.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Unavailable {
+    /// What kind of failure it was.
+    pub kind: UnavailableKind,
+    /// The HTTP status of the last answer, when there was one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub http_status: Option<u16>,
+    /// The ARM error code, e.g. `AuthorizationFailed`, `SubscriptionNotFound`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code: Option<String>,
+    /// A human-readable explanation.
+    pub message: String,
+    /// The action the caller was missing (from an `AuthorizationFailed` message).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub action: Option<String>,
+    /// The scope the action was missing on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scope: Option<String>,
+}
+
+/// The kinds of [`Unavailable`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum UnavailableKind {
+    /// ARM answered 404.
+    NotFound,
+    /// ARM answered 401 or 403: the caller may not read it.
+    Forbidden,
+    /// ARM answered with another error status (after retries).
+    HttpError,
+    /// ARM answered 2xx with a body that is not the expected JSON.
+    MalformedResponse,
+    /// Pagination was stopped: a next link to another host, a loop, or too many pages.
+    PaginationRefused,
+    /// The request could not be completed (connection, timeout).
+    Transport,
+    /// Anything else, including kinds written by a newer version.
+    #[serde(other)]
+    Other,
+}
+
+/// Why a snapshot file could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum SnapshotError {
+    /// The file could not be read.
+    #[error("cannot read snapshot file {}: {source}", path.display())]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The file is not valid JSON, or not a snapshot.
+    #[error("{}:{line}:{column}: not a valid snapshot: {source}", path.display())]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// 1-based line of the error.
+        line: usize,
+        /// 1-based column of the error.
+        column: usize,
+        /// The parser's error.
+        #[source]
+        source: serde_json::Error,
+    },
+    /// The snapshot was written by a newer esu-preflight.
+    #[error(
+        "{}: snapshot_version {found} is newer than this esu-preflight supports ({supported}); upgrade esu-preflight",
+        path.display()
+    )]
+    UnsupportedVersion {
+        /// The file.
+        path: PathBuf,
+        /// The version in the file.
+        found: u64,
+        /// The newest version this build reads.
+        supported: u32,
+    },
+}
+
+impl Snapshot {
+    /// An empty snapshot for `scope`, to be filled in.
+    pub fn new(scope: Scope) -> Self {
+        Self {
+            snapshot_version: SNAPSHOT_VERSION,
+            generator: Some(concat!("esu-preflight ", env!("CARGO_PKG_VERSION")).to_owned()),
+            arm_endpoint: None,
+            scope,
+            subscriptions: Vec::new(),
+        }
+    }
+
+    /// Reads a snapshot file written by `esu-preflight snapshot` (or by another tool).
+    ///
+    /// The version is checked before the structure, so a snapshot from a newer version is
+    /// reported as such rather than as a confusing parse error.
+    pub fn load(path: &Path) -> Result<Self, SnapshotError> {
+        let text = std::fs::read_to_string(path).map_err(|source| SnapshotError::Io {
+            path: path.to_owned(),
+            source,
+        })?;
+        Self::from_json(&text, path)
+    }
+
+    /// Parses a snapshot from JSON text; `path` is used in error messages only.
+    pub fn from_json(text: &str, path: &Path) -> Result<Self, SnapshotError> {
+        let parse_error = |source: serde_json::Error| SnapshotError::Parse {
+            path: path.to_owned(),
+            line: source.line(),
+            column: source.column(),
+            source,
+        };
+        #[derive(Deserialize)]
+        struct VersionOnly {
+            snapshot_version: u64,
+        }
+        let version: VersionOnly = serde_json::from_str(text).map_err(parse_error)?;
+        if version.snapshot_version > u64::from(SNAPSHOT_VERSION) {
+            return Err(SnapshotError::UnsupportedVersion {
+                path: path.to_owned(),
+                found: version.snapshot_version,
+                supported: SNAPSHOT_VERSION,
+            });
+        }
+        serde_json::from_str(text).map_err(parse_error)
+    }
+
+    /// The snapshot as pretty-printed JSON, ending with a newline.
+    pub fn to_json_pretty(&self) -> String {
+        let mut text = serde_json::to_string_pretty(self)
+            .expect("a snapshot is plain data and always serializes");
+        text.push('\n');
+        text
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn path() -> &'static Path {
+        Path::new("snap.json")
+    }
+
+    #[test]
+    fn newer_version_is_refused_before_structure() {
+        let err = Snapshot::from_json(r#"{"snapshot_version": 99, "other": true}"#, path())
+            .unwrap_err();
+        assert!(matches!(err, SnapshotError::UnsupportedVersion { found: 99, .. }));
+        assert!(err.to_string().contains("upgrade"));
+    }
+
+    #[test]
+    fn invalid_json_names_line_and_column() {
+        let err = Snapshot::from_json("{\n  \"snapshot_version\": 1,\n  oops\n}", path())
+            .unwrap_err();
+        match err {
+            SnapshotError::Parse { line, column, .. } => {
+                assert_eq!((line, column), (3, 3));
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+
+    #[test]
+    fn facts_round_trip() {
+        let fact: Fact<Vec<Permission>> = Fact::Unavailable {
+            reason: Unavailable {
+                kind: UnavailableKind::Forbidden,
+                http_status: Some(403),
+                code: Some("AuthorizationFailed".into()),
+                message: "no".into(),
+                action: Some("Microsoft.Authorization/permissions/read".into()),
+                scope: Some("/subscriptions/x".into()),
+            },
+        };
+        let json = serde_json::to_value(&fact).unwrap();
+        assert_eq!(json["status"], "unavailable");
+        assert_eq!(json["reason"]["kind"], "forbidden");
+        let back: Fact<Vec<Permission>> = serde_json::from_value(json).unwrap();
+        assert_eq!(back, fact);
+    }
+
+    #[test]
+    fn unknown_unavailable_kind_is_other() {
+        let reason: Unavailable =
+            serde_json::from_str(r#"{"kind":"quota_exhausted","message":"m"}"#).unwrap();
+        assert_eq!(reason.kind, UnavailableKind::Other);
+    }
+}
