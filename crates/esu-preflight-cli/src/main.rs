@@ -1,1 +1,356 @@
-fn main() {}
+//! `esu-preflight`: the command line over the `esu_preflight` library.
+//!
+//! Owns the terminal, `anyhow` and the exit codes: 0 nothing blocking, 1 failing or inconclusive
+//! findings, 2 the tool could not do its job. Errors are printed once, here at the top.
+
+mod args;
+
+use anyhow::{Context, Result, bail};
+use args::{CheckArgs, Cli, Command, ConnectionArgs, FixCommand, FixProvidersArgs, ScopeArgs};
+use clap::{CommandFactory, Parser};
+use esu_preflight::arm::{ArmClient, ArmClientOptions, CredentialOptions};
+use esu_preflight::checks::{self, Config};
+use esu_preflight::fix::{self, ProviderFixPlan, WaitOptions};
+use esu_preflight::render::{self, Format, RenderOptions};
+use esu_preflight::snapshot::{Scope, Snapshot};
+use esu_preflight::{Gate, Report};
+use std::io::{IsTerminal, Write};
+use std::path::Path;
+use std::process::ExitCode;
+use std::time::Duration;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(code) => ExitCode::from(code),
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<u8> {
+    match cli.command {
+        Command::Check(args) => runtime()?.block_on(check(args)),
+        Command::Snapshot(args) => runtime()?.block_on(snapshot(args)),
+        Command::Fix(FixCommand::Providers(args)) => runtime()?.block_on(fix_providers(args)),
+        Command::Explain(args) => explain(&args.topic.join(" ")),
+        Command::ListChecks(args) => list_checks(args.format),
+        Command::Completions { shell } => {
+            clap_complete::generate(
+                shell,
+                &mut Cli::command(),
+                "esu-preflight",
+                &mut std::io::stdout(),
+            );
+            Ok(0)
+        }
+    }
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")
+}
+
+/// `check`: gather (or load) a snapshot, evaluate it, render the report.
+async fn check(args: CheckArgs) -> Result<u8> {
+    let snapshot = match &args.snapshot {
+        Some(path) => Snapshot::load(path)?,
+        None => read_azure(&args.scope, &args.connection).await?,
+    };
+    let findings = checks::evaluate(&snapshot, &Config::default(), time::OffsetDateTime::now_utc());
+    let gate = Gate {
+        fail_on: args.output.fail_on.into(),
+        allow_inconclusive: args.output.allow_inconclusive,
+    };
+    let report = Report::new(snapshot.scope.clone(), findings, gate);
+    let format = args.output.format;
+    write_output(args.output.output_file.as_deref(), |out, is_terminal| {
+        let options = RenderOptions {
+            color: format == Format::Table && is_terminal && colour_allowed(),
+            ..RenderOptions::default()
+        };
+        render::render(&report, format, &options, out)
+    })?;
+    Ok(report.summary.exit_code)
+}
+
+/// `snapshot`: gather and save.
+async fn snapshot(args: args::SnapshotArgs) -> Result<u8> {
+    let snapshot = read_azure(&args.scope, &args.connection).await?;
+    let to_stdout = args.output_file.as_os_str() == "-";
+    let target = (!to_stdout).then_some(args.output_file.as_path());
+    write_output(target, |out, _| out.write_all(snapshot.to_json_pretty().as_bytes()))?;
+    if !to_stdout {
+        eprintln!(
+            "wrote a snapshot of {} subscription(s) to {}",
+            snapshot.subscriptions.len(),
+            args.output_file.display()
+        );
+    }
+    Ok(0)
+}
+
+/// `fix providers`: plan from a fresh snapshot, show the plan, and with `--yes` register.
+async fn fix_providers(args: FixProvidersArgs) -> Result<u8> {
+    let client = arm_client(&args.connection)?;
+    let scope = scope(&args.scope)?;
+    let snapshot = gather_with_progress(&client, &scope).await?;
+    let plans = fix::plan_provider_registration(&snapshot);
+    let mut stdout = std::io::stdout().lock();
+    let mut incomplete = false;
+    for plan in &plans {
+        incomplete |= print_plan(&mut stdout, plan, args.yes)?;
+    }
+    if !args.yes {
+        if plans.iter().any(|p| !p.register.is_empty()) {
+            writeln!(stdout, "\nDry run: nothing was changed. Re-run with --yes to register.")?;
+        }
+        return Ok(u8::from(incomplete));
+    }
+    for plan in plans.iter().filter(|p| !p.register.is_empty()) {
+        let providers = fix::register_providers(&client, plan)
+            .await
+            .with_context(|| format!("registering providers on {}", plan.subscription_id))?;
+        for provider in providers {
+            writeln!(
+                stdout,
+                "{}: registration requested ({})",
+                provider.namespace, provider.registration_state
+            )?;
+        }
+    }
+    if args.wait {
+        let options = WaitOptions {
+            poll_interval: args.poll_interval,
+            timeout: args.wait_timeout,
+        };
+        for plan in &plans {
+            let waiting: Vec<String> = plan
+                .register
+                .iter()
+                .chain(&plan.registering)
+                .cloned()
+                .collect();
+            if waiting.is_empty() {
+                continue;
+            }
+            let progress = |p: &fix::RegistrationProgress| {
+                eprintln!("waiting: {} is {}", p.namespace, p.state);
+            };
+            let left = fix::wait_for_registration(
+                &client,
+                &plan.subscription_id,
+                &waiting,
+                options,
+                &progress,
+            )
+            .await
+            .with_context(|| format!("waiting for providers on {}", plan.subscription_id))?;
+            if left.is_empty() {
+                writeln!(
+                    stdout,
+                    "{}: all required providers are registered",
+                    plan.subscription_id
+                )?;
+            } else {
+                incomplete = true;
+                writeln!(
+                    stdout,
+                    "{}: still not registered after {}s: {}",
+                    plan.subscription_id,
+                    options.timeout.as_secs(),
+                    left.join(", ")
+                )?;
+            }
+        }
+    }
+    Ok(u8::from(incomplete))
+}
+
+/// Prints one subscription's plan; returns whether something will be left undone.
+fn print_plan(out: &mut impl Write, plan: &ProviderFixPlan, yes: bool) -> Result<bool> {
+    let sub = &plan.subscription_id;
+    if let Some(reason) = &plan.unavailable {
+        writeln!(out, "{sub}: cannot read the resource providers: {}", reason.message)?;
+        return Ok(true);
+    }
+    if plan.is_noop() {
+        writeln!(out, "{sub}: all required providers are registered; nothing to do")?;
+        return Ok(false);
+    }
+    let verb = if yes { "registering" } else { "would register" };
+    if !plan.register.is_empty() {
+        writeln!(out, "{sub}: {verb}: {}", plan.register.join(", "))?;
+        if !yes {
+            writeln!(out, "  equivalent commands:")?;
+            for command in plan.az_commands() {
+                writeln!(out, "    {command}")?;
+            }
+        }
+    }
+    if !plan.registering.is_empty() {
+        writeln!(
+            out,
+            "{sub}: already registering: {}",
+            plan.registering.join(", ")
+        )?;
+    }
+    for namespace in &plan.not_permitted {
+        writeln!(
+            out,
+            "{sub}: refusing {namespace}: the signed-in identity lacks \
+             {namespace}/register/action on /subscriptions/{sub} (ESU102); ask for Contributor \
+             or Owner on the subscription, or have someone who has it run \
+             `az provider register --namespace {namespace} --subscription {sub}`"
+        )?;
+    }
+    Ok(!plan.not_permitted.is_empty())
+}
+
+/// `explain`: a check's docs, or a known error's cause and fix.
+fn explain(topic: &str) -> Result<u8> {
+    let text = if let Some(info) = checks::find(topic.trim()) {
+        info.render_docs()
+    } else if let Some(entry) = esu_preflight::explain::explain_error(topic) {
+        entry.render()
+    } else {
+        bail!(
+            "no check ID or known error matches {topic:?}; `esu-preflight list-checks` lists the \
+             check IDs"
+        );
+    };
+    std::io::stdout().write_all(text.as_bytes())?;
+    Ok(0)
+}
+
+/// `list-checks`.
+fn list_checks(format: Format) -> Result<u8> {
+    let mut out = std::io::stdout().lock();
+    if format == Format::Json {
+        let list: Vec<_> = checks::all()
+            .iter()
+            .map(|c| {
+                let info = c.info();
+                serde_json::json!({
+                    "id": info.id,
+                    "name": info.name,
+                    "default_severity": info.default_severity,
+                    "summary": info.summary,
+                    "help_uri": info.help_uri,
+                })
+            })
+            .collect();
+        serde_json::to_writer_pretty(&mut out, &list)?;
+        writeln!(out)?;
+    } else {
+        for check in checks::all() {
+            let info = check.info();
+            writeln!(
+                out,
+                "{:<7} {:<38} {:<8} {}",
+                info.id, info.name, info.default_severity, info.summary
+            )?;
+        }
+    }
+    Ok(0)
+}
+
+/// Reads the snapshot from Azure for the given scope.
+async fn read_azure(scope_args: &ScopeArgs, connection: &ConnectionArgs) -> Result<Snapshot> {
+    let scope = scope(scope_args)?;
+    let client = arm_client(connection)?;
+    gather_with_progress(&client, &scope).await
+}
+
+async fn gather_with_progress(client: &ArmClient, scope: &Scope) -> Result<Snapshot> {
+    let spinner = std::io::stderr().is_terminal().then(|| {
+        let bar = indicatif::ProgressBar::new_spinner().with_message(format!(
+            "reading {} subscription(s) from {}",
+            scope.subscriptions.len(),
+            client.endpoint()
+        ));
+        bar.enable_steady_tick(Duration::from_millis(100));
+        bar
+    });
+    let result = esu_preflight::gather::gather(client, scope).await;
+    if let Some(bar) = spinner {
+        bar.finish_and_clear();
+    }
+    Ok(result?)
+}
+
+fn scope(args: &ScopeArgs) -> Result<Scope> {
+    let mut subscriptions = args.subscriptions.clone();
+    subscriptions.sort();
+    subscriptions.dedup();
+    if subscriptions.is_empty() {
+        bail!("no subscription given: pass --subscription ID (repeatable) or set AZURE_SUBSCRIPTION_ID");
+    }
+    Ok(Scope { subscriptions })
+}
+
+fn arm_client(args: &ConnectionArgs) -> Result<ArmClient> {
+    let endpoint = args
+        .arm_endpoint
+        .as_deref()
+        .map(|text| {
+            url::Url::parse(text).with_context(|| format!("--arm-endpoint {text:?} is not a URL"))
+        })
+        .transpose()?;
+    let credential = esu_preflight::arm::credential(
+        args.credential,
+        &CredentialOptions {
+            cloud: args.cloud,
+            ..CredentialOptions::default()
+        },
+    )?;
+    let options = ArmClientOptions {
+        cloud: args.cloud,
+        endpoint,
+        concurrency: usize::from(args.concurrency),
+        timeout: Duration::from_secs(args.timeout),
+        ..ArmClientOptions::default()
+    };
+    Ok(ArmClient::new(credential, options)?)
+}
+
+/// Whether colour may be used at all (the NO_COLOR convention: set and non-empty disables it).
+fn colour_allowed() -> bool {
+    std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+}
+
+/// Runs `write` against the output file, or standard output when there is none; the second
+/// argument says whether the target is a terminal.
+fn write_output(
+    file: Option<&Path>,
+    write: impl FnOnce(&mut dyn Write, bool) -> std::io::Result<()>,
+) -> Result<()> {
+    match file {
+        Some(path) => {
+            let mut out = std::io::BufWriter::new(
+                std::fs::File::create(path)
+                    .with_context(|| format!("cannot create {}", path.display()))?,
+            );
+            write(&mut out, false).with_context(|| format!("cannot write {}", path.display()))?;
+            out.flush()
+                .with_context(|| format!("cannot write {}", path.display()))?;
+        }
+        None => {
+            let stdout = std::io::stdout();
+            let is_terminal = stdout.is_terminal();
+            let mut out = stdout.lock();
+            match write(&mut out, is_terminal).and_then(|()| out.flush()) {
+                Ok(()) => {}
+                // A closed pipe (`| head`) is not an error worth a stack of text.
+                Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {}
+                Err(e) => return Err(e).context("cannot write to standard output"),
+            }
+        }
+    }
+    Ok(())
+}

@@ -17,7 +17,10 @@
 
 pub mod arm;
 pub mod checks;
+pub mod explain;
 pub mod finding;
+pub mod fix;
+pub mod gather;
 pub mod models;
 pub mod permissions;
 pub mod render;

@@ -1,0 +1,204 @@
+//! Fixes: the few changes esu-preflight can make itself, each planned from a snapshot first.
+//!
+//! Nothing here runs unless the caller asks: the CLI plans and shows the plan, and only with
+//! `--yes` calls [`register_providers`].
+
+use crate::arm::{ArmClient, ArmError};
+use crate::checks::REQUIRED_PROVIDERS;
+use crate::gather::api_version;
+use crate::models::{Provider, RegistrationState};
+use crate::permissions::is_allowed;
+use crate::snapshot::{Snapshot, Unavailable};
+use serde::Serialize;
+use std::time::Duration;
+
+/// What registering the required providers of one subscription involves.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ProviderFixPlan {
+    /// The subscription.
+    pub subscription_id: String,
+    /// Providers to register (not registered, and the caller may register them).
+    pub register: Vec<String>,
+    /// Providers already registering: nothing to send, only to wait for.
+    pub registering: Vec<String>,
+    /// Providers that need registering but the caller lacks `{namespace}/register/action` for
+    /// (what ESU102 reports): these are refused.
+    pub not_permitted: Vec<String>,
+    /// Set when the plan cannot be made: the providers could not be read.
+    pub unavailable: Option<Unavailable>,
+}
+
+impl ProviderFixPlan {
+    /// Whether there is nothing to register, wait for or refuse.
+    pub fn is_noop(&self) -> bool {
+        self.register.is_empty()
+            && self.registering.is_empty()
+            && self.not_permitted.is_empty()
+            && self.unavailable.is_none()
+    }
+
+    /// The `az` commands equivalent to this plan's registrations.
+    pub fn az_commands(&self) -> Vec<String> {
+        self.register
+            .iter()
+            .map(|ns| {
+                format!(
+                    "az provider register --namespace {ns} --subscription {}",
+                    self.subscription_id
+                )
+            })
+            .collect()
+    }
+}
+
+/// Plans provider registration for every subscription of `snapshot`.
+///
+/// When the caller's permissions could not be read, registration is attempted (ARM itself will
+/// refuse it if the caller may not); only a definite "not permitted" refuses a provider.
+pub fn plan_provider_registration(snapshot: &Snapshot) -> Vec<ProviderFixPlan> {
+    snapshot
+        .subscriptions
+        .iter()
+        .map(|sub| {
+            let mut plan = ProviderFixPlan {
+                subscription_id: sub.subscription_id.clone(),
+                register: Vec::new(),
+                registering: Vec::new(),
+                not_permitted: Vec::new(),
+                unavailable: None,
+            };
+            let providers = match sub.providers.as_result() {
+                Ok(providers) => providers,
+                Err(reason) => {
+                    plan.unavailable = Some(reason.clone());
+                    return plan;
+                }
+            };
+            for namespace in REQUIRED_PROVIDERS {
+                let state = providers
+                    .iter()
+                    .find(|p| p.namespace.eq_ignore_ascii_case(namespace))
+                    .map(|p| &p.registration_state);
+                match state {
+                    Some(RegistrationState::Registered) => {}
+                    Some(RegistrationState::Registering) => {
+                        plan.registering.push(namespace.to_owned());
+                    }
+                    _ => {
+                        let action = format!("{namespace}/register/action");
+                        let permitted = sub
+                            .permissions
+                            .value()
+                            .is_none_or(|perms| is_allowed(perms, &action));
+                        if permitted {
+                            plan.register.push(namespace.to_owned());
+                        } else {
+                            plan.not_permitted.push(namespace.to_owned());
+                        }
+                    }
+                }
+            }
+            plan
+        })
+        .collect()
+}
+
+/// Sends `POST /subscriptions/{id}/providers/{namespace}/register` for each provider in
+/// `plan.register`, concurrently, and returns the providers as ARM answered (usually
+/// `Registering`).
+///
+/// # Errors
+///
+/// The first ARM error; registrations already sent stay sent (registering is idempotent).
+pub async fn register_providers(
+    client: &ArmClient,
+    plan: &ProviderFixPlan,
+) -> Result<Vec<Provider>, ArmError> {
+    futures::future::try_join_all(plan.register.iter().map(|ns| {
+        let path = format!(
+            "/subscriptions/{}/providers/{ns}/register",
+            plan.subscription_id
+        );
+        async move {
+            client
+                .post::<Provider>(&path, api_version::PROVIDERS, None)
+                .await
+        }
+    }))
+    .await
+}
+
+/// How long and how often [`wait_for_registration`] polls.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WaitOptions {
+    /// Time between polls of one provider.
+    pub poll_interval: Duration,
+    /// Give up after this long.
+    pub timeout: Duration,
+}
+
+impl Default for WaitOptions {
+    fn default() -> Self {
+        Self {
+            poll_interval: Duration::from_secs(10),
+            timeout: Duration::from_secs(600),
+        }
+    }
+}
+
+/// One provider's state, as seen by a poll.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RegistrationProgress {
+    /// The subscription.
+    pub subscription_id: String,
+    /// The provider namespace.
+    pub namespace: String,
+    /// Its state at this poll.
+    pub state: RegistrationState,
+}
+
+/// Polls `GET /subscriptions/{id}/providers/{namespace}` for each provider until all are
+/// `Registered` or `options.timeout` passes. `on_progress` sees every poll's answer.
+///
+/// Returns the providers that were still not registered when it gave up (empty on success).
+///
+/// # Errors
+///
+/// An ARM error while polling.
+pub async fn wait_for_registration(
+    client: &ArmClient,
+    subscription_id: &str,
+    namespaces: &[String],
+    options: WaitOptions,
+    on_progress: &(dyn Fn(&RegistrationProgress) + Send + Sync),
+) -> Result<Vec<String>, ArmError> {
+    let deadline = tokio::time::Instant::now() + options.timeout;
+    let mut pending: Vec<String> = namespaces.to_vec();
+    loop {
+        let polls = futures::future::try_join_all(pending.iter().map(|ns| {
+            let path = format!("/subscriptions/{subscription_id}/providers/{ns}");
+            async move {
+                client
+                    .get::<Provider>(&path, api_version::PROVIDERS)
+                    .await
+                    .map(|p| (ns.clone(), p.registration_state))
+            }
+        }))
+        .await?;
+        pending.clear();
+        for (namespace, state) in polls {
+            on_progress(&RegistrationProgress {
+                subscription_id: subscription_id.to_owned(),
+                namespace: namespace.clone(),
+                state: state.clone(),
+            });
+            if !state.is_registered() {
+                pending.push(namespace);
+            }
+        }
+        if pending.is_empty() || tokio::time::Instant::now() + options.poll_interval > deadline {
+            return Ok(pending);
+        }
+        tokio::time::sleep(options.poll_interval).await;
+    }
+}

@@ -1,0 +1,324 @@
+//! gather → evaluate against the in-process ARM mock: the scenarios a real subscription shows.
+
+use esu_preflight::checks::{self, Config};
+use esu_preflight::models::RegistrationState;
+use esu_preflight::snapshot::{Scope, Snapshot, UnavailableKind};
+use esu_preflight::{Finding, Severity, Status};
+use esu_preflight_tests::wiremock::matchers::{method, path};
+use esu_preflight_tests::wiremock::{Mock, ResponseTemplate};
+use esu_preflight_tests::{
+    ArmMock, PROVIDERS_API, REQUIRED, SUB, arm_error, authorization_failed, client, has_token,
+    permissions_reader, provider_json, providers_json,
+};
+use serde_json::json;
+use std::time::{Duration, Instant};
+
+fn scope() -> Scope {
+    Scope {
+        subscriptions: vec![SUB.to_owned()],
+    }
+}
+
+async fn gather(mock: &ArmMock) -> Snapshot {
+    esu_preflight::gather::gather(&client(mock), &scope())
+        .await
+        .expect("gather succeeds")
+}
+
+fn evaluate(snapshot: &Snapshot) -> Vec<Finding> {
+    checks::evaluate(snapshot, &Config::default(), time::OffsetDateTime::UNIX_EPOCH)
+}
+
+fn esu101(findings: &[Finding], namespace: &str) -> Finding {
+    let id = format!("/subscriptions/{SUB}/providers/{namespace}");
+    findings
+        .iter()
+        .find(|f| f.check_id == "ESU101" && f.resource_id == id)
+        .unwrap_or_else(|| panic!("no ESU101 finding for {namespace}: {findings:#?}"))
+        .clone()
+}
+
+#[tokio::test]
+async fn healthy_subscription_passes_everything() {
+    let mock = ArmMock::start().await;
+    mock.healthy(SUB).await;
+    let findings = evaluate(&gather(&mock).await);
+    assert!(!findings.is_empty());
+    let not_passing: Vec<_> = findings.iter().filter(|f| f.status != Status::Pass).collect();
+    assert!(not_passing.is_empty(), "{not_passing:#?}");
+    for ns in REQUIRED {
+        assert_eq!(esu101(&findings, ns).status, Status::Pass);
+    }
+    assert!(findings.iter().any(|f| f.check_id == "ESU001"));
+    assert!(findings.iter().any(|f| f.check_id == "ESU102"));
+}
+
+#[tokio::test]
+async fn unregistered_providers_fail_and_registering_warns() {
+    let mock = ArmMock::start().await;
+    mock.subscription(SUB, "Enabled").await;
+    mock.providers(
+        SUB,
+        &[
+            ("Microsoft.Sql", "NotRegistered"),
+            ("Microsoft.Security", "Unregistered"),
+            ("Microsoft.HybridCompute", "Registering"),
+        ],
+    )
+    .await;
+    mock.permissions(SUB, esu_preflight_tests::permissions_owner())
+        .await;
+    let findings = evaluate(&gather(&mock).await);
+
+    let sql = esu101(&findings, "Microsoft.Sql");
+    assert_eq!((sql.status, sql.severity), (Status::Fail, Severity::Error));
+    assert!(sql.remediation.contains("az provider register --namespace Microsoft.Sql"));
+    let security = esu101(&findings, "Microsoft.Security");
+    assert_eq!(security.status, Status::Fail);
+    assert!(security.message.contains("Unregistered"), "{}", security.message);
+    let hybrid = esu101(&findings, "Microsoft.HybridCompute");
+    assert_eq!((hybrid.status, hybrid.severity), (Status::Fail, Severity::Warning));
+    assert_eq!(esu101(&findings, "Microsoft.Compute").status, Status::Pass);
+    // An Owner may register them: ESU102 passes for both.
+    let esu102: Vec<_> = findings.iter().filter(|f| f.check_id == "ESU102").collect();
+    assert!(esu102.iter().all(|f| f.status == Status::Pass), "{esu102:#?}");
+}
+
+#[tokio::test]
+async fn reader_cannot_register() {
+    let mock = ArmMock::start().await;
+    mock.subscription(SUB, "Enabled").await;
+    mock.providers(SUB, &[("Microsoft.Sql", "NotRegistered")]).await;
+    mock.permissions(SUB, permissions_reader()).await;
+    let findings = evaluate(&gather(&mock).await);
+    let esu102 = findings
+        .iter()
+        .find(|f| f.check_id == "ESU102" && f.status == Status::Fail)
+        .expect("ESU102 fails for a reader");
+    assert!(esu102.resource_id.ends_with("Microsoft.Sql"), "{esu102:#?}");
+}
+
+#[tokio::test]
+async fn forbidden_providers_are_inconclusive_naming_action_and_scope() {
+    let mock = ArmMock::start().await;
+    mock.subscription(SUB, "Enabled").await;
+    mock.permissions(SUB, esu_preflight_tests::permissions_owner())
+        .await;
+    let scope = format!("/subscriptions/{SUB}");
+    mock.mount(
+        mock.route("GET", &format!("/subscriptions/{SUB}/providers"))
+            .respond_with(mock.json(
+                403,
+                authorization_failed("Microsoft.Resources/subscriptions/providers/read", &scope),
+            )),
+    )
+    .await;
+    let snapshot = gather(&mock).await;
+    let reason = snapshot.subscriptions[0].providers.unavailable().expect("unavailable");
+    assert_eq!(reason.kind, UnavailableKind::Forbidden);
+    assert_eq!(reason.http_status, Some(403));
+    assert_eq!(
+        reason.action.as_deref(),
+        Some("Microsoft.Resources/subscriptions/providers/read")
+    );
+    assert_eq!(reason.scope.as_deref(), Some(scope.as_str()));
+
+    let findings = evaluate(&snapshot);
+    for ns in REQUIRED {
+        let f = esu101(&findings, ns);
+        assert_eq!(f.status, Status::Inconclusive, "{f:#?}");
+        assert!(
+            f.message.contains("Microsoft.Resources/subscriptions/providers/read"),
+            "{}",
+            f.message
+        );
+    }
+}
+
+#[tokio::test]
+async fn subscription_not_found_fails_esu001() {
+    let mock = ArmMock::start().await;
+    let sub_path = format!("/subscriptions/{SUB}");
+    let not_found = arm_error(
+        "SubscriptionNotFound",
+        &format!("The subscription '{SUB}' could not be found."),
+    );
+    for route in [
+        sub_path.clone(),
+        format!("{sub_path}/providers"),
+        format!("{sub_path}/providers/Microsoft.Authorization/permissions"),
+    ] {
+        mock.mount(mock.route("GET", &route).respond_with(mock.json(404, not_found.clone())))
+            .await;
+    }
+    let findings = evaluate(&gather(&mock).await);
+    let esu001 = findings.iter().find(|f| f.check_id == "ESU001").unwrap();
+    assert_eq!(esu001.status, Status::Fail);
+    assert_eq!(esu001.resource_id, sub_path);
+    assert!(esu001.message.contains("not found"), "{}", esu001.message);
+    // The other checks step aside rather than report noise.
+    for f in findings.iter().filter(|f| f.check_id != "ESU001") {
+        assert_eq!(f.status, Status::Skipped, "{f:#?}");
+    }
+}
+
+#[tokio::test]
+async fn throttling_is_retried_after_retry_after() {
+    let mock = ArmMock::start().await;
+    mock.mount(
+        mock.route("GET", &format!("/subscriptions/{SUB}"))
+            .respond_with(
+                mock.json(429, arm_error("SubscriptionRequestsThrottled", "slow down"))
+                    .insert_header("Retry-After", "1"),
+            )
+            .up_to_n_times(2)
+            .with_priority(1),
+    )
+    .await;
+    mock.healthy(SUB).await;
+    let started = Instant::now();
+    let snapshot = gather(&mock).await;
+    assert!(started.elapsed() >= Duration::from_secs(2), "Retry-After honoured");
+    assert!(snapshot.subscriptions[0].subscription.value().is_some());
+    let subscription_gets = mock
+        .received()
+        .await
+        .iter()
+        .filter(|r| r.url.path() == format!("/subscriptions/{SUB}"))
+        .count();
+    assert_eq!(subscription_gets, 3);
+}
+
+#[tokio::test]
+async fn server_error_is_retried() {
+    let mock = ArmMock::start().await;
+    mock.mount(
+        mock.route("GET", &format!("/subscriptions/{SUB}/providers"))
+            .respond_with(mock.json(503, arm_error("ServiceUnavailable", "try again")))
+            .up_to_n_times(1)
+            .with_priority(1),
+    )
+    .await;
+    mock.healthy(SUB).await;
+    let findings = evaluate(&gather(&mock).await);
+    assert_eq!(esu101(&findings, "Microsoft.Sql").status, Status::Pass);
+}
+
+#[tokio::test]
+async fn malformed_json_makes_the_fact_unavailable() {
+    let mock = ArmMock::start().await;
+    mock.subscription(SUB, "Enabled").await;
+    mock.permissions(SUB, esu_preflight_tests::permissions_owner())
+        .await;
+    mock.mount(
+        mock.route("GET", &format!("/subscriptions/{SUB}/providers"))
+            .respond_with(
+                ResponseTemplate::new(200)
+                    .set_body_raw(r#"{"value": [ {"namespace": "Microsoft.Sql", "#, "application/json"),
+            ),
+    )
+    .await;
+    let snapshot = gather(&mock).await;
+    let reason = snapshot.subscriptions[0].providers.unavailable().unwrap();
+    assert_eq!(reason.kind, UnavailableKind::MalformedResponse);
+    let findings = evaluate(&snapshot);
+    assert_eq!(esu101(&findings, "Microsoft.Sql").status, Status::Inconclusive);
+}
+
+#[tokio::test]
+async fn providers_paged_over_three_pages() {
+    let mock = ArmMock::start().await;
+    mock.subscription(SUB, "Enabled").await;
+    mock.permissions(SUB, esu_preflight_tests::permissions_owner())
+        .await;
+    let all = providers_json(SUB, &[("Microsoft.Storage", "NotRegistered")]);
+    let pages: Vec<Vec<_>> = all.chunks(all.len().div_ceil(3)).map(<[_]>::to_vec).collect();
+    assert_eq!(pages.len(), 3);
+    mock.providers_paged(SUB, pages).await;
+    let snapshot = gather(&mock).await;
+    let providers = snapshot.subscriptions[0].providers.value().unwrap();
+    assert_eq!(providers.len(), all.len());
+    let storage = providers
+        .iter()
+        .find(|p| p.namespace == "Microsoft.Storage")
+        .unwrap();
+    assert_eq!(storage.registration_state, RegistrationState::NotRegistered);
+    let findings = evaluate(&snapshot);
+    assert_eq!(esu101(&findings, "Microsoft.Storage").status, Status::Fail);
+    assert_eq!(esu101(&findings, "Microsoft.HybridCompute").status, Status::Pass);
+}
+
+#[tokio::test]
+async fn next_link_to_another_host_is_refused_and_no_token_reaches_it() {
+    let mock = ArmMock::start().await;
+    let elsewhere = ArmMock::start().await;
+    mock.subscription(SUB, "Enabled").await;
+    mock.permissions(SUB, esu_preflight_tests::permissions_owner())
+        .await;
+    mock.mount(
+        mock.route("GET", &format!("/subscriptions/{SUB}/providers"))
+            .respond_with(mock.json(
+                200,
+                json!({
+                    "value": [provider_json(SUB, "Microsoft.Sql", "Registered")],
+                    "nextLink": format!("{}/subscriptions/{SUB}/providers?api-version={PROVIDERS_API}&%24skiptoken=2", elsewhere.uri()),
+                }),
+            )),
+    )
+    .await;
+    let snapshot = gather(&mock).await;
+    let reason = snapshot.subscriptions[0].providers.unavailable().unwrap();
+    assert_eq!(reason.kind, UnavailableKind::PaginationRefused);
+    assert!(elsewhere.received().await.is_empty(), "a request reached the other host");
+    let findings = evaluate(&snapshot);
+    assert_eq!(esu101(&findings, "Microsoft.Sql").status, Status::Inconclusive);
+}
+
+#[tokio::test]
+async fn next_link_loop_is_stopped() {
+    let mock = ArmMock::start().await;
+    mock.subscription(SUB, "Enabled").await;
+    mock.permissions(SUB, esu_preflight_tests::permissions_owner())
+        .await;
+    let route = format!("/subscriptions/{SUB}/providers");
+    mock.mount(
+        mock.route("GET", &route).respond_with(mock.json(
+            200,
+            json!({
+                "value": [provider_json(SUB, "Microsoft.Sql", "Registered")],
+                "nextLink": format!("{}{route}?api-version={PROVIDERS_API}&%24skiptoken=again", mock.uri()),
+            }),
+        )),
+    )
+    .await;
+    let snapshot = gather(&mock).await;
+    let reason = snapshot.subscriptions[0].providers.unavailable().unwrap();
+    assert_eq!(reason.kind, UnavailableKind::PaginationRefused);
+    assert!(reason.message.contains("loop"), "{}", reason.message);
+    let pages = mock
+        .received()
+        .await
+        .iter()
+        .filter(|r| r.url.path() == route)
+        .count();
+    assert_eq!(pages, 2, "the first page, and the next link once");
+}
+
+#[tokio::test]
+async fn check_sends_only_authenticated_gets() {
+    let mock = ArmMock::start().await;
+    mock.healthy(SUB).await;
+    // A write would be answered, so the assertion below is what catches it.
+    Mock::given(method("POST"))
+        .and(path(format!("/subscriptions/{SUB}/providers/Microsoft.Sql/register")))
+        .respond_with(ResponseTemplate::new(200))
+        .mount(mock.server())
+        .await;
+    evaluate(&gather(&mock).await);
+    let requests = mock.received().await;
+    assert_eq!(requests.len(), 3, "one request per fact, no URL twice");
+    for request in &requests {
+        assert_eq!(request.method.as_str(), "GET", "{}", request.url);
+        assert!(has_token(request), "unauthenticated request to {}", request.url);
+    }
+}
