@@ -133,8 +133,14 @@ mod tests {
             "Microsoft.HybridCompute/licenses/write"
         ));
         assert!(action_matches("*/read", "Microsoft.Sql/servers/read"));
-        assert!(action_matches("Microsoft.Sql/*", "Microsoft.Sql/register/action"));
-        assert!(!action_matches("Microsoft.Sql/*", "Microsoft.Storage/register/action"));
+        assert!(action_matches(
+            "Microsoft.Sql/*",
+            "Microsoft.Sql/register/action"
+        ));
+        assert!(!action_matches(
+            "Microsoft.Sql/*",
+            "Microsoft.Storage/register/action"
+        ));
         assert!(action_matches("**", ""));
         assert!(action_matches("a*b*c", "aXbYbZc"));
         assert!(!action_matches("a*b*c", "aXbYbZ"));
@@ -144,7 +150,10 @@ mod tests {
     fn owner_and_contributor_may_register_providers() {
         for file in ["Owner.json", "Contributor.json"] {
             let perms = role(file);
-            assert!(is_allowed(&perms, "Microsoft.Sql/register/action"), "{file}");
+            assert!(
+                is_allowed(&perms, "Microsoft.Sql/register/action"),
+                "{file}"
+            );
             assert!(
                 is_allowed(&perms, "Microsoft.HybridCompute/register/action"),
                 "{file}"
@@ -168,7 +177,10 @@ mod tests {
     #[test]
     fn connected_machine_resource_administrator_cannot_register() {
         let perms = role("AzureConnectedMachineResourceAdministrator.json");
-        assert!(!is_allowed(&perms, "Microsoft.HybridCompute/register/action"));
+        assert!(!is_allowed(
+            &perms,
+            "Microsoft.HybridCompute/register/action"
+        ));
         assert!(is_allowed(&perms, "Microsoft.HybridCompute/licenses/write"));
         assert!(is_allowed(&perms, "Microsoft.HybridCompute/licenses/read"));
         assert!(is_allowed(
@@ -185,7 +197,10 @@ mod tests {
     fn user_access_administrator_reads_but_cannot_write_licenses() {
         let perms = role("UserAccessAdministrator.json");
         assert!(is_allowed(&perms, "Microsoft.HybridCompute/licenses/read"));
-        assert!(!is_allowed(&perms, "Microsoft.HybridCompute/licenses/write"));
+        assert!(!is_allowed(
+            &perms,
+            "Microsoft.HybridCompute/licenses/write"
+        ));
         assert!(!is_allowed(&perms, "Microsoft.Sql/register/action"));
     }
 
