@@ -295,7 +295,7 @@ impl<'a> CheckCtx<'a> {
 /// };
 /// assert_eq!(
 ///     esu_preflight::checks::describe_unavailable(&reason),
-///     "access denied (AuthorizationFailed, HTTP 403): the signed-in identity lacks \
+///     "access denied (AuthorizationFailed, HTTP 403); the signed-in identity lacks \
 ///      Microsoft.Resources/subscriptions/providers/read on /subscriptions/0000"
 /// );
 /// ```
@@ -321,15 +321,15 @@ pub fn describe_unavailable(reason: &Unavailable) -> String {
     }
     match (reason.action.as_deref(), reason.scope.as_deref()) {
         (Some(action), Some(scope)) => {
-            let _ = write!(text, ": the signed-in identity lacks {action} on {scope}");
+            let _ = write!(text, "; the signed-in identity lacks {action} on {scope}");
         }
         (Some(action), None) => {
-            let _ = write!(text, ": the signed-in identity lacks {action}");
+            let _ = write!(text, "; the signed-in identity lacks {action}");
         }
         _ => {
             let detail = reason.message.trim().trim_end_matches('.').trim_end();
             if tags.is_empty() && !detail.is_empty() {
-                let _ = write!(text, ": {detail}");
+                let _ = write!(text, "; {detail}");
             }
         }
     }

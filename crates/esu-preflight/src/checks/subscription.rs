@@ -194,7 +194,7 @@ pub(super) fn skipped_because_unusable(ctx: &CheckCtx<'_>) -> Option<Diagnostic>
 /// `'Display name' (id)`, or just the id.
 fn label(sub: &Subscription, id: &str) -> String {
     match sub.display_name.as_deref() {
-        Some(name) if !name.is_empty() => format!("{name:?} ({id})"),
+        Some(name) if !name.is_empty() => format!("'{name}' ({id})"),
         _ => id.to_owned(),
     }
 }

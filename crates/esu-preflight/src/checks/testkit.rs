@@ -33,13 +33,18 @@ pub(crate) fn real_permissions() -> Vec<Permission> {
         .unwrap()
 }
 
-/// A 404 `SubscriptionNotFound`.
+/// A 404 `SubscriptionNotFound` for [`SUB`].
 pub(crate) fn not_found() -> Unavailable {
+    not_found_at(SUB)
+}
+
+/// A 404 `SubscriptionNotFound` for `sub`.
+pub(crate) fn not_found_at(sub: &str) -> Unavailable {
     Unavailable {
         kind: UnavailableKind::NotFound,
         http_status: Some(404),
         code: Some("SubscriptionNotFound".into()),
-        message: format!("The subscription '{SUB}' could not be found."),
+        message: format!("The subscription '{sub}' could not be found."),
         action: None,
         scope: None,
     }
@@ -47,16 +52,21 @@ pub(crate) fn not_found() -> Unavailable {
 
 /// A 403 `AuthorizationFailed` for `action` on the subscription.
 pub(crate) fn forbidden(action: &str) -> Unavailable {
+    forbidden_at(action, SUB)
+}
+
+/// A 403 `AuthorizationFailed` for `action` on subscription `sub`.
+pub(crate) fn forbidden_at(action: &str, sub: &str) -> Unavailable {
     Unavailable {
         kind: UnavailableKind::Forbidden,
         http_status: Some(403),
         code: Some("AuthorizationFailed".into()),
         message: format!(
             "The client 'user@example.com' with object id '0000' does not have authorization to \
-             perform action '{action}' over scope '/subscriptions/{SUB}' or the scope is invalid."
+             perform action '{action}' over scope '/subscriptions/{sub}' or the scope is invalid."
         ),
         action: Some(action.to_owned()),
-        scope: Some(format!("/subscriptions/{SUB}")),
+        scope: Some(format!("/subscriptions/{sub}")),
     }
 }
 
@@ -75,6 +85,7 @@ pub(crate) fn server_error() -> Unavailable {
 /// One subscription's facts, as raw payloads, with builders for variants.
 #[derive(Debug, Clone)]
 pub(crate) struct Fixture {
+    subscription_id: String,
     subscription: Result<Value, Unavailable>,
     providers: Result<Vec<Value>, Unavailable>,
     permissions: Result<Vec<Permission>, Unavailable>,
@@ -97,11 +108,28 @@ impl Fixture {
             providers.push(entry);
         }
         Self {
+            subscription_id: SUB.to_owned(),
             subscription: Ok(example_body("resources/GetSubscription.json")),
             providers: Ok(providers),
             permissions: Ok(role("Owner.json")),
             config: Config::default(),
         }
+    }
+
+    /// The same facts for another subscription id (payload ids rewritten).
+    pub(crate) fn with_subscription_id(mut self, id: &str) -> Self {
+        let rewrite = |v: &mut Value| {
+            let text = serde_json::to_string(v).unwrap().replace(SUB, id);
+            *v = serde_json::from_str(&text).unwrap();
+        };
+        if let Ok(sub) = &mut self.subscription {
+            rewrite(sub);
+        }
+        if let Ok(providers) = &mut self.providers {
+            providers.iter_mut().for_each(rewrite);
+        }
+        self.subscription_id = id.to_owned();
+        self
     }
 
     pub(crate) fn subscription_state(mut self, state: &str) -> Self {
@@ -176,7 +204,7 @@ impl Fixture {
             .clone()
             .map(|v| serde_json::from_value(Value::Array(v)).unwrap());
         SubscriptionSnapshot {
-            subscription_id: SUB.to_owned(),
+            subscription_id: self.subscription_id.clone(),
             subscription: Fact::from(subscription),
             providers: Fact::from(providers),
             permissions: Fact::from(self.permissions.clone()),
@@ -186,7 +214,7 @@ impl Fixture {
     /// A snapshot of this one subscription.
     pub(crate) fn build(&self) -> (Snapshot, Config) {
         let mut snapshot = Snapshot::new(Scope {
-            subscriptions: vec![SUB.to_owned()],
+            subscriptions: vec![self.subscription_id.clone()],
         });
         snapshot.subscriptions.push(self.subscription_snapshot());
         (snapshot, self.config.clone())
