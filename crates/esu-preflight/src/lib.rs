@@ -27,6 +27,7 @@ pub mod render;
 pub mod report;
 pub mod snapshot;
 
+pub use checks::evaluate;
 pub use finding::{Finding, Severity, Status};
 pub use report::{Gate, Report};
 pub use snapshot::{Fact, Snapshot, Unavailable, UnavailableKind};

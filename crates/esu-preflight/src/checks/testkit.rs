@@ -1,0 +1,241 @@
+//! Small snapshots for check tests, built from the real ARM payloads in `tests/fixtures/arm/`.
+
+use super::{Check, CheckCtx, Config, REQUIRED_PROVIDERS};
+use crate::finding::Finding;
+use crate::models::{Permission, Provider, Subscription};
+use crate::snapshot::{Fact, Scope, Snapshot, SubscriptionSnapshot, Unavailable, UnavailableKind};
+use serde_json::{Value, json};
+
+/// The subscription of the real `GetSubscription.json` example.
+pub(crate) const SUB: &str = "291bba3f-e0a5-47bc-a099-3bdcb2a50a05";
+
+/// A fixture file under `tests/fixtures/arm/`, parsed.
+pub(crate) fn fixture(path: &str) -> Value {
+    let full = format!("{}/tests/fixtures/arm/{path}", env!("CARGO_MANIFEST_DIR"));
+    let text = std::fs::read_to_string(&full).unwrap_or_else(|e| panic!("{full}: {e}"));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{full}: {e}"))
+}
+
+/// The body of a REST spec example's 200 response.
+fn example_body(path: &str) -> Value {
+    fixture(path)["responses"]["200"]["body"].clone()
+}
+
+/// The permissions of a built-in role (`builtin-roles/{file}`), as the permissions API returns them.
+pub(crate) fn role(file: &str) -> Vec<Permission> {
+    let role = fixture(&format!("authorization/builtin-roles/{file}"));
+    serde_json::from_value(role["permissions"].clone()).unwrap()
+}
+
+/// The real `GetPermissions.json` answer: one entry with no actions.
+pub(crate) fn real_permissions() -> Vec<Permission> {
+    serde_json::from_value(example_body("authorization/GetPermissions.json")["value"].clone())
+        .unwrap()
+}
+
+/// A 404 `SubscriptionNotFound` for [`SUB`].
+pub(crate) fn not_found() -> Unavailable {
+    not_found_at(SUB)
+}
+
+/// A 404 `SubscriptionNotFound` for `sub`.
+pub(crate) fn not_found_at(sub: &str) -> Unavailable {
+    Unavailable {
+        kind: UnavailableKind::NotFound,
+        http_status: Some(404),
+        code: Some("SubscriptionNotFound".into()),
+        message: format!("The subscription '{sub}' could not be found."),
+        action: None,
+        scope: None,
+    }
+}
+
+/// A 403 `AuthorizationFailed` for `action` on the subscription.
+pub(crate) fn forbidden(action: &str) -> Unavailable {
+    forbidden_at(action, SUB)
+}
+
+/// A 403 `AuthorizationFailed` for `action` on subscription `sub`.
+pub(crate) fn forbidden_at(action: &str, sub: &str) -> Unavailable {
+    Unavailable {
+        kind: UnavailableKind::Forbidden,
+        http_status: Some(403),
+        code: Some("AuthorizationFailed".into()),
+        message: format!(
+            "The client 'user@example.com' with object id '0000' does not have authorization to \
+             perform action '{action}' over scope '/subscriptions/{sub}' or the scope is invalid."
+        ),
+        action: Some(action.to_owned()),
+        scope: Some(format!("/subscriptions/{sub}")),
+    }
+}
+
+/// A 503 after retries.
+pub(crate) fn server_error() -> Unavailable {
+    Unavailable {
+        kind: UnavailableKind::HttpError,
+        http_status: Some(503),
+        code: Some("ServiceUnavailable".into()),
+        message: "The service is unavailable.".into(),
+        action: None,
+        scope: None,
+    }
+}
+
+/// One subscription's facts, as raw payloads, with builders for variants.
+#[derive(Debug, Clone)]
+pub(crate) struct Fixture {
+    subscription_id: String,
+    subscription: Result<Value, Unavailable>,
+    providers: Result<Vec<Value>, Unavailable>,
+    permissions: Result<Vec<Permission>, Unavailable>,
+    pub(crate) config: Config,
+}
+
+impl Fixture {
+    /// Everything fine: the real subscription (Enabled), the real provider list plus the seven
+    /// required providers Registered (made from the real entries' shape), Owner permissions.
+    pub(crate) fn healthy() -> Self {
+        let mut providers: Vec<Value> =
+            serde_json::from_value(example_body("resources/GetProviders.json")["value"].clone())
+                .unwrap();
+        let template = providers[0].clone();
+        for namespace in REQUIRED_PROVIDERS {
+            let mut entry = template.clone();
+            entry["id"] = json!(format!("/subscriptions/{SUB}/providers/{namespace}"));
+            entry["namespace"] = json!(namespace);
+            entry["registrationState"] = json!("Registered");
+            providers.push(entry);
+        }
+        Self {
+            subscription_id: SUB.to_owned(),
+            subscription: Ok(example_body("resources/GetSubscription.json")),
+            providers: Ok(providers),
+            permissions: Ok(role("Owner.json")),
+            config: Config::default(),
+        }
+    }
+
+    /// The same facts for another subscription id (payload ids rewritten).
+    pub(crate) fn with_subscription_id(mut self, id: &str) -> Self {
+        let rewrite = |v: &mut Value| {
+            let text = serde_json::to_string(v).unwrap().replace(SUB, id);
+            *v = serde_json::from_str(&text).unwrap();
+        };
+        if let Ok(sub) = &mut self.subscription {
+            rewrite(sub);
+        }
+        if let Ok(providers) = &mut self.providers {
+            providers.iter_mut().for_each(rewrite);
+        }
+        self.subscription_id = id.to_owned();
+        self
+    }
+
+    pub(crate) fn subscription_state(mut self, state: &str) -> Self {
+        if let Ok(sub) = &mut self.subscription {
+            sub["state"] = json!(state);
+        }
+        self
+    }
+
+    pub(crate) fn subscription_unavailable(mut self, reason: Unavailable) -> Self {
+        self.subscription = Err(reason);
+        self
+    }
+
+    /// Sets a provider's `registrationState`; an empty state removes the field.
+    pub(crate) fn provider_state(mut self, namespace: &str, state: &str) -> Self {
+        for entry in self.provider_entries(namespace) {
+            if state.is_empty() {
+                entry.as_object_mut().unwrap().remove("registrationState");
+            } else {
+                entry["registrationState"] = json!(state);
+            }
+        }
+        self
+    }
+
+    pub(crate) fn rename_provider(mut self, namespace: &str, new: &str) -> Self {
+        for entry in self.provider_entries(namespace) {
+            entry["namespace"] = json!(new);
+        }
+        self
+    }
+
+    pub(crate) fn without_provider(mut self, namespace: &str) -> Self {
+        if let Ok(providers) = &mut self.providers {
+            providers.retain(|p| p["namespace"] != namespace);
+        }
+        self
+    }
+
+    pub(crate) fn providers_unavailable(mut self, reason: Unavailable) -> Self {
+        self.providers = Err(reason);
+        self
+    }
+
+    pub(crate) fn permissions(mut self, permissions: Vec<Permission>) -> Self {
+        self.permissions = Ok(permissions);
+        self
+    }
+
+    pub(crate) fn permissions_unavailable(mut self, reason: Unavailable) -> Self {
+        self.permissions = Err(reason);
+        self
+    }
+
+    fn provider_entries(&mut self, namespace: &str) -> impl Iterator<Item = &mut Value> {
+        let namespace = namespace.to_owned();
+        self.providers
+            .iter_mut()
+            .flatten()
+            .filter(move |p| p["namespace"] == namespace.as_str())
+    }
+
+    /// The subscription's facts, parsed through the library's own models.
+    pub(crate) fn subscription_snapshot(&self) -> SubscriptionSnapshot {
+        let subscription: Result<Subscription, Unavailable> = self
+            .subscription
+            .clone()
+            .map(|v| serde_json::from_value(v).unwrap());
+        let providers: Result<Vec<Provider>, Unavailable> = self
+            .providers
+            .clone()
+            .map(|v| serde_json::from_value(Value::Array(v)).unwrap());
+        SubscriptionSnapshot {
+            subscription_id: self.subscription_id.clone(),
+            subscription: Fact::from(subscription),
+            providers: Fact::from(providers),
+            permissions: Fact::from(self.permissions.clone()),
+        }
+    }
+
+    /// A snapshot of this one subscription.
+    pub(crate) fn build(&self) -> (Snapshot, Config) {
+        let mut snapshot = Snapshot::new(Scope {
+            subscriptions: vec![self.subscription_id.clone()],
+        });
+        snapshot.subscriptions.push(self.subscription_snapshot());
+        (snapshot, self.config.clone())
+    }
+}
+
+/// Runs one check over every subscription of a snapshot, findings sorted.
+pub(crate) fn run_check(
+    check: &dyn Check,
+    (snapshot, config): &(Snapshot, Config),
+) -> Vec<Finding> {
+    let mut out = Vec::new();
+    for subscription in &snapshot.subscriptions {
+        let ctx = CheckCtx {
+            snapshot,
+            subscription,
+            config,
+            now: time::OffsetDateTime::UNIX_EPOCH,
+        };
+        check.run(&ctx, &mut out);
+    }
+    out.sort_by(|a, b| a.sort_key().cmp(&b.sort_key()));
+    out
+}

@@ -1,0 +1,257 @@
+//! Meta-tests: conventions every check follows, and evaluation over whole snapshots.
+
+use super::testkit::{self, Fixture, SUB};
+use super::*;
+use crate::snapshot::{Fact, Scope};
+
+fn is_kebab_case(name: &str) -> bool {
+    !name.is_empty()
+        && !name.starts_with('-')
+        && !name.ends_with('-')
+        && !name.contains("--")
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+}
+
+fn is_check_id(id: &str) -> bool {
+    id.len() == 6 && id.starts_with("ESU") && id[3..].chars().all(|c| c.is_ascii_digit())
+}
+
+#[test]
+fn check_ids_are_unique_sorted_and_well_formed() {
+    let infos: Vec<&CheckInfo> = all().iter().map(|c| c.info()).collect();
+    for info in &infos {
+        assert!(is_check_id(info.id), "{} is not ESU + 3 digits", info.id);
+        assert!(is_kebab_case(info.name), "{} is not kebab-case", info.name);
+        assert!(
+            !info.summary.trim().is_empty(),
+            "{}: empty summary",
+            info.id
+        );
+        assert!(
+            info.help_uri.starts_with("https://learn.microsoft.com/"),
+            "{}: help_uri {}",
+            info.id,
+            info.help_uri
+        );
+        let docs = info.docs;
+        for (heading, body) in [
+            ("what_it_checks", docs.what_it_checks),
+            ("why_it_matters", docs.why_it_matters),
+            ("how_to_fix", docs.how_to_fix),
+            ("example_finding", docs.example_finding),
+        ] {
+            assert!(!body.trim().is_empty(), "{}: empty {heading}", info.id);
+        }
+    }
+    for pair in infos.windows(2) {
+        assert!(
+            pair[0].id < pair[1].id,
+            "{} before {}",
+            pair[0].id,
+            pair[1].id
+        );
+    }
+    let mut names: Vec<&str> = infos.iter().map(|i| i.name).collect();
+    names.sort_unstable();
+    names.dedup();
+    assert_eq!(names.len(), infos.len(), "duplicate check names");
+}
+
+#[test]
+fn check_list() {
+    let list: String = all()
+        .iter()
+        .map(|c| {
+            let i = c.info();
+            format!("{} {} {}\n", i.id, i.name, i.default_severity)
+        })
+        .collect();
+    insta::assert_snapshot!(list);
+}
+
+#[test]
+fn render_docs_layout() {
+    let docs = find("esu101").unwrap().render_docs();
+    assert!(docs.starts_with(
+        "ESU101 provider-not-registered (default severity: error)\n\nA resource provider ESU needs \
+         is not Registered on the subscription.\n\n## What it checks\n"
+    ));
+    let headings: Vec<&str> = docs.lines().filter(|l| l.starts_with("## ")).collect();
+    assert_eq!(
+        headings,
+        [
+            "## What it checks",
+            "## Why it matters",
+            "## How to fix",
+            "## Example finding"
+        ]
+    );
+    assert!(docs.ends_with('\n') && !docs.ends_with("\n\n"));
+}
+
+#[test]
+fn find_is_case_insensitive_and_knows_names() {
+    assert_eq!(find("esu001").unwrap().id, "ESU001");
+    assert_eq!(find(" ESU102 ").unwrap().id, "ESU102");
+    assert_eq!(find("Provider-Not-Registered").unwrap().id, "ESU101");
+    assert!(find("ESU999").is_none());
+    assert!(find("").is_none());
+}
+
+/// Variants covering every diagnostic of every check.
+fn variants() -> Vec<Fixture> {
+    let mut variants = vec![
+        Fixture::healthy(),
+        Fixture::healthy().subscription_unavailable(testkit::not_found()),
+        Fixture::healthy()
+            .subscription_unavailable(testkit::forbidden("Microsoft.Resources/subscriptions/read")),
+        Fixture::healthy().subscription_unavailable(testkit::server_error()),
+        Fixture::healthy().providers_unavailable(testkit::forbidden(
+            "Microsoft.Resources/subscriptions/providers/read",
+        )),
+        Fixture::healthy().providers_unavailable(testkit::server_error()),
+        Fixture::healthy()
+            .provider_state("Microsoft.Sql", "NotRegistered")
+            .provider_state("Microsoft.Compute", "Registering")
+            .provider_state("Microsoft.Storage", "")
+            .without_provider("Microsoft.Security")
+            .permissions(testkit::role(
+                "AzureConnectedMachineResourceAdministrator.json",
+            )),
+        Fixture::healthy()
+            .provider_state("Microsoft.Sql", "NotRegistered")
+            .permissions_unavailable(testkit::forbidden(
+                "Microsoft.Authorization/permissions/read",
+            )),
+    ];
+    for state in ["Warned", "PastDue", "Disabled", "Deleted", "Suspended"] {
+        variants.push(Fixture::healthy().subscription_state(state));
+    }
+    variants
+}
+
+fn evaluate_fixture(fixture: &Fixture) -> Vec<Finding> {
+    let (snapshot, config) = fixture.build();
+    evaluate(&snapshot, &config, time::OffsetDateTime::UNIX_EPOCH)
+}
+
+#[test]
+fn messages_follow_the_convention() {
+    let mut statuses = std::collections::BTreeSet::new();
+    for fixture in variants() {
+        for f in evaluate_fixture(&fixture) {
+            statuses.insert(f.status);
+            let first = f.message.chars().next().expect("empty message");
+            assert!(!first.is_uppercase(), "starts upper-case: {}", f.message);
+            assert!(
+                !f.message.ends_with('.'),
+                "ends with a period: {}",
+                f.message
+            );
+            assert!(!f.message.contains('\n'), "multi-line: {}", f.message);
+            match f.status {
+                Status::Fail | Status::Inconclusive => {
+                    assert!(!f.remediation.is_empty(), "no remediation: {f:#?}")
+                }
+                Status::Pass => assert!(f.remediation.is_empty(), "{f:#?}"),
+                Status::Skipped => {}
+            }
+            assert!(f.evidence.is_object(), "evidence not an object: {f:#?}");
+            assert_eq!(f.subscription_id, SUB);
+            assert!(f.resource_id.starts_with(&format!("/subscriptions/{SUB}")));
+            assert_eq!(f.help_uri, find(&f.check_id).unwrap().help_uri);
+        }
+    }
+    assert_eq!(statuses.len(), 4, "all four statuses covered: {statuses:?}");
+}
+
+#[test]
+fn healthy_snapshot_has_no_failures() {
+    let findings = evaluate_fixture(&Fixture::healthy());
+    assert_eq!(findings.len(), 1 + REQUIRED_PROVIDERS.len() + 1);
+    for f in &findings {
+        assert_eq!(f.status, Status::Pass, "{f:#?}");
+    }
+}
+
+#[test]
+fn unavailable_facts_never_pass() {
+    let reason = testkit::server_error();
+    let fixture = Fixture::healthy()
+        .subscription_unavailable(reason.clone())
+        .providers_unavailable(reason.clone())
+        .permissions_unavailable(reason);
+    let findings = evaluate_fixture(&fixture);
+    assert!(!findings.is_empty());
+    assert!(findings.iter().all(|f| f.status == Status::Inconclusive));
+}
+
+#[test]
+fn evaluate_sorts_and_covers_every_subscription() {
+    let (mut snapshot, config) = Fixture::healthy().build();
+    let mut other = snapshot.subscriptions[0].clone();
+    other.subscription_id = "00000000-0000-0000-0000-000000000000".into();
+    other.subscription = Fact::Unavailable {
+        reason: testkit::not_found(),
+    };
+    snapshot.subscriptions.push(other);
+    let findings = evaluate(&snapshot, &config, time::OffsetDateTime::UNIX_EPOCH);
+    assert!(
+        findings
+            .windows(2)
+            .all(|w| w[0].sort_key() <= w[1].sort_key())
+    );
+    let first: Vec<_> = findings
+        .iter()
+        .take_while(|f| f.subscription_id.starts_with("0000"))
+        .map(|f| (f.check_id.as_str(), f.status))
+        .collect();
+    assert_eq!(
+        first,
+        [
+            ("ESU001", Status::Fail),
+            ("ESU101", Status::Skipped),
+            ("ESU102", Status::Skipped)
+        ]
+    );
+}
+
+#[test]
+fn odd_snapshots_do_not_panic() {
+    let mut snapshot = Snapshot::new(Scope::default());
+    snapshot.subscriptions.push(SubscriptionSnapshot {
+        subscription_id: String::new(),
+        subscription: Fact::Available {
+            value: serde_json::from_str(r#"{"state":""}"#).unwrap(),
+        },
+        providers: Fact::Available { value: Vec::new() },
+        permissions: Fact::Available { value: Vec::new() },
+    });
+    let findings = evaluate(
+        &snapshot,
+        &Config::default(),
+        time::OffsetDateTime::UNIX_EPOCH,
+    );
+    assert!(findings.iter().any(|f| f.status == Status::Fail));
+}
+
+#[test]
+fn config_reads_severity_overrides() {
+    let config: Config = serde_json::from_str(r#"{"severity":{"esu101":"warning"}}"#).unwrap();
+    assert_eq!(config.severity_override("ESU101"), Some(Severity::Warning));
+    assert_eq!(config.severity_override("ESU102"), None);
+    let mut fixture = Fixture::healthy().provider_state("Microsoft.Sql", "NotRegistered");
+    fixture.config = config;
+    let findings = evaluate_fixture(&fixture);
+    let sql = findings
+        .iter()
+        .find(|f| f.check_id == "ESU101" && f.resource_id.ends_with("/Microsoft.Sql"))
+        .unwrap();
+    assert_eq!(
+        (sql.status, sql.severity),
+        (Status::Fail, Severity::Warning)
+    );
+    assert!(serde_json::from_str::<Config>(r#"{"sevrity":{}}"#).is_err());
+}

@@ -1,0 +1,106 @@
+//! Reports for emitter tests, made by evaluating fixture snapshots.
+
+use crate::checks::testkit::{self, Fixture};
+use crate::checks::{self, Config};
+use crate::finding::{Finding, Severity, Status};
+use crate::report::{Gate, Report};
+use crate::snapshot::{Scope, Snapshot};
+
+/// A fixed tool version, so a version bump is not a snapshot diff.
+pub(crate) const TEST_VERSION: &str = "0.0.0-test";
+
+/// A report with every status: one subscription with failures (including a warning), one whose
+/// providers could not be read (inconclusive), one that does not exist (skipped).
+pub(crate) fn report() -> Report {
+    let broken = Fixture::healthy()
+        .provider_state("Microsoft.Sql", "NotRegistered")
+        .provider_state("Microsoft.Compute", "Registering")
+        .permissions(testkit::role(
+            "AzureConnectedMachineResourceAdministrator.json",
+        ))
+        .subscription_snapshot();
+    let unreadable_id = "11111111-1111-1111-1111-111111111111";
+    let unreadable = Fixture::healthy()
+        .with_subscription_id(unreadable_id)
+        .providers_unavailable(testkit::forbidden_at(
+            "Microsoft.Resources/subscriptions/providers/read",
+            unreadable_id,
+        ))
+        .subscription_snapshot();
+    let missing_id = "22222222-2222-2222-2222-222222222222";
+    let missing = Fixture::healthy()
+        .with_subscription_id(missing_id)
+        .subscription_unavailable(testkit::not_found_at(missing_id))
+        .subscription_snapshot();
+
+    let subscriptions = vec![broken, unreadable, missing];
+    let mut snapshot = Snapshot::new(Scope {
+        subscriptions: subscriptions
+            .iter()
+            .map(|s| s.subscription_id.clone())
+            .collect(),
+    });
+    snapshot.subscriptions = subscriptions;
+    let findings = checks::evaluate(
+        &snapshot,
+        &Config::default(),
+        time::OffsetDateTime::UNIX_EPOCH,
+    );
+    with_test_version(Report::new(
+        snapshot.scope.clone(),
+        findings,
+        Gate::default(),
+    ))
+}
+
+/// A report of one subscription whose texts are far wider than any terminal.
+pub(crate) fn long_report() -> Report {
+    let long_word = "x".repeat(150);
+    let finding = |status: Status, severity: Severity, resource_id: String| Finding {
+        check_id: "ESU101".into(),
+        check: "provider-not-registered".into(),
+        status,
+        severity,
+        resource_id,
+        subscription_id: testkit::SUB.into(),
+        message: format!(
+            "a very long message that goes on and on {} with an unbreakable {long_word} in it",
+            "and on ".repeat(20)
+        ),
+        remediation: format!(
+            "a remediation just as long: {} then `az provider register --namespace {long_word}`",
+            "do this and that ".repeat(15)
+        ),
+        evidence: serde_json::json!({}),
+        help_uri: "https://learn.microsoft.com/".into(),
+    };
+    let sub = format!("/subscriptions/{}", testkit::SUB);
+    let findings = vec![
+        finding(
+            Status::Fail,
+            Severity::Error,
+            format!("{sub}/providers/Microsoft.{long_word}"),
+        ),
+        finding(
+            Status::Inconclusive,
+            Severity::Warning,
+            format!(
+                "{sub}/resourceGroups/rg-{long_word}/providers/Microsoft.HybridCompute/machines/m-{long_word}/licenseProfiles/default"
+            ),
+        ),
+        finding(Status::Pass, Severity::Info, format!("{sub}/{long_word}")),
+        finding(Status::Skipped, Severity::Error, long_word.clone()),
+    ];
+    with_test_version(Report::new(
+        Scope {
+            subscriptions: vec![testkit::SUB.into()],
+        },
+        findings,
+        Gate::default(),
+    ))
+}
+
+fn with_test_version(mut report: Report) -> Report {
+    report.tool.version = TEST_VERSION.to_owned();
+    report
+}
