@@ -10,9 +10,10 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
-    let path: PathBuf = std::env::args_os()
-        .nth(1)
-        .map_or_else(|| "examples/snapshots/contoso-esu.json".into(), PathBuf::from);
+    let path: PathBuf = std::env::args_os().nth(1).map_or_else(
+        || "examples/snapshots/contoso-esu.json".into(),
+        PathBuf::from,
+    );
     let snapshot = match Snapshot::load(&path) {
         Ok(snapshot) => snapshot,
         Err(error) => {
@@ -20,7 +21,11 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let findings = checks::evaluate(&snapshot, &Config::default(), time::OffsetDateTime::now_utc());
+    let findings = checks::evaluate(
+        &snapshot,
+        &Config::default(),
+        time::OffsetDateTime::now_utc(),
+    );
     let report = Report::new(snapshot.scope.clone(), findings, Gate::default());
     for finding in report.findings.iter().filter(|f| f.status != Status::Pass) {
         println!(

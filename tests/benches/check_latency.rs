@@ -57,7 +57,11 @@ async fn measure(scenario: &Scenario) -> Row {
         let snapshot = esu_preflight::gather::gather(&client, &scope)
             .await
             .expect("gather");
-        let findings = checks::evaluate(&snapshot, &Config::default(), time::OffsetDateTime::now_utc());
+        let findings = checks::evaluate(
+            &snapshot,
+            &Config::default(),
+            time::OffsetDateTime::now_utc(),
+        );
         let report = Report::new(scope.clone(), findings, Gate::default());
         let mut out = Vec::new();
         render::render(&report, Format::Table, &RenderOptions::default(), &mut out)
@@ -72,7 +76,8 @@ async fn measure(scenario: &Scenario) -> Row {
         for request in run {
             *per_url.entry(request.url.to_string()).or_default() += 1;
         }
-        max_fetches_of_one_url = max_fetches_of_one_url.max(per_url.into_values().max().unwrap_or(0));
+        max_fetches_of_one_url =
+            max_fetches_of_one_url.max(per_url.into_values().max().unwrap_or(0));
     }
     times.sort();
     Row {
@@ -104,7 +109,9 @@ fn main() {
         "check, one subscription, {} ms per response, {RUNS} runs each\n",
         LATENCY.as_millis()
     );
-    println!("| scenario | critical path | median | p90 | median / critical path | requests per run | max fetches of one URL |");
+    println!(
+        "| scenario | critical path | median | p90 | median / critical path | requests per run | max fetches of one URL |"
+    );
     println!("|---|---|---|---|---|---|---|");
     let mut ok = true;
     for scenario in &scenarios {

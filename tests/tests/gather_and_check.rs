@@ -26,7 +26,11 @@ async fn gather(mock: &ArmMock) -> Snapshot {
 }
 
 fn evaluate(snapshot: &Snapshot) -> Vec<Finding> {
-    checks::evaluate(snapshot, &Config::default(), time::OffsetDateTime::UNIX_EPOCH)
+    checks::evaluate(
+        snapshot,
+        &Config::default(),
+        time::OffsetDateTime::UNIX_EPOCH,
+    )
 }
 
 fn esu101(findings: &[Finding], namespace: &str) -> Finding {
@@ -44,7 +48,10 @@ async fn healthy_subscription_passes_everything() {
     mock.healthy(SUB).await;
     let findings = evaluate(&gather(&mock).await);
     assert!(!findings.is_empty());
-    let not_passing: Vec<_> = findings.iter().filter(|f| f.status != Status::Pass).collect();
+    let not_passing: Vec<_> = findings
+        .iter()
+        .filter(|f| f.status != Status::Pass)
+        .collect();
     assert!(not_passing.is_empty(), "{not_passing:#?}");
     for ns in REQUIRED {
         assert_eq!(esu101(&findings, ns).status, Status::Pass);
@@ -72,23 +79,37 @@ async fn unregistered_providers_fail_and_registering_warns() {
 
     let sql = esu101(&findings, "Microsoft.Sql");
     assert_eq!((sql.status, sql.severity), (Status::Fail, Severity::Error));
-    assert!(sql.remediation.contains("az provider register --namespace Microsoft.Sql"));
+    assert!(
+        sql.remediation
+            .contains("az provider register --namespace Microsoft.Sql")
+    );
     let security = esu101(&findings, "Microsoft.Security");
     assert_eq!(security.status, Status::Fail);
-    assert!(security.message.contains("Unregistered"), "{}", security.message);
+    assert!(
+        security.message.contains("Unregistered"),
+        "{}",
+        security.message
+    );
     let hybrid = esu101(&findings, "Microsoft.HybridCompute");
-    assert_eq!((hybrid.status, hybrid.severity), (Status::Fail, Severity::Warning));
+    assert_eq!(
+        (hybrid.status, hybrid.severity),
+        (Status::Fail, Severity::Warning)
+    );
     assert_eq!(esu101(&findings, "Microsoft.Compute").status, Status::Pass);
     // An Owner may register them: ESU102 passes for both.
     let esu102: Vec<_> = findings.iter().filter(|f| f.check_id == "ESU102").collect();
-    assert!(esu102.iter().all(|f| f.status == Status::Pass), "{esu102:#?}");
+    assert!(
+        esu102.iter().all(|f| f.status == Status::Pass),
+        "{esu102:#?}"
+    );
 }
 
 #[tokio::test]
 async fn reader_cannot_register() {
     let mock = ArmMock::start().await;
     mock.subscription(SUB, "Enabled").await;
-    mock.providers(SUB, &[("Microsoft.Sql", "NotRegistered")]).await;
+    mock.providers(SUB, &[("Microsoft.Sql", "NotRegistered")])
+        .await;
     mock.permissions(SUB, permissions_reader()).await;
     let findings = evaluate(&gather(&mock).await);
     let esu102 = findings
@@ -114,7 +135,10 @@ async fn forbidden_providers_are_inconclusive_naming_action_and_scope() {
     )
     .await;
     let snapshot = gather(&mock).await;
-    let reason = snapshot.subscriptions[0].providers.unavailable().expect("unavailable");
+    let reason = snapshot.subscriptions[0]
+        .providers
+        .unavailable()
+        .expect("unavailable");
     assert_eq!(reason.kind, UnavailableKind::Forbidden);
     assert_eq!(reason.http_status, Some(403));
     assert_eq!(
@@ -128,7 +152,8 @@ async fn forbidden_providers_are_inconclusive_naming_action_and_scope() {
         let f = esu101(&findings, ns);
         assert_eq!(f.status, Status::Inconclusive, "{f:#?}");
         assert!(
-            f.message.contains("Microsoft.Resources/subscriptions/providers/read"),
+            f.message
+                .contains("Microsoft.Resources/subscriptions/providers/read"),
             "{}",
             f.message
         );
@@ -148,8 +173,11 @@ async fn subscription_not_found_fails_esu001() {
         format!("{sub_path}/providers"),
         format!("{sub_path}/providers/Microsoft.Authorization/permissions"),
     ] {
-        mock.mount(mock.route("GET", &route).respond_with(mock.json(404, not_found.clone())))
-            .await;
+        mock.mount(
+            mock.route("GET", &route)
+                .respond_with(mock.json(404, not_found.clone())),
+        )
+        .await;
     }
     let findings = evaluate(&gather(&mock).await);
     let esu001 = findings.iter().find(|f| f.check_id == "ESU001").unwrap();
@@ -178,7 +206,10 @@ async fn throttling_is_retried_after_retry_after() {
     mock.healthy(SUB).await;
     let started = Instant::now();
     let snapshot = gather(&mock).await;
-    assert!(started.elapsed() >= Duration::from_secs(2), "Retry-After honoured");
+    assert!(
+        started.elapsed() >= Duration::from_secs(2),
+        "Retry-After honoured"
+    );
     assert!(snapshot.subscriptions[0].subscription.value().is_some());
     let subscription_gets = mock
         .received()
@@ -212,17 +243,20 @@ async fn malformed_json_makes_the_fact_unavailable() {
         .await;
     mock.mount(
         mock.route("GET", &format!("/subscriptions/{SUB}/providers"))
-            .respond_with(
-                ResponseTemplate::new(200)
-                    .set_body_raw(r#"{"value": [ {"namespace": "Microsoft.Sql", "#, "application/json"),
-            ),
+            .respond_with(ResponseTemplate::new(200).set_body_raw(
+                r#"{"value": [ {"namespace": "Microsoft.Sql", "#,
+                "application/json",
+            )),
     )
     .await;
     let snapshot = gather(&mock).await;
     let reason = snapshot.subscriptions[0].providers.unavailable().unwrap();
     assert_eq!(reason.kind, UnavailableKind::MalformedResponse);
     let findings = evaluate(&snapshot);
-    assert_eq!(esu101(&findings, "Microsoft.Sql").status, Status::Inconclusive);
+    assert_eq!(
+        esu101(&findings, "Microsoft.Sql").status,
+        Status::Inconclusive
+    );
 }
 
 #[tokio::test]
@@ -232,7 +266,10 @@ async fn providers_paged_over_three_pages() {
     mock.permissions(SUB, esu_preflight_tests::permissions_owner())
         .await;
     let all = providers_json(SUB, &[("Microsoft.Storage", "NotRegistered")]);
-    let pages: Vec<Vec<_>> = all.chunks(all.len().div_ceil(3)).map(<[_]>::to_vec).collect();
+    let pages: Vec<Vec<_>> = all
+        .chunks(all.len().div_ceil(3))
+        .map(<[_]>::to_vec)
+        .collect();
     assert_eq!(pages.len(), 3);
     mock.providers_paged(SUB, pages).await;
     let snapshot = gather(&mock).await;
@@ -245,7 +282,10 @@ async fn providers_paged_over_three_pages() {
     assert_eq!(storage.registration_state, RegistrationState::NotRegistered);
     let findings = evaluate(&snapshot);
     assert_eq!(esu101(&findings, "Microsoft.Storage").status, Status::Fail);
-    assert_eq!(esu101(&findings, "Microsoft.HybridCompute").status, Status::Pass);
+    assert_eq!(
+        esu101(&findings, "Microsoft.HybridCompute").status,
+        Status::Pass
+    );
 }
 
 #[tokio::test]
@@ -269,9 +309,15 @@ async fn next_link_to_another_host_is_refused_and_no_token_reaches_it() {
     let snapshot = gather(&mock).await;
     let reason = snapshot.subscriptions[0].providers.unavailable().unwrap();
     assert_eq!(reason.kind, UnavailableKind::PaginationRefused);
-    assert!(elsewhere.received().await.is_empty(), "a request reached the other host");
+    assert!(
+        elsewhere.received().await.is_empty(),
+        "a request reached the other host"
+    );
     let findings = evaluate(&snapshot);
-    assert_eq!(esu101(&findings, "Microsoft.Sql").status, Status::Inconclusive);
+    assert_eq!(
+        esu101(&findings, "Microsoft.Sql").status,
+        Status::Inconclusive
+    );
 }
 
 #[tokio::test]
@@ -310,7 +356,9 @@ async fn check_sends_only_authenticated_gets() {
     mock.healthy(SUB).await;
     // A write would be answered, so the assertion below is what catches it.
     Mock::given(method("POST"))
-        .and(path(format!("/subscriptions/{SUB}/providers/Microsoft.Sql/register")))
+        .and(path(format!(
+            "/subscriptions/{SUB}/providers/Microsoft.Sql/register"
+        )))
         .respond_with(ResponseTemplate::new(200))
         .mount(mock.server())
         .await;
@@ -319,6 +367,10 @@ async fn check_sends_only_authenticated_gets() {
     assert_eq!(requests.len(), 3, "one request per fact, no URL twice");
     for request in &requests {
         assert_eq!(request.method.as_str(), "GET", "{}", request.url);
-        assert!(has_token(request), "unauthenticated request to {}", request.url);
+        assert!(
+            has_token(request),
+            "unauthenticated request to {}",
+            request.url
+        );
     }
 }

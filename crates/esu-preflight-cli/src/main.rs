@@ -62,7 +62,11 @@ async fn check(args: CheckArgs) -> Result<u8> {
         Some(path) => Snapshot::load(path)?,
         None => read_azure(&args.scope, &args.connection).await?,
     };
-    let findings = checks::evaluate(&snapshot, &Config::default(), time::OffsetDateTime::now_utc());
+    let findings = checks::evaluate(
+        &snapshot,
+        &Config::default(),
+        time::OffsetDateTime::now_utc(),
+    );
     let gate = Gate {
         fail_on: args.output.fail_on.into(),
         allow_inconclusive: args.output.allow_inconclusive,
@@ -84,7 +88,9 @@ async fn snapshot(args: args::SnapshotArgs) -> Result<u8> {
     let snapshot = read_azure(&args.scope, &args.connection).await?;
     let to_stdout = args.output_file.as_os_str() == "-";
     let target = (!to_stdout).then_some(args.output_file.as_path());
-    write_output(target, |out, _| out.write_all(snapshot.to_json_pretty().as_bytes()))?;
+    write_output(target, |out, _| {
+        out.write_all(snapshot.to_json_pretty().as_bytes())
+    })?;
     if !to_stdout {
         eprintln!(
             "wrote a snapshot of {} subscription(s) to {}",
@@ -108,7 +114,10 @@ async fn fix_providers(args: FixProvidersArgs) -> Result<u8> {
     }
     if !args.yes {
         if plans.iter().any(|p| !p.register.is_empty()) {
-            writeln!(stdout, "\nDry run: nothing was changed. Re-run with --yes to register.")?;
+            writeln!(
+                stdout,
+                "\nDry run: nothing was changed. Re-run with --yes to register."
+            )?;
         }
         return Ok(u8::from(incomplete));
     }
@@ -176,11 +185,18 @@ async fn fix_providers(args: FixProvidersArgs) -> Result<u8> {
 fn print_plan(out: &mut impl Write, plan: &ProviderFixPlan, yes: bool) -> Result<bool> {
     let sub = &plan.subscription_id;
     if let Some(reason) = &plan.unavailable {
-        writeln!(out, "{sub}: cannot read the resource providers: {}", reason.message)?;
+        writeln!(
+            out,
+            "{sub}: cannot read the resource providers: {}",
+            reason.message
+        )?;
         return Ok(true);
     }
     if plan.is_noop() {
-        writeln!(out, "{sub}: all required providers are registered; nothing to do")?;
+        writeln!(
+            out,
+            "{sub}: all required providers are registered; nothing to do"
+        )?;
         return Ok(false);
     }
     let verb = if yes { "registering" } else { "would register" };
@@ -289,7 +305,9 @@ fn scope(args: &ScopeArgs) -> Result<Scope> {
     subscriptions.sort();
     subscriptions.dedup();
     if subscriptions.is_empty() {
-        bail!("no subscription given: pass --subscription ID (repeatable) or set AZURE_SUBSCRIPTION_ID");
+        bail!(
+            "no subscription given: pass --subscription ID (repeatable) or set AZURE_SUBSCRIPTION_ID"
+        );
     }
     Ok(Scope { subscriptions })
 }

@@ -51,7 +51,8 @@ fn stderr(output: &Output) -> String {
 async fn sql_unregistered() -> ArmMock {
     let mock = ArmMock::start().await;
     mock.subscription(SUB, "Enabled").await;
-    mock.providers(SUB, &[("Microsoft.Sql", "NotRegistered")]).await;
+    mock.providers(SUB, &[("Microsoft.Sql", "NotRegistered")])
+        .await;
     mock.permissions(SUB, permissions_owner()).await;
     mock
 }
@@ -113,8 +114,8 @@ async fn snapshot_then_offline_check_gives_the_same_report() {
 
 #[tokio::test]
 async fn bundled_example_snapshot_evaluates() {
-    let sample = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../examples/snapshots/contoso-esu.json");
+    let sample =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/snapshots/contoso-esu.json");
     let output = run(&["check", "--snapshot", sample.to_str().unwrap()], &[]).await;
     assert_eq!(output.status.code(), Some(1), "stderr: {}", stderr(&output));
     insta::assert_snapshot!("check_table_example_snapshot", stdout(&output));
@@ -149,7 +150,10 @@ async fn fail_on_and_allow_inconclusive_gate_the_exit_code() {
                 )),
         )
         .await;
-    assert_eq!(run_against(&forbidden, &["check"]).await.status.code(), Some(1));
+    assert_eq!(
+        run_against(&forbidden, &["check"]).await.status.code(),
+        Some(1)
+    );
     let lenient = run_against(&forbidden, &["check", "--allow-inconclusive"]).await;
     assert_eq!(lenient.status.code(), Some(0));
 }
@@ -161,7 +165,13 @@ async fn output_file_receives_the_report() {
     let file = dir.path().join("report.json");
     let output = run_against(
         &mock,
-        &["check", "--format", "json", "--output-file", file.to_str().unwrap()],
+        &[
+            "check",
+            "--format",
+            "json",
+            "--output-file",
+            file.to_str().unwrap(),
+        ],
     )
     .await;
     assert_eq!(output.status.code(), Some(1));
@@ -183,7 +193,12 @@ async fn fix_providers_dry_run_changes_nothing() {
         )),
         "{text}"
     );
-    assert!(mock.received().await.iter().all(|r| r.method.as_str() == "GET"));
+    assert!(
+        mock.received()
+            .await
+            .iter()
+            .all(|r| r.method.as_str() == "GET")
+    );
 }
 
 #[tokio::test]
@@ -212,17 +227,33 @@ async fn fix_providers_yes_wait_registers_and_polls_until_registered() {
 
     let output = run_against(
         &mock,
-        &["fix", "providers", "--yes", "--wait", "--poll-interval", "0.05"],
+        &[
+            "fix",
+            "providers",
+            "--yes",
+            "--wait",
+            "--poll-interval",
+            "0.05",
+        ],
     )
     .await;
     assert_eq!(output.status.code(), Some(0), "stderr: {}", stderr(&output));
     assert!(stdout(&output).contains("all required providers are registered"));
     assert!(stderr(&output).contains("Microsoft.Sql is Registering"));
     let requests = mock.received().await;
-    let posts: Vec<_> = requests.iter().filter(|r| r.method.as_str() == "POST").collect();
+    let posts: Vec<_> = requests
+        .iter()
+        .filter(|r| r.method.as_str() == "POST")
+        .collect();
     assert_eq!(posts.len(), 1, "exactly one registration");
     assert_eq!(posts[0].url.path(), register);
-    assert!(posts[0].url.query().unwrap().contains(&format!("api-version={PROVIDERS_API}")));
+    assert!(
+        posts[0]
+            .url
+            .query()
+            .unwrap()
+            .contains(&format!("api-version={PROVIDERS_API}"))
+    );
     let polls = requests.iter().filter(|r| r.url.path() == provider).count();
     assert_eq!(polls, 3, "Registering, Registering, Registered");
 }
@@ -231,7 +262,8 @@ async fn fix_providers_yes_wait_registers_and_polls_until_registered() {
 async fn fix_providers_refuses_without_register_permission() {
     let mock = ArmMock::start().await;
     mock.subscription(SUB, "Enabled").await;
-    mock.providers(SUB, &[("Microsoft.Sql", "NotRegistered")]).await;
+    mock.providers(SUB, &[("Microsoft.Sql", "NotRegistered")])
+        .await;
     mock.permissions(SUB, permissions_reader()).await;
     Mock::given(method("POST"))
         .and(path_regex(".*"))
@@ -243,7 +275,12 @@ async fn fix_providers_refuses_without_register_permission() {
     let text = stdout(&output);
     assert!(text.contains("refusing Microsoft.Sql"), "{text}");
     assert!(text.contains("Microsoft.Sql/register/action"), "{text}");
-    assert!(mock.received().await.iter().all(|r| r.method.as_str() == "GET"));
+    assert!(
+        mock.received()
+            .await
+            .iter()
+            .all(|r| r.method.as_str() == "GET")
+    );
 }
 
 #[tokio::test]
@@ -265,32 +302,78 @@ async fn bad_input_exits_2_with_a_clear_message() {
     };
     let token = [("ESU_PREFLIGHT_ACCESS_TOKEN", TOKEN)];
     let cases: Vec<(Vec<&str>, &[(&str, &str)], Vec<&str>)> = vec![
-        (vec!["check", "--subscription", "not-a-guid"], &[], vec!["--subscription", "not-a-guid"]),
+        (
+            vec!["check", "--subscription", "not-a-guid"],
+            &[],
+            vec!["--subscription", "not-a-guid"],
+        ),
         (vec!["check"], &[], vec!["--subscription"]),
         (vec!["check", "--snapshot", missing], &[], vec![missing]),
-        (vec!["check", "--snapshot", invalid], &[], vec![&format!("{invalid}:3:")]),
-        (vec!["check", "--snapshot", newer], &[], vec!["999", "upgrade"]),
         (
-            vec!["check", "--subscription", SUB, "--arm-endpoint", "http://management.example.com", "--credential", "access-token"],
+            vec!["check", "--snapshot", invalid],
+            &[],
+            vec![&format!("{invalid}:3:")],
+        ),
+        (
+            vec!["check", "--snapshot", newer],
+            &[],
+            vec!["999", "upgrade"],
+        ),
+        (
+            vec![
+                "check",
+                "--subscription",
+                SUB,
+                "--arm-endpoint",
+                "http://management.example.com",
+                "--credential",
+                "access-token",
+            ],
             &token,
             vec!["loopback"],
         ),
         (
-            vec!["check", "--subscription", SUB, "--arm-endpoint", &closed_port, "--credential", "access-token", "--timeout", "20"],
+            vec![
+                "check",
+                "--subscription",
+                SUB,
+                "--arm-endpoint",
+                &closed_port,
+                "--credential",
+                "access-token",
+                "--timeout",
+                "20",
+            ],
             &token,
             vec![&closed_port],
         ),
         (
-            vec!["check", "--subscription", SUB, "--credential", "environment"],
+            vec![
+                "check",
+                "--subscription",
+                SUB,
+                "--credential",
+                "environment",
+            ],
             &[],
             vec!["AZURE_CLIENT_SECRET"],
         ),
         (
-            vec!["check", "--subscription", SUB, "--credential", "access-token"],
+            vec![
+                "check",
+                "--subscription",
+                SUB,
+                "--credential",
+                "access-token",
+            ],
             &[],
             vec!["ESU_PREFLIGHT_ACCESS_TOKEN"],
         ),
-        (vec!["check", "--subscription", SUB, "--format", "yaml"], &[], vec!["--format"]),
+        (
+            vec!["check", "--subscription", SUB, "--format", "yaml"],
+            &[],
+            vec!["--format"],
+        ),
         (vec!["explain", "ESU999"], &[], vec!["ESU999"]),
     ];
     for (args, env, expected) in cases {
@@ -309,7 +392,11 @@ async fn bad_input_exits_2_with_a_clear_message() {
 async fn no_credential_works_says_which_were_tried() {
     // A clean environment: no service principal, no token file, no managed identity, no `az`
     // on the PATH.
-    let output = run(&["check", "--subscription", SUB], &[("PATH", "/nonexistent")]).await;
+    let output = run(
+        &["check", "--subscription", SUB],
+        &[("PATH", "/nonexistent")],
+    )
+    .await;
     assert_eq!(output.status.code(), Some(2));
     let err = stderr(&output);
     assert!(err.to_lowercase().contains("azure cli"), "{err}");
@@ -321,10 +408,22 @@ async fn explain_list_checks_completions_version() {
     let explain = run(&["explain", "ESU101"], &[]).await;
     assert_eq!(explain.status.code(), Some(0));
     let docs = stdout(&explain);
-    for heading in ["## What it checks", "## Why it matters", "## How to fix", "## Example finding"] {
+    for heading in [
+        "## What it checks",
+        "## Why it matters",
+        "## How to fix",
+        "## Example finding",
+    ] {
         assert!(docs.contains(heading), "{docs}");
     }
-    let error = run(&["explain", "ESU: Trying to Check IMDS Again LastError=HRESULT_FROM_WIN32(12029)"], &[]).await;
+    let error = run(
+        &[
+            "explain",
+            "ESU: Trying to Check IMDS Again LastError=HRESULT_FROM_WIN32(12029)",
+        ],
+        &[],
+    )
+    .await;
     assert_eq!(error.status.code(), Some(0));
     assert!(stdout(&error).contains("pkiops"));
 
@@ -337,5 +436,8 @@ async fn explain_list_checks_completions_version() {
     assert!(stdout(&completions).contains("esu-preflight"));
 
     let version = run(&["--version"], &[]).await;
-    assert_eq!(stdout(&version).trim(), concat!("esu-preflight ", env!("CARGO_PKG_VERSION")));
+    assert_eq!(
+        stdout(&version).trim(),
+        concat!("esu-preflight ", env!("CARGO_PKG_VERSION"))
+    );
 }

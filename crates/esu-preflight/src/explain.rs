@@ -91,7 +91,10 @@ pub const KNOWN_ERRORS: &[ErrorExplanation] = &[
               resource group; registering providers needs Contributor or Owner on the \
               subscription. If access was granted recently, sign in again (`az login`).",
         help_uri: "https://learn.microsoft.com/azure/role-based-access-control/troubleshooting",
-        patterns: &["authorizationfailed", "does not have authorization to perform action"],
+        patterns: &[
+            "authorizationfailed",
+            "does not have authorization to perform action",
+        ],
     },
     ErrorExplanation {
         title: "MissingSubscriptionRegistration",
@@ -128,13 +131,19 @@ mod tests {
                 "ESU: Trying to Check IMDS Again LastError=HRESULT_FROM_WIN32(12029)",
                 "12002 / 12029",
             ),
-            ("ESU: Trying to Check IMDS Again LastError=HRESULT_FROM_WIN32(12002)", "IMDS"),
+            (
+                "ESU: Trying to Check IMDS Again LastError=HRESULT_FROM_WIN32(12002)",
+                "IMDS",
+            ),
             ("ESU: not eligible HRESULT_FROM_WIN32(1633)", "1633"),
             (
                 "The resource type could not be found in the namespace 'Microsoft.WindowsESU' for api version '2019-09-16-preview'",
                 "WindowsESU",
             ),
-            ("Code: RequestDisallowedByPolicy", "RequestDisallowedByPolicy"),
+            (
+                "Code: RequestDisallowedByPolicy",
+                "RequestDisallowedByPolicy",
+            ),
             (
                 "(AuthorizationFailed) The client 'x' with object id 'y' does not have authorization to perform action 'a'",
                 "AuthorizationFailed",
@@ -146,7 +155,11 @@ mod tests {
         ];
         for (text, title) in cases {
             let found = explain_error(text).unwrap_or_else(|| panic!("no match for {text}"));
-            assert!(found.title.contains(title), "{text} matched {}", found.title);
+            assert!(
+                found.title.contains(title),
+                "{text} matched {}",
+                found.title
+            );
         }
     }
 

@@ -200,7 +200,10 @@ mod tests {
             RegistrationState::from("unregistered"),
             RegistrationState::Unregistered
         );
-        assert_eq!(SubscriptionState::from("ENABLED"), SubscriptionState::Enabled);
+        assert_eq!(
+            SubscriptionState::from("ENABLED"),
+            SubscriptionState::Enabled
+        );
     }
 
     #[test]
@@ -211,8 +214,7 @@ mod tests {
 
     #[test]
     fn null_permission_lists_are_empty() {
-        let p: Permission =
-            serde_json::from_str(r#"{"actions":["*"],"notActions":null}"#).unwrap();
+        let p: Permission = serde_json::from_str(r#"{"actions":["*"],"notActions":null}"#).unwrap();
         assert_eq!(p.actions, ["*"]);
         assert!(p.not_actions.is_empty());
     }

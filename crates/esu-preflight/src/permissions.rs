@@ -92,7 +92,7 @@ mod tests {
 
     fn role(file: &str) -> Vec<Permission> {
         let path = format!(
-            "{}/tests/fixtures/arm/authorization/builtin-roles/{file}",
+            "{}/../../tests/fixtures/arm/authorization/builtin-roles/{file}",
             env!("CARGO_MANIFEST_DIR")
         );
         let text = std::fs::read_to_string(&path).unwrap();
@@ -228,7 +228,7 @@ mod tests {
     #[test]
     fn empty_permissions_allow_nothing() {
         let path = format!(
-            "{}/tests/fixtures/arm/authorization/GetPermissions.json",
+            "{}/../../tests/fixtures/arm/authorization/GetPermissions.json",
             env!("CARGO_MANIFEST_DIR")
         );
         let body: serde_json::Value =

@@ -151,12 +151,18 @@ mod tests {
         assert_eq!(gate.exit_code(&[]), 0);
         assert_eq!(gate.exit_code(&[finding(Status::Pass, Severity::Error)]), 0);
         assert_eq!(gate.exit_code(&[finding(Status::Fail, Severity::Error)]), 1);
-        assert_eq!(gate.exit_code(&[finding(Status::Fail, Severity::Warning)]), 0);
+        assert_eq!(
+            gate.exit_code(&[finding(Status::Fail, Severity::Warning)]),
+            0
+        );
         assert_eq!(
             gate.exit_code(&[finding(Status::Inconclusive, Severity::Error)]),
             1
         );
-        assert_eq!(gate.exit_code(&[finding(Status::Skipped, Severity::Error)]), 0);
+        assert_eq!(
+            gate.exit_code(&[finding(Status::Skipped, Severity::Error)]),
+            0
+        );
 
         let lenient = Gate {
             allow_inconclusive: true,
@@ -170,8 +176,14 @@ mod tests {
             fail_on: Severity::Warning,
             ..gate
         };
-        assert_eq!(strict.exit_code(&[finding(Status::Fail, Severity::Warning)]), 1);
-        assert_eq!(strict.exit_code(&[finding(Status::Fail, Severity::Info)]), 0);
+        assert_eq!(
+            strict.exit_code(&[finding(Status::Fail, Severity::Warning)]),
+            1
+        );
+        assert_eq!(
+            strict.exit_code(&[finding(Status::Fail, Severity::Info)]),
+            0
+        );
     }
 
     #[test]
@@ -186,6 +198,10 @@ mod tests {
         assert_eq!(report.summary.pass, 1);
         assert_eq!(report.summary.fail, 1);
         assert_eq!(report.summary.exit_code, 1);
-        assert!(report.findings[0].resource_id.ends_with("Microsoft.Compute"));
+        assert!(
+            report.findings[0]
+                .resource_id
+                .ends_with("Microsoft.Compute")
+        );
     }
 }

@@ -251,16 +251,19 @@ mod tests {
 
     #[test]
     fn newer_version_is_refused_before_structure() {
-        let err = Snapshot::from_json(r#"{"snapshot_version": 99, "other": true}"#, path())
-            .unwrap_err();
-        assert!(matches!(err, SnapshotError::UnsupportedVersion { found: 99, .. }));
+        let err =
+            Snapshot::from_json(r#"{"snapshot_version": 99, "other": true}"#, path()).unwrap_err();
+        assert!(matches!(
+            err,
+            SnapshotError::UnsupportedVersion { found: 99, .. }
+        ));
         assert!(err.to_string().contains("upgrade"));
     }
 
     #[test]
     fn invalid_json_names_line_and_column() {
-        let err = Snapshot::from_json("{\n  \"snapshot_version\": 1,\n  oops\n}", path())
-            .unwrap_err();
+        let err =
+            Snapshot::from_json("{\n  \"snapshot_version\": 1,\n  oops\n}", path()).unwrap_err();
         match err {
             SnapshotError::Parse { line, column, .. } => {
                 assert_eq!((line, column), (3, 3));

@@ -1,4 +1,4 @@
-//! Small snapshots for check tests, built from the real ARM payloads in `tests/fixtures/arm/`.
+//! Small snapshots for check tests, built from the real ARM payloads in `tests/fixtures/arm/` (at the workspace root).
 
 use super::{Check, CheckCtx, Config, REQUIRED_PROVIDERS};
 use crate::finding::Finding;
@@ -9,9 +9,12 @@ use serde_json::{Value, json};
 /// The subscription of the real `GetSubscription.json` example.
 pub(crate) const SUB: &str = "291bba3f-e0a5-47bc-a099-3bdcb2a50a05";
 
-/// A fixture file under `tests/fixtures/arm/`, parsed.
+/// A fixture file under `tests/fixtures/arm/` (at the workspace root), parsed.
 pub(crate) fn fixture(path: &str) -> Value {
-    let full = format!("{}/tests/fixtures/arm/{path}", env!("CARGO_MANIFEST_DIR"));
+    let full = format!(
+        "{}/../../tests/fixtures/arm/{path}",
+        env!("CARGO_MANIFEST_DIR")
+    );
     let text = std::fs::read_to_string(&full).unwrap_or_else(|e| panic!("{full}: {e}"));
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("{full}: {e}"))
 }
