@@ -374,3 +374,27 @@ async fn check_sends_only_authenticated_gets() {
         );
     }
 }
+
+#[tokio::test]
+async fn redirect_to_another_host_is_not_followed() {
+    let mock = ArmMock::start().await;
+    let elsewhere = ArmMock::start().await;
+    mock.subscription(SUB, "Enabled").await;
+    mock.permissions(SUB, esu_preflight_tests::permissions_owner())
+        .await;
+    mock.mount(
+        mock.route("GET", &format!("/subscriptions/{SUB}/providers"))
+            .respond_with(mock.template(302).insert_header(
+                "Location",
+                format!("{}/subscriptions/{SUB}/providers", elsewhere.uri()).as_str(),
+            )),
+    )
+    .await;
+    let snapshot = gather(&mock).await;
+    let reason = snapshot.subscriptions[0].providers.unavailable().unwrap();
+    assert_eq!(reason.http_status, Some(302));
+    assert!(
+        elsewhere.received().await.is_empty(),
+        "the redirect was followed"
+    );
+}

@@ -190,7 +190,7 @@ pub struct FixProvidersArgs {
     #[arg(long, value_name = "SECONDS", default_value = "10", value_parser = parse_seconds)]
     pub poll_interval: std::time::Duration,
 
-    /// Stop waiting after this many seconds.
+    /// Stop waiting after this many seconds (added to --timeout for the overall deadline).
     #[arg(long, value_name = "SECONDS", default_value = "600", value_parser = parse_seconds)]
     pub wait_timeout: std::time::Duration,
 }

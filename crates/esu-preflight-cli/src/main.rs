@@ -103,7 +103,14 @@ async fn snapshot(args: args::SnapshotArgs) -> Result<u8> {
 
 /// `fix providers`: plan from a fresh snapshot, show the plan, and with `--yes` register.
 async fn fix_providers(args: FixProvidersArgs) -> Result<u8> {
-    let client = arm_client(&args.connection)?;
+    // Waiting for registration is part of the job the user asked for: the overall deadline
+    // covers the reads and registrations (--timeout) plus the wait (--wait-timeout).
+    let extra = if args.wait {
+        args.wait_timeout
+    } else {
+        Duration::ZERO
+    };
+    let client = arm_client(&args.connection, extra)?;
     let scope = scope(&args.scope)?;
     let snapshot = gather_with_progress(&client, &scope).await?;
     let plans = fix::plan_provider_registration(&snapshot);
@@ -279,7 +286,7 @@ fn list_checks(format: Format) -> Result<u8> {
 /// Reads the snapshot from Azure for the given scope.
 async fn read_azure(scope_args: &ScopeArgs, connection: &ConnectionArgs) -> Result<Snapshot> {
     let scope = scope(scope_args)?;
-    let client = arm_client(connection)?;
+    let client = arm_client(connection, Duration::ZERO)?;
     gather_with_progress(&client, &scope).await
 }
 
@@ -312,7 +319,8 @@ fn scope(args: &ScopeArgs) -> Result<Scope> {
     Ok(Scope { subscriptions })
 }
 
-fn arm_client(args: &ConnectionArgs) -> Result<ArmClient> {
+/// A client for the connection flags; `extra_time` is added to the `--timeout` deadline.
+fn arm_client(args: &ConnectionArgs, extra_time: Duration) -> Result<ArmClient> {
     let endpoint = args
         .arm_endpoint
         .as_deref()
@@ -331,7 +339,7 @@ fn arm_client(args: &ConnectionArgs) -> Result<ArmClient> {
         cloud: args.cloud,
         endpoint,
         concurrency: usize::from(args.concurrency),
-        timeout: Duration::from_secs(args.timeout),
+        timeout: Duration::from_secs(args.timeout) + extra_time,
         ..ArmClientOptions::default()
     };
     Ok(ArmClient::new(credential, options)?)

@@ -96,6 +96,31 @@ async fn check_table_on_a_healthy_subscription_exits_0() {
 }
 
 #[tokio::test]
+async fn subscription_falls_back_to_azure_subscription_id() {
+    let mock = sql_unregistered().await;
+    let uri = mock.uri();
+    let output = run(
+        &[
+            "check",
+            "--format",
+            "json",
+            "--arm-endpoint",
+            &uri,
+            "--credential",
+            "access-token",
+        ],
+        &[
+            ("ESU_PREFLIGHT_ACCESS_TOKEN", TOKEN),
+            ("AZURE_SUBSCRIPTION_ID", SUB),
+        ],
+    )
+    .await;
+    assert_eq!(output.status.code(), Some(1), "stderr: {}", stderr(&output));
+    let report: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(report["scope"]["subscriptions"][0], SUB);
+}
+
+#[tokio::test]
 async fn snapshot_then_offline_check_gives_the_same_report() {
     let mock = sql_unregistered().await;
     let dir = tempfile::tempdir().unwrap();

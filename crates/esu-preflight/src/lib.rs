@@ -31,3 +31,8 @@ pub use checks::evaluate;
 pub use finding::{Finding, Severity, Status};
 pub use report::{Gate, Report};
 pub use snapshot::{Fact, Snapshot, Unavailable, UnavailableKind};
+
+/// The README's Rust examples, compiled as doctests so they cannot rot.
+#[doc = include_str!("../../../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;
