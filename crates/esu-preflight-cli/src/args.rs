@@ -109,6 +109,11 @@ pub struct CheckArgs {
     #[arg(long, value_name = "FILE")]
     pub snapshot: Option<PathBuf>,
 
+    /// Configuration file (TOML), e.g. per-check severity overrides:
+    /// `[severity]` then `ESU101 = "warning"`.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
     #[command(flatten)]
     pub output: OutputArgs,
 }

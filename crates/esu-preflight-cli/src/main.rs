@@ -8,7 +8,7 @@ mod args;
 use anyhow::{Context, Result, bail};
 use args::{CheckArgs, Cli, Command, ConnectionArgs, FixCommand, FixProvidersArgs, ScopeArgs};
 use clap::{CommandFactory, Parser};
-use esu_preflight::arm::{ArmClient, ArmClientOptions, CredentialOptions};
+use esu_preflight::arm::{ArmClient, ArmClientOptions, ArmError, CredentialOptions};
 use esu_preflight::checks::{self, Config};
 use esu_preflight::fix::{self, ProviderFixPlan, WaitOptions};
 use esu_preflight::render::{self, Format, RenderOptions};
@@ -58,15 +58,15 @@ fn runtime() -> Result<tokio::runtime::Runtime> {
 
 /// `check`: gather (or load) a snapshot, evaluate it, render the report.
 async fn check(args: CheckArgs) -> Result<u8> {
+    let config = match &args.config {
+        Some(path) => load_config(path)?,
+        None => Config::default(),
+    };
     let snapshot = match &args.snapshot {
         Some(path) => Snapshot::load(path)?,
         None => read_azure(&args.scope, &args.connection).await?,
     };
-    let findings = checks::evaluate(
-        &snapshot,
-        &Config::default(),
-        time::OffsetDateTime::now_utc(),
-    );
+    let findings = checks::evaluate(&snapshot, &config, time::OffsetDateTime::now_utc());
     let gate = Gate {
         fail_on: args.output.fail_on.into(),
         allow_inconclusive: args.output.allow_inconclusive,
@@ -81,6 +81,24 @@ async fn check(args: CheckArgs) -> Result<u8> {
         render::render(&report, format, &options, out)
     })?;
     Ok(report.summary.exit_code)
+}
+
+/// Reads `--config FILE`: TOML, unknown keys and unknown check IDs refused.
+fn load_config(path: &Path) -> Result<Config> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read config file {}", path.display()))?;
+    let config: Config = toml::from_str(&text)
+        .map_err(|e| anyhow::anyhow!("{}: invalid config: {e}", path.display()))?;
+    for id in config.severity.keys() {
+        if checks::find(id).is_none_or(|info| !info.id.eq_ignore_ascii_case(id)) {
+            bail!(
+                "{}: [severity] names {id:?}, which is not a check ID; `esu-preflight \
+                 list-checks` lists them",
+                path.display()
+            );
+        }
+    }
+    Ok(config)
 }
 
 /// `snapshot`: gather and save.
@@ -304,7 +322,10 @@ async fn gather_with_progress(client: &ArmClient, scope: &Scope) -> Result<Snaps
     if let Some(bar) = spinner {
         bar.finish_and_clear();
     }
-    Ok(result?)
+    result.map_err(|error| match error {
+        ArmError::Deadline { .. } => anyhow::anyhow!("{error}; raise it with --timeout SECONDS"),
+        other => other.into(),
+    })
 }
 
 fn scope(args: &ScopeArgs) -> Result<Scope> {

@@ -184,6 +184,52 @@ async fn fail_on_and_allow_inconclusive_gate_the_exit_code() {
 }
 
 #[tokio::test]
+async fn config_file_overrides_severities_and_refuses_typos() {
+    let mock = sql_unregistered().await;
+    let dir = tempfile::tempdir().unwrap();
+    let lenient = dir.path().join("lenient.toml");
+    std::fs::write(&lenient, "[severity]\nESU101 = \"warning\"\n").unwrap();
+    let output = run_against(
+        &mock,
+        &[
+            "check",
+            "--format",
+            "json",
+            "--config",
+            lenient.to_str().unwrap(),
+        ],
+    )
+    .await;
+    assert_eq!(output.status.code(), Some(0), "stderr: {}", stderr(&output));
+    let report: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let sql = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["check_id"] == "ESU101" && f["status"] == "fail")
+        .unwrap();
+    assert_eq!(sql["severity"], "warning");
+
+    let unknown_id = dir.path().join("typo.toml");
+    std::fs::write(&unknown_id, "[severity]\nESU991 = \"info\"\n").unwrap();
+    let bad_value = dir.path().join("bad.toml");
+    std::fs::write(&bad_value, "[severity]\nESU101 = \"fatal\"\n").unwrap();
+    let unknown_key = dir.path().join("key.toml");
+    std::fs::write(&unknown_key, "[severty]\nESU101 = \"info\"\n").unwrap();
+    for (file, needle) in [
+        (&unknown_id, "ESU991"),
+        (&bad_value, "fatal"),
+        (&unknown_key, "severty"),
+    ] {
+        let path = file.to_str().unwrap();
+        let output = run(&["check", "--snapshot", "/dev/null", "--config", path], &[]).await;
+        assert_eq!(output.status.code(), Some(2));
+        let err = stderr(&output);
+        assert!(err.contains(path) && err.contains(needle), "{err}");
+    }
+}
+
+#[tokio::test]
 async fn output_file_receives_the_report() {
     let mock = sql_unregistered().await;
     let dir = tempfile::tempdir().unwrap();

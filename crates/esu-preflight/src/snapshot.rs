@@ -149,7 +149,7 @@ pub enum UnavailableKind {
 #[derive(Debug, thiserror::Error)]
 pub enum SnapshotError {
     /// The file could not be read.
-    #[error("cannot read snapshot file {}: {source}", path.display())]
+    #[error("cannot read snapshot file {}", path.display())]
     Io {
         /// The file.
         path: PathBuf,
@@ -158,7 +158,7 @@ pub enum SnapshotError {
         source: std::io::Error,
     },
     /// The file is not valid JSON, or not a snapshot.
-    #[error("{}:{line}:{column}: not a valid snapshot: {source}", path.display())]
+    #[error("{}:{line}:{column}: not a valid snapshot", path.display())]
     Parse {
         /// The file.
         path: PathBuf,

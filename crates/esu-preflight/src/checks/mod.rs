@@ -128,7 +128,12 @@ pub trait Check: Send + Sync {
     fn run(&self, ctx: &CheckCtx<'_>, out: &mut Vec<Finding>);
 }
 
-/// Configuration of the checks (the `[checks]` part of the config file).
+/// Configuration of the checks: what `check --config FILE` reads (TOML), e.g.
+///
+/// ```toml
+/// [severity]
+/// ESU101 = "warning"
+/// ```
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
