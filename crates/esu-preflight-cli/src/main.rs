@@ -265,7 +265,7 @@ fn explain(topic: &str) -> Result<u8> {
              check IDs"
         );
     };
-    std::io::stdout().write_all(text.as_bytes())?;
+    std::io::stdout().write_all(render::wrap_paragraphs(&text, 80).as_bytes())?;
     Ok(0)
 }
 

@@ -116,12 +116,83 @@ pub fn render(
     }
 }
 
+/// Wraps `text` into lines of at most `width` characters, each starting with `indent`, breaking
+/// at spaces and splitting words longer than a line.
+pub fn wrap(text: &str, width: usize, indent: &str) -> Vec<String> {
+    let room = width.saturating_sub(indent.chars().count()).max(1);
+    let mut lines = Vec::new();
+    let mut line = String::new();
+    let mut len = 0;
+    for word in text.split_whitespace() {
+        let mut word: Vec<char> = word.chars().collect();
+        loop {
+            let needed = if len == 0 {
+                word.len()
+            } else {
+                len + 1 + word.len()
+            };
+            if needed <= room {
+                if len > 0 {
+                    line.push(' ');
+                }
+                line.extend(word.iter());
+                len = needed;
+                break;
+            }
+            if len > 0 {
+                lines.push(format!("{indent}{line}"));
+                line.clear();
+                len = 0;
+                continue;
+            }
+            // A word longer than a whole line: cut it.
+            let rest = word.split_off(room);
+            lines.push(format!("{indent}{}", word.iter().collect::<String>()));
+            word = rest;
+        }
+    }
+    if len > 0 {
+        lines.push(format!("{indent}{line}"));
+    } else if lines.is_empty() {
+        lines.push(String::new());
+    }
+    lines
+}
+
+/// Wraps every line of `text` to `width` characters (see [`wrap`]), keeping empty lines: for
+/// prose such as [`CheckInfo::render_docs`](crate::checks::CheckInfo::render_docs) on a terminal.
+pub fn wrap_paragraphs(text: &str, width: usize) -> String {
+    let mut out = String::with_capacity(text.len() + text.len() / width.max(1));
+    for line in text.lines() {
+        for wrapped in wrap(line, width, "") {
+            out.push_str(&wrapped);
+            out.push('\n');
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 pub(crate) mod testdata;
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn paragraphs_wrap_and_keep_blank_lines() {
+        let text = "## Heading\none two three four\n\nfive";
+        assert_eq!(
+            wrap_paragraphs(text, 9),
+            "##\nHeading\none two\nthree\nfour\n\nfive\n"
+        );
+        let docs = crate::checks::find("ESU101").unwrap().render_docs();
+        assert!(
+            wrap_paragraphs(&docs, 80)
+                .lines()
+                .all(|l| l.chars().count() <= 80)
+        );
+    }
 
     #[test]
     fn format_names_round_trip() {

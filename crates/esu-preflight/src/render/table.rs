@@ -5,7 +5,7 @@
 //! line: `7 passed, 2 failed, 0 inconclusive, 0 skipped`. Everything is wrapped to fit
 //! [`RenderOptions::width`] columns; nothing is coloured unless [`RenderOptions::color`].
 
-use super::{Emitter, RenderOptions};
+use super::{Emitter, RenderOptions, wrap};
 use crate::finding::{Finding, Severity, Status};
 use crate::report::Report;
 use comfy_table::{
@@ -251,49 +251,6 @@ fn short_resource(resource_id: &str) -> String {
         }
         _ => resource_id.to_owned(),
     }
-}
-
-/// Wraps `text` into lines of at most `width` characters, each starting with `indent`, breaking
-/// at spaces and splitting words longer than a line.
-fn wrap(text: &str, width: usize, indent: &str) -> Vec<String> {
-    let room = width.saturating_sub(indent.chars().count()).max(1);
-    let mut lines = Vec::new();
-    let mut line = String::new();
-    let mut len = 0;
-    for word in text.split_whitespace() {
-        let mut word: Vec<char> = word.chars().collect();
-        loop {
-            let needed = if len == 0 {
-                word.len()
-            } else {
-                len + 1 + word.len()
-            };
-            if needed <= room {
-                if len > 0 {
-                    line.push(' ');
-                }
-                line.extend(word.iter());
-                len = needed;
-                break;
-            }
-            if len > 0 {
-                lines.push(format!("{indent}{line}"));
-                line.clear();
-                len = 0;
-                continue;
-            }
-            // A word longer than a whole line: cut it.
-            let rest = word.split_off(room);
-            lines.push(format!("{indent}{}", word.iter().collect::<String>()));
-            word = rest;
-        }
-    }
-    if len > 0 {
-        lines.push(format!("{indent}{line}"));
-    } else if lines.is_empty() {
-        lines.push(String::new());
-    }
-    lines
 }
 
 #[cfg(test)]
