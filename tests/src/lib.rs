@@ -24,23 +24,13 @@ pub const TOKEN: &str = "esu-preflight-test-token-4c1b2e";
 /// A subscription id used across tests.
 pub const SUB: &str = "291bba3f-e0a5-47bc-a099-3bdcb2a50a05";
 
-/// api-version the gatherer uses for `GET /subscriptions/{id}`.
-pub const SUBSCRIPTION_API: &str = "2022-12-01";
-/// api-version the gatherer uses for resource providers.
-pub const PROVIDERS_API: &str = "2021-04-01";
-/// api-version the gatherer uses for `Microsoft.Authorization/permissions`.
-pub const PERMISSIONS_API: &str = "2022-04-01";
+/// api-versions the gatherer sends; the mock's routes match on them.
+pub use esu_preflight::gather::api_version::{
+    PERMISSIONS as PERMISSIONS_API, PROVIDERS as PROVIDERS_API, SUBSCRIPTION as SUBSCRIPTION_API,
+};
 
 /// The seven providers Azure Arc ESU needs (troubleshooting guide, "Resource providers").
-pub const REQUIRED: [&str; 7] = [
-    "Microsoft.HybridCompute",
-    "Microsoft.GuestConfiguration",
-    "Microsoft.Compute",
-    "Microsoft.Security",
-    "Microsoft.OperationalInsights",
-    "Microsoft.Sql",
-    "Microsoft.Storage",
-];
+pub use esu_preflight::checks::REQUIRED_PROVIDERS as REQUIRED;
 
 /// Providers a real subscription also lists; registered everywhere, irrelevant to ESU.
 const OTHER_PROVIDERS: [&str; 5] = [
@@ -290,11 +280,39 @@ impl ArmMock {
         .await;
     }
 
+    /// An enabled subscription whose caller is an Owner; the providers route is left to the test.
+    pub async fn enabled_with_owner(&self, sub: &str) {
+        self.subscription(sub, "Enabled").await;
+        self.permissions(sub, permissions_owner()).await;
+    }
+
     /// A healthy subscription: enabled, every provider registered, the caller an Owner.
     pub async fn healthy(&self, sub: &str) {
-        self.subscription(sub, "Enabled").await;
+        self.enabled_with_owner(sub).await;
         self.providers(sub, &[]).await;
-        self.permissions(sub, permissions_owner()).await;
+    }
+
+    /// `GET /subscriptions/{sub}/providers` answers `status` with `body` (any api-version).
+    pub async fn providers_answer(&self, sub: &str, status: u16, body: Value) {
+        self.mount(
+            self.route("GET", &format!("/subscriptions/{sub}/providers"))
+                .respond_with(self.json(status, body)),
+        )
+        .await;
+    }
+
+    /// `GET /subscriptions/{sub}/providers` answers 403 `AuthorizationFailed` for
+    /// `Microsoft.Resources/subscriptions/providers/read`.
+    pub async fn providers_forbidden(&self, sub: &str) {
+        self.providers_answer(
+            sub,
+            403,
+            authorization_failed(
+                "Microsoft.Resources/subscriptions/providers/read",
+                &format!("/subscriptions/{sub}"),
+            ),
+        )
+        .await;
     }
 
     /// Every request the mock received, in order.

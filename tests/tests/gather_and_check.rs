@@ -7,8 +7,8 @@ use esu_preflight::{Finding, Severity, Status};
 use esu_preflight_tests::wiremock::matchers::{method, path};
 use esu_preflight_tests::wiremock::{Mock, ResponseTemplate};
 use esu_preflight_tests::{
-    ArmMock, PROVIDERS_API, REQUIRED, SUB, arm_error, authorization_failed, client, has_token,
-    permissions_reader, provider_json, providers_json,
+    ArmMock, PROVIDERS_API, REQUIRED, SUB, arm_error, client, has_token, permissions_reader,
+    provider_json, providers_json,
 };
 use serde_json::json;
 use std::time::{Duration, Instant};
@@ -122,18 +122,9 @@ async fn reader_cannot_register() {
 #[tokio::test]
 async fn forbidden_providers_are_inconclusive_naming_action_and_scope() {
     let mock = ArmMock::start().await;
-    mock.subscription(SUB, "Enabled").await;
-    mock.permissions(SUB, esu_preflight_tests::permissions_owner())
-        .await;
+    mock.enabled_with_owner(SUB).await;
+    mock.providers_forbidden(SUB).await;
     let scope = format!("/subscriptions/{SUB}");
-    mock.mount(
-        mock.route("GET", &format!("/subscriptions/{SUB}/providers"))
-            .respond_with(mock.json(
-                403,
-                authorization_failed("Microsoft.Resources/subscriptions/providers/read", &scope),
-            )),
-    )
-    .await;
     let snapshot = gather(&mock).await;
     let reason = snapshot.subscriptions[0]
         .providers
@@ -238,9 +229,7 @@ async fn server_error_is_retried() {
 #[tokio::test]
 async fn malformed_json_makes_the_fact_unavailable() {
     let mock = ArmMock::start().await;
-    mock.subscription(SUB, "Enabled").await;
-    mock.permissions(SUB, esu_preflight_tests::permissions_owner())
-        .await;
+    mock.enabled_with_owner(SUB).await;
     mock.mount(
         mock.route("GET", &format!("/subscriptions/{SUB}/providers"))
             .respond_with(ResponseTemplate::new(200).set_body_raw(
@@ -262,9 +251,7 @@ async fn malformed_json_makes_the_fact_unavailable() {
 #[tokio::test]
 async fn providers_paged_over_three_pages() {
     let mock = ArmMock::start().await;
-    mock.subscription(SUB, "Enabled").await;
-    mock.permissions(SUB, esu_preflight_tests::permissions_owner())
-        .await;
+    mock.enabled_with_owner(SUB).await;
     let all = providers_json(SUB, &[("Microsoft.Storage", "NotRegistered")]);
     let pages: Vec<Vec<_>> = all
         .chunks(all.len().div_ceil(3))
@@ -292,18 +279,18 @@ async fn providers_paged_over_three_pages() {
 async fn next_link_to_another_host_is_refused_and_no_token_reaches_it() {
     let mock = ArmMock::start().await;
     let elsewhere = ArmMock::start().await;
-    mock.subscription(SUB, "Enabled").await;
-    mock.permissions(SUB, esu_preflight_tests::permissions_owner())
-        .await;
-    mock.mount(
-        mock.route("GET", &format!("/subscriptions/{SUB}/providers"))
-            .respond_with(mock.json(
-                200,
-                json!({
-                    "value": [provider_json(SUB, "Microsoft.Sql", "Registered")],
-                    "nextLink": format!("{}/subscriptions/{SUB}/providers?api-version={PROVIDERS_API}&%24skiptoken=2", elsewhere.uri()),
-                }),
-            )),
+    mock.enabled_with_owner(SUB).await;
+    let next_link = format!(
+        "{}/subscriptions/{SUB}/providers?api-version={PROVIDERS_API}&%24skiptoken=2",
+        elsewhere.uri()
+    );
+    mock.providers_answer(
+        SUB,
+        200,
+        json!({
+            "value": [provider_json(SUB, "Microsoft.Sql", "Registered")],
+            "nextLink": next_link,
+        }),
     )
     .await;
     let snapshot = gather(&mock).await;
@@ -323,9 +310,7 @@ async fn next_link_to_another_host_is_refused_and_no_token_reaches_it() {
 #[tokio::test]
 async fn next_link_loop_is_stopped() {
     let mock = ArmMock::start().await;
-    mock.subscription(SUB, "Enabled").await;
-    mock.permissions(SUB, esu_preflight_tests::permissions_owner())
-        .await;
+    mock.enabled_with_owner(SUB).await;
     let route = format!("/subscriptions/{SUB}/providers");
     mock.mount(
         mock.route("GET", &route).respond_with(mock.json(
@@ -379,9 +364,7 @@ async fn check_sends_only_authenticated_gets() {
 async fn redirect_to_another_host_is_not_followed() {
     let mock = ArmMock::start().await;
     let elsewhere = ArmMock::start().await;
-    mock.subscription(SUB, "Enabled").await;
-    mock.permissions(SUB, esu_preflight_tests::permissions_owner())
-        .await;
+    mock.enabled_with_owner(SUB).await;
     mock.mount(
         mock.route("GET", &format!("/subscriptions/{SUB}/providers"))
             .respond_with(mock.template(302).insert_header(

@@ -150,31 +150,17 @@ async fn bundled_example_snapshot_evaluates() {
 async fn fail_on_and_allow_inconclusive_gate_the_exit_code() {
     // HybridCompute registering is a warning: exit 0 by default, 1 with --fail-on warning.
     let mock = ArmMock::start().await;
-    mock.subscription(SUB, "Enabled").await;
+    mock.enabled_with_owner(SUB).await;
     mock.providers(SUB, &[("Microsoft.HybridCompute", "Registering")])
         .await;
-    mock.permissions(SUB, permissions_owner()).await;
     assert_eq!(run_against(&mock, &["check"]).await.status.code(), Some(0));
     let strict = run_against(&mock, &["check", "--fail-on", "warning"]).await;
     assert_eq!(strict.status.code(), Some(1));
 
     // Providers unreadable: inconclusive → 1, unless allowed.
     let forbidden = ArmMock::start().await;
-    forbidden.subscription(SUB, "Enabled").await;
-    forbidden.permissions(SUB, permissions_owner()).await;
-    forbidden
-        .mount(
-            forbidden
-                .route("GET", &format!("/subscriptions/{SUB}/providers"))
-                .respond_with(forbidden.json(
-                    403,
-                    esu_preflight_tests::authorization_failed(
-                        "Microsoft.Resources/subscriptions/providers/read",
-                        &format!("/subscriptions/{SUB}"),
-                    ),
-                )),
-        )
-        .await;
+    forbidden.enabled_with_owner(SUB).await;
+    forbidden.providers_forbidden(SUB).await;
     assert_eq!(
         run_against(&forbidden, &["check"]).await.status.code(),
         Some(1)

@@ -4,7 +4,7 @@
 //! `--yes` calls [`register_providers`].
 
 use crate::arm::{ArmClient, ArmError};
-use crate::checks::REQUIRED_PROVIDERS;
+use crate::checks::{REQUIRED_PROVIDERS, Registration, register_action};
 use crate::gather::api_version;
 use crate::models::{Provider, RegistrationState};
 use crate::permissions::is_allowed;
@@ -74,27 +74,21 @@ pub fn plan_provider_registration(snapshot: &Snapshot) -> Vec<ProviderFixPlan> {
                     return plan;
                 }
             };
+            // The same classification and permission test as ESU101 and ESU102, so the fix
+            // and the report never disagree.
             for namespace in REQUIRED_PROVIDERS {
-                let state = providers
-                    .iter()
-                    .find(|p| p.namespace.eq_ignore_ascii_case(namespace))
-                    .map(|p| &p.registration_state);
-                match state {
-                    Some(RegistrationState::Registered) => {}
-                    Some(RegistrationState::Registering) => {
-                        plan.registering.push(namespace.to_owned());
-                    }
-                    _ => {
-                        let action = format!("{namespace}/register/action");
-                        let permitted = sub
-                            .permissions
-                            .value()
-                            .is_none_or(|perms| is_allowed(perms, &action));
-                        if permitted {
-                            plan.register.push(namespace.to_owned());
-                        } else {
-                            plan.not_permitted.push(namespace.to_owned());
-                        }
+                let registration = Registration::of(providers, namespace);
+                if matches!(registration, Registration::Registering(_)) {
+                    plan.registering.push(namespace.to_owned());
+                } else if registration.needs_registering() {
+                    let permitted = sub
+                        .permissions
+                        .value()
+                        .is_none_or(|perms| is_allowed(perms, &register_action(namespace)));
+                    if permitted {
+                        plan.register.push(namespace.to_owned());
+                    } else {
+                        plan.not_permitted.push(namespace.to_owned());
                     }
                 }
             }
@@ -200,5 +194,80 @@ pub async fn wait_for_registration(
             return Ok(pending);
         }
         tokio::time::sleep(options.poll_interval).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::checks::testkit::{Fixture, forbidden, role, server_error};
+
+    fn plan(fixture: Fixture) -> ProviderFixPlan {
+        let (snapshot, _) = fixture.build();
+        let mut plans = plan_provider_registration(&snapshot);
+        assert_eq!(plans.len(), 1);
+        plans.remove(0)
+    }
+
+    #[test]
+    fn healthy_subscription_needs_nothing() {
+        let plan = plan(Fixture::healthy());
+        assert!(plan.is_noop(), "{plan:?}");
+        assert!(plan.az_commands().is_empty());
+    }
+
+    #[test]
+    fn unregistered_missing_and_registering_providers() {
+        let plan = plan(
+            Fixture::healthy()
+                .provider_state("Microsoft.Sql", "NotRegistered")
+                .provider_state("Microsoft.Security", "Unregistered")
+                .without_provider("Microsoft.Storage")
+                .provider_state("Microsoft.HybridCompute", "Registering"),
+        );
+        assert_eq!(
+            plan.register,
+            ["Microsoft.Security", "Microsoft.Sql", "Microsoft.Storage"]
+        );
+        assert_eq!(plan.registering, ["Microsoft.HybridCompute"]);
+        assert!(plan.not_permitted.is_empty());
+        assert_eq!(
+            plan.az_commands()[1],
+            format!(
+                "az provider register --namespace Microsoft.Sql --subscription {}",
+                plan.subscription_id
+            )
+        );
+    }
+
+    #[test]
+    fn providers_the_caller_may_not_register_are_refused() {
+        let plan = plan(
+            Fixture::healthy()
+                .provider_state("Microsoft.Sql", "NotRegistered")
+                .permissions(role("AzureConnectedMachineResourceAdministrator.json")),
+        );
+        assert!(plan.register.is_empty());
+        assert_eq!(plan.not_permitted, ["Microsoft.Sql"]);
+    }
+
+    #[test]
+    fn unreadable_permissions_do_not_refuse() {
+        // ARM itself refuses a registration the caller may not make; only a definite "no"
+        // from the permissions refuses it here.
+        let plan = plan(
+            Fixture::healthy()
+                .provider_state("Microsoft.Sql", "NotRegistered")
+                .permissions_unavailable(forbidden("Microsoft.Authorization/permissions/read")),
+        );
+        assert_eq!(plan.register, ["Microsoft.Sql"]);
+    }
+
+    #[test]
+    fn unreadable_providers_make_no_plan() {
+        let plan = plan(Fixture::healthy().providers_unavailable(server_error()));
+        assert!(plan.register.is_empty() && plan.registering.is_empty());
+        assert!(plan.unavailable.is_some());
+        assert!(!plan.is_noop());
     }
 }

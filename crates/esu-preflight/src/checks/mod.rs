@@ -27,6 +27,7 @@ mod providers;
 mod subscription;
 
 pub use providers::{ProviderNotRegistered, ProviderRegistrationNotPermitted};
+pub(crate) use providers::{Registration, register_action};
 pub use subscription::SubscriptionNotUsable;
 
 use crate::finding::{Finding, Severity, Status};

@@ -157,7 +157,7 @@ impl Check for ProviderRegistrationNotPermitted {
 }
 
 /// A required provider's registration, as found in the provider list.
-enum Registration<'a> {
+pub(crate) enum Registration<'a> {
     /// `Registered`.
     Registered(&'a Provider),
     /// `Registering`: under way.
@@ -169,7 +169,7 @@ enum Registration<'a> {
 }
 
 impl<'a> Registration<'a> {
-    fn of(providers: &'a [Provider], namespace: &str) -> Self {
+    pub(crate) fn of(providers: &'a [Provider], namespace: &str) -> Self {
         let Some(provider) = providers
             .iter()
             .find(|p| p.namespace.eq_ignore_ascii_case(namespace))
@@ -183,7 +183,7 @@ impl<'a> Registration<'a> {
         }
     }
 
-    fn needs_registering(&self) -> bool {
+    pub(crate) fn needs_registering(&self) -> bool {
         matches!(self, Self::NotRegistered(_) | Self::Missing)
     }
 
@@ -333,7 +333,7 @@ fn provider_resource_id(ctx: &CheckCtx<'_>, namespace: &str) -> String {
     format!("{}/providers/{namespace}", ctx.subscription_resource_id())
 }
 
-fn register_action(namespace: &str) -> String {
+pub(crate) fn register_action(namespace: &str) -> String {
     format!("{namespace}/register/action")
 }
 
