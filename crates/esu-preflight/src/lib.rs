@@ -9,7 +9,7 @@
 //!
 //! - [`gather`] is the only code that talks to Azure (through [`arm::ArmClient`]); it fills a
 //! - [`Snapshot`]: plain serde data, every fact available or unavailable-with-reason;
-//! - [`evaluate`] runs the [checks](checks) over a snapshot, purely, into [`Finding`]s;
+//! - [`evaluate`] runs the [checks] over a snapshot, purely, into [`Finding`]s;
 //! - [`render`] writes a [`Report`] as a table or JSON to any `io::Write`.
 //!
 //! The library never prints.

@@ -315,8 +315,8 @@ impl ApiError {
     }
 
     /// For an `AuthorizationFailed` answer, the missing action and the scope it is missing on,
-    /// parsed from the message ("… does not have authorization to perform action '<action>'
-    /// over scope '<scope>' …"). Nested details are searched too.
+    /// parsed from the message ("… does not have authorization to perform action '`<action>`'
+    /// over scope '`<scope>`' …"). Nested details are searched too.
     pub fn missing_permission(&self) -> Option<(String, String)> {
         parse_missing_permission(&self.message).or_else(|| {
             fn walk(details: &[ApiErrorDetail]) -> Option<(String, String)> {
