@@ -324,6 +324,10 @@ async fn gather_with_progress(client: &ArmClient, scope: &Scope) -> Result<Snaps
     }
     result.map_err(|error| match error {
         ArmError::Deadline { .. } => anyhow::anyhow!("{error}; raise it with --timeout SECONDS"),
+        ArmError::Api(ref api) if api.status == 401 => anyhow::anyhow!(
+            "{error}\nARM rejected the token: sign in again (`az login`) or refresh the token \
+             of the credential in use (--credential)"
+        ),
         other => other.into(),
     })
 }

@@ -449,6 +449,36 @@ async fn bad_input_exits_2_with_a_clear_message() {
 }
 
 #[tokio::test]
+async fn a_token_arm_rejects_is_an_authentication_failure() {
+    let mock = ArmMock::start().await;
+    let uri = mock.uri();
+    // The mock answers 401 to any token but its own, as ARM does to an expired one.
+    let output = run(
+        &[
+            "check",
+            "--subscription",
+            SUB,
+            "--arm-endpoint",
+            &uri,
+            "--credential",
+            "access-token",
+        ],
+        &[("ESU_PREFLIGHT_ACCESS_TOKEN", "expired-or-foreign-token")],
+    )
+    .await;
+    assert_eq!(output.status.code(), Some(2), "stdout: {}", stdout(&output));
+    let err = stderr(&output);
+    assert!(
+        err.contains("401") && err.contains("AuthenticationFailed"),
+        "{err}"
+    );
+    assert!(
+        !err.contains("expired-or-foreign-token"),
+        "token leaked: {err}"
+    );
+}
+
+#[tokio::test]
 async fn no_credential_works_says_which_were_tried() {
     // A clean environment: no service principal, no token file, no managed identity, no `az`
     // on the PATH.

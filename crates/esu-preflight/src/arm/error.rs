@@ -108,16 +108,26 @@ impl ArmError {
     }
 
     /// Whether the error ends the run (exit code 2): the endpoint is unreachable, no credential
-    /// works, the deadline passed or the endpoint is refused. Errors of a single request
-    /// (an error answer, a malformed body, pagination) are not fatal.
+    /// works, ARM rejects the token itself (401, e.g. `ExpiredAuthenticationToken`,
+    /// `InvalidAuthenticationToken`), the deadline passed or the endpoint is refused.
+    ///
+    /// Errors of a single request (an error answer, a malformed body, pagination) are not
+    /// fatal; nor is 401 `InvalidAuthenticationTokenTenant`, which is about one subscription
+    /// (it belongs to another tenant than the token) rather than the token.
     pub fn is_fatal(&self) -> bool {
         match self {
             ArmError::Transport { .. }
             | ArmError::Authentication(_)
             | ArmError::Deadline { .. }
             | ArmError::InsecureEndpoint { .. } => true,
-            ArmError::Api(_)
-            | ArmError::Decode { .. }
+            ArmError::Api(api) => {
+                api.status == 401
+                    && !api
+                        .code
+                        .as_deref()
+                        .is_some_and(|c| c.eq_ignore_ascii_case("InvalidAuthenticationTokenTenant"))
+            }
+            ArmError::Decode { .. }
             | ArmError::ForeignNextLink { .. }
             | ArmError::PaginationLoop { .. }
             | ArmError::TooManyPages { .. }
@@ -518,5 +528,17 @@ mod tests {
             .is_fatal()
         );
         assert!(!ArmError::from(ApiError::from_response(500, b"", "GET /x")).is_fatal());
+        assert!(!ArmError::from(ApiError::from_response(403, b"", "GET /x")).is_fatal());
+    }
+
+    #[test]
+    fn a_rejected_token_is_fatal_but_a_foreign_tenant_is_not() {
+        let answer = |code: &str| {
+            let body = format!(r#"{{"error":{{"code":"{code}","message":"m"}}}}"#);
+            ArmError::from(ApiError::from_response(401, body.as_bytes(), "GET /x"))
+        };
+        assert!(answer("ExpiredAuthenticationToken").is_fatal());
+        assert!(answer("InvalidAuthenticationToken").is_fatal());
+        assert!(!answer("InvalidAuthenticationTokenTenant").is_fatal());
     }
 }
