@@ -48,6 +48,16 @@ fn stderr(output: &Output) -> String {
     String::from_utf8(output.stderr.clone()).unwrap()
 }
 
+/// The first failing finding of `check_id` in a JSON report.
+fn failing<'a>(report: &'a Value, check_id: &str) -> &'a Value {
+    report["findings"]
+        .as_array()
+        .expect("findings")
+        .iter()
+        .find(|f| f["check_id"] == check_id && f["status"] == "fail")
+        .unwrap_or_else(|| panic!("no failing {check_id} finding in {report:#}"))
+}
+
 async fn sql_unregistered() -> ArmMock {
     let mock = ArmMock::start().await;
     mock.subscription(SUB, "Enabled").await;
@@ -63,12 +73,7 @@ async fn check_json_reports_unregistered_sql_and_exits_1() {
     let output = run_against(&mock, &["check", "--format", "json"]).await;
     assert_eq!(output.status.code(), Some(1), "stderr: {}", stderr(&output));
     let report: Value = serde_json::from_slice(&output.stdout).unwrap();
-    let sql = report["findings"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|f| f["check_id"] == "ESU101" && f["status"] == "fail")
-        .expect("an ESU101 failure");
+    let sql = failing(&report, "ESU101");
     assert_eq!(
         sql["resource_id"],
         format!("/subscriptions/{SUB}/providers/Microsoft.Sql")
@@ -188,12 +193,7 @@ async fn config_file_overrides_severities_and_refuses_typos() {
     .await;
     assert_eq!(output.status.code(), Some(0), "stderr: {}", stderr(&output));
     let report: Value = serde_json::from_slice(&output.stdout).unwrap();
-    let sql = report["findings"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|f| f["check_id"] == "ESU101" && f["status"] == "fail")
-        .unwrap();
+    let sql = failing(&report, "ESU101");
     assert_eq!(sql["severity"], "warning");
 
     let unknown_id = dir.path().join("typo.toml");

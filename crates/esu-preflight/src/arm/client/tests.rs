@@ -247,18 +247,34 @@ async fn list_detects_a_loop_and_caps_pages() {
     assert_eq!(c.request_count(), 5);
 }
 
+/// `/x` answers `failure` `times` times, then 200 with `body`.
+async fn fail_then_succeed(
+    server: &MockServer,
+    failure: ResponseTemplate,
+    times: u64,
+    body: serde_json::Value,
+) {
+    Mock::given(path("/x"))
+        .respond_with(failure)
+        .up_to_n_times(times)
+        .mount(server)
+        .await;
+    Mock::given(path("/x"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(body))
+        .mount(server)
+        .await;
+}
+
 #[tokio::test]
 async fn retries_429_honouring_retry_after() {
     let server = MockServer::start().await;
-    Mock::given(path("/x"))
-        .respond_with(ResponseTemplate::new(429).insert_header("Retry-After", "1"))
-        .up_to_n_times(2)
-        .mount(&server)
-        .await;
-    Mock::given(path("/x"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"ok": true})))
-        .mount(&server)
-        .await;
+    fail_then_succeed(
+        &server,
+        ResponseTemplate::new(429).insert_header("Retry-After", "1"),
+        2,
+        json!({"ok": true}),
+    )
+    .await;
     let c = client(&server, |_| {});
     let start = std::time::Instant::now();
     let v: Value = c.get("/x", V).await.unwrap();
@@ -280,15 +296,7 @@ async fn retries_429_honouring_retry_after() {
 #[tokio::test]
 async fn retries_503_then_succeeds() {
     let server = MockServer::start().await;
-    Mock::given(path("/x"))
-        .respond_with(ResponseTemplate::new(503))
-        .up_to_n_times(1)
-        .mount(&server)
-        .await;
-    Mock::given(path("/x"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!(1)))
-        .mount(&server)
-        .await;
+    fail_then_succeed(&server, ResponseTemplate::new(503), 1, json!(1)).await;
     let c = client(&server, |_| {});
     let v: u32 = c.get("/x", V).await.unwrap();
     assert_eq!(v, 1);
@@ -298,15 +306,13 @@ async fn retries_503_then_succeeds() {
 #[tokio::test]
 async fn retry_after_is_capped() {
     let server = MockServer::start().await;
-    Mock::given(path("/x"))
-        .respond_with(ResponseTemplate::new(429).insert_header("Retry-After", "3600"))
-        .up_to_n_times(1)
-        .mount(&server)
-        .await;
-    Mock::given(path("/x"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!(1)))
-        .mount(&server)
-        .await;
+    fail_then_succeed(
+        &server,
+        ResponseTemplate::new(429).insert_header("Retry-After", "3600"),
+        1,
+        json!(1),
+    )
+    .await;
     let c = client(&server, |o| o.max_retry_wait = Duration::from_secs(1));
     let start = std::time::Instant::now();
     let v: u32 = tokio::time::timeout(Duration::from_secs(10), c.get("/x", V))
