@@ -229,7 +229,8 @@ fn parse_subscription_id(value: &str) -> Result<String, String> {
     } else {
         Err(format!(
             "{value:?} is not a subscription id: expected a GUID such as \
-             00000000-0000-0000-0000-000000000000 (`az account list -o table` lists yours)"
+             00000000-0000-0000-0000-000000000000 (`az account list -o table` lists yours; \
+             without --subscription the value comes from AZURE_SUBSCRIPTION_ID)"
         ))
     }
 }

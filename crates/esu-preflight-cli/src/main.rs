@@ -80,6 +80,17 @@ async fn check(args: CheckArgs) -> Result<u8> {
         };
         render::render(&report, format, &options, out)
     })?;
+    if let Some(path) = &args.output.output_file {
+        let s = &report.summary;
+        eprintln!(
+            "esu-preflight: {} passed, {} failed, {} inconclusive, {} skipped; report written to {}",
+            s.pass,
+            s.fail,
+            s.inconclusive,
+            s.skipped,
+            path.display()
+        );
+    }
     Ok(report.summary.exit_code)
 }
 
@@ -173,8 +184,13 @@ async fn fix_providers(args: FixProvidersArgs) -> Result<u8> {
             if waiting.is_empty() {
                 continue;
             }
+            // Report each provider's state when it changes, not at every poll.
+            let last_seen = std::sync::Mutex::new(std::collections::HashMap::new());
             let progress = |p: &fix::RegistrationProgress| {
-                eprintln!("waiting: {} is {}", p.namespace, p.state);
+                let mut last_seen = last_seen.lock().unwrap_or_else(|e| e.into_inner());
+                if last_seen.insert(p.namespace.clone(), p.state.clone()) != Some(p.state.clone()) {
+                    eprintln!("waiting: {} is {}", p.namespace, p.state);
+                }
             };
             let left = fix::wait_for_registration(
                 &client,

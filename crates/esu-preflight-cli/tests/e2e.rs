@@ -233,6 +233,12 @@ async fn output_file_receives_the_report() {
     .await;
     assert_eq!(output.status.code(), Some(1));
     assert!(output.stdout.is_empty());
+    assert!(
+        stderr(&output)
+            .contains("8 passed, 1 failed, 0 inconclusive, 0 skipped; report written to"),
+        "{}",
+        stderr(&output)
+    );
     let report: Value = serde_json::from_str(&std::fs::read_to_string(file).unwrap()).unwrap();
     assert_eq!(report["schema_version"], 1);
 }
@@ -296,7 +302,19 @@ async fn fix_providers_yes_wait_registers_and_polls_until_registered() {
     .await;
     assert_eq!(output.status.code(), Some(0), "stderr: {}", stderr(&output));
     assert!(stdout(&output).contains("all required providers are registered"));
-    assert!(stderr(&output).contains("Microsoft.Sql is Registering"));
+    // Progress is reported when a state changes, not at every poll.
+    let progress: Vec<_> = stderr(&output)
+        .lines()
+        .filter(|l| l.starts_with("waiting:"))
+        .map(str::to_owned)
+        .collect();
+    assert_eq!(
+        progress,
+        [
+            "waiting: Microsoft.Sql is Registering",
+            "waiting: Microsoft.Sql is Registered"
+        ]
+    );
     let requests = mock.received().await;
     let posts: Vec<_> = requests
         .iter()
