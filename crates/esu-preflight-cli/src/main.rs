@@ -127,6 +127,16 @@ async fn snapshot(args: args::SnapshotArgs) -> Result<u8> {
             args.output_file.display()
         );
     }
+    for sub in &snapshot.subscriptions {
+        for (fact, reason) in sub.unavailable() {
+            eprintln!(
+                "note: {}: {fact} could not be read ({}); the checks that need it will be \
+                 inconclusive",
+                sub.subscription_id,
+                checks::describe_unavailable(reason)
+            );
+        }
+    }
     Ok(0)
 }
 

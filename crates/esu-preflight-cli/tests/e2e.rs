@@ -143,6 +143,26 @@ async fn snapshot_then_offline_check_gives_the_same_report() {
 }
 
 #[tokio::test]
+async fn snapshot_names_the_facts_it_could_not_read() {
+    let mock = ArmMock::start().await;
+    mock.enabled_with_owner(SUB).await;
+    mock.providers_forbidden(SUB).await;
+    let output = run_against(&mock, &["snapshot", "--output-file", "-"]).await;
+    assert_eq!(output.status.code(), Some(0), "stderr: {}", stderr(&output));
+    let saved: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(
+        saved["subscriptions"][0]["providers"]["status"],
+        "unavailable"
+    );
+    let err = stderr(&output);
+    assert!(
+        err.contains(&format!("note: {SUB}: providers could not be read"))
+            && err.contains("Microsoft.Resources/subscriptions/providers/read"),
+        "{err}"
+    );
+}
+
+#[tokio::test]
 async fn bundled_example_snapshot_evaluates() {
     let sample =
         Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/snapshots/contoso-esu.json");

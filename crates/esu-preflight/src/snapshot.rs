@@ -52,6 +52,19 @@ pub struct SubscriptionSnapshot {
     pub permissions: Fact<Vec<Permission>>,
 }
 
+impl SubscriptionSnapshot {
+    /// The facts that could not be read, by name (`subscription`, `providers`, `permissions`).
+    pub fn unavailable(&self) -> impl Iterator<Item = (&'static str, &Unavailable)> {
+        [
+            ("subscription", self.subscription.unavailable()),
+            ("providers", self.providers.unavailable()),
+            ("permissions", self.permissions.unavailable()),
+        ]
+        .into_iter()
+        .filter_map(|(name, reason)| reason.map(|reason| (name, reason)))
+    }
+}
+
 /// A fact read from Azure, or why it could not be read.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "status", rename_all = "snake_case")]
@@ -289,6 +302,30 @@ mod tests {
         assert_eq!(json["reason"]["kind"], "forbidden");
         let back: Fact<Vec<Permission>> = serde_json::from_value(json).unwrap();
         assert_eq!(back, fact);
+    }
+
+    #[test]
+    fn unavailable_facts_are_listed_by_name() {
+        let reason = Unavailable {
+            kind: UnavailableKind::HttpError,
+            http_status: Some(500),
+            code: None,
+            message: "boom".into(),
+            action: None,
+            scope: None,
+        };
+        let sub = SubscriptionSnapshot {
+            subscription_id: "s".into(),
+            subscription: Fact::Unavailable {
+                reason: reason.clone(),
+            },
+            providers: Fact::Available { value: Vec::new() },
+            permissions: Fact::Unavailable {
+                reason: reason.clone(),
+            },
+        };
+        let names: Vec<_> = sub.unavailable().map(|(name, _)| name).collect();
+        assert_eq!(names, ["subscription", "permissions"]);
     }
 
     #[test]
