@@ -149,7 +149,8 @@ async fn fix_providers(args: FixProvidersArgs) -> Result<u8> {
     } else {
         Duration::ZERO
     };
-    let client = arm_client(&args.connection, extra)?;
+    // Only --yes gives a client that may change Azure.
+    let client = arm_client(&args.connection, extra, args.yes)?;
     let scope = scope(&args.scope)?;
     let snapshot = gather_with_progress(&client, &scope).await?;
     let plans = fix::plan_provider_registration(&snapshot);
@@ -330,7 +331,7 @@ fn list_checks(format: Format) -> Result<u8> {
 /// Reads the snapshot from Azure for the given scope.
 async fn read_azure(scope_args: &ScopeArgs, connection: &ConnectionArgs) -> Result<Snapshot> {
     let scope = scope(scope_args)?;
-    let client = arm_client(connection, Duration::ZERO)?;
+    let client = arm_client(connection, Duration::ZERO, false)?;
     gather_with_progress(&client, &scope).await
 }
 
@@ -370,8 +371,13 @@ fn scope(args: &ScopeArgs) -> Result<Scope> {
     Ok(Scope { subscriptions })
 }
 
-/// A client for the connection flags; `extra_time` is added to the `--timeout` deadline.
-fn arm_client(args: &ConnectionArgs, extra_time: Duration) -> Result<ArmClient> {
+/// A client for the connection flags; `extra_time` is added to the `--timeout` deadline, and
+/// `allow_writes` is true only for `fix … --yes`.
+fn arm_client(
+    args: &ConnectionArgs,
+    extra_time: Duration,
+    allow_writes: bool,
+) -> Result<ArmClient> {
     let endpoint = args
         .arm_endpoint
         .as_deref()
@@ -391,6 +397,7 @@ fn arm_client(args: &ConnectionArgs, extra_time: Duration) -> Result<ArmClient> 
         endpoint,
         concurrency: usize::from(args.concurrency),
         timeout: Duration::from_secs(args.timeout) + extra_time,
+        allow_writes,
         ..ArmClientOptions::default()
     };
     Ok(ArmClient::new(credential, options)?)

@@ -49,6 +49,11 @@ pub struct ArmClientOptions {
     pub max_pages: usize,
     /// The HTTP transport (default: azure_core's reqwest client).
     pub transport: Option<Transport>,
+    /// Whether requests that change Azure may be sent (default `false`). A read-only client
+    /// sends GETs and only the POSTs that read: Resource Graph queries, policy-state queries
+    /// and summaries, `checkPolicyRestrictions` and `validateLicense`; any other POST fails
+    /// with [`ArmError::WriteRefused`] before anything is sent.
+    pub allow_writes: bool,
 }
 
 impl Default for ArmClientOptions {
@@ -62,6 +67,7 @@ impl Default for ArmClientOptions {
             max_retry_wait: Duration::from_secs(60),
             max_pages: 1000,
             transport: None,
+            allow_writes: false,
         }
     }
 }
@@ -77,8 +83,24 @@ impl fmt::Debug for ArmClientOptions {
             .field("max_retry_wait", &self.max_retry_wait)
             .field("max_pages", &self.max_pages)
             .field("transport", &self.transport.is_some())
+            .field("allow_writes", &self.allow_writes)
             .finish()
     }
+}
+
+/// POST actions that only read (ARM models some queries as POSTs), by the path's last segments.
+const READ_ONLY_POSTS: [&str; 5] = [
+    "/providers/microsoft.resourcegraph/resources",
+    "/queryresults",
+    "/summarize",
+    "/checkpolicyrestrictions",
+    "/validatelicense",
+];
+
+/// Whether a POST to `path` only reads.
+fn is_read_only_post(path: &str) -> bool {
+    let path = path.trim_end_matches('/').to_ascii_lowercase();
+    READ_ONLY_POSTS.iter().any(|suffix| path.ends_with(suffix))
 }
 
 /// The first backoff delay between retries.
@@ -93,6 +115,7 @@ struct Inner {
     deadline: Instant,
     timeout: Duration,
     max_pages: usize,
+    allow_writes: bool,
     requests: Arc<AtomicU64>,
 }
 
@@ -168,6 +191,7 @@ impl ArmClient {
                 deadline,
                 timeout: options.timeout,
                 max_pages: options.max_pages,
+                allow_writes: options.allow_writes,
                 requests,
             }),
         })
@@ -253,6 +277,11 @@ impl ArmClient {
     ) -> Result<T> {
         self.with_deadline(async {
             let url = self.url(path, api_version)?;
+            if !self.inner.allow_writes && !is_read_only_post(url.path()) {
+                return Err(ArmError::WriteRefused {
+                    request: format!("POST {}", url.path()),
+                });
+            }
             let (request, status, response) = self.send(Method::Post, url, body).await?;
             decode(&request, status, &response)
         })

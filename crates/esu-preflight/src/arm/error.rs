@@ -90,6 +90,15 @@ pub enum ArmError {
         /// Why it was refused.
         reason: String,
     },
+
+    /// A request that would change Azure, refused by a read-only client (see
+    /// [`ArmClientOptions::allow_writes`](crate::arm::ArmClientOptions::allow_writes)); nothing
+    /// was sent.
+    #[error("refused {request}: this client is read-only (only `fix … --yes` changes Azure)")]
+    WriteRefused {
+        /// The refused request, e.g. `POST /subscriptions/…/providers/Microsoft.Sql/register`.
+        request: String,
+    },
 }
 
 impl From<ApiError> for ArmError {
@@ -108,7 +117,7 @@ impl ArmError {
     }
 
     /// Whether the error ends the run (exit code 2): the endpoint is unreachable, no credential
-    /// works, ARM rejects the token itself (401, e.g. `ExpiredAuthenticationToken`,
+    /// works, a write was attempted on a read-only client, ARM rejects the token itself (401, e.g. `ExpiredAuthenticationToken`,
     /// `InvalidAuthenticationToken`), the deadline passed or the endpoint is refused.
     ///
     /// Errors of a single request (an error answer, a malformed body, pagination) are not
@@ -119,7 +128,8 @@ impl ArmError {
             ArmError::Transport { .. }
             | ArmError::Authentication(_)
             | ArmError::Deadline { .. }
-            | ArmError::InsecureEndpoint { .. } => true,
+            | ArmError::InsecureEndpoint { .. }
+            | ArmError::WriteRefused { .. } => true,
             ArmError::Api(api) => {
                 api.status == 401
                     && !api
@@ -178,7 +188,8 @@ impl ArmError {
             }
             ArmError::Authentication(_)
             | ArmError::InsecureEndpoint { .. }
-            | ArmError::InvalidPath { .. } => {}
+            | ArmError::InvalidPath { .. }
+            | ArmError::WriteRefused { .. } => {}
         }
         unavailable
     }

@@ -529,16 +529,17 @@ async fn credential_failure_is_fatal_and_sends_nothing() {
 #[tokio::test]
 async fn post_with_and_without_body() {
     let server = MockServer::start().await;
+    const GRAPH: &str = "/providers/Microsoft.ResourceGraph/resources";
     Mock::given(method("POST"))
-        .and(path("/p"))
+        .and(path(GRAPH))
         .respond_with(ResponseTemplate::new(200).set_body_json(json!({"done": true})))
         .mount(&server)
         .await;
     let c = client(&server, |_| {});
-    let v: Value = c.post("/p", V, None).await.unwrap();
+    let v: Value = c.post(GRAPH, V, None).await.unwrap();
     assert_eq!(v["done"], true);
     let body = json!({"query": "Resources | take 1"});
-    let _: Value = c.post("/p", V, Some(&body)).await.unwrap();
+    let _: Value = c.post(GRAPH, V, Some(&body)).await.unwrap();
     let reqs = requests(&server).await;
     assert_eq!(reqs[0].headers.get("content-length").unwrap(), "0");
     assert!(reqs[0].body.is_empty());
@@ -596,4 +597,42 @@ async fn auth_policy_never_sends_the_token_elsewhere() {
             .get_optional_str(&azure_core::http::headers::AUTHORIZATION)
             .is_none()
     );
+}
+
+#[tokio::test]
+async fn a_read_only_client_refuses_writes_and_sends_nothing() {
+    let server = MockServer::start().await;
+    Mock::given(wiremock::matchers::any())
+        .respond_with(
+            ResponseTemplate::new(200).set_body_json(json!({"namespace": "Microsoft.Sql"})),
+        )
+        .mount(&server)
+        .await;
+    let register = "/subscriptions/s/providers/Microsoft.Sql/register";
+
+    let read_only = client(&server, |_| {});
+    let err = read_only
+        .post::<Value>(register, V, None)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, ArmError::WriteRefused { request } if request.ends_with("/register")),
+        "{err}"
+    );
+    assert!(err.is_fatal());
+    assert!(requests(&server).await.is_empty());
+    // The POSTs that only read are allowed.
+    for read in [
+        "/providers/Microsoft.ResourceGraph/resources",
+        "/subscriptions/s/providers/Microsoft.PolicyInsights/policyStates/latest/queryResults",
+        "/subscriptions/s/providers/Microsoft.PolicyInsights/policyStates/latest/summarize",
+        "/subscriptions/s/providers/Microsoft.PolicyInsights/checkPolicyRestrictions",
+        "/subscriptions/s/providers/Microsoft.HybridCompute/validateLicense",
+    ] {
+        read_only.post::<Value>(read, V, None).await.unwrap();
+    }
+
+    let writer = client(&server, |o| o.allow_writes = true);
+    writer.post::<Value>(register, V, None).await.unwrap();
+    assert_eq!(requests(&server).await.len(), 6);
 }
