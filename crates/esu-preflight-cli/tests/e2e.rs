@@ -27,6 +27,11 @@ async fn run(args: &[&str], env: &[(&str, &str)]) -> Output {
 
 /// Runs `esu-preflight <args> --subscription SUB` against `mock` with the test token.
 async fn run_against(mock: &ArmMock, args: &[&str]) -> Output {
+    run_against_with_token(mock, args, TOKEN).await
+}
+
+/// Runs `esu-preflight <args> --subscription SUB` against `mock`, presenting `token`.
+async fn run_against_with_token(mock: &ArmMock, args: &[&str], token: &str) -> Output {
     let uri = mock.uri();
     let mut all: Vec<&str> = args.to_vec();
     all.extend([
@@ -37,7 +42,7 @@ async fn run_against(mock: &ArmMock, args: &[&str]) -> Output {
         "--credential",
         "access-token",
     ]);
-    run(&all, &[("ESU_PREFLIGHT_ACCESS_TOKEN", TOKEN)]).await
+    run(&all, &[("ESU_PREFLIGHT_ACCESS_TOKEN", token)]).await
 }
 
 fn stdout(output: &Output) -> String {
@@ -489,21 +494,8 @@ async fn bad_input_exits_2_with_a_clear_message() {
 #[tokio::test]
 async fn a_token_arm_rejects_is_an_authentication_failure() {
     let mock = ArmMock::start().await;
-    let uri = mock.uri();
     // The mock answers 401 to any token but its own, as ARM does to an expired one.
-    let output = run(
-        &[
-            "check",
-            "--subscription",
-            SUB,
-            "--arm-endpoint",
-            &uri,
-            "--credential",
-            "access-token",
-        ],
-        &[("ESU_PREFLIGHT_ACCESS_TOKEN", "expired-or-foreign-token")],
-    )
-    .await;
+    let output = run_against_with_token(&mock, &["check"], "expired-or-foreign-token").await;
     assert_eq!(output.status.code(), Some(2), "stdout: {}", stdout(&output));
     let err = stderr(&output);
     assert!(
