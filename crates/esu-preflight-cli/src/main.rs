@@ -272,9 +272,8 @@ fn print_plan(out: &mut impl Write, plan: &ProviderFixPlan, yes: bool) -> Result
         writeln!(
             out,
             "{sub}: refusing {namespace}: the signed-in identity lacks \
-             {namespace}/register/action on /subscriptions/{sub} (ESU102); ask for Contributor \
-             or Owner on the subscription, or have someone who has it run \
-             `az provider register --namespace {namespace} --subscription {sub}`"
+             {namespace}/register/action on /subscriptions/{sub} (ESU102); {}",
+            checks::registration_not_permitted_remediation(namespace, sub)
         )?;
     }
     Ok(!plan.not_permitted.is_empty())

@@ -10,7 +10,6 @@ use crate::arm::{ArmClient, ArmError};
 use crate::models::{Permission, Provider, Subscription};
 use crate::snapshot::{Fact, Scope, Snapshot, SubscriptionSnapshot};
 use futures::future::try_join_all;
-use serde::de::DeserializeOwned;
 
 /// The api-versions gather uses, one per ARM area. Chosen for the widest support across the
 /// public and sovereign clouds (see the README).
@@ -82,7 +81,7 @@ async fn gather_subscription(
 }
 
 /// Turns a read into a fact, passing fatal errors through.
-fn fact<T: DeserializeOwned>(result: Result<T, ArmError>) -> Result<Fact<T>, ArmError> {
+fn fact<T>(result: Result<T, ArmError>) -> Result<Fact<T>, ArmError> {
     match result {
         Ok(value) => Ok(Fact::Available { value }),
         Err(error) if error.is_fatal() => Err(error),

@@ -26,7 +26,9 @@
 mod providers;
 mod subscription;
 
-pub use providers::{ProviderNotRegistered, ProviderRegistrationNotPermitted};
+pub use providers::{
+    ProviderNotRegistered, ProviderRegistrationNotPermitted, registration_not_permitted_remediation,
+};
 pub(crate) use providers::{Registration, register_action};
 pub use subscription::SubscriptionNotUsable;
 

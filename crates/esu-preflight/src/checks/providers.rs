@@ -304,12 +304,7 @@ impl RegisterPermission<'_> {
                      {action} on {scope}"
                 ),
             )
-            .remediation(format!(
-                "ask for Contributor or Owner on subscription {sub} (Azure Connected Machine \
-                 Resource Administrator is not enough: it lacks register/action), or have \
-                 someone who has it run `az provider register --namespace {namespace} \
-                 --subscription {sub}`"
-            ))
+            .remediation(registration_not_permitted_remediation(namespace, sub))
             .evidence(json!({
                 "namespace": namespace,
                 "registrationState": registration.state(),
@@ -331,6 +326,16 @@ impl RegisterPermission<'_> {
 /// `/subscriptions/{id}/providers/{namespace}`, with the namespace as in [`REQUIRED_PROVIDERS`].
 fn provider_resource_id(ctx: &CheckCtx<'_>, namespace: &str) -> String {
     format!("{}/providers/{namespace}", ctx.subscription_resource_id())
+}
+
+/// What to do when the signed-in identity may not register `namespace` on subscription `sub`
+/// (ESU102's remediation; `fix providers` prints the same when it refuses).
+pub fn registration_not_permitted_remediation(namespace: &str, sub: &str) -> String {
+    format!(
+        "ask for Contributor or Owner on subscription {sub} (Azure Connected Machine Resource \
+         Administrator is not enough: it lacks register/action), or have someone who has it run \
+         `az provider register --namespace {namespace} --subscription {sub}`"
+    )
 }
 
 pub(crate) fn register_action(namespace: &str) -> String {
