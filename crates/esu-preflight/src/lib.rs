@@ -18,6 +18,7 @@
 pub mod arm;
 pub mod checks;
 pub mod explain;
+pub mod fact;
 pub mod finding;
 pub mod fix;
 pub mod gather;

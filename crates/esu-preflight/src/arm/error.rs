@@ -1,7 +1,7 @@
 //! Errors of the ARM layer, and the ARM error envelope.
 
 use crate::arm::credential::CredentialError;
-use crate::snapshot::{Unavailable, UnavailableKind};
+use crate::fact::{Unavailable, UnavailableKind};
 use serde::Deserialize;
 use std::{fmt, time::Duration};
 

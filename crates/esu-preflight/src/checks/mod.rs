@@ -30,7 +30,7 @@ pub use providers::{
     ProviderNotRegistered, ProviderRegistrationNotPermitted, registration_not_permitted_remediation,
 };
 pub(crate) use providers::{Registration, register_action};
-pub use subscription::SubscriptionNotUsable;
+pub use subscription::{SubscriptionNotUsable, unusable_reason};
 
 use crate::finding::{Finding, Severity, Status};
 use crate::snapshot::{Snapshot, SubscriptionSnapshot, Unavailable, UnavailableKind};

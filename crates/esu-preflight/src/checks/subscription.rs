@@ -191,6 +191,18 @@ pub(super) fn skipped_because_unusable(ctx: &CheckCtx<'_>) -> Option<Diagnostic>
     )
 }
 
+/// Why ESU001 makes `subscription` unusable for everything else (not found, not visible,
+/// Disabled or Deleted), in a few words; `None` when it is usable, or its state is unknown.
+///
+/// Fixes use it to skip a subscription the report would skip (the same rule as the `skipped`
+/// findings of the other checks).
+pub fn unusable_reason(subscription: &SubscriptionSnapshot) -> Option<String> {
+    let usability = Usability::of(subscription);
+    usability
+        .blocks_other_checks()
+        .then(|| usability.short_reason())
+}
+
 /// `'Display name' (id)`, or just the id.
 fn label(sub: &Subscription, id: &str) -> String {
     match sub.display_name.as_deref() {

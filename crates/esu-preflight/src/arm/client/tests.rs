@@ -207,7 +207,7 @@ async fn list_refuses_a_next_link_to_another_server() {
     }
     assert_eq!(
         err.to_unavailable().kind,
-        crate::snapshot::UnavailableKind::PaginationRefused
+        crate::fact::UnavailableKind::PaginationRefused
     );
     assert!(requests(&other).await.is_empty());
     assert_eq!(c.request_count(), 1);
@@ -504,7 +504,7 @@ async fn token_is_cached_fetched_once_and_cleared_on_401() {
     assert_eq!(err.api().map(|a| a.status), Some(401));
     assert_eq!(
         err.to_unavailable().kind,
-        crate::snapshot::UnavailableKind::Forbidden
+        crate::fact::UnavailableKind::Forbidden
     );
     c.get::<u32>("/x", V).await.unwrap();
     assert_eq!(cred.calls(), 2, "the 401 cleared the cache");
