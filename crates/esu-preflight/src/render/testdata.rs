@@ -34,18 +34,16 @@ pub(crate) fn report() -> Report {
         .subscription_snapshot();
 
     let subscriptions = vec![broken, unreadable, missing];
-    let mut snapshot = Snapshot::new(Scope {
-        subscriptions: subscriptions
-            .iter()
-            .map(|s| s.subscription_id.clone())
-            .collect(),
-    });
+    let mut snapshot = Snapshot::new(Scope::subscriptions(
+        subscriptions.iter().map(|s| s.subscription_id.clone()),
+    ));
     snapshot.subscriptions = subscriptions;
-    let findings = checks::evaluate(
+    let config = Config::default();
+    let findings = checks::evaluate(&checks::EvalInput::new(
         &snapshot,
-        &Config::default(),
+        &config,
         time::OffsetDateTime::UNIX_EPOCH,
-    );
+    ));
     with_test_version(Report::new(
         snapshot.scope.clone(),
         findings,
@@ -92,9 +90,7 @@ pub(crate) fn long_report() -> Report {
         finding(Status::Skipped, Severity::Error, long_word.clone()),
     ];
     with_test_version(Report::new(
-        Scope {
-            subscriptions: vec![testkit::SUB.into()],
-        },
+        Scope::subscriptions([testkit::SUB]),
         findings,
         Gate::default(),
     ))
