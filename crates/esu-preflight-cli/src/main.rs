@@ -24,7 +24,16 @@ use std::time::Duration;
 /// Set by `--quiet`: no progress output.
 static QUIET: AtomicBool = AtomicBool::new(false);
 
+/// The environment variable through which a shell asks the binary for completions (the
+/// PowerShell and Elvish scripts of `completions` do).
+const COMPLETE_VAR: &str = "ESU_PREFLIGHT_COMPLETE";
+
 fn main() -> ExitCode {
+    // A completion request from the shell: answer it and exit. (Without the variable this
+    // returns at once.)
+    clap_complete::CompleteEnv::with_factory(Cli::command)
+        .var(COMPLETE_VAR)
+        .complete();
     // Usage errors (unknown flag, bad value) exit 2 from clap itself, with its message.
     let matches = Cli::command().get_matches();
     let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|error| error.exit());
@@ -59,15 +68,47 @@ fn run(cli: Cli, matches: &ArgMatches) -> Result<u8> {
         Command::Explain(args) => explain(&args.topic.join(" ")),
         Command::ListChecks(args) => list_checks(args.format),
         Command::Completions { shell } => {
-            let mut script = Vec::new();
-            clap_complete::generate(shell, &mut Cli::command(), "esu-preflight", &mut script);
-            if shell == clap_complete::Shell::Bash {
-                script = fix_bash_completion(&String::from_utf8_lossy(&script)).into_bytes();
-            }
-            std::io::stdout().write_all(&script)?;
+            std::io::stdout().write_all(&completion_script(shell)?)?;
             Ok(0)
         }
     }
+}
+
+/// The completion script for `shell`. Every shell completes the subcommands, the flags and the
+/// values of the flags that take fixed values (`--credential`, `--format`, `--cloud`,
+/// `--fail-on`): bash, zsh and fish by a static script; PowerShell and Elvish, whose static
+/// scripts cannot offer values, by a script that asks `esu-preflight` itself (through
+/// [`COMPLETE_VAR`]).
+fn completion_script(shell: clap_complete::Shell) -> Result<Vec<u8>> {
+    use clap_complete::Shell;
+    let mut script = Vec::new();
+    match shell {
+        Shell::PowerShell | Shell::Elvish => {
+            let name = if shell == Shell::PowerShell {
+                "powershell"
+            } else {
+                "elvish"
+            };
+            let shells = clap_complete::env::Shells::builtins();
+            let completer = shells
+                .completer(name)
+                .with_context(|| format!("no dynamic completion for {name}"))?;
+            completer.write_registration(
+                COMPLETE_VAR,
+                "esu-preflight",
+                "esu-preflight",
+                "esu-preflight",
+                &mut script,
+            )?;
+        }
+        _ => {
+            clap_complete::generate(shell, &mut Cli::command(), "esu-preflight", &mut script);
+            if shell == Shell::Bash {
+                script = fix_bash_completion(&String::from_utf8_lossy(&script)).into_bytes();
+            }
+        }
+    }
+    Ok(script)
 }
 
 /// Works around clap-rs/clap#6421: for a binary name with a hyphen, clap_complete's bash script
@@ -607,6 +648,14 @@ fn arm_client(
             ..CredentialOptions::default()
         },
     )?;
+    tracing::debug!(
+        cloud = %args.cloud,
+        endpoint = endpoint.as_ref().map(url::Url::as_str).unwrap_or("(the cloud's)"),
+        credential = %args.credential,
+        timeout_s = args.timeout,
+        allow_writes,
+        "connecting to Azure Resource Manager"
+    );
     let options = ArmClientOptions {
         cloud: args.cloud,
         endpoint,
