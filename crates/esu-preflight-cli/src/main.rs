@@ -35,7 +35,12 @@ fn main() -> ExitCode {
         .var(COMPLETE_VAR)
         .complete();
     // Usage errors (unknown flag, bad value) exit 2 from clap itself, with its message.
-    let matches = Cli::command().get_matches();
+    let matches = Cli::command().try_get_matches().unwrap_or_else(|error| {
+        if error.use_stderr() {
+            write_usage_error_report(&error);
+        }
+        error.exit()
+    });
     let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|error| error.exit());
     QUIET.store(cli.quiet, Ordering::Relaxed);
     init_tracing(cli.verbose);
@@ -45,6 +50,50 @@ fn main() -> ExitCode {
             eprintln!("error: {error:#}");
             ExitCode::from(2)
         }
+    }
+}
+
+/// A usage error in `check … --output-file FILE` still replaces FILE with a report saying the
+/// run failed, as every other exit 2 does. The flags could not be parsed, so the file and the
+/// format are looked up in the raw arguments (an unreadable `--format` gives a table).
+fn write_usage_error_report(error: &clap::Error) {
+    let args: Vec<String> = std::env::args_os()
+        .skip(1)
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
+    if args
+        .iter()
+        .find(|a| !a.starts_with('-'))
+        .map(String::as_str)
+        != Some("check")
+    {
+        return;
+    }
+    let value_of = |flag: &str| {
+        let prefix = format!("{flag}=");
+        args.iter().enumerate().rev().find_map(|(i, arg)| {
+            if arg == flag {
+                args.get(i + 1).cloned()
+            } else {
+                arg.strip_prefix(&prefix).map(str::to_owned)
+            }
+        })
+    };
+    let Some(path) = value_of("--output-file") else {
+        return;
+    };
+    let format = value_of("--format")
+        .and_then(|f| f.parse().ok())
+        .unwrap_or(Format::Table);
+    let rendered = error.to_string();
+    let message = rendered.lines().next().unwrap_or_default();
+    let message = message.strip_prefix("error: ").unwrap_or(message);
+    let report = Report::failed(Scope::default(), format!("invalid command line: {message}"));
+    let written = write_output(Some(Path::new(&path)), |out, _| {
+        render::render(&report, format, &RenderOptions::default(), out)
+    });
+    if let Err(write_error) = written {
+        eprintln!("warning: the report file could not be replaced either: {write_error:#}");
     }
 }
 

@@ -881,6 +881,30 @@ async fn a_failed_check_still_replaces_the_output_file() {
         "{table}"
     );
 
+    // A usage error is an exit 2 too.
+    let output = run(
+        &[
+            "-v",
+            "check",
+            "--format=json",
+            "--output-file",
+            json_file.to_str().unwrap(),
+            "--fail-on",
+            "fatal",
+        ],
+        &[],
+    )
+    .await;
+    assert_eq!(output.status.code(), Some(2));
+    let report: Value =
+        serde_json::from_str(&std::fs::read_to_string(&json_file).unwrap()).unwrap();
+    assert_eq!(report["summary"]["exit_code"], 2);
+    let error = report["error"].as_str().expect("an error member");
+    assert!(
+        error.contains("--fail-on") && error.contains("fatal"),
+        "{error}"
+    );
+
     // Nothing else is left in the directory (no temporary files).
     let mut names: Vec<_> = std::fs::read_dir(dir.path())
         .unwrap()
