@@ -24,6 +24,9 @@ use std::time::Duration;
 /// Set by `--quiet`: no progress output.
 static QUIET: AtomicBool = AtomicBool::new(false);
 
+/// Set when log lines go to standard error (`-v`, RUST_LOG): a spinner would garble them.
+static LOGGING: AtomicBool = AtomicBool::new(false);
+
 /// The environment variable through which a shell asks the binary for completions (the
 /// PowerShell and Elvish scripts of `completions` do).
 const COMPLETE_VAR: &str = "ESU_PREFLIGHT_COMPLETE";
@@ -236,12 +239,13 @@ fn init_tracing(verbose: u8) {
     let stderr = std::io::stderr();
     let ansi = stderr.is_terminal() && colour_allowed();
     // A subscriber may already be set (never in this binary); then keep that one.
-    let _ = tracing_subscriber::fmt()
+    let installed = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .with_ansi(ansi)
         .with_timer(tracing_subscriber::fmt::time::uptime())
         .try_init();
+    LOGGING.store(installed.is_ok(), Ordering::Relaxed);
 }
 
 /// Whether progress (spinners, waiting messages) may be shown.
@@ -628,15 +632,17 @@ async fn read_azure(scope_args: &ScopeArgs, connection: &ConnectionArgs) -> Resu
 }
 
 async fn gather_with_progress(client: &ArmClient, scope: &Scope) -> Result<Snapshot> {
-    let spinner = (std::io::stderr().is_terminal() && progress_allowed()).then(|| {
-        let bar = indicatif::ProgressBar::new_spinner().with_message(format!(
-            "reading {} subscription(s) from {}",
-            scope.subscriptions.len(),
-            client.endpoint()
-        ));
-        bar.enable_steady_tick(Duration::from_millis(100));
-        bar
-    });
+    let spinner =
+        (std::io::stderr().is_terminal() && progress_allowed() && !LOGGING.load(Ordering::Relaxed))
+            .then(|| {
+                let bar = indicatif::ProgressBar::new_spinner().with_message(format!(
+                    "reading {} subscription(s) from {}",
+                    scope.subscriptions.len(),
+                    client.endpoint()
+                ));
+                bar.enable_steady_tick(Duration::from_millis(100));
+                bar
+            });
     let result = esu_preflight::gather::gather(client, scope).await;
     if let Some(bar) = spinner {
         bar.finish_and_clear();

@@ -477,6 +477,23 @@ async fn bad_input_exits_2_with_a_clear_message() {
             vec!["--format"],
         ),
         (vec!["explain", "ESU999"], &[], vec!["ESU999"]),
+        (
+            vec![
+                "fix",
+                "providers",
+                "--subscription",
+                SUB,
+                "--poll-interval",
+                "0.5",
+            ],
+            &[],
+            vec!["--poll-interval", "0.5"],
+        ),
+        (
+            vec!["check", "--snapshot", missing, "--subscription", SUB],
+            &[],
+            vec!["--snapshot", "--subscription"],
+        ),
     ];
     for (args, env, expected) in cases {
         let output = run(&args, env).await;
