@@ -1,10 +1,13 @@
 //! The command line as the user typed it (raw flags); resolving them is `main.rs`'s job.
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::builder::{PossibleValue, PossibleValuesParser, TypedValueParser};
+use clap::{ArgAction, Args, Parser, Subcommand, ValueEnum};
 use esu_preflight::Severity;
 use esu_preflight::arm::{Cloud, CredentialKind};
 use esu_preflight::render::Format;
+use std::ffi::OsStr;
 use std::path::PathBuf;
+use std::str::FromStr;
 
 /// Pre-flight checks for Azure Arc Extended Security Updates (Windows Server 2012 / 2012 R2).
 ///
@@ -20,6 +23,16 @@ pub struct Cli {
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
+
+    /// Show each request to Azure on standard error (method, path, status, time, retries and
+    /// waits) and which credential source was used; never a token. Repeat for more detail.
+    /// RUST_LOG, when set, takes precedence.
+    #[arg(short, long, global = true, action = ArgAction::Count)]
+    pub verbose: u8,
+
+    /// No progress output (spinners, waiting messages); errors and warnings still appear.
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
 }
 
 /// The subcommands.
@@ -57,12 +70,14 @@ pub enum FixCommand {
 pub struct ScopeArgs {
     /// A subscription id (GUID); repeat for several. Default: $AZURE_SUBSCRIPTION_ID
     /// (comma-separated).
+    ///
+    /// The values are checked when they are used (see `main.rs`), not here: `check --snapshot`
+    /// ignores AZURE_SUBSCRIPTION_ID, so a bad value there must not stop it.
     #[arg(
         long = "subscription",
         value_name = "ID",
         env = "AZURE_SUBSCRIPTION_ID",
-        value_delimiter = ',',
-        value_parser = parse_subscription_id
+        value_delimiter = ','
     )]
     pub subscriptions: Vec<String>,
 
@@ -73,14 +88,19 @@ pub struct ScopeArgs {
     /// Check every subscription below this management group (all depths); repeat for several.
     #[arg(long = "management-group", value_name = "ID", value_parser = parse_management_group)]
     pub management_groups: Vec<String>,
+    /// Whether `subscriptions` came from AZURE_SUBSCRIPTION_ID (set after parsing, for error
+    /// messages that name where a bad value came from).
+    #[arg(skip)]
+    pub subscriptions_from_env: bool,
 }
 
 /// How to reach and authenticate to Azure Resource Manager.
 #[derive(Debug, Args)]
 #[command(next_help_heading = "Connection")]
 pub struct ConnectionArgs {
-    /// The Azure cloud: AzureCloud, AzureUSGovernment or AzureChinaCloud.
-    #[arg(long, value_name = "CLOUD", default_value = "AzureCloud", value_parser = parse_cloud)]
+    /// The Azure cloud.
+    #[arg(long, value_name = "CLOUD", default_value = "AzureCloud",
+          value_parser = Choice::new(&Cloud::ALL, Cloud::name))]
     pub cloud: Cloud,
 
     /// ARM endpoint URL overriding the cloud's (https; plain http only to loopback hosts, for
@@ -88,9 +108,9 @@ pub struct ConnectionArgs {
     #[arg(long, value_name = "URL", env = "ESU_PREFLIGHT_ARM_ENDPOINT")]
     pub arm_endpoint: Option<String>,
 
-    /// Where the token comes from: auto, environment, workload-identity, azure-pipelines,
-    /// managed-identity, azure-cli or access-token ($ESU_PREFLIGHT_ACCESS_TOKEN).
-    #[arg(long, value_name = "SOURCE", default_value = "auto", value_parser = parse_credential)]
+    /// Where the token comes from (access-token reads $ESU_PREFLIGHT_ACCESS_TOKEN).
+    #[arg(long, value_name = "SOURCE", default_value = "auto",
+          value_parser = Choice::new(&CredentialKind::ALL, CredentialKind::name))]
     pub credential: CredentialKind,
 
     /// Requests in flight at once.
@@ -98,7 +118,7 @@ pub struct ConnectionArgs {
           value_parser = clap::value_parser!(u16).range(1..=256))]
     pub concurrency: u16,
 
-    /// Give up after this many seconds overall.
+    /// Give up after this many seconds overall (for `fix`, waiting included).
     #[arg(long, value_name = "SECONDS", default_value_t = 300,
           value_parser = clap::value_parser!(u64).range(1..=86_400))]
     pub timeout: u64,
@@ -113,7 +133,9 @@ pub struct CheckArgs {
     #[command(flatten)]
     pub connection: ConnectionArgs,
 
-    /// Evaluate a snapshot file written by `esu-preflight snapshot` instead of reading Azure.
+    /// Evaluate a snapshot file written by `esu-preflight snapshot` instead of reading Azure
+    /// (`-` reads standard input). Refuses the scope and connection flags, and ignores
+    /// AZURE_SUBSCRIPTION_ID and ESU_PREFLIGHT_ARM_ENDPOINT.
     #[arg(long, value_name = "FILE")]
     pub snapshot: Option<PathBuf>,
 
@@ -131,10 +153,12 @@ pub struct CheckArgs {
 #[command(next_help_heading = "Output")]
 pub struct OutputArgs {
     /// Report format.
-    #[arg(long, value_name = "FORMAT", default_value = "table", value_parser = parse_format)]
+    #[arg(long, value_name = "FORMAT", default_value = "table",
+          value_parser = Choice::new(&Format::ALL, Format::as_str))]
     pub format: Format,
 
-    /// Write the report to this file instead of standard output.
+    /// Write the report to this file instead of standard output. It is replaced even when the
+    /// run fails (exit 2): then it holds a report saying why.
     #[arg(long, value_name = "PATH")]
     pub output_file: Option<PathBuf>,
 
@@ -177,7 +201,8 @@ pub struct SnapshotArgs {
     #[command(flatten)]
     pub connection: ConnectionArgs,
 
-    /// Where to write the snapshot (`-` for standard output).
+    /// Where to write the snapshot (`-` for standard output). Written whole or not at all: a
+    /// failed run removes an older file of that name rather than leave it stale.
     #[arg(long, value_name = "FILE")]
     pub output_file: PathBuf,
 }
@@ -191,19 +216,22 @@ pub struct FixProvidersArgs {
     #[command(flatten)]
     pub connection: ConnectionArgs,
 
-    /// Really register the providers. Without it, only shows what would be done.
+    /// Really register the providers. Without it, only shows what would be done (and exits
+    /// 1 when something would change).
     #[arg(long)]
     pub yes: bool,
 
-    /// After registering, wait until every required provider is Registered.
+    /// After registering, wait until every required provider is Registered, within
+    /// --timeout (what is still registering then is listed, with how to check it later).
     #[arg(long)]
     pub wait: bool,
 
-    /// Seconds between polls while waiting.
-    #[arg(long, value_name = "SECONDS", default_value = "10", value_parser = parse_seconds)]
+    /// Seconds between polls while waiting (at least 1).
+    #[arg(long, value_name = "SECONDS", default_value = "10", value_parser = parse_poll_interval)]
     pub poll_interval: std::time::Duration,
 
-    /// Stop waiting after this many seconds (added to --timeout for the overall deadline).
+    /// Stop waiting after this many seconds. It never extends --timeout, the deadline of the
+    /// whole command.
     #[arg(long, value_name = "SECONDS", default_value = "600", value_parser = parse_seconds)]
     pub wait_timeout: std::time::Duration,
 }
@@ -220,12 +248,15 @@ pub struct ExplainArgs {
 #[derive(Debug, Args)]
 pub struct ListChecksArgs {
     /// `table` or `json`.
-    #[arg(long, value_name = "FORMAT", default_value = "table", value_parser = parse_format)]
+    #[arg(long, value_name = "FORMAT", default_value = "table",
+          value_parser = Choice::new(&Format::ALL, Format::as_str))]
     pub format: Format,
 }
 
-/// A subscription id must be a GUID; it is normalised to lower case.
-fn parse_subscription_id(value: &str) -> Result<String, String> {
+/// A subscription id must be a GUID; it is normalised to lower case. Surrounding spaces are
+/// ignored (`AZURE_SUBSCRIPTION_ID="A, B"`).
+pub fn parse_subscription_id(value: &str) -> Result<String, String> {
+    let value = value.trim();
     let bytes = value.as_bytes();
     let dashes_ok = [8, 13, 18, 23].iter().all(|&i| bytes.get(i) == Some(&b'-'));
     let hex_ok = bytes
@@ -277,16 +308,66 @@ fn parse_management_group(value: &str) -> Result<String, String> {
     }
 }
 
-fn parse_cloud(value: &str) -> Result<Cloud, String> {
-    value.parse().map_err(|e| format!("{e}"))
+/// A value parser for a fixed set of names (`--cloud`, `--credential`, `--format`): parses with
+/// the type's own `FromStr` (case-insensitive), refuses anything else with clap's usual "possible
+/// values" error, and declares the names so that every shell's completion offers them.
+#[derive(Clone)]
+pub struct Choice<T: 'static> {
+    all: &'static [T],
+    name: fn(T) -> &'static str,
 }
 
-fn parse_credential(value: &str) -> Result<CredentialKind, String> {
-    value.parse().map_err(|e| format!("{e}"))
+impl<T: Copy> Choice<T> {
+    /// The values `all`, each called `name(value)` on the command line.
+    pub fn new(all: &'static [T], name: fn(T) -> &'static str) -> Self {
+        Self { all, name }
+    }
+
+    fn names(&self) -> impl Iterator<Item = &'static str> + '_ {
+        self.all.iter().map(|value| (self.name)(*value))
+    }
 }
 
-fn parse_format(value: &str) -> Result<Format, String> {
-    value.parse().map_err(|e| format!("{e}"))
+impl<T> TypedValueParser for Choice<T>
+where
+    T: Copy + FromStr + Send + Sync + 'static,
+{
+    type Value = T;
+
+    fn parse_ref(
+        &self,
+        cmd: &clap::Command,
+        arg: Option<&clap::Arg>,
+        value: &OsStr,
+    ) -> Result<T, clap::Error> {
+        if let Some(parsed) = value.to_str().and_then(|text| text.parse().ok()) {
+            return Ok(parsed);
+        }
+        // Not one of ours: let clap word the error, listing the possible values.
+        let error = PossibleValuesParser::new(self.names())
+            .parse_ref(cmd, arg, value)
+            .err();
+        Err(error.unwrap_or_else(|| {
+            clap::Error::raw(
+                clap::error::ErrorKind::InvalidValue,
+                format!("invalid value {value:?}\n"),
+            )
+            .with_cmd(cmd)
+        }))
+    }
+
+    fn possible_values(&self) -> Option<Box<dyn Iterator<Item = PossibleValue> + '_>> {
+        Some(Box::new(self.names().map(PossibleValue::new)))
+    }
+}
+
+/// `--poll-interval`: at least one second (ARM's own `Retry-After` on registration is longer).
+fn parse_poll_interval(value: &str) -> Result<std::time::Duration, String> {
+    let interval = parse_seconds(value)?;
+    if interval < std::time::Duration::from_secs(1) {
+        return Err(format!("{value:?} is below the minimum of 1 second"));
+    }
+    Ok(interval)
 }
 
 fn parse_seconds(value: &str) -> Result<std::time::Duration, String> {
@@ -311,9 +392,70 @@ mod tests {
     }
 
     #[test]
+    fn fixed_value_flags_declare_their_values_and_parse_them() {
+        let cli = Cli::command();
+        let check = cli.find_subcommand("check").unwrap();
+        for (flag, expected) in [
+            (
+                "credential",
+                CredentialKind::ALL.map(CredentialKind::name).to_vec(),
+            ),
+            ("cloud", Cloud::ALL.map(Cloud::name).to_vec()),
+            ("format", Format::ALL.map(Format::as_str).to_vec()),
+            ("fail_on", vec!["info", "warning", "error"]),
+        ] {
+            let arg = check.get_arguments().find(|a| a.get_id() == flag).unwrap();
+            let values: Vec<String> = arg
+                .get_possible_values()
+                .iter()
+                .map(|v| v.get_name().to_owned())
+                .collect();
+            assert_eq!(values, expected, "--{flag}");
+        }
+        let parsed = Cli::try_parse_from([
+            "esu-preflight",
+            "check",
+            "--cloud",
+            "azureusgovernment",
+            "--credential",
+            "Azure-CLI",
+            "--format",
+            "JSON",
+        ])
+        .unwrap();
+        let Command::Check(args) = parsed.command else {
+            panic!("not check")
+        };
+        assert_eq!(args.connection.cloud, Cloud::AzureUSGovernment);
+        assert_eq!(args.connection.credential, CredentialKind::AzureCli);
+        assert_eq!(args.output.format, Format::Json);
+        let error = Cli::try_parse_from(["esu-preflight", "check", "--credential", "kerberos"])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("--credential") && error.contains("azure-cli"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn poll_interval_below_one_second_is_refused() {
+        assert!(parse_poll_interval("0.5").is_err());
+        assert!(parse_poll_interval("0").is_err());
+        assert_eq!(
+            parse_poll_interval("1.5").unwrap(),
+            std::time::Duration::from_millis(1500)
+        );
+    }
+
+    #[test]
     fn subscription_ids_are_guids() {
         assert_eq!(
             parse_subscription_id("291BBA3F-E0A5-47BC-A099-3BDCB2A50A05").unwrap(),
+            "291bba3f-e0a5-47bc-a099-3bdcb2a50a05"
+        );
+        assert_eq!(
+            parse_subscription_id(" 291bba3f-e0a5-47bc-a099-3bdcb2a50a05").unwrap(),
             "291bba3f-e0a5-47bc-a099-3bdcb2a50a05"
         );
         for bad in [

@@ -5,9 +5,10 @@
 
 mod args;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result, anyhow, bail};
 use args::{CheckArgs, Cli, Command, ConnectionArgs, FixCommand, FixProvidersArgs, ScopeArgs};
-use clap::{CommandFactory, Parser};
+use clap::parser::ValueSource;
+use clap::{ArgMatches, CommandFactory, FromArgMatches};
 use esu_preflight::arm::{ArmClient, ArmClientOptions, ArmError, CredentialOptions};
 use esu_preflight::checks::{self, Config};
 use esu_preflight::fix::{self, ProviderFixPlan, WaitOptions};
@@ -15,14 +16,39 @@ use esu_preflight::gather::{GatherError, GatherOptions, Progress};
 use esu_preflight::render::{self, Format, RenderOptions};
 use esu_preflight::snapshot::{Scope, Snapshot};
 use esu_preflight::{Gate, Report};
-use std::io::{IsTerminal, Write};
+use std::io::{IsTerminal, Read, Write};
 use std::path::Path;
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+/// Set by `--quiet`: no progress output.
+static QUIET: AtomicBool = AtomicBool::new(false);
+
+/// Set when log lines go to standard error (`-v`, RUST_LOG): a spinner would garble them.
+static LOGGING: AtomicBool = AtomicBool::new(false);
+
+/// The environment variable through which a shell asks the binary for completions (the
+/// PowerShell and Elvish scripts of `completions` do).
+const COMPLETE_VAR: &str = "ESU_PREFLIGHT_COMPLETE";
+
 fn main() -> ExitCode {
-    let cli = Cli::parse();
-    match run(cli) {
+    // A completion request from the shell: answer it and exit. (Without the variable this
+    // returns at once.)
+    clap_complete::CompleteEnv::with_factory(Cli::command)
+        .var(COMPLETE_VAR)
+        .complete();
+    // Usage errors (unknown flag, bad value) exit 2 from clap itself, with its message.
+    let matches = Cli::command().try_get_matches().unwrap_or_else(|error| {
+        if error.use_stderr() {
+            write_usage_error_report(&error);
+        }
+        error.exit()
+    });
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|error| error.exit());
+    QUIET.store(cli.quiet, Ordering::Relaxed);
+    init_tracing(cli.verbose);
+    match run(cli, &matches) {
         Ok(code) => ExitCode::from(code),
         Err(error) => {
             eprintln!("error: {error:#}");
@@ -31,23 +57,201 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(cli: Cli) -> Result<u8> {
+/// A usage error in `check … --output-file FILE` still replaces FILE with a report saying the
+/// run failed, as every other exit 2 does. The flags could not be parsed, so the file and the
+/// format are looked up in the raw arguments (an unreadable `--format` gives a table).
+fn write_usage_error_report(error: &clap::Error) {
+    let args: Vec<String> = std::env::args_os()
+        .skip(1)
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
+    if args
+        .iter()
+        .find(|a| !a.starts_with('-'))
+        .map(String::as_str)
+        != Some("check")
+    {
+        return;
+    }
+    let value_of = |flag: &str| {
+        let prefix = format!("{flag}=");
+        args.iter().enumerate().rev().find_map(|(i, arg)| {
+            if arg == flag {
+                args.get(i + 1).cloned()
+            } else {
+                arg.strip_prefix(&prefix).map(str::to_owned)
+            }
+        })
+    };
+    let Some(path) = value_of("--output-file") else {
+        return;
+    };
+    let format = value_of("--format")
+        .and_then(|f| f.parse().ok())
+        .unwrap_or(Format::Table);
+    let rendered = error.to_string();
+    let message = rendered.lines().next().unwrap_or_default();
+    let message = message.strip_prefix("error: ").unwrap_or(message);
+    let report = Report::failed(Scope::default(), format!("invalid command line: {message}"));
+    let written = write_output(Some(Path::new(&path)), |out, _| {
+        render::render(&report, format, &RenderOptions::default(), out)
+    });
+    if let Err(write_error) = written {
+        eprintln!("warning: the report file could not be replaced either: {write_error:#}");
+    }
+}
+
+fn run(cli: Cli, matches: &ArgMatches) -> Result<u8> {
     match cli.command {
-        Command::Check(args) => runtime()?.block_on(check(args)),
-        Command::Snapshot(args) => runtime()?.block_on(snapshot(args)),
-        Command::Fix(FixCommand::Providers(args)) => runtime()?.block_on(fix_providers(args)),
+        Command::Check(mut args) => {
+            let sub = subcommand_matches(matches, &["check"]);
+            resolve_check_flags(&mut args, sub)?;
+            runtime()?.block_on(check(args))
+        }
+        Command::Snapshot(mut args) => {
+            args.scope.subscriptions_from_env =
+                from_env(subcommand_matches(matches, &["snapshot"]));
+            runtime()?.block_on(snapshot(args))
+        }
+        Command::Fix(FixCommand::Providers(mut args)) => {
+            args.scope.subscriptions_from_env =
+                from_env(subcommand_matches(matches, &["fix", "providers"]));
+            runtime()?.block_on(fix_providers(args))
+        }
         Command::Explain(args) => explain(&args.topic.join(" ")),
         Command::ListChecks(args) => list_checks(args.format),
         Command::Completions { shell } => {
-            clap_complete::generate(
-                shell,
-                &mut Cli::command(),
-                "esu-preflight",
-                &mut std::io::stdout(),
-            );
+            std::io::stdout().write_all(&completion_script(shell)?)?;
             Ok(0)
         }
     }
+}
+
+/// The completion script for `shell`. Every shell completes the subcommands, the flags and the
+/// values of the flags that take fixed values (`--credential`, `--format`, `--cloud`,
+/// `--fail-on`): bash, zsh and fish by a static script; PowerShell and Elvish, whose static
+/// scripts cannot offer values, by a script that asks `esu-preflight` itself (through
+/// [`COMPLETE_VAR`]).
+fn completion_script(shell: clap_complete::Shell) -> Result<Vec<u8>> {
+    use clap_complete::Shell;
+    let mut script = Vec::new();
+    match shell {
+        Shell::PowerShell | Shell::Elvish => {
+            let name = if shell == Shell::PowerShell {
+                "powershell"
+            } else {
+                "elvish"
+            };
+            let shells = clap_complete::env::Shells::builtins();
+            let completer = shells
+                .completer(name)
+                .with_context(|| format!("no dynamic completion for {name}"))?;
+            completer.write_registration(
+                COMPLETE_VAR,
+                "esu-preflight",
+                "esu-preflight",
+                "esu-preflight",
+                &mut script,
+            )?;
+        }
+        _ => {
+            clap_complete::generate(shell, &mut Cli::command(), "esu-preflight", &mut script);
+            if shell == Shell::Bash {
+                script = fix_bash_completion(&String::from_utf8_lossy(&script)).into_bytes();
+            }
+        }
+    }
+    Ok(script)
+}
+
+/// Works around clap-rs/clap#6421: for a binary name with a hyphen, clap_complete's bash script
+/// names its per-subcommand `case` arms `esu__subcmd__preflight__subcmd__check` while the loop
+/// that walks the command line arrives at `esu__preflight__subcmd__check`, so no subcommand's
+/// options ever complete. Renames the arms to what the loop produces (a no-op once clap is fixed).
+fn fix_bash_completion(script: &str) -> String {
+    script.replace("esu__subcmd__preflight__", "esu__preflight__")
+}
+
+/// The matches of a subcommand path (`["fix", "providers"]`).
+fn subcommand_matches<'a>(matches: &'a ArgMatches, path: &[&str]) -> &'a ArgMatches {
+    path.iter().fold(matches, |m, name| {
+        m.subcommand_matches(name)
+            .expect("the subcommand that was parsed")
+    })
+}
+
+/// Whether the subscription ids came from AZURE_SUBSCRIPTION_ID rather than --subscription.
+fn from_env(matches: &ArgMatches) -> bool {
+    matches.value_source("subscriptions") == Some(ValueSource::EnvVariable)
+}
+
+/// `check --snapshot` reads no Azure: a scope or connection flag given with it contradicts it
+/// and is refused (exit 2, naming both); their environment variables are ignored.
+fn resolve_check_flags(args: &mut CheckArgs, matches: &ArgMatches) -> Result<()> {
+    args.scope.subscriptions_from_env = from_env(matches);
+    let Some(snapshot) = &args.snapshot else {
+        return Ok(());
+    };
+    let command = Cli::command();
+    let check = command
+        .find_subcommand("check")
+        .expect("check is a subcommand");
+    // The flags of the `ScopeArgs` and `ConnectionArgs` groups (clap names a flattened
+    // struct's group after it), so flags added there later are covered too.
+    let explicit: Vec<String> = check
+        .get_groups()
+        .filter(|group| ["ScopeArgs", "ConnectionArgs"].contains(&group.get_id().as_str()))
+        .flat_map(|group| group.get_args())
+        .filter(|id| matches.value_source(id.as_str()) == Some(ValueSource::CommandLine))
+        .filter_map(|id| check.get_arguments().find(|arg| arg.get_id() == id))
+        .filter_map(|arg| arg.get_long().map(|long| format!("--{long}")))
+        .collect();
+    if !explicit.is_empty() {
+        bail!(
+            "--snapshot {} cannot be combined with {}: a snapshot is evaluated offline, for the \
+             scope it was taken with; drop {} or drop --snapshot",
+            snapshot.display(),
+            explicit.join(", "),
+            if explicit.len() == 1 { "it" } else { "them" }
+        );
+    }
+    args.scope.subscriptions.clear();
+    args.connection.arm_endpoint = None;
+    Ok(())
+}
+
+/// Installs the tracing subscriber on standard error: `-v` shows the library's DEBUG events
+/// (each request), `-vv` TRACE; RUST_LOG, when set, decides instead. Without either, nothing is
+/// installed and the library's events go nowhere.
+fn init_tracing(verbose: u8) {
+    use tracing_subscriber::EnvFilter;
+    let from_env = std::env::var("RUST_LOG")
+        .ok()
+        .filter(|v| !v.trim().is_empty());
+    let filter = match (from_env, verbose) {
+        (Some(directives), _) => EnvFilter::try_new(&directives).unwrap_or_else(|error| {
+            eprintln!("warning: RUST_LOG={directives:?} is not understood ({error}); ignored");
+            EnvFilter::new("off")
+        }),
+        (None, 0) => return,
+        (None, 1) => EnvFilter::new("esu_preflight=debug"),
+        (None, _) => EnvFilter::new("esu_preflight=trace"),
+    };
+    let stderr = std::io::stderr();
+    let ansi = stderr.is_terminal() && colour_allowed();
+    // A subscriber may already be set (never in this binary); then keep that one.
+    let installed = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(ansi)
+        .with_timer(tracing_subscriber::fmt::time::uptime())
+        .try_init();
+    LOGGING.store(installed.is_ok(), Ordering::Relaxed);
+}
+
+/// Whether progress (spinners, waiting messages) may be shown.
+fn progress_allowed() -> bool {
+    !QUIET.load(Ordering::Relaxed)
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime> {
@@ -57,32 +261,41 @@ fn runtime() -> Result<tokio::runtime::Runtime> {
         .context("cannot start the async runtime")
 }
 
-/// `check`: gather (or load) a snapshot, evaluate it, render the report.
+/// `check`: gather (or load) a snapshot, evaluate it, render the report. A run that fails
+/// with `--output-file` still replaces the file, with a report saying why (exit 2).
 async fn check(args: CheckArgs) -> Result<u8> {
-    let config = match &args.config {
-        Some(path) => load_config(path)?,
-        None => Config::default(),
+    let report = match check_report(&args).await {
+        Ok(report) => report,
+        Err(error) => {
+            let Some(path) = &args.output.output_file else {
+                return Err(error);
+            };
+            let scope = match &args.snapshot {
+                Some(_) => Scope::default(),
+                None => scope(&args.scope).unwrap_or_default(),
+            };
+            let failed = Report::failed(scope, format!("{error:#}"));
+            if let Err(write_error) = write_report(&failed, &args) {
+                return Err(anyhow!(
+                    "{error:#}\n(and the report file could not be replaced: {write_error:#})"
+                ));
+            }
+            if progress_allowed() {
+                eprintln!(
+                    "esu-preflight: the run failed; a report saying so was written to {}",
+                    path.display()
+                );
+            }
+            return Err(error);
+        }
     };
-    let snapshot = match &args.snapshot {
-        Some(path) => Snapshot::load(path)?,
-        None => read_azure(&args.scope, &args.connection).await?,
-    };
-    let input = checks::EvalInput::new(&snapshot, &config, time::OffsetDateTime::now_utc());
-    let findings = checks::evaluate(&input);
-    let gate = Gate {
-        fail_on: args.output.fail_on.into(),
-        allow_inconclusive: args.output.allow_inconclusive,
-    };
-    let report = Report::new(snapshot.scope.clone(), findings, gate);
-    let format = args.output.format;
-    write_output(args.output.output_file.as_deref(), |out, is_terminal| {
-        let options = RenderOptions {
-            color: format == Format::Table && is_terminal && colour_allowed(),
-            ..RenderOptions::default()
-        };
-        render::render(&report, format, &options, out)
-    })?;
-    if let Some(path) = &args.output.output_file {
+    write_report(&report, &args)?;
+    if let Some(path) = args
+        .output
+        .output_file
+        .as_ref()
+        .filter(|_| progress_allowed())
+    {
         let s = &report.summary;
         eprintln!(
             "esu-preflight: {} passed, {} failed, {} inconclusive, {} skipped; report written to {}",
@@ -94,6 +307,44 @@ async fn check(args: CheckArgs) -> Result<u8> {
         );
     }
     Ok(report.summary.exit_code)
+}
+
+/// The report of a `check` run, or why there is none.
+async fn check_report(args: &CheckArgs) -> Result<Report> {
+    let config = match &args.config {
+        Some(path) => load_config(path)?,
+        None => Config::default(),
+    };
+    let snapshot = match &args.snapshot {
+        Some(path) if path.as_os_str() == "-" => {
+            let mut text = String::new();
+            std::io::stdin()
+                .read_to_string(&mut text)
+                .context("cannot read the snapshot from standard input (--snapshot -)")?;
+            Snapshot::from_json(&text, Path::new("<standard input>"))?
+        }
+        Some(path) => Snapshot::load(path)?,
+        None => read_azure(&args.scope, &args.connection).await?,
+    };
+    let input = checks::EvalInput::new(&snapshot, &config, time::OffsetDateTime::now_utc());
+    let findings = checks::evaluate(&input);
+    let gate = Gate {
+        fail_on: args.output.fail_on.into(),
+        allow_inconclusive: args.output.allow_inconclusive,
+    };
+    Ok(Report::new(snapshot.scope.clone(), findings, gate))
+}
+
+/// Writes `report` where `check`'s flags say, in their format.
+fn write_report(report: &Report, args: &CheckArgs) -> Result<()> {
+    let format = args.output.format;
+    write_output(args.output.output_file.as_deref(), |out, is_terminal| {
+        let options = RenderOptions {
+            color: format == Format::Table && is_terminal && colour_allowed(),
+            ..RenderOptions::default()
+        };
+        render::render(report, format, &options, out)
+    })
 }
 
 /// Reads `--config FILE`: TOML, unknown keys and unknown check IDs refused.
@@ -114,15 +365,31 @@ fn load_config(path: &Path) -> Result<Config> {
     Ok(config)
 }
 
-/// `snapshot`: gather and save.
+/// `snapshot`: gather and save. The file is written whole or not at all; when the run fails,
+/// an older file of that name is removed rather than left to pass for this run's.
 async fn snapshot(args: args::SnapshotArgs) -> Result<u8> {
-    let snapshot = read_azure(&args.scope, &args.connection).await?;
     let to_stdout = args.output_file.as_os_str() == "-";
+    let snapshot = match read_azure(&args.scope, &args.connection).await {
+        Ok(snapshot) => snapshot,
+        Err(error) if !to_stdout && args.output_file.is_file() => {
+            let path = args.output_file.display();
+            return Err(match std::fs::remove_file(&args.output_file) {
+                Ok(()) => error.context(format!(
+                    "no snapshot taken; removed the older {path} so it is not mistaken for one"
+                )),
+                Err(remove) => error.context(format!(
+                    "no snapshot taken, and the older {path} could not be removed ({remove}): \
+                     do not use it"
+                )),
+            });
+        }
+        Err(error) => return Err(error),
+    };
     let target = (!to_stdout).then_some(args.output_file.as_path());
     write_output(target, |out, _| {
         out.write_all(snapshot.to_json_pretty().as_bytes())
     })?;
-    if !to_stdout {
+    if !to_stdout && progress_allowed() {
         eprintln!(
             "wrote a snapshot of {} subscription(s) to {}",
             snapshot.subscriptions.len(),
@@ -142,17 +409,15 @@ async fn snapshot(args: args::SnapshotArgs) -> Result<u8> {
     Ok(0)
 }
 
-/// `fix providers`: plan from a fresh snapshot, show the plan, and with `--yes` register.
+/// `fix providers`: plan from a fresh snapshot, show the plan, and with `--yes` register (with
+/// `--wait`, and wait), all within the `--timeout` deadline. Exit 1 when something is left
+/// undone, or, in a dry run, would be changed.
 async fn fix_providers(args: FixProvidersArgs) -> Result<u8> {
-    // Waiting for registration is part of the job the user asked for: the overall deadline
-    // covers the reads and registrations (--timeout) plus the wait (--wait-timeout).
-    let extra = if args.wait {
-        args.wait_timeout
-    } else {
-        Duration::ZERO
-    };
+    // --timeout is the deadline of the whole command, waiting included: the client counts it
+    // from its creation, and the wait never outlasts it (--wait-timeout can only shorten it).
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(args.connection.timeout);
     // Only --yes gives a client that may change Azure.
-    let client = arm_client(&args.connection, extra, args.yes)?;
+    let client = arm_client(&args.connection, Duration::ZERO, args.yes)?;
     let scope = scope(&args.scope)?;
     let snapshot = gather_with_progress(&client, &scope).await?;
     let plans = fix::plan_provider_registration(&snapshot);
@@ -162,73 +427,98 @@ async fn fix_providers(args: FixProvidersArgs) -> Result<u8> {
         incomplete |= print_plan(&mut stdout, plan, args.yes)?;
     }
     if !args.yes {
-        if plans.iter().any(|p| !p.register.is_empty()) {
+        let would_change = plans.iter().any(|p| !p.register.is_empty());
+        if would_change {
             writeln!(
                 stdout,
                 "\nDry run: nothing was changed. Re-run with --yes to register."
             )?;
         }
-        return Ok(u8::from(incomplete));
+        return Ok(u8::from(incomplete || would_change));
     }
+    // One failed registration does not stop the others: each is reported.
+    let mut failed: Vec<(String, String)> = Vec::new();
     for plan in plans.iter().filter(|p| !p.register.is_empty()) {
-        let providers = fix::register_providers(&client, plan)
-            .await
-            .with_context(|| format!("registering providers on {}", plan.subscription_id))?;
-        for provider in providers {
-            writeln!(
-                stdout,
-                "{}: registration requested ({})",
-                provider.namespace, provider.registration_state
-            )?;
+        let sub = &plan.subscription_id;
+        for outcome in fix::register_providers(&client, plan).await {
+            match outcome.result {
+                Ok(provider) => writeln!(
+                    stdout,
+                    "{sub}: {}: registration requested ({})",
+                    outcome.namespace, provider.registration_state
+                )?,
+                Err(error) => {
+                    writeln!(
+                        stdout,
+                        "{sub}: {}: registration failed: {error}",
+                        outcome.namespace
+                    )?;
+                    failed.push((sub.clone(), outcome.namespace));
+                }
+            }
         }
     }
+    incomplete |= !failed.is_empty();
     if args.wait {
-        let options = WaitOptions {
-            poll_interval: args.poll_interval,
-            timeout: args.wait_timeout,
-        };
+        let several = plans.len() > 1;
         for plan in &plans {
+            let sub = &plan.subscription_id;
             let waiting: Vec<String> = plan
-                .register
-                .iter()
-                .chain(&plan.registering)
-                .cloned()
+                .to_wait_for()
+                .into_iter()
+                .filter(|ns| !failed.iter().any(|(s, n)| s == sub && n == ns))
                 .collect();
             if waiting.is_empty() {
                 continue;
             }
+            let remaining = deadline.saturating_duration_since(tokio::time::Instant::now());
+            let options = WaitOptions {
+                poll_interval: args.poll_interval,
+                timeout: args.wait_timeout.min(remaining),
+            };
             // Report each provider's state when it changes, not at every poll.
             let last_seen = std::sync::Mutex::new(std::collections::HashMap::new());
             let progress = |p: &fix::RegistrationProgress| {
                 let mut last_seen = last_seen.lock().unwrap_or_else(|e| e.into_inner());
-                if last_seen.insert(p.namespace.clone(), p.state.clone()) != Some(p.state.clone()) {
-                    eprintln!("waiting: {} is {}", p.namespace, p.state);
+                let changed =
+                    last_seen.insert(p.namespace.clone(), p.state.clone()) != Some(p.state.clone());
+                if changed && progress_allowed() {
+                    if several {
+                        eprintln!("{}: {} ({})", p.namespace, p.state, p.subscription_id);
+                    } else {
+                        eprintln!("{}: {}", p.namespace, p.state);
+                    }
                 }
             };
-            let left = fix::wait_for_registration(
-                &client,
-                &plan.subscription_id,
-                &waiting,
-                options,
-                &progress,
-            )
-            .await
-            .with_context(|| format!("waiting for providers on {}", plan.subscription_id))?;
-            if left.is_empty() {
-                writeln!(
-                    stdout,
-                    "{}: all required providers are registered",
-                    plan.subscription_id
-                )?;
-            } else {
-                incomplete = true;
-                writeln!(
-                    stdout,
-                    "{}: still not registered after {}s: {}",
-                    plan.subscription_id,
-                    options.timeout.as_secs(),
-                    left.join(", ")
-                )?;
+            match fix::wait_for_registration(&client, sub, &waiting, options, &progress).await {
+                Ok(left) if left.is_empty() => {
+                    writeln!(stdout, "{sub}: all required providers are registered")?;
+                }
+                Ok(left) => {
+                    incomplete = true;
+                    let limit = if options.timeout < args.wait_timeout {
+                        "--timeout"
+                    } else {
+                        "--wait-timeout"
+                    };
+                    writeln!(
+                        stdout,
+                        "{sub}: still registering when the wait ended ({limit} {}s): {}",
+                        options.timeout.as_secs(),
+                        left.join(", ")
+                    )?;
+                    writeln!(
+                        stdout,
+                        "  registration goes on in Azure; to check it later:"
+                    )?;
+                    for namespace in &left {
+                        writeln!(stdout, "    {}", plan.az_show_command(namespace))?;
+                    }
+                }
+                Err(error) => {
+                    incomplete = true;
+                    writeln!(stdout, "{sub}: cannot follow the registration: {error}")?;
+                }
             }
         }
     }
@@ -238,6 +528,13 @@ async fn fix_providers(args: FixProvidersArgs) -> Result<u8> {
 /// Prints one subscription's plan; returns whether something will be left undone.
 fn print_plan(out: &mut impl Write, plan: &ProviderFixPlan, yes: bool) -> Result<bool> {
     let sub = &plan.subscription_id;
+    if let Some(reason) = &plan.unusable {
+        writeln!(
+            out,
+            "{sub}: skipped: {reason} (ESU001); nothing is registered there"
+        )?;
+        return Ok(true);
+    }
     if let Some(reason) = &plan.unavailable {
         writeln!(
             out,
@@ -253,6 +550,13 @@ fn print_plan(out: &mut impl Write, plan: &ProviderFixPlan, yes: bool) -> Result
         )?;
         return Ok(false);
     }
+    if !plan.registering.is_empty() {
+        writeln!(
+            out,
+            "{sub}: already registering: {}",
+            plan.registering.join(", ")
+        )?;
+    }
     let verb = if yes { "registering" } else { "would register" };
     if !plan.register.is_empty() {
         writeln!(out, "{sub}: {verb}: {}", plan.register.join(", "))?;
@@ -262,13 +566,6 @@ fn print_plan(out: &mut impl Write, plan: &ProviderFixPlan, yes: bool) -> Result
                 writeln!(out, "    {command}")?;
             }
         }
-    }
-    if !plan.registering.is_empty() {
-        writeln!(
-            out,
-            "{sub}: already registering: {}",
-            plan.registering.join(", ")
-        )?;
     }
     for namespace in &plan.not_permitted {
         writeln!(
@@ -337,12 +634,14 @@ async fn read_azure(scope_args: &ScopeArgs, connection: &ConnectionArgs) -> Resu
 }
 
 async fn gather_with_progress(client: &ArmClient, scope: &Scope) -> Result<Snapshot> {
-    let bar = std::io::stderr().is_terminal().then(|| {
-        let bar = indicatif::ProgressBar::new_spinner()
-            .with_message(format!("reading from {}", client.endpoint()));
-        bar.enable_steady_tick(Duration::from_millis(100));
-        bar
-    });
+    let bar =
+        (std::io::stderr().is_terminal() && progress_allowed() && !LOGGING.load(Ordering::Relaxed))
+            .then(|| {
+                let bar = indicatif::ProgressBar::new_spinner()
+                    .with_message(format!("reading from {}", client.endpoint()));
+                bar.enable_steady_tick(Duration::from_millis(100));
+                bar
+            });
     let mut options = GatherOptions::default();
     if let Some(bar) = &bar {
         let bar = bar.clone();
@@ -370,11 +669,24 @@ async fn gather_with_progress(client: &ArmClient, scope: &Scope) -> Result<Snaps
     })
 }
 
-/// The scope the flags name: subscriptions in the order given (the first is the license plan's
-/// default), duplicates dropped.
 fn scope(args: &ScopeArgs) -> Result<Scope> {
+    let source = if args.subscriptions_from_env {
+        "AZURE_SUBSCRIPTION_ID"
+    } else {
+        "--subscription"
+    };
+    let mut subscriptions = Vec::with_capacity(args.subscriptions.len());
+    for value in &args.subscriptions {
+        // `AZURE_SUBSCRIPTION_ID="A, B,"`: spaces and an empty last item are fine there.
+        if args.subscriptions_from_env && value.trim().is_empty() {
+            continue;
+        }
+        subscriptions
+            .push(args::parse_subscription_id(value).map_err(|e| anyhow!("{source}: {e}"))?);
+    }
+    // The order given is kept (the first is the license plan's default); repeats are dropped.
     let scope = Scope {
-        subscriptions: dedup(&args.subscriptions),
+        subscriptions: dedup(&subscriptions),
         resource_groups: dedup(&args.resource_groups),
         management_groups: dedup(&args.management_groups),
     };
@@ -418,6 +730,14 @@ fn arm_client(
             ..CredentialOptions::default()
         },
     )?;
+    tracing::debug!(
+        cloud = %args.cloud,
+        endpoint = endpoint.as_ref().map(url::Url::as_str).unwrap_or("(the cloud's)"),
+        credential = %args.credential,
+        timeout_s = args.timeout,
+        allow_writes,
+        "connecting to Azure Resource Manager"
+    );
     let options = ArmClientOptions {
         cloud: args.cloud,
         endpoint,
@@ -436,19 +756,51 @@ fn colour_allowed() -> bool {
 
 /// Runs `write` against the output file, or standard output when there is none; the second
 /// argument says whether the target is a terminal.
+///
+/// A regular file is written whole or not at all: to a temporary file beside it, then renamed
+/// over it, so a failed run never leaves half a report. (A device or pipe such as
+/// `/dev/stdout` is written directly.)
 fn write_output(
     file: Option<&Path>,
     write: impl FnOnce(&mut dyn Write, bool) -> std::io::Result<()>,
 ) -> Result<()> {
     match file {
-        Some(path) => {
+        Some(path) if std::fs::metadata(path).is_ok_and(|m| !m.is_file()) => {
             let mut out = std::io::BufWriter::new(
-                std::fs::File::create(path)
-                    .with_context(|| format!("cannot create {}", path.display()))?,
+                std::fs::OpenOptions::new()
+                    .write(true)
+                    .open(path)
+                    .with_context(|| format!("cannot open {}", path.display()))?,
             );
-            write(&mut out, false).with_context(|| format!("cannot write {}", path.display()))?;
-            out.flush()
+            write(&mut out, false)
+                .and_then(|()| out.flush())
                 .with_context(|| format!("cannot write {}", path.display()))?;
+        }
+        Some(path) => {
+            let name = path
+                .file_name()
+                .ok_or_else(|| anyhow!("{} is not a file name", path.display()))?;
+            let temp = path.with_file_name(format!(
+                ".{}.{}.tmp",
+                name.to_string_lossy(),
+                std::process::id()
+            ));
+            let result = (|| -> Result<()> {
+                let mut out = std::io::BufWriter::new(
+                    std::fs::File::create(&temp)
+                        .with_context(|| format!("cannot create {}", path.display()))?,
+                );
+                write(&mut out, false)
+                    .and_then(|()| out.flush())
+                    .with_context(|| format!("cannot write {}", path.display()))?;
+                drop(out);
+                std::fs::rename(&temp, path)
+                    .with_context(|| format!("cannot replace {}", path.display()))
+            })();
+            if result.is_err() {
+                let _ = std::fs::remove_file(&temp);
+            }
+            result?;
         }
         None => {
             let stdout = std::io::stdout();

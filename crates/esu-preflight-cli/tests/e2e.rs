@@ -11,7 +11,8 @@ use esu_preflight_tests::{
 };
 use serde_json::Value;
 use std::path::Path;
-use std::process::Output;
+use std::process::{Output, Stdio};
+use std::time::{Duration, Instant};
 
 const BIN: &str = env!("CARGO_BIN_EXE_esu-preflight");
 
@@ -272,7 +273,8 @@ async fn output_file_receives_the_report() {
 async fn fix_providers_dry_run_changes_nothing() {
     let mock = sql_unregistered().await;
     let output = run_against(&mock, &["fix", "providers"]).await;
-    assert_eq!(output.status.code(), Some(0), "stderr: {}", stderr(&output));
+    // A dry run that would change something exits 1.
+    assert_eq!(output.status.code(), Some(1), "stderr: {}", stderr(&output));
     let text = stdout(&output);
     assert!(text.contains("would register: Microsoft.Sql"), "{text}");
     assert!(
@@ -321,7 +323,7 @@ async fn fix_providers_yes_wait_registers_and_polls_until_registered() {
             "--yes",
             "--wait",
             "--poll-interval",
-            "0.05",
+            "1",
         ],
     )
     .await;
@@ -330,15 +332,12 @@ async fn fix_providers_yes_wait_registers_and_polls_until_registered() {
     // Progress is reported when a state changes, not at every poll.
     let progress: Vec<_> = stderr(&output)
         .lines()
-        .filter(|l| l.starts_with("waiting:"))
+        .filter(|l| l.starts_with("Microsoft.Sql:"))
         .map(str::to_owned)
         .collect();
     assert_eq!(
         progress,
-        [
-            "waiting: Microsoft.Sql is Registering",
-            "waiting: Microsoft.Sql is Registered"
-        ]
+        ["Microsoft.Sql: Registering", "Microsoft.Sql: Registered"]
     );
     let requests = mock.received().await;
     let posts: Vec<_> = requests
@@ -478,6 +477,23 @@ async fn bad_input_exits_2_with_a_clear_message() {
             vec!["--format"],
         ),
         (vec!["explain", "ESU999"], &[], vec!["ESU999"]),
+        (
+            vec![
+                "fix",
+                "providers",
+                "--subscription",
+                SUB,
+                "--poll-interval",
+                "0.5",
+            ],
+            &[],
+            vec!["--poll-interval", "0.5"],
+        ),
+        (
+            vec!["check", "--snapshot", missing, "--subscription", SUB],
+            &[],
+            vec!["--snapshot", "--subscription"],
+        ),
     ];
     for (args, env, expected) in cases {
         let output = run(&args, env).await;
@@ -561,6 +577,528 @@ async fn explain_list_checks_completions_version() {
         stdout(&version).trim(),
         concat!("esu-preflight ", env!("CARGO_PKG_VERSION"))
     );
+}
+
+/// A second subscription id, for runs over two.
+const SUB2: &str = "7c1e9a52-3f0d-4b8e-9a41-0d6f2c8b5e13";
+
+/// Runs the binary with a clean environment plus `env`, feeding `input` on standard input.
+async fn run_with_stdin(args: &[&str], env: &[(&str, &str)], input: &Path) -> Output {
+    let mut command = tokio::process::Command::new(BIN);
+    command
+        .args(args)
+        .env_clear()
+        .stdin(Stdio::from(std::fs::File::open(input).unwrap()));
+    for (key, value) in env {
+        command.env(key, value);
+    }
+    command.output().await.expect("the binary runs")
+}
+
+fn example_snapshot() -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/snapshots/contoso-esu.json")
+}
+
+/// Any POST is answered 200, so that a test can count the POSTs that should not be there.
+async fn accept_any_post(mock: &ArmMock) {
+    Mock::given(method("POST"))
+        .and(path_regex(".*"))
+        .respond_with(ResponseTemplate::new(200))
+        .mount(mock.server())
+        .await;
+}
+
+fn posts(requests: &[esu_preflight_tests::wiremock::Request]) -> Vec<String> {
+    requests
+        .iter()
+        .filter(|r| r.method.as_str() == "POST")
+        .map(|r| r.url.path().to_owned())
+        .collect()
+}
+
+#[tokio::test]
+async fn fix_providers_skips_an_unusable_subscription_without_posting() {
+    let mock = ArmMock::start().await;
+    mock.subscription(SUB, "Disabled").await;
+    mock.providers(SUB, &[("Microsoft.Sql", "NotRegistered")])
+        .await;
+    mock.permissions(SUB, permissions_owner()).await;
+    accept_any_post(&mock).await;
+    let output = run_against(&mock, &["fix", "providers", "--yes", "--wait"]).await;
+    assert_eq!(output.status.code(), Some(1), "stderr: {}", stderr(&output));
+    let text = stdout(&output);
+    assert!(
+        text.contains(&format!("{SUB}: skipped: ")) && text.contains("ESU001"),
+        "{text}"
+    );
+    assert!(!text.contains("registering"), "{text}");
+    assert_eq!(posts(&mock.received().await), Vec::<String>::new());
+}
+
+#[tokio::test]
+async fn fix_providers_reports_each_failed_registration_and_sends_the_others() {
+    let mock = ArmMock::start().await;
+    mock.enabled_with_owner(SUB).await;
+    mock.providers(
+        SUB,
+        &[
+            ("Microsoft.Sql", "NotRegistered"),
+            ("Microsoft.Storage", "NotRegistered"),
+            ("Microsoft.HybridCompute", "Registering"),
+        ],
+    )
+    .await;
+    let register = |ns: &str| format!("/subscriptions/{SUB}/providers/{ns}/register");
+    // Sql is refused (409 is not retried); the others are accepted.
+    mock.mount(
+        mock.route("POST", &register("Microsoft.Sql"))
+            .respond_with(mock.json(
+                409,
+                esu_preflight_tests::arm_error("ProviderRegistrationConflict", "try again later"),
+            )),
+    )
+    .await;
+    for ns in ["Microsoft.Storage", "Microsoft.HybridCompute"] {
+        mock.mount(
+            mock.route("POST", &register(ns))
+                .respond_with(mock.json(200, provider_json(SUB, ns, "Registering"))),
+        )
+        .await;
+    }
+    let output = run_against(&mock, &["fix", "providers", "--yes"]).await;
+    assert_eq!(output.status.code(), Some(1), "stderr: {}", stderr(&output));
+    let text = stdout(&output);
+    assert!(
+        text.contains(&format!("{SUB}: Microsoft.Sql: registration failed"))
+            && text.contains("ProviderRegistrationConflict"),
+        "{text}"
+    );
+    for ns in ["Microsoft.Storage", "Microsoft.HybridCompute"] {
+        assert!(
+            text.contains(&format!(
+                "{SUB}: {ns}: registration requested (Registering)"
+            )),
+            "{text}"
+        );
+    }
+    // A provider already Registering is sent `register` again, as `az provider register` does.
+    let mut sent = posts(&mock.received().await);
+    sent.sort();
+    let mut expected = [
+        register("Microsoft.HybridCompute"),
+        register("Microsoft.Sql"),
+        register("Microsoft.Storage"),
+    ];
+    expected.sort();
+    assert_eq!(sent, expected);
+}
+
+#[tokio::test]
+async fn fix_providers_wait_ends_at_the_overall_timeout() {
+    let mock = sql_unregistered().await;
+    let register = format!("/subscriptions/{SUB}/providers/Microsoft.Sql/register");
+    mock.mount(
+        mock.route("POST", &register)
+            .respond_with(mock.json(200, provider_json(SUB, "Microsoft.Sql", "Registering"))),
+    )
+    .await;
+    let provider = format!("/subscriptions/{SUB}/providers/Microsoft.Sql");
+    mock.mount(
+        mock.route("GET", &provider)
+            .respond_with(mock.json(200, provider_json(SUB, "Microsoft.Sql", "Registering"))),
+    )
+    .await;
+    let started = Instant::now();
+    // --wait-timeout is 600 s by default: only --timeout can end this run early.
+    let output = run_against(
+        &mock,
+        &[
+            "fix",
+            "providers",
+            "--yes",
+            "--wait",
+            "--timeout",
+            "5",
+            "--poll-interval",
+            "1",
+        ],
+    )
+    .await;
+    let elapsed = started.elapsed();
+    assert_eq!(output.status.code(), Some(1), "stderr: {}", stderr(&output));
+    let text = stdout(&output);
+    assert!(
+        text.contains(&format!(
+            "{SUB}: still registering when the wait ended (--timeout"
+        )) && text.contains(&format!(
+            "az provider show --namespace Microsoft.Sql --subscription {SUB} --query \
+             registrationState"
+        )),
+        "{text}"
+    );
+    // Generous for a loaded machine, yet far below --wait-timeout.
+    assert!(elapsed < Duration::from_secs(60), "took {elapsed:?}");
+    let polls = mock
+        .received()
+        .await
+        .iter()
+        .filter(|r| r.url.path() == provider)
+        .count();
+    assert!(polls >= 2, "it did wait: {polls} polls");
+}
+
+#[tokio::test]
+async fn check_snapshot_refuses_connection_flags_and_ignores_their_environment() {
+    let sample = example_snapshot();
+    let sample = sample.to_str().unwrap();
+    for (flag, value) in [
+        ("--subscription", SUB),
+        ("--arm-endpoint", "http://127.0.0.1:9"),
+        ("--credential", "azure-cli"),
+        ("--cloud", "AzureCloud"),
+        ("--timeout", "10"),
+    ] {
+        let output = run(&["check", "--snapshot", sample, flag, value], &[]).await;
+        let err = stderr(&output);
+        assert_eq!(output.status.code(), Some(2), "{flag}: {err}");
+        assert!(
+            err.starts_with("error: --snapshot") && err.contains(flag),
+            "{flag}: {err}"
+        );
+        assert_eq!(err.lines().count(), 1, "one clear line: {err}");
+    }
+
+    let plain = run(&["check", "--snapshot", sample, "--format", "json"], &[]).await;
+    assert_eq!(plain.status.code(), Some(1), "{}", stderr(&plain));
+    // The environment of a CI job set up for live runs does not get in the way.
+    let with_env = run(
+        &["check", "--snapshot", sample, "--format", "json"],
+        &[
+            ("AZURE_SUBSCRIPTION_ID", "not-a-guid"),
+            (
+                "ESU_PREFLIGHT_ARM_ENDPOINT",
+                "http://management.example.com",
+            ),
+        ],
+    )
+    .await;
+    assert_eq!(with_env.status.code(), Some(1), "{}", stderr(&with_env));
+    assert_eq!(stdout(&with_env), stdout(&plain));
+    // `--snapshot -` reads standard input.
+    let piped = run_with_stdin(
+        &["check", "--snapshot", "-", "--format", "json"],
+        &[],
+        Path::new(sample),
+    )
+    .await;
+    assert_eq!(piped.status.code(), Some(1), "{}", stderr(&piped));
+    assert_eq!(stdout(&piped), stdout(&plain));
+}
+
+#[tokio::test]
+async fn azure_subscription_id_may_list_ids_with_spaces() {
+    let mock = ArmMock::start().await;
+    mock.healthy(SUB).await;
+    mock.healthy(SUB2).await;
+    let uri = mock.uri();
+    let ids = format!("{SUB}, {SUB2}");
+    let output = run(
+        &[
+            "check",
+            "--format",
+            "json",
+            "--arm-endpoint",
+            &uri,
+            "--credential",
+            "access-token",
+        ],
+        &[
+            ("ESU_PREFLIGHT_ACCESS_TOKEN", TOKEN),
+            ("AZURE_SUBSCRIPTION_ID", &ids),
+        ],
+    )
+    .await;
+    assert_eq!(output.status.code(), Some(0), "stderr: {}", stderr(&output));
+    let report: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(
+        report["scope"]["subscriptions"],
+        serde_json::json!([SUB, SUB2])
+    );
+
+    // A bad id there is named as coming from the variable.
+    let output = run(
+        &["check", "--credential", "access-token"],
+        &[
+            ("ESU_PREFLIGHT_ACCESS_TOKEN", TOKEN),
+            ("AZURE_SUBSCRIPTION_ID", "nope"),
+        ],
+    )
+    .await;
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        stderr(&output).starts_with("error: AZURE_SUBSCRIPTION_ID: \"nope\""),
+        "{}",
+        stderr(&output)
+    );
+}
+
+#[tokio::test]
+async fn a_failed_check_still_replaces_the_output_file() {
+    // ARM rejects the token: an authentication failure, exit 2.
+    let mock = ArmMock::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let json_file = dir.path().join("report.json");
+    let table_file = dir.path().join("report.txt");
+    let stale = r#"{"schema_version":1,"summary":{"exit_code":0},"findings":[]}"#;
+    std::fs::write(&json_file, stale).unwrap();
+    std::fs::write(&table_file, "0 passed, 0 failed\n").unwrap();
+
+    let wrong = "wrong-token-8d2f";
+    let output = run_against_with_token(
+        &mock,
+        &[
+            "check",
+            "--format",
+            "json",
+            "--output-file",
+            json_file.to_str().unwrap(),
+        ],
+        wrong,
+    )
+    .await;
+    assert_eq!(output.status.code(), Some(2), "stderr: {}", stderr(&output));
+    let err = stderr(&output);
+    assert_eq!(
+        err.lines().filter(|l| l.starts_with("error: ")).count(),
+        1,
+        "{err}"
+    );
+    let text = std::fs::read_to_string(&json_file).unwrap();
+    assert!(
+        !text.contains(wrong) && !text.contains(TOKEN),
+        "token leaked"
+    );
+    let report: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(report["summary"]["exit_code"], 2);
+    assert_eq!(report["findings"], serde_json::json!([]));
+    assert_eq!(report["scope"]["subscriptions"], serde_json::json!([SUB]));
+    let error = report["error"].as_str().expect("an error member");
+    assert!(error.contains("401"), "{error}");
+
+    let output = run_against_with_token(
+        &mock,
+        &["check", "--output-file", table_file.to_str().unwrap()],
+        wrong,
+    )
+    .await;
+    assert_eq!(output.status.code(), Some(2));
+    let table = std::fs::read_to_string(&table_file).unwrap();
+    assert!(
+        table.starts_with("run failed: ") && table.contains("401"),
+        "{table}"
+    );
+
+    // A usage error is an exit 2 too.
+    let output = run(
+        &[
+            "-v",
+            "check",
+            "--format=json",
+            "--output-file",
+            json_file.to_str().unwrap(),
+            "--fail-on",
+            "fatal",
+        ],
+        &[],
+    )
+    .await;
+    assert_eq!(output.status.code(), Some(2));
+    let report: Value =
+        serde_json::from_str(&std::fs::read_to_string(&json_file).unwrap()).unwrap();
+    assert_eq!(report["summary"]["exit_code"], 2);
+    let error = report["error"].as_str().expect("an error member");
+    assert!(
+        error.contains("--fail-on") && error.contains("fatal"),
+        "{error}"
+    );
+
+    // Nothing else is left in the directory (no temporary files).
+    let mut names: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["report.json", "report.txt"]);
+}
+
+#[tokio::test]
+async fn a_failed_snapshot_leaves_no_stale_file() {
+    let mock = ArmMock::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("snap.json");
+    std::fs::write(&file, r#"{"snapshot_version": 1, "subscriptions": []}"#).unwrap();
+    let output = run_against_with_token(
+        &mock,
+        &["snapshot", "--output-file", file.to_str().unwrap()],
+        "wrong-token-8d2f",
+    )
+    .await;
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        stderr(&output).contains("removed the older"),
+        "{}",
+        stderr(&output)
+    );
+    assert!(!file.exists(), "the stale snapshot was left in place");
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+}
+
+#[tokio::test]
+async fn verbose_shows_the_connection_on_stderr_and_never_the_token() {
+    let mock = ArmMock::start().await;
+    mock.healthy(SUB).await;
+    let plain = run_against(&mock, &["check", "--format", "json"]).await;
+    assert!(!stderr(&plain).contains("DEBUG"), "{}", stderr(&plain));
+    let verbose = run_against(&mock, &["-v", "check", "--format", "json"]).await;
+    assert_eq!(verbose.status.code(), Some(0), "{}", stderr(&verbose));
+    assert_eq!(stdout(&verbose), stdout(&plain), "logs never go to stdout");
+    let err = stderr(&verbose);
+    assert!(err.contains("credential=access-token"), "{err}");
+    assert!(
+        !err.contains('\u{1b}'),
+        "no ANSI when not a terminal: {err}"
+    );
+    assert!(!err.contains(TOKEN), "token leaked: {err}");
+
+    // RUST_LOG decides when set, even at its most talkative.
+    let uri = mock.uri();
+    let traced = run(
+        &[
+            "check",
+            "--subscription",
+            SUB,
+            "--arm-endpoint",
+            &uri,
+            "--credential",
+            "access-token",
+        ],
+        &[("ESU_PREFLIGHT_ACCESS_TOKEN", TOKEN), ("RUST_LOG", "trace")],
+    )
+    .await;
+    assert_eq!(traced.status.code(), Some(0), "{}", stderr(&traced));
+    assert!(stderr(&traced).contains("TRACE") || stderr(&traced).contains("DEBUG"));
+    assert!(!stderr(&traced).contains(TOKEN), "token leaked");
+
+    let both = run(&["-v", "--quiet", "list-checks"], &[]).await;
+    assert_eq!(both.status.code(), Some(2));
+}
+
+/// Completes `words` (the last one being completed) with the bash script the binary prints.
+#[cfg(unix)]
+fn bash_complete(script: &Path, lines: &[&[&str]]) -> Vec<String> {
+    let mut program = format!(
+        "source {}\nfn=$(complete -p esu-preflight | sed -E 's/.*-F ([^ ]+).*/\\1/')\n\
+         complete_words() {{ COMP_WORDS=(\"$@\"); COMP_CWORD=$(( $# - 1 )); COMPREPLY=(); \
+         \"$fn\" esu-preflight \"${{COMP_WORDS[COMP_CWORD]}}\" \"${{COMP_WORDS[COMP_CWORD-1]}}\"; \
+         echo \"${{COMPREPLY[*]}}\"; }}\n",
+        script.display()
+    );
+    for words in lines {
+        let quoted: Vec<String> = words.iter().map(|w| format!("'{w}'")).collect();
+        program.push_str(&format!("complete_words {}\n", quoted.join(" ")));
+    }
+    let output = std::process::Command::new("bash")
+        .arg("--norc")
+        .arg("-c")
+        .arg(&program)
+        .output()
+        .expect("bash runs");
+    assert!(output.status.success(), "{}", stderr(&output));
+    stdout(&output).lines().map(str::to_owned).collect()
+}
+
+#[cfg(unix)]
+#[tokio::test]
+async fn bash_completion_completes_subcommand_options_and_values() {
+    let generated = run(&["completions", "bash"], &[]).await;
+    assert_eq!(generated.status.code(), Some(0));
+    let dir = tempfile::tempdir().unwrap();
+    let script = dir.path().join("esu-preflight.bash");
+    std::fs::write(&script, &generated.stdout).unwrap();
+    let answers = bash_complete(
+        &script,
+        &[
+            &["esu-preflight", "check", "--cre"],
+            &["esu-preflight", "check", "--credential", ""],
+            &["esu-preflight", "fix", "providers", "--ye"],
+            &["esu-preflight", "check", "--format", ""],
+            &["esu-preflight", "snapshot", "--cloud", "AzureU"],
+            &["esu-preflight", "check", "--fail-on", "w"],
+        ],
+    );
+    assert_eq!(
+        answers,
+        [
+            "--credential",
+            "auto environment workload-identity azure-pipelines managed-identity azure-cli \
+             access-token",
+            "--yes",
+            "table json",
+            "AzureUSGovernment",
+            "warning",
+        ]
+    );
+}
+
+#[tokio::test]
+async fn every_shell_offers_the_fixed_values() {
+    // Static scripts carry the values.
+    for shell in ["bash", "zsh", "fish"] {
+        let output = run(&["completions", shell], &[]).await;
+        assert_eq!(output.status.code(), Some(0), "{shell}");
+        let script = stdout(&output);
+        for value in ["workload-identity", "AzureUSGovernment", "warning", "json"] {
+            assert!(script.contains(value), "{shell} does not offer {value}");
+        }
+    }
+    // PowerShell and Elvish scripts ask the binary, as their shell would.
+    for shell in ["powershell", "elvish"] {
+        let output = run(&["completions", shell], &[]).await;
+        assert_eq!(output.status.code(), Some(0), "{shell}");
+        assert!(
+            stdout(&output).contains("ESU_PREFLIGHT_COMPLETE"),
+            "{shell}"
+        );
+    }
+    let words = ["esu-preflight", "check", "--credential", ""];
+    let index = (words.len() - 1).to_string();
+    for shell in ["powershell", "elvish"] {
+        let mut args = vec!["--"];
+        args.extend(words);
+        let output = run(
+            &args,
+            &[
+                ("ESU_PREFLIGHT_COMPLETE", shell),
+                ("_CLAP_COMPLETE_INDEX", &index),
+                ("_CLAP_IFS", "\n"),
+            ],
+        )
+        .await;
+        assert_eq!(
+            output.status.code(),
+            Some(0),
+            "{shell}: {}",
+            stderr(&output)
+        );
+        let offered: Vec<String> = stdout(&output)
+            .lines()
+            .map(|l| l.split('\t').next().unwrap_or_default().to_owned())
+            .collect();
+        assert!(
+            offered.iter().any(|v| v == "azure-cli") && offered.iter().any(|v| v == "auto"),
+            "{shell}: {offered:?}"
+        );
+    }
 }
 
 #[tokio::test]

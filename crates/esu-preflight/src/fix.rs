@@ -4,7 +4,7 @@
 //! `--yes` calls [`register_providers`].
 
 use crate::arm::{ArmClient, ArmError};
-use crate::checks::{REQUIRED_PROVIDERS, Registration, register_action};
+use crate::checks::{REQUIRED_PROVIDERS, Registration, register_action, unusable_reason};
 use crate::gather::api_version;
 use crate::models::{Provider, RegistrationState};
 use crate::permissions::is_allowed;
@@ -17,9 +17,14 @@ use std::time::Duration;
 pub struct ProviderFixPlan {
     /// The subscription.
     pub subscription_id: String,
-    /// Providers to register (not registered, and the caller may register them).
+    /// Set when the subscription is not usable (what ESU001 reports: not found, not visible or
+    /// not `Enabled`): nothing is planned or sent for it.
+    pub unusable: Option<String>,
+    /// Providers to send `register` for: not registered, or already `Registering` (registering
+    /// is idempotent in ARM, and sending it again is what `az provider register` does, rather
+    /// than waiting on a registration that may never finish), and the caller may register them.
     pub register: Vec<String>,
-    /// Providers already registering: nothing to send, only to wait for.
+    /// Providers already `Registering`; those the caller may register are in `register` too.
     pub registering: Vec<String>,
     /// Providers that need registering but the caller lacks `{namespace}/register/action` for
     /// (what ESU102 reports): these are refused.
@@ -31,10 +36,34 @@ pub struct ProviderFixPlan {
 impl ProviderFixPlan {
     /// Whether there is nothing to register, wait for or refuse.
     pub fn is_noop(&self) -> bool {
-        self.register.is_empty()
+        self.unusable.is_none()
+            && self.register.is_empty()
             && self.registering.is_empty()
             && self.not_permitted.is_empty()
             && self.unavailable.is_none()
+    }
+
+    /// The providers to wait for after registering: those in `register` and those already
+    /// `Registering`, each once, in [`REQUIRED_PROVIDERS`] order.
+    pub fn to_wait_for(&self) -> Vec<String> {
+        REQUIRED_PROVIDERS
+            .iter()
+            .filter(|ns| {
+                self.register
+                    .iter()
+                    .chain(&self.registering)
+                    .any(|p| p == *ns)
+            })
+            .map(|ns| (*ns).to_owned())
+            .collect()
+    }
+
+    /// The `az` command that shows a provider's registration state, to check it later.
+    pub fn az_show_command(&self, namespace: &str) -> String {
+        format!(
+            "az provider show --namespace {namespace} --subscription {} --query registrationState",
+            self.subscription_id
+        )
     }
 
     /// The `az` commands equivalent to this plan's registrations.
@@ -53,8 +82,10 @@ impl ProviderFixPlan {
 
 /// Plans provider registration for every subscription of `snapshot`.
 ///
+/// A subscription ESU001 finds unusable gets no plan, only [`ProviderFixPlan::unusable`].
 /// When the caller's permissions could not be read, registration is attempted (ARM itself will
-/// refuse it if the caller may not); only a definite "not permitted" refuses a provider.
+/// refuse it if the caller may not); only a definite "not permitted" refuses a provider. A
+/// provider already `Registering` that the caller may not register is only waited for.
 pub fn plan_provider_registration(snapshot: &Snapshot) -> Vec<ProviderFixPlan> {
     snapshot
         .subscriptions
@@ -62,11 +93,16 @@ pub fn plan_provider_registration(snapshot: &Snapshot) -> Vec<ProviderFixPlan> {
         .map(|sub| {
             let mut plan = ProviderFixPlan {
                 subscription_id: sub.subscription_id.clone(),
+                unusable: None,
                 register: Vec::new(),
                 registering: Vec::new(),
                 not_permitted: Vec::new(),
                 unavailable: None,
             };
+            if let Some(reason) = unusable_reason(sub) {
+                plan.unusable = Some(reason);
+                return plan;
+            }
             let providers = match sub.providers.as_result() {
                 Ok(providers) => providers,
                 Err(reason) => {
@@ -78,18 +114,21 @@ pub fn plan_provider_registration(snapshot: &Snapshot) -> Vec<ProviderFixPlan> {
             // and the report never disagree.
             for namespace in REQUIRED_PROVIDERS {
                 let registration = Registration::of(providers, namespace);
-                if matches!(registration, Registration::Registering(_)) {
+                let registering = matches!(registration, Registration::Registering(_));
+                if !registering && !registration.needs_registering() {
+                    continue;
+                }
+                let permitted = sub
+                    .permissions
+                    .value()
+                    .is_none_or(|perms| is_allowed(perms, &register_action(namespace)));
+                if registering {
                     plan.registering.push(namespace.to_owned());
-                } else if registration.needs_registering() {
-                    let permitted = sub
-                        .permissions
-                        .value()
-                        .is_none_or(|perms| is_allowed(perms, &register_action(namespace)));
-                    if permitted {
-                        plan.register.push(namespace.to_owned());
-                    } else {
-                        plan.not_permitted.push(namespace.to_owned());
-                    }
+                }
+                if permitted {
+                    plan.register.push(namespace.to_owned());
+                } else if !registering {
+                    plan.not_permitted.push(namespace.to_owned());
                 }
             }
             plan
@@ -97,26 +136,35 @@ pub fn plan_provider_registration(snapshot: &Snapshot) -> Vec<ProviderFixPlan> {
         .collect()
 }
 
+/// What ARM answered to one provider's `register`.
+#[derive(Debug)]
+pub struct RegistrationOutcome {
+    /// The provider namespace.
+    pub namespace: String,
+    /// The provider as ARM answered (usually `Registering`), or why the request failed.
+    pub result: Result<Provider, ArmError>,
+}
+
 /// Sends `POST /subscriptions/{id}/providers/{namespace}/register` for each provider in
-/// `plan.register`, concurrently, and returns the providers as ARM answered (usually
-/// `Registering`).
-///
-/// # Errors
-///
-/// The first ARM error; registrations already sent stay sent (registering is idempotent).
+/// `plan.register`, concurrently, and returns one outcome per provider in `plan.register`
+/// order: one that fails does not stop the others.
 pub async fn register_providers(
     client: &ArmClient,
     plan: &ProviderFixPlan,
-) -> Result<Vec<Provider>, ArmError> {
-    futures::future::try_join_all(plan.register.iter().map(|ns| {
+) -> Vec<RegistrationOutcome> {
+    futures::future::join_all(plan.register.iter().map(|ns| {
         let path = format!(
             "/subscriptions/{}/providers/{ns}/register",
             plan.subscription_id
         );
         async move {
-            client
+            let result = client
                 .post::<Provider>(&path, api_version::PROVIDERS, None)
-                .await
+                .await;
+            RegistrationOutcome {
+                namespace: ns.clone(),
+                result,
+            }
         }
     }))
     .await
@@ -127,7 +175,8 @@ pub async fn register_providers(
 pub struct WaitOptions {
     /// Time between polls of one provider.
     pub poll_interval: Duration,
-    /// Give up after this long.
+    /// Give up after this long. No poll outlasts it: one still unanswered then counts as not
+    /// registered.
     pub timeout: Duration,
 }
 
@@ -152,13 +201,14 @@ pub struct RegistrationProgress {
 }
 
 /// Polls `GET /subscriptions/{id}/providers/{namespace}` for each provider until all are
-/// `Registered` or `options.timeout` passes. `on_progress` sees every poll's answer.
+/// `Registered` or `options.timeout` passes (a poll in flight then is abandoned, and so is one
+/// the client's own deadline stops). `on_progress` sees every poll's answer.
 ///
 /// Returns the providers that were still not registered when it gave up (empty on success).
 ///
 /// # Errors
 ///
-/// An ARM error while polling.
+/// An ARM error while polling, other than a deadline.
 pub async fn wait_for_registration(
     client: &ArmClient,
     subscription_id: &str,
@@ -169,7 +219,7 @@ pub async fn wait_for_registration(
     let deadline = tokio::time::Instant::now() + options.timeout;
     let mut pending: Vec<String> = namespaces.to_vec();
     loop {
-        let polls = futures::future::try_join_all(pending.iter().map(|ns| {
+        let round = futures::future::try_join_all(pending.iter().map(|ns| {
             let path = format!("/subscriptions/{subscription_id}/providers/{ns}");
             async move {
                 client
@@ -177,8 +227,12 @@ pub async fn wait_for_registration(
                     .await
                     .map(|p| (ns.clone(), p.registration_state))
             }
-        }))
-        .await?;
+        }));
+        let polls = match tokio::time::timeout_at(deadline, round).await {
+            Ok(Ok(polls)) => polls,
+            Ok(Err(ArmError::Deadline { .. })) | Err(_) => return Ok(pending),
+            Ok(Err(error)) => return Err(error),
+        };
         pending.clear();
         for (namespace, state) in polls {
             on_progress(&RegistrationProgress {
@@ -225,14 +279,21 @@ mod tests {
                 .without_provider("Microsoft.Storage")
                 .provider_state("Microsoft.HybridCompute", "Registering"),
         );
+        // Registering is sent again, as `az provider register` does.
         assert_eq!(
             plan.register,
-            ["Microsoft.Security", "Microsoft.Sql", "Microsoft.Storage"]
+            [
+                "Microsoft.HybridCompute",
+                "Microsoft.Security",
+                "Microsoft.Sql",
+                "Microsoft.Storage"
+            ]
         );
         assert_eq!(plan.registering, ["Microsoft.HybridCompute"]);
+        assert_eq!(plan.to_wait_for(), plan.register);
         assert!(plan.not_permitted.is_empty());
         assert_eq!(
-            plan.az_commands()[1],
+            plan.az_commands()[2],
             format!(
                 "az provider register --namespace Microsoft.Sql --subscription {}",
                 plan.subscription_id
@@ -249,6 +310,30 @@ mod tests {
         );
         assert!(plan.register.is_empty());
         assert_eq!(plan.not_permitted, ["Microsoft.Sql"]);
+    }
+
+    #[test]
+    fn registering_providers_the_caller_may_not_register_are_only_waited_for() {
+        let plan = plan(
+            Fixture::healthy()
+                .provider_state("Microsoft.Sql", "Registering")
+                .permissions(role("AzureConnectedMachineResourceAdministrator.json")),
+        );
+        assert!(plan.register.is_empty() && plan.not_permitted.is_empty());
+        assert_eq!(plan.registering, ["Microsoft.Sql"]);
+        assert_eq!(plan.to_wait_for(), ["Microsoft.Sql"]);
+    }
+
+    #[test]
+    fn unusable_subscriptions_get_no_plan() {
+        let plan = plan(
+            Fixture::healthy()
+                .subscription_state("Disabled")
+                .provider_state("Microsoft.Sql", "NotRegistered"),
+        );
+        assert!(plan.unusable.is_some(), "{plan:?}");
+        assert!(plan.register.is_empty() && plan.to_wait_for().is_empty());
+        assert!(!plan.is_noop());
     }
 
     #[test]

@@ -205,7 +205,9 @@ pub const PROGRAMS: [Program; 2] = [WS2012, WS2016];
 
 /// The program with this id (`ws2012`, `ws2016`), case-insensitively.
 pub fn by_id(id: &str) -> Option<&'static Program> {
-    PROGRAMS.iter().find(|p| p.id.eq_ignore_ascii_case(id.trim()))
+    PROGRAMS
+        .iter()
+        .find(|p| p.id.eq_ignore_ascii_case(id.trim()))
 }
 
 /// The program a license `target` belongs to (`Windows Server 2012 R2` → WS2012),
@@ -267,9 +269,9 @@ pub fn classify_os(sku: Option<&str>, version: Option<&str>) -> OsClass {
     let version = version.map(str::trim).filter(|s| !s.is_empty());
     let (Some(sku), Some(version)) = (sku, version) else {
         return match (sku, version) {
-            (Some(sku), None) if !sku.to_ascii_lowercase().contains("server") => OsClass::Outside {
-                os: sku.to_owned(),
-            },
+            (Some(sku), None) if !sku.to_ascii_lowercase().contains("server") => {
+                OsClass::Outside { os: sku.to_owned() }
+            }
             _ => OsClass::Unknown,
         };
     };
@@ -280,7 +282,10 @@ pub fn classify_os(sku: Option<&str>, version: Option<&str>) -> OsClass {
             .iter()
             .find(|release| {
                 version.starts_with(release.version_prefix)
-                    && matches!(version.as_bytes().get(release.version_prefix.len()), None | Some(b'.'))
+                    && matches!(
+                        version.as_bytes().get(release.version_prefix.len()),
+                        None | Some(b'.')
+                    )
             })
             .map(|release| (program, release))
     });
@@ -396,8 +401,14 @@ mod tests {
             );
         }
         assert_eq!(classify_os(None, Some("6.3.9600")), OsClass::Unknown);
-        assert_eq!(classify_os(Some("Windows Server 2012"), None), OsClass::Unknown);
-        assert!(matches!(classify_os(Some("Ubuntu 22.04"), None), OsClass::Outside { .. }));
+        assert_eq!(
+            classify_os(Some("Windows Server 2012"), None),
+            OsClass::Unknown
+        );
+        assert!(matches!(
+            classify_os(Some("Ubuntu 22.04"), None),
+            OsClass::Outside { .. }
+        ));
     }
 
     #[test]
@@ -406,7 +417,10 @@ mod tests {
         assert_eq!(WS2016.billing_start, date!(2027 - 01 - 13));
         assert!(!WS2016.spla_allowed && WS2012.spla_allowed);
         assert!(!WS2016.volume_licensing_transition);
-        assert_eq!(WS2012.patch_policy.unwrap().definition, "14b4e776-9fab-44b0-b53f-38d2458ea8be");
+        assert_eq!(
+            WS2012.patch_policy.unwrap().definition,
+            "14b4e776-9fab-44b0-b53f-38d2458ea8be"
+        );
         let ids: Vec<&str> = PROGRAMS.iter().map(|p| p.id).collect();
         assert_eq!(ids, ["ws2012", "ws2016"]);
     }

@@ -39,7 +39,7 @@ pub struct Summary {
     pub inconclusive: usize,
     /// Findings that did not apply.
     pub skipped: usize,
-    /// `0` or `1`; see [`Gate::exit_code`].
+    /// `0` or `1`; see [`Gate::exit_code`]. `2` when the run failed ([`Report::failed`]).
     pub exit_code: u8,
 }
 
@@ -98,6 +98,10 @@ pub struct Report {
     pub summary: Summary,
     /// Sorted findings.
     pub findings: Vec<Finding>,
+    /// Set when the run failed (exit code 2) and the findings are missing: why. Absent from
+    /// the JSON otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
 }
 
 impl Report {
@@ -122,6 +126,32 @@ impl Report {
             scope,
             summary,
             findings,
+            error: None,
+        }
+    }
+
+    /// The report of a run that could not do its job: no findings, `summary.exit_code` 2 and
+    /// `error` saying why, so a report file never looks like a pass (or a stale result).
+    ///
+    /// ```
+    /// use esu_preflight::Report;
+    /// use esu_preflight::snapshot::Scope;
+    ///
+    /// let report = Report::failed(Scope::default(), "ARM unreachable");
+    /// assert_eq!(report.summary.exit_code, 2);
+    /// assert_eq!(report.error.as_deref(), Some("ARM unreachable"));
+    /// ```
+    pub fn failed(scope: Scope, error: impl Into<String>) -> Self {
+        Self {
+            schema_version: SCHEMA_VERSION,
+            tool: ToolInfo::default(),
+            scope,
+            summary: Summary {
+                exit_code: 2,
+                ..Summary::default()
+            },
+            findings: Vec::new(),
+            error: Some(error.into()),
         }
     }
 }
@@ -203,5 +233,20 @@ mod tests {
                 .resource_id
                 .ends_with("Microsoft.Compute")
         );
+    }
+
+    #[test]
+    fn a_failed_run_says_so_and_an_ordinary_one_has_no_error_member() {
+        let failed = Report::failed(Scope::default(), "cannot reach ARM");
+        let json = serde_json::to_value(&failed).unwrap();
+        assert_eq!(json["error"], "cannot reach ARM");
+        assert_eq!(json["summary"]["exit_code"], 2);
+        assert_eq!(json["findings"], serde_json::json!([]));
+
+        let ok = Report::new(Scope::default(), Vec::new(), Gate::default());
+        let json = serde_json::to_value(&ok).unwrap();
+        assert!(json.get("error").is_none(), "{json}");
+        let back: Report = serde_json::from_value(json).unwrap();
+        assert_eq!(back, ok);
     }
 }

@@ -144,6 +144,11 @@ impl TableEmitter {
 impl Emitter for TableEmitter {
     fn emit(&self, report: &Report, out: &mut dyn io::Write) -> io::Result<()> {
         let width = self.width();
+        if let Some(error) = &report.error {
+            return wrap(&format!("run failed: {error}"), width, "")
+                .iter()
+                .try_for_each(|line| writeln!(out, "{line}"));
+        }
         // Findings are sorted by subscription, so groups are contiguous.
         let mut groups: Vec<(&str, Vec<&Finding>)> = Vec::new();
         for finding in &report.findings {
