@@ -11,12 +11,23 @@ use wiremock::{
 
 const SCOPE: &str = "https://management.azure.com/.default";
 
+const ALL_SOURCES: [&str; 7] = [
+    "access-token",
+    "environment",
+    "workload-identity",
+    "azure-pipelines",
+    "managed-identity",
+    "azure-cli",
+    "azure-developer-cli",
+];
+
 fn options(pairs: &[(&str, &str)], executor: Option<Arc<FakeExecutor>>) -> CredentialOptions {
     CredentialOptions {
         cloud: Cloud::AzureCloud,
         env: EnvSource::from_pairs(pairs.iter().copied()),
         executor: executor.map(|e| e as Arc<dyn Executor>),
         transport: None,
+        timeouts: CredentialTimeouts::default(),
     }
 }
 
@@ -186,6 +197,7 @@ fn explicit_kinds_name_missing_variables() {
         CredentialError::MissingVariables {
             kind: CredentialKind::Environment,
             variables: vec!["AZURE_TENANT_ID".into(), "AZURE_CLIENT_SECRET".into()],
+            empty: vec![],
         }
     );
     let text = err.to_string();
@@ -228,8 +240,23 @@ async fn auto_with_nothing_configured_lists_the_sources_tried() {
         panic!("unexpected {err:?}");
     };
     let sources: Vec<&str> = attempts.iter().map(|a| a.source.as_str()).collect();
-    assert_eq!(sources, ["azure-cli", "azure-developer-cli"]);
-    assert!(attempts[0].message.contains("az login"), "{attempts:?}");
+    assert_eq!(sources, ALL_SOURCES);
+    for a in &attempts[..5] {
+        assert_eq!(a.outcome, AttemptOutcome::NotConfigured, "{a:?}");
+        assert!(a.message.starts_with("not configured: "), "{a:?}");
+    }
+    assert!(
+        attempts[1]
+            .message
+            .contains("AZURE_TENANT_ID, AZURE_CLIENT_ID, AZURE_CLIENT_SECRET not set"),
+        "{attempts:?}"
+    );
+    assert!(
+        attempts[4].message.contains("IDENTITY_ENDPOINT"),
+        "{attempts:?}"
+    );
+    assert_eq!(attempts[5].outcome, AttemptOutcome::Failed);
+    assert!(attempts[5].message.contains("az login"), "{attempts:?}");
     let text = err.to_string();
     assert!(text.contains("azure-cli:"), "{text}");
     assert!(text.contains("azure-developer-cli:"), "{text}");
@@ -275,12 +302,11 @@ async fn access_token_from_the_env_map_comes_first_in_auto() {
         None,
     );
     let chain = ChainCredential::new(&opts);
+    // A secret without its ids and a token file without its ids are incomplete: skipped.
     assert_eq!(
         chain.source_names(),
         [
             "access-token",
-            "environment",
-            "workload-identity",
             "managed-identity",
             "azure-cli",
             "azure-developer-cli"
