@@ -208,7 +208,7 @@ fn failure_hint(source: &str, outcome: AttemptOutcome, message: &str) -> Option<
             "run `az account get-access-token` yourself to see why it hangs, or `az login` again"
         }
         ("azure-cli", _) if not_installed => INSTALL_AZ,
-        ("azure-cli", _) => "run `az login` (and `az account set` to the right tenant)",
+        ("azure-cli", _) => "run `az login`",
         // azd is the last resort: say nothing when it is not even installed.
         ("azure-developer-cli", _) if not_installed => return None,
         ("azure-developer-cli", _) => "run `azd auth login`",
@@ -225,9 +225,8 @@ fn failure_hint(source: &str, outcome: AttemptOutcome, message: &str) -> Option<
              is mapped into the step"
         }
         ("managed-identity", _) => {
-            "if this machine has no managed identity, unset IDENTITY_ENDPOINT, MSI_ENDPOINT \
-             and IMDS_ENDPOINT; otherwise check that the identity is assigned and its endpoint \
-             answers"
+            "check that this machine has a managed identity assigned and that its endpoint \
+             answers; or choose another --credential"
         }
         _ => return None,
     };
@@ -306,15 +305,33 @@ fn missing_message(kind: CredentialKind, variables: &[String], empty: &[String])
         format!("{ACCESS_TOKEN_VAR} is empty: {GET_TOKEN}")
     } else if kind == CredentialKind::AccessToken {
         format!("set {ACCESS_TOKEN_VAR}: {GET_TOKEN}")
-    } else {
+    } else if empty.is_empty() {
         format!("set {}", variables.join(", "))
+    } else {
+        format!("set {} (empty values do not count)", variables.join(", "))
     };
     format!(
-        "credential '{kind}' needs {}: {}. To fix: {what}; or choose another --credential \
-         (`auto` tries them all).",
-        variables.join(", "),
+        "credential '{kind}' cannot sign in: {}. To fix: {what}; or choose another \
+         --credential (`auto` tries them all).",
         parts.join("; ")
     )
+}
+
+/// An error message of `azure_identity` without what the source name already says and
+/// without its troubleshooting link.
+fn short_message(message: &str) -> String {
+    let lines: Vec<&str> = message
+        .lines()
+        .filter(|l| !l.trim_start().starts_with("To troubleshoot, visit"))
+        .collect();
+    let text = lines.join("\n");
+    let text = text.trim();
+    match text.split_once("Credential authentication failed. ") {
+        Some((prefix, rest)) if !prefix.contains(' ') && !rest.trim().is_empty() => {
+            rest.trim().to_owned()
+        }
+        _ => text.to_owned(),
+    }
 }
 
 /// No credential could produce a token.
@@ -380,7 +397,7 @@ impl CredentialError {
         }
         CredentialError::Failed {
             source_name: source_name.to_owned(),
-            message: error_chain(&error),
+            message: short_message(&error_chain(&error)),
         }
     }
 
@@ -1145,6 +1162,8 @@ impl fmt::Display for CredentialSelection {
 /// managed identity (probed briefly), Azure CLI, Azure Developer CLI.
 pub struct ChainCredential {
     sources: Vec<Source>,
+    /// The managed identity variables that are set (they put it in the chain).
+    managed_identity_vars: Vec<&'static str>,
     selected: tokio::sync::Mutex<Option<usize>>,
     selection: Mutex<Option<CredentialSelection>>,
 }
@@ -1369,8 +1388,13 @@ impl ChainCredential {
 
         sources.push(("azure-cli", Ok(azure_cli(options))));
         sources.push(("azure-developer-cli", Ok(azure_developer_cli(options))));
+        let managed_identity_vars = MANAGED_IDENTITY_ENDPOINTS
+            .into_iter()
+            .filter(|v| env.is_set(v))
+            .collect();
         ChainCredential {
             sources,
+            managed_identity_vars,
             selected: tokio::sync::Mutex::new(None),
             selection: Mutex::new(None),
         }
@@ -1433,7 +1457,16 @@ impl TokenCredential for ChainCredential {
                     }
                     return Ok(token);
                 }
-                Err(attempt) => attempts.push(attempt),
+                Err(mut attempt) => {
+                    if *name == "managed-identity" && source.is_ok() {
+                        // Set, but not answering: most likely not on an Azure resource.
+                        attempt.hint = Some(format!(
+                            "if this machine has no managed identity, unset {}",
+                            self.managed_identity_vars.join(", ")
+                        ));
+                    }
+                    attempts.push(attempt)
+                }
             }
         }
         Err(CredentialError::NoCredential { attempts }.into_core())
