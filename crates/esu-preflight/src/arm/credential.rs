@@ -28,7 +28,7 @@ use std::{
     path::PathBuf,
     str::FromStr,
     sync::{Arc, Mutex},
-    time::Duration,
+    time::{Duration, Instant},
 };
 use url::Url;
 
@@ -515,6 +515,10 @@ impl fmt::Debug for EnvSource {
 /// | `managed-identity` chosen with `--credential` | [`managed_identity`](Self::managed_identity): 20 s, each request a quarter of it |
 /// | `managed-identity` under `auto` | [`managed_identity_probe`](Self::managed_identity_probe): 3 s, no retry of an unreachable endpoint |
 ///
+/// A source that failed is not asked again for [`failure_memory`](Self::failure_memory)
+/// (30 s): the calls meanwhile get the same error at once, so a run whose requests all need a
+/// token fails once, not once per request.
+///
 /// Under `auto`, managed identity is only probed, as the default chains of the other Azure
 /// SDKs do: an endpoint that refuses, hangs or fails TLS moves the chain on to the next source
 /// within the probe bound, with the reason in the list of sources tried.
@@ -531,6 +535,9 @@ pub struct CredentialTimeouts {
     pub managed_identity: Duration,
     /// Managed identity probed by the `auto` chain.
     pub managed_identity_probe: Duration,
+    /// How long a failure is remembered: calls within it fail at once with the same error
+    /// instead of waiting for the credential again (every request of a run asks for a token).
+    pub failure_memory: Duration,
 }
 
 impl Default for CredentialTimeouts {
@@ -541,6 +548,7 @@ impl Default for CredentialTimeouts {
             http_try: Duration::from_secs(10),
             managed_identity: Duration::from_secs(20),
             managed_identity_probe: Duration::from_secs(3),
+            failure_memory: Duration::from_secs(30),
         }
     }
 }
@@ -715,6 +723,7 @@ fn named(
     built: azure_core::Result<Arc<dyn TokenCredential>>,
     timeout: Duration,
     observer: Option<Arc<TryObserver>>,
+    failure_memory: Duration,
 ) -> Result<Arc<dyn TokenCredential>, CredentialError> {
     match built {
         Ok(inner) => Ok(Arc::new(Named {
@@ -722,6 +731,7 @@ fn named(
             inner,
             timeout,
             observer,
+            memory: FailureMemory::new(failure_memory),
         })),
         Err(e) => Err(CredentialError::from_core(e, name)),
     }
@@ -753,6 +763,7 @@ fn environment(options: &CredentialOptions) -> Result<Arc<dyn TokenCredential>, 
         built,
         options.timeouts.service_principal,
         Some(observer),
+        options.timeouts.failure_memory,
     )
 }
 
@@ -780,6 +791,7 @@ fn workload_identity(
         built,
         options.timeouts.service_principal,
         Some(observer),
+        options.timeouts.failure_memory,
     )
 }
 
@@ -814,6 +826,7 @@ fn azure_pipelines(
         built,
         options.timeouts.service_principal,
         Some(observer),
+        options.timeouts.failure_memory,
     )
 }
 
@@ -841,6 +854,7 @@ fn managed_identity(
         built,
         bound,
         Some(observer),
+        options.timeouts.failure_memory,
     )
 }
 
@@ -859,6 +873,7 @@ fn azure_cli(options: &CredentialOptions) -> Arc<dyn TokenCredential> {
         inner,
         timeout: options.timeouts.developer_cli,
         observer: None,
+        memory: FailureMemory::new(options.timeouts.failure_memory),
     })
 }
 
@@ -879,6 +894,7 @@ fn azure_developer_cli(options: &CredentialOptions) -> Arc<dyn TokenCredential> 
         inner,
         timeout: options.timeouts.developer_cli,
         observer: None,
+        memory: FailureMemory::new(options.timeouts.failure_memory),
     })
 }
 
@@ -1000,6 +1016,37 @@ struct Named {
     inner: Arc<dyn TokenCredential>,
     timeout: Duration,
     observer: Option<Arc<TryObserver>>,
+    memory: FailureMemory,
+}
+
+/// The last failure of a credential, remembered for a while.
+#[derive(Debug)]
+struct FailureMemory {
+    keep: Duration,
+    last: Mutex<Option<(Instant, CredentialError)>>,
+}
+
+impl FailureMemory {
+    fn new(keep: Duration) -> Self {
+        FailureMemory {
+            keep,
+            last: Mutex::new(None),
+        }
+    }
+
+    fn recent(&self) -> Option<CredentialError> {
+        let last = self.last.lock().ok()?;
+        match &*last {
+            Some((at, error)) if at.elapsed() < self.keep => Some(error.clone()),
+            _ => None,
+        }
+    }
+
+    fn set(&self, error: Option<&CredentialError>) {
+        if let Ok(mut last) = self.last.lock() {
+            *last = error.map(|e| (Instant::now(), e.clone()));
+        }
+    }
 }
 
 impl fmt::Debug for Named {
@@ -1019,6 +1066,9 @@ impl TokenCredential for Named {
         scopes: &[&str],
         options: Option<TokenRequestOptions<'_>>,
     ) -> azure_core::Result<AccessToken> {
+        if let Some(error) = self.memory.recent() {
+            return Err(error.into_core());
+        }
         if let Some(o) = &self.observer {
             o.take();
         }
@@ -1026,7 +1076,10 @@ impl TokenCredential for Named {
             tokio::time::timeout(self.timeout, self.inner.get_token(scopes, options)).await;
         let observed = self.observer.as_ref().and_then(|o| o.take());
         let error = match result {
-            Ok(Ok(token)) => return Ok(token),
+            Ok(Ok(token)) => {
+                self.memory.set(None);
+                return Ok(token);
+            }
             Err(_) => CredentialError::TimedOut {
                 source_name: self.name.to_owned(),
                 after: self.timeout,
@@ -1041,6 +1094,7 @@ impl TokenCredential for Named {
             }
             Ok(Err(e)) => CredentialError::from_core(e, self.name),
         };
+        self.memory.set(Some(&error));
         Err(error.into_core())
     }
 }

@@ -640,14 +640,22 @@ async fn auto_moves_past_a_refusing_managed_identity_at_once() {
 }
 
 async fn explicit_managed_identity_error(target: &str) -> (CredentialError, std::time::Duration) {
-    let (transport, _) = RedirectClient::transport(target);
+    let (transport, redirect) = RedirectClient::transport(target);
     let mut opts = options(&[], None);
     opts.transport = Some(transport);
     opts.timeouts.managed_identity = std::time::Duration::from_secs(2);
     let cred = credential(CredentialKind::ManagedIdentity, &opts).unwrap();
     let started = std::time::Instant::now();
     let err = cred.get_token(&[SCOPE], None).await.unwrap_err();
-    (CredentialError::from_core(err, "x"), started.elapsed())
+    let elapsed = started.elapsed();
+    let err = CredentialError::from_core(err, "x");
+    // Asked again (the next request of the run): the same error, without asking the endpoint.
+    let requests = redirect.original_urls.lock().unwrap().len();
+    assert!(requests >= 1);
+    let again = cred.get_token(&[SCOPE], None).await.unwrap_err();
+    assert_eq!(CredentialError::from_core(again, "x"), err);
+    assert_eq!(redirect.original_urls.lock().unwrap().len(), requests);
+    (err, elapsed)
 }
 
 #[tokio::test]
