@@ -851,3 +851,108 @@ fn seconds_are_written_short() {
     assert_eq!(seconds(std::time::Duration::from_millis(500)), "0.5 s");
     assert_eq!(seconds(std::time::Duration::from_millis(2000)), "2 s");
 }
+
+/// A loopback listener that answers any connection with plain text and closes it: a TLS
+/// handshake with it fails.
+async fn plain_text_listener() -> String {
+    use tokio::io::AsyncWriteExt;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            let _ = socket.write_all(b"HTTP/1.1 400 Not TLS\r\n\r\n").await;
+        }
+    });
+    format!("https://{addr}")
+}
+
+#[tokio::test]
+async fn auto_moves_past_a_managed_identity_failing_tls() {
+    let (chain, elapsed) = auto_past_managed_identity(&plain_text_listener().await).await;
+    assert!(elapsed < QUICK, "{elapsed:?}");
+    let selection = chain.selection().unwrap();
+    assert_eq!(selection.source, "azure-cli");
+    let mi = attempt(&selection.skipped, "managed-identity");
+    assert_eq!(mi.outcome, AttemptOutcome::Failed, "{mi:?}");
+    assert!(mi.message.contains("unreachable"), "{mi:?}");
+}
+
+/// Collects the messages of the `tracing` events emitted while it is the default subscriber.
+#[derive(Default, Clone)]
+struct EventLog(Arc<std::sync::Mutex<Vec<String>>>);
+
+impl tracing::Subscriber for EventLog {
+    fn enabled(&self, _: &tracing::Metadata<'_>) -> bool {
+        true
+    }
+    fn new_span(&self, _: &tracing::span::Attributes<'_>) -> tracing::span::Id {
+        tracing::span::Id::from_u64(1)
+    }
+    fn record(&self, _: &tracing::span::Id, _: &tracing::span::Record<'_>) {}
+    fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
+    fn event(&self, event: &tracing::Event<'_>) {
+        struct Message<'a>(&'a mut String);
+        impl tracing::field::Visit for Message<'_> {
+            fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn fmt::Debug) {
+                if field.name() == "message" {
+                    *self.0 = format!("{value:?}");
+                }
+            }
+        }
+        let mut text = String::new();
+        event.record(&mut Message(&mut text));
+        if *event.metadata().level() == tracing::Level::DEBUG {
+            self.0.lock().unwrap().push(text);
+        }
+    }
+    fn enter(&self, _: &tracing::span::Id) {}
+    fn exit(&self, _: &tracing::span::Id) {}
+}
+
+#[cfg(unix)]
+#[tokio::test(flavor = "current_thread")]
+async fn the_source_used_is_logged_at_debug() {
+    let log = EventLog::default();
+    let _guard = tracing::subscriber::set_default(log.clone());
+    let chain = ChainCredential::new(&options(
+        &[
+            ("AZURE_CLIENT_ID", "app-1"),
+            ("AZURE_TENANT_ID", "tenant-1"),
+        ],
+        Some(az_ok()),
+    ));
+    let token = chain.get_token(&[SCOPE], None).await.unwrap();
+    let events = log.0.lock().unwrap().clone();
+    let line = events
+        .iter()
+        .find(|e| e.starts_with("credential: "))
+        .unwrap_or_else(|| panic!("{events:?}"));
+    assert!(
+        line.starts_with("credential: using azure-cli (skipped: access-token — not configured"),
+        "{line}"
+    );
+    assert!(
+        line.contains("environment — incomplete: AZURE_CLIENT_ID and AZURE_TENANT_ID are set"),
+        "{line}"
+    );
+    assert!(!line.contains(token.token.secret()), "{line}");
+
+    let log = EventLog::default();
+    let _guard = tracing::subscriber::set_default(log.clone());
+    credential(
+        CredentialKind::AccessToken,
+        &options(&[(ACCESS_TOKEN_VAR, "secret-token")], None),
+    )
+    .unwrap();
+    let events = log.0.lock().unwrap().clone();
+    assert!(
+        events
+            .iter()
+            .any(|e| e == "credential: using access-token (chosen with --credential access-token)"),
+        "{events:?}"
+    );
+    assert!(
+        events.iter().all(|e| !e.contains("secret-token")),
+        "{events:?}"
+    );
+}
