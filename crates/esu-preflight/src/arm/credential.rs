@@ -458,7 +458,7 @@ impl EnvSource {
         self.var(name).is_some()
     }
 
-    /// Set (and not blank) or set but empty (or blank); unset and non-Unicode are neither.
+    /// Whether the variable is set but empty (or blank).
     fn is_empty(&self, name: &str) -> bool {
         let value = match self {
             EnvSource::Process => std::env::var(name).ok(),
