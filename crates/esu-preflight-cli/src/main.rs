@@ -723,13 +723,11 @@ fn arm_client(
             url::Url::parse(text).with_context(|| format!("--arm-endpoint {text:?} is not a URL"))
         })
         .transpose()?;
-    let credential = esu_preflight::arm::credential(
-        args.credential,
-        &CredentialOptions {
-            cloud: args.cloud,
-            ..CredentialOptions::default()
-        },
-    )?;
+    let credential_options = CredentialOptions {
+        cloud: args.cloud,
+        ..CredentialOptions::default()
+    };
+    let credential = esu_preflight::arm::credential(args.credential, &credential_options)?;
     tracing::debug!(
         cloud = %args.cloud,
         endpoint = endpoint.as_ref().map(url::Url::as_str).unwrap_or("(the cloud's)"),
@@ -738,6 +736,9 @@ fn arm_client(
         allow_writes,
         "connecting to Azure Resource Manager"
     );
+    let target = endpoint
+        .clone()
+        .unwrap_or_else(|| args.cloud.arm_endpoint());
     let options = ArmClientOptions {
         cloud: args.cloud,
         endpoint,
@@ -746,7 +747,14 @@ fn arm_client(
         allow_writes,
         ..ArmClientOptions::default()
     };
-    Ok(ArmClient::new(credential, options)?)
+    let client = ArmClient::new(credential, options)?;
+    // Only once the endpoint is accepted, before any token is sent.
+    for warning in
+        esu_preflight::arm::credential_warnings(args.credential, &credential_options, &target)
+    {
+        eprintln!("warning: {warning}");
+    }
+    Ok(client)
 }
 
 /// Whether colour may be used at all (the NO_COLOR convention: set and non-empty disables it).

@@ -6,6 +6,7 @@ use url::Url;
 
 /// An Azure cloud, named as `az cloud list` names it.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum Cloud {
     /// Azure public cloud (`https://management.azure.com`).
     #[default]
@@ -82,6 +83,83 @@ impl Cloud {
     pub fn token_scope(self) -> String {
         token_scope(&self.arm_endpoint())
     }
+
+    /// The `aud` claims of a token this cloud's ARM accepts: its ARM endpoint and its classic
+    /// management audience (`activeDirectoryResourceId`), with and without the trailing slash,
+    /// and the application id of the Azure Service Management API.
+    ///
+    /// ```
+    /// use esu_preflight::arm::Cloud;
+    /// assert!(Cloud::AzureCloud.arm_audiences().contains(&"https://management.core.windows.net/"));
+    /// ```
+    pub fn arm_audiences(self) -> &'static [&'static str] {
+        match self {
+            Cloud::AzureCloud => &[
+                "https://management.azure.com",
+                "https://management.azure.com/",
+                "https://management.core.windows.net",
+                "https://management.core.windows.net/",
+                AZURE_SERVICE_MANAGEMENT_APP_ID,
+            ],
+            Cloud::AzureUSGovernment => &[
+                "https://management.usgovcloudapi.net",
+                "https://management.usgovcloudapi.net/",
+                "https://management.core.usgovcloudapi.net",
+                "https://management.core.usgovcloudapi.net/",
+                AZURE_SERVICE_MANAGEMENT_APP_ID,
+            ],
+            Cloud::AzureChinaCloud => &[
+                "https://management.chinacloudapi.cn",
+                "https://management.chinacloudapi.cn/",
+                "https://management.core.chinacloudapi.cn",
+                "https://management.core.chinacloudapi.cn/",
+                AZURE_SERVICE_MANAGEMENT_APP_ID,
+            ],
+        }
+    }
+}
+
+/// The application id of "Windows Azure Service Management API" (ARM), a valid `aud` too.
+const AZURE_SERVICE_MANAGEMENT_APP_ID: &str = "797f4846-ba00-4fd7-ba43-dac1f8f63013";
+
+/// Whether the URL's host is a loopback address (`127.0.0.0/8`, `::1`) or `localhost`.
+pub(crate) fn is_loopback_host(url: &Url) -> bool {
+    match url.host() {
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        Some(url::Host::Domain(d)) => {
+            let d = d.trim_end_matches('.').to_ascii_lowercase();
+            d == "localhost" || d.ends_with(".localhost")
+        }
+        None => false,
+    }
+}
+
+/// A warning when `endpoint` is neither `cloud`'s ARM endpoint nor a loopback host: the bearer
+/// token of the cloud is about to be sent there. `None` when there is nothing to say.
+///
+/// The text has no `warning:` prefix; the caller decides how to show it.
+///
+/// ```
+/// use esu_preflight::arm::{Cloud, endpoint_warning};
+/// let odd = url::Url::parse("https://example.net").unwrap();
+/// let text = endpoint_warning(Cloud::AzureCloud, &odd).unwrap();
+/// assert!(text.contains("https://example.net") && text.contains("https://management.azure.com"));
+/// assert_eq!(endpoint_warning(Cloud::AzureCloud, &Cloud::AzureCloud.arm_endpoint()), None);
+/// let local = url::Url::parse("http://127.0.0.1:8080").unwrap();
+/// assert_eq!(endpoint_warning(Cloud::AzureCloud, &local), None);
+/// ```
+pub fn endpoint_warning(cloud: Cloud, endpoint: &Url) -> Option<String> {
+    let expected = cloud.arm_endpoint();
+    if endpoint.origin() == expected.origin() || is_loopback_host(endpoint) {
+        return None;
+    }
+    Some(format!(
+        "sending your token to {} (not {}'s ARM endpoint {})",
+        endpoint.origin().ascii_serialization(),
+        cloud,
+        expected.origin().ascii_serialization(),
+    ))
 }
 
 /// The token scope for an ARM endpoint: `<endpoint origin>/.default`.
@@ -148,6 +226,61 @@ mod tests {
         assert_eq!(
             Cloud::AzureChinaCloud.cloud_configuration(),
             CloudConfiguration::AzureChina
+        );
+    }
+
+    #[test]
+    fn audiences_include_the_arm_endpoint_of_each_cloud() {
+        for cloud in Cloud::ALL {
+            let endpoint = cloud.arm_endpoint();
+            let origin = endpoint.origin().ascii_serialization();
+            assert!(cloud.arm_audiences().contains(&origin.as_str()), "{cloud}");
+            assert!(
+                cloud.arm_audiences().contains(&endpoint.as_str()),
+                "{cloud}"
+            );
+        }
+        assert!(
+            !Cloud::AzureUSGovernment
+                .arm_audiences()
+                .contains(&"https://management.azure.com")
+        );
+    }
+
+    #[test]
+    fn endpoint_warning_names_a_foreign_endpoint_only() {
+        let url = |s: &str| Url::parse(s).unwrap();
+        let text = endpoint_warning(Cloud::AzureCloud, &url("https://example.net/arm/")).unwrap();
+        assert_eq!(
+            text,
+            "sending your token to https://example.net (not AzureCloud's ARM endpoint \
+             https://management.azure.com)"
+        );
+        // Another cloud's ARM is foreign too.
+        let gov = Cloud::AzureUSGovernment.arm_endpoint();
+        assert!(endpoint_warning(Cloud::AzureCloud, &gov).is_some());
+        assert!(endpoint_warning(Cloud::AzureUSGovernment, &gov).is_none());
+        // Same host, other port or scheme: foreign.
+        let port = url("https://management.azure.com:8443");
+        assert!(endpoint_warning(Cloud::AzureCloud, &port).is_some());
+        for local in [
+            "http://127.0.0.1:8080",
+            "http://127.1.2.3",
+            "https://[::1]:9000/",
+            "http://localhost:1234",
+            "https://LOCALHOST.",
+            "https://management.azure.com/",
+            "https://MANAGEMENT.azure.com",
+        ] {
+            assert_eq!(
+                endpoint_warning(Cloud::AzureCloud, &url(local)),
+                None,
+                "{local}"
+            );
+        }
+        // A name that merely starts with "localhost" is not loopback.
+        assert!(
+            endpoint_warning(Cloud::AzureCloud, &url("https://localhost.example.com")).is_some()
         );
     }
 }

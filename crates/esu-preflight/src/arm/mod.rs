@@ -18,9 +18,10 @@ mod retry;
 mod test_support;
 
 pub use client::{ArmClient, ArmClientOptions};
-pub use cloud::{Cloud, ParseCloudError, token_scope};
+pub use cloud::{Cloud, ParseCloudError, endpoint_warning, token_scope};
 pub use credential::{
-    ACCESS_TOKEN_VAR, CredentialAttempt, CredentialError, CredentialKind, CredentialOptions,
-    EnvSource, StaticTokenCredential, credential,
+    ACCESS_TOKEN_VAR, AttemptOutcome, ChainCredential, CredentialAttempt, CredentialError,
+    CredentialKind, CredentialOptions, CredentialSelection, CredentialTimeouts, EnvSource,
+    StaticTokenCredential, credential, credential_warnings, token_audience_warning,
 };
 pub use error::{ApiError, ApiErrorDetail, ArmError, Result};
