@@ -300,6 +300,7 @@ impl<'a> CheckCtx<'a> {
 ///     message: "The client does not have authorization.".into(),
 ///     action: Some("Microsoft.Resources/subscriptions/providers/read".into()),
 ///     scope: Some("/subscriptions/0000".into()),
+///     retry_after_secs: None,
 /// };
 /// assert_eq!(
 ///     esu_preflight::checks::describe_unavailable(&reason),
