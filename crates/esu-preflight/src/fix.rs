@@ -3,9 +3,8 @@
 //! Nothing here runs unless the caller asks: the CLI plans and shows the plan, and only with
 //! `--yes` calls [`register_providers`].
 
-use crate::arm::{ArmClient, ArmError};
+use crate::arm::{ArmClient, ArmError, catalog};
 use crate::checks::{REQUIRED_PROVIDERS, Registration, register_action};
-use crate::gather::api_version;
 use crate::models::{Provider, RegistrationState};
 use crate::permissions::is_allowed;
 use crate::snapshot::{Snapshot, Unavailable};
@@ -101,6 +100,9 @@ pub fn plan_provider_registration(snapshot: &Snapshot) -> Vec<ProviderFixPlan> {
 /// `plan.register`, concurrently, and returns the providers as ARM answered (usually
 /// `Registering`).
 ///
+/// All registrations share one deadline: the client's (see [`ArmClient::with_deadline`]), or
+/// else `client.timeout()` from now.
+///
 /// # Errors
 ///
 /// The first ARM error; registrations already sent stay sent (registering is idempotent).
@@ -108,16 +110,14 @@ pub async fn register_providers(
     client: &ArmClient,
     plan: &ProviderFixPlan,
 ) -> Result<Vec<Provider>, ArmError> {
+    let client = match client.deadline() {
+        Some(_) => client.clone(),
+        None => client.with_deadline(tokio::time::Instant::now() + client.timeout()),
+    };
+    let client = &client;
     futures::future::try_join_all(plan.register.iter().map(|ns| {
-        let path = format!(
-            "/subscriptions/{}/providers/{ns}/register",
-            plan.subscription_id
-        );
-        async move {
-            client
-                .post::<Provider>(&path, api_version::PROVIDERS, None)
-                .await
-        }
+        let request = catalog::register_provider(&plan.subscription_id, ns);
+        async move { client.fetch(&request).await }
     }))
     .await
 }
@@ -170,10 +170,10 @@ pub async fn wait_for_registration(
     let mut pending: Vec<String> = namespaces.to_vec();
     loop {
         let polls = futures::future::try_join_all(pending.iter().map(|ns| {
-            let path = format!("/subscriptions/{subscription_id}/providers/{ns}");
+            let request = catalog::provider(subscription_id, ns);
             async move {
                 client
-                    .get::<Provider>(&path, api_version::PROVIDERS)
+                    .fetch(&request)
                     .await
                     .map(|p| (ns.clone(), p.registration_state))
             }
