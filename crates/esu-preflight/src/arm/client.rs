@@ -264,7 +264,8 @@ impl ArmClient {
 
     /// A client for one operation: every request through it (retries and waits included) ends
     /// by `deadline`, after which every call fails with [`ArmError::Deadline`] at once. Cheap:
-    /// the pipeline, token cache, concurrency limit and request counter are shared.
+    /// the pipeline, token cache, concurrency limit and request counter are shared. Replaces a
+    /// deadline the client already had.
     ///
     /// ```
     /// # fn demo(client: &esu_preflight::arm::ArmClient) {

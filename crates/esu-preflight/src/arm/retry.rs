@@ -38,6 +38,7 @@ pub(crate) struct Operation {
     /// The time the operation was given (for messages).
     pub budget: Duration,
     last: Mutex<Option<String>>,
+    waiting_for: Mutex<Option<String>>,
 }
 
 impl Operation {
@@ -47,6 +48,7 @@ impl Operation {
             deadline,
             budget,
             last: Mutex::new(None),
+            waiting_for: Mutex::new(None),
         })
     }
 
@@ -63,11 +65,26 @@ impl Operation {
         }
     }
 
-    /// The error for this operation's deadline having passed.
+    /// Records the request an answer is awaited for (`GET /path`).
+    pub(crate) fn set_waiting_for(&self, request: String) {
+        if let Ok(mut waiting) = self.waiting_for.lock() {
+            *waiting = Some(request);
+        }
+    }
+
+    /// The error for this operation's deadline having passed: it names the last failure, or
+    /// else the last request still awaiting an answer.
     pub(crate) fn deadline_error(&self) -> ArmError {
+        let waiting = || {
+            self.waiting_for
+                .lock()
+                .ok()
+                .and_then(|w| w.clone())
+                .map(|request| format!("no answer yet to {request}"))
+        };
         ArmError::Deadline {
             timeout: self.budget,
-            last: self.last(),
+            last: self.last().or_else(waiting),
         }
     }
 }
@@ -251,6 +268,7 @@ impl Policy for RetryPolicy {
                 request.body_mut().reset().await?;
             }
             let attempt = retry + 1;
+            operation.set_waiting_for(format!("{method} {path}"));
             let started = Instant::now();
             let result = next[0].send(ctx, request, &next[1..]).await;
             let elapsed_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);

@@ -367,6 +367,10 @@ async fn deadline_passes() {
         matches!(err, ArmError::Deadline { timeout, .. } if timeout == Duration::from_millis(300)),
         "{err}"
     );
+    assert_eq!(
+        err.to_string(),
+        "the overall deadline of 0.3 s passed (last: no answer yet to GET /slow)"
+    );
     let before = c.request_count();
     let err = op.list::<Value>("/slow", V).await.unwrap_err();
     assert!(matches!(err, ArmError::Deadline { .. }));
