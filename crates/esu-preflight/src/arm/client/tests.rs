@@ -720,3 +720,48 @@ async fn a_read_only_client_refuses_writes_and_sends_nothing() {
     writer.post::<Value>(register, V, None).await.unwrap();
     assert_eq!(requests(&server).await.len(), 6);
 }
+
+#[tokio::test]
+async fn throttling_past_the_deadline_is_one_unavailable_fact() {
+    let server = MockServer::start().await;
+    Mock::given(path("/throttled"))
+        .respond_with(
+            ResponseTemplate::new(429)
+                .insert_header("Retry-After", "120")
+                .set_body_json(json!({"error": {
+                    "code": "SubscriptionRequestsThrottled",
+                    "message": "Number of 'read' requests exceeded. Please try again after '120' seconds."
+                }})),
+        )
+        .mount(&server)
+        .await;
+    Mock::given(path("/fine"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!(1)))
+        .mount(&server)
+        .await;
+    let c = client(&server, |o| o.timeout = Duration::from_secs(10));
+    let op = c.with_deadline(Instant::now() + c.timeout());
+    let start = std::time::Instant::now();
+    let (a, b, d) = futures::join!(
+        op.get::<u32>("/fine", V),
+        op.get::<u32>("/throttled", V),
+        op.list::<u32>("/fine-list", V),
+    );
+    assert_eq!(a.unwrap(), 1);
+    let err = b.unwrap_err();
+    assert!(!err.is_fatal(), "{err}");
+    let u = err.to_unavailable();
+    assert_eq!(u.http_status, Some(429));
+    assert_eq!(u.code.as_deref(), Some("SubscriptionRequestsThrottled"));
+    assert_eq!(u.retry_after_secs, Some(120));
+    assert!(
+        u.message.contains("the server asked to wait 120 s"),
+        "{}",
+        u.message
+    );
+    // Not the throttling: an ordinary 404 of an unknown route.
+    assert_eq!(d.unwrap_err().http_status(), Some(404));
+    assert!(start.elapsed() < Duration::from_secs(5), "no 120 s wait");
+    // The operation is still usable after the throttled answer.
+    assert_eq!(op.get::<u32>("/fine", V).await.unwrap(), 1);
+}
