@@ -555,6 +555,17 @@ impl ArmClient {
         if path.starts_with("//") {
             return Err(invalid("it must not start with '//'"));
         }
+        let path_only = path.split(['?', '#']).next().unwrap_or_default();
+        let segments: Vec<&str> = path_only.split('/').skip(1).collect();
+        for (i, segment) in segments.iter().enumerate() {
+            let lower = segment.to_ascii_lowercase().replace("%2e", ".");
+            if lower == "." || lower == ".." {
+                return Err(invalid("a '.' or '..' segment would change the path"));
+            }
+            if segment.is_empty() && i + 1 < segments.len() {
+                return Err(invalid("it has an empty segment ('//')"));
+            }
+        }
         let base = self.inner.endpoint.as_str().trim_end_matches('/');
         let mut url = Url::parse(&format!("{base}{path}"))
             .map_err(|e| invalid(&format!("not a valid URL path: {e}")))?;

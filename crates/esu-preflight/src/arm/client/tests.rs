@@ -142,6 +142,21 @@ async fn endpoint_validation() {
     let c = ArmClient::new(cred.clone(), with("http://127.0.0.1:1234")).unwrap();
     let err = c.get::<Value>("subscriptions", V).await.unwrap_err();
     assert!(matches!(err, ArmError::InvalidPath { .. }), "{err}");
+    // Input that would climb out of its scope is refused, whether encoded or not.
+    for bad in [
+        "/subscriptions/../providers",
+        "/subscriptions/%2E%2e/providers",
+        "/subscriptions/./x",
+        "/subscriptions//providers",
+    ] {
+        let err = c.get::<Value>(bad, V).await.unwrap_err();
+        assert!(matches!(err, ArmError::InvalidPath { .. }), "{bad}: {err}");
+    }
+    let err = c
+        .fetch_all(&crate::arm::catalog::providers(".."))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, ArmError::InvalidPath { .. }), "{err}");
 }
 
 fn page(values: Value, next: Option<String>) -> ResponseTemplate {
