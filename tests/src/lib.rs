@@ -24,8 +24,8 @@ pub const TOKEN: &str = "esu-preflight-test-token-4c1b2e";
 /// A subscription id used across tests.
 pub const SUB: &str = "291bba3f-e0a5-47bc-a099-3bdcb2a50a05";
 
-/// api-versions the gatherer sends; the mock's routes match on them.
-pub use esu_preflight::gather::api_version::{
+/// api-versions the gatherer sends (from the request catalogue); the mock's routes match on them.
+pub use esu_preflight::arm::catalog::api_version::{
     PERMISSIONS as PERMISSIONS_API, PROVIDERS as PROVIDERS_API, SUBSCRIPTION as SUBSCRIPTION_API,
 };
 

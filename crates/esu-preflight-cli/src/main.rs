@@ -413,11 +413,11 @@ async fn snapshot(args: args::SnapshotArgs) -> Result<u8> {
 /// `--wait`, and wait), all within the `--timeout` deadline. Exit 1 when something is left
 /// undone, or, in a dry run, would be changed.
 async fn fix_providers(args: FixProvidersArgs) -> Result<u8> {
-    // --timeout is the deadline of the whole command, waiting included: the client counts it
-    // from its creation, and the wait never outlasts it (--wait-timeout can only shorten it).
+    // --timeout is the deadline of the whole command, waiting included: every request of the
+    // client ends by it, and the wait never outlasts it (--wait-timeout can only shorten it).
     let deadline = tokio::time::Instant::now() + Duration::from_secs(args.connection.timeout);
     // Only --yes gives a client that may change Azure.
-    let client = arm_client(&args.connection, Duration::ZERO, args.yes)?;
+    let client = arm_client(&args.connection, Duration::ZERO, args.yes)?.with_deadline(deadline);
     let scope = scope(&args.scope)?;
     let snapshot = gather_with_progress(&client, &scope).await?;
     let plans = fix::plan_provider_registration(&snapshot);

@@ -76,6 +76,10 @@ pub struct Unavailable {
     /// The scope the action was missing on.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scope: Option<String>,
+    /// The wait the server asked for (`Retry-After`, in whole seconds, rounded up) when it
+    /// throttled the read and waiting would have passed the deadline.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_after_secs: Option<u64>,
 }
 
 /// The kinds of [`Unavailable`].

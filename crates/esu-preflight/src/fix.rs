@@ -3,9 +3,8 @@
 //! Nothing here runs unless the caller asks: the CLI plans and shows the plan, and only with
 //! `--yes` calls [`register_providers`].
 
-use crate::arm::{ArmClient, ArmError};
+use crate::arm::{ArmClient, ArmError, catalog};
 use crate::checks::{REQUIRED_PROVIDERS, Registration, register_action, unusable_reason};
-use crate::gather::api_version;
 use crate::models::{Provider, RegistrationState};
 use crate::permissions::is_allowed;
 use crate::snapshot::{Snapshot, Unavailable};
@@ -148,19 +147,22 @@ pub struct RegistrationOutcome {
 /// Sends `POST /subscriptions/{id}/providers/{namespace}/register` for each provider in
 /// `plan.register`, concurrently, and returns one outcome per provider in `plan.register`
 /// order: one that fails does not stop the others.
+///
+/// All registrations share one deadline: the client's (see [`ArmClient::with_deadline`]), or
+/// else `client.timeout()` from now.
 pub async fn register_providers(
     client: &ArmClient,
     plan: &ProviderFixPlan,
 ) -> Vec<RegistrationOutcome> {
+    let client = match client.deadline() {
+        Some(_) => client.clone(),
+        None => client.with_deadline(tokio::time::Instant::now() + client.timeout()),
+    };
+    let client = &client;
     futures::future::join_all(plan.register.iter().map(|ns| {
-        let path = format!(
-            "/subscriptions/{}/providers/{ns}/register",
-            plan.subscription_id
-        );
+        let request = catalog::register_provider(&plan.subscription_id, ns);
         async move {
-            let result = client
-                .post::<Provider>(&path, api_version::PROVIDERS, None)
-                .await;
+            let result = client.fetch(&request).await;
             RegistrationOutcome {
                 namespace: ns.clone(),
                 result,
@@ -220,10 +222,10 @@ pub async fn wait_for_registration(
     let mut pending: Vec<String> = namespaces.to_vec();
     loop {
         let round = futures::future::try_join_all(pending.iter().map(|ns| {
-            let path = format!("/subscriptions/{subscription_id}/providers/{ns}");
+            let request = catalog::provider(subscription_id, ns);
             async move {
                 client
-                    .get::<Provider>(&path, api_version::PROVIDERS)
+                    .fetch(&request)
                     .await
                     .map(|p| (ns.clone(), p.registration_state))
             }

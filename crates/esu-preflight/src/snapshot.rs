@@ -544,6 +544,7 @@ mod tests {
                 message: "no".into(),
                 action: Some("Microsoft.Authorization/permissions/read".into()),
                 scope: Some("/subscriptions/x".into()),
+                retry_after_secs: None,
             },
         };
         let json = serde_json::to_value(&fact).unwrap();
@@ -562,6 +563,7 @@ mod tests {
             message: "boom".into(),
             action: None,
             scope: None,
+            retry_after_secs: None,
         };
         let sub = SubscriptionSnapshot {
             subscription_id: "s".into(),

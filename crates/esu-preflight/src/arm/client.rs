@@ -2,11 +2,15 @@
 //! `azure_core` pipeline with our own retry and authentication policies.
 
 use crate::arm::{
-    auth::{BearerAuthPolicy, CountingPolicy, same_origin, validate_endpoint},
+    auth::{BearerAuthPolicy, CountingPolicy, is_loopback, same_origin, validate_endpoint},
+    catalog::{ArmList, ArmRequest, HttpMethod, Paging},
     cloud::{Cloud, token_scope},
     credential::error_chain,
     error::{ApiError, ArmError, Result},
-    retry::{RetryPolicy, RetrySettings},
+    retry::{
+        Operation, RetryPolicy, RetrySettings, is_connection_refused, is_retryable_status,
+        server_retry_after,
+    },
 };
 use azure_core::{
     credentials::TokenCredential,
@@ -16,6 +20,7 @@ use azure_core::{
         headers::{ACCEPT, CONTENT_TYPE},
         policies::Policy,
     },
+    time::OffsetDateTime,
 };
 use serde::{Deserialize, de::DeserializeOwned};
 use std::{
@@ -39,7 +44,8 @@ pub struct ArmClientOptions {
     pub endpoint: Option<Url>,
     /// Requests in flight at most (default 16).
     pub concurrency: usize,
-    /// The overall deadline, counted from the client's creation (default 300 s).
+    /// The deadline of one call, counted from its start (default 300 s); an operation of many
+    /// calls shares one deadline with [`ArmClient::with_deadline`].
     pub timeout: Duration,
     /// Retries of one request after the first attempt (default 5).
     pub max_retries: u32,
@@ -47,7 +53,8 @@ pub struct ArmClientOptions {
     pub max_retry_wait: Duration,
     /// The most pages one list may have (default 1000).
     pub max_pages: usize,
-    /// The HTTP transport (default: azure_core's reqwest client).
+    /// The HTTP transport (default: a reqwest client with `azure_core`'s timeouts that never
+    /// uses a proxy for a loopback endpoint).
     pub transport: Option<Transport>,
     /// Whether requests that change Azure may be sent (default `false`). A read-only client
     /// sends GETs and only the POSTs that read: Resource Graph queries, policy-state queries
@@ -107,12 +114,15 @@ fn is_read_only_post(path: &str) -> bool {
 const BASE_RETRY_DELAY: Duration = Duration::from_millis(500);
 /// The cap on a backoff delay.
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
+/// The connect timeout of the default HTTP client (as `azure_core`'s).
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(20);
+/// The read timeout of the default HTTP client (as `azure_core`'s).
+const READ_TIMEOUT: Duration = Duration::from_secs(60);
 
 struct Inner {
     pipeline: Pipeline,
     endpoint: Url,
     semaphore: Semaphore,
-    deadline: Instant,
     timeout: Duration,
     max_pages: usize,
     allow_writes: bool,
@@ -120,9 +130,14 @@ struct Inner {
 }
 
 /// A client of Azure Resource Manager. Cheap to clone (shared state behind an `Arc`).
+///
+/// Every call is bounded by a deadline: by default `options.timeout` counted from that call's
+/// start; for an operation made of many calls (a whole gather), one shared deadline set with
+/// [`ArmClient::with_deadline`].
 #[derive(Clone)]
 pub struct ArmClient {
     inner: Arc<Inner>,
+    operation: Option<Arc<Operation>>,
 }
 
 impl fmt::Debug for ArmClient {
@@ -130,39 +145,89 @@ impl fmt::Debug for ArmClient {
         f.debug_struct("ArmClient")
             .field("endpoint", &self.inner.endpoint.as_str())
             .field("timeout", &self.inner.timeout)
+            .field(
+                "operation_budget",
+                &self.operation.as_ref().map(|op| op.budget),
+            )
             .field("max_pages", &self.inner.max_pages)
             .field("request_count", &self.request_count())
             .finish_non_exhaustive()
     }
 }
 
-/// One page of an ARM list.
+/// One page of an ARM list (`nextLink`), or of a Policy Insights list (`@odata.nextLink`).
 #[derive(Deserialize)]
 struct Page<T> {
     value: Vec<T>,
     #[serde(rename = "nextLink", default)]
     next_link: Option<String>,
+    #[serde(rename = "@odata.nextLink", default)]
+    odata_next_link: Option<String>,
+}
+
+/// One page of a Resource Graph answer (`objectArray` format).
+#[derive(Deserialize)]
+struct GraphPage<T> {
+    data: Vec<T>,
+    #[serde(rename = "$skipToken", default)]
+    skip_token: Option<String>,
+    /// `"true"` / `"false"` (a string, though some answers send a boolean).
+    #[serde(rename = "resultTruncated", default)]
+    result_truncated: Option<serde_json::Value>,
+}
+
+fn is_true(value: Option<&serde_json::Value>) -> bool {
+    match value {
+        Some(serde_json::Value::Bool(b)) => *b,
+        Some(serde_json::Value::String(s)) => s.trim().eq_ignore_ascii_case("true"),
+        _ => false,
+    }
+}
+
+/// A duration rounded to the nearest millisecond (so a deadline set "now + 10 s" reads 10 s).
+fn round_ms(d: Duration) -> Duration {
+    Duration::from_millis(u64::try_from((d.as_micros() + 500) / 1000).unwrap_or(u64::MAX))
+}
+
+/// The HTTP client used when no transport is given: `azure_core`'s settings (20 s connect and
+/// 60 s read timeouts, no redirects), and no proxy for a loopback endpoint — `HTTP_PROXY` /
+/// `ALL_PROXY` must never see plain-http traffic (and its token) meant for a local emulator.
+pub(crate) fn default_http_client(endpoint: &Url) -> Result<reqwest::Client> {
+    let mut builder = reqwest::Client::builder()
+        .connect_timeout(CONNECT_TIMEOUT)
+        .read_timeout(READ_TIMEOUT)
+        .redirect(reqwest::redirect::Policy::none());
+    if is_loopback(endpoint) {
+        builder = builder.no_proxy();
+    }
+    builder.build().map_err(|e| ArmError::Transport {
+        endpoint: endpoint.origin().ascii_serialization(),
+        message: format!("the HTTP client could not be built: {}", error_chain(&e)),
+    })
 }
 
 impl ArmClient {
     /// A client for the options' endpoint (or cloud), authenticating with `credential`.
     ///
     /// Fails with [`ArmError::InsecureEndpoint`] for an endpoint that is not https (plain http
-    /// is allowed to loopback hosts only).
+    /// is allowed to loopback hosts only), and with [`ArmError::Transport`] when the default
+    /// HTTP client cannot be built.
     pub fn new(credential: Arc<dyn TokenCredential>, options: ArmClientOptions) -> Result<Self> {
         let endpoint = options
             .endpoint
             .clone()
             .unwrap_or_else(|| options.cloud.arm_endpoint());
         validate_endpoint(&endpoint)?;
-        let deadline = Instant::now() + options.timeout;
+        let transport = match options.transport.clone() {
+            Some(transport) => transport,
+            None => Transport::new(Arc::new(default_http_client(&endpoint)?)),
+        };
         let requests = Arc::new(AtomicU64::new(0));
         let retry: Arc<dyn Policy> = Arc::new(RetryPolicy::new(RetrySettings {
             max_retries: options.max_retries,
             max_retry_wait: options.max_retry_wait,
             base_delay: BASE_RETRY_DELAY,
             max_delay: MAX_BACKOFF,
-            deadline,
             timeout: options.timeout,
         }));
         let auth: Arc<dyn Policy> = Arc::new(BearerAuthPolicy::new(
@@ -176,7 +241,7 @@ impl ArmClient {
             Some(env!("CARGO_PKG_VERSION")),
             ClientOptions {
                 retry: RetryOptions::none(),
-                transport: options.transport.clone(),
+                transport: Some(transport),
                 ..ClientOptions::default()
             },
             vec![retry],
@@ -188,13 +253,42 @@ impl ArmClient {
                 pipeline,
                 endpoint,
                 semaphore: Semaphore::new(options.concurrency.max(1)),
-                deadline,
                 timeout: options.timeout,
                 max_pages: options.max_pages,
                 allow_writes: options.allow_writes,
                 requests,
             }),
+            operation: None,
         })
+    }
+
+    /// A client for one operation: every request through it (retries and waits included) ends
+    /// by `deadline`, after which every call fails with [`ArmError::Deadline`] at once. Cheap:
+    /// the pipeline, token cache, concurrency limit and request counter are shared. Replaces a
+    /// deadline the client already had.
+    ///
+    /// ```
+    /// # fn demo(client: &esu_preflight::arm::ArmClient) {
+    /// let run = client.with_deadline(tokio::time::Instant::now() + client.timeout());
+    /// # let _ = run; }
+    /// ```
+    pub fn with_deadline(&self, deadline: Instant) -> ArmClient {
+        let budget = round_ms(deadline.saturating_duration_since(Instant::now()));
+        ArmClient {
+            inner: self.inner.clone(),
+            operation: Some(Operation::new(deadline, budget)),
+        }
+    }
+
+    /// The timeout of the options (`ArmClientOptions::timeout`): what bounds each call of a
+    /// client without an explicit deadline, and what an operation is usually given.
+    pub fn timeout(&self) -> Duration {
+        self.inner.timeout
+    }
+
+    /// The operation's deadline, when set with [`ArmClient::with_deadline`].
+    pub fn deadline(&self) -> Option<Instant> {
+        self.operation.as_ref().map(|op| op.deadline)
     }
 
     /// The ARM endpoint requests go to.
@@ -202,19 +296,71 @@ impl ArmClient {
         &self.inner.endpoint
     }
 
-    /// HTTP attempts sent so far, retries included.
+    /// HTTP attempts sent so far, retries included (shared by every clone).
     pub fn request_count(&self) -> u64 {
         self.inner.requests.load(Ordering::Relaxed)
+    }
+
+    /// Sends a catalogue request ([`crate::arm::catalog`]), the answer decoded as `T`.
+    ///
+    /// # Errors
+    ///
+    /// [`ArmError::Api`] for an error answer (after retries; a throttled answer whose wait
+    /// would pass the deadline carries [`ApiError::retry_after`]), and the other [`ArmError`]s.
+    pub async fn fetch<T: DeserializeOwned>(&self, request: &ArmRequest<T>) -> Result<T> {
+        let op = self.operation();
+        self.bounded(&op, async {
+            let url = self.request_url(request.path(), request.query(), request.api_version())?;
+            let (label, status, body) = self
+                .send(&op, method_of(request.method()), url, request.body())
+                .await?;
+            decode(&label, status, &body)
+        })
+        .await
+    }
+
+    /// Like [`ArmClient::fetch`], but a 404 answer is `Ok(None)` (e.g. a resource group that
+    /// does not exist).
+    pub async fn fetch_opt<T: DeserializeOwned>(
+        &self,
+        request: &ArmRequest<T>,
+    ) -> Result<Option<T>> {
+        none_on_404(self.fetch(request).await)
+    }
+
+    /// Reads a whole paged list ([`crate::arm::catalog`]), following its [`Paging`] to the end.
+    ///
+    /// The same guards for every kind of paging: a next link to another scheme, host or port is
+    /// refused ([`ArmError::ForeignNextLink`]; nothing, so no token, is sent there), a link or
+    /// `$skipToken` seen twice is a loop ([`ArmError::PaginationLoop`]), more than `max_pages`
+    /// pages is [`ArmError::TooManyPages`], and a Resource Graph answer saying its results are
+    /// truncated without a `$skipToken` to continue is [`ArmError::IncompleteResults`] — never
+    /// a silent partial list.
+    pub async fn fetch_all<T: DeserializeOwned>(&self, list: &ArmList<T>) -> Result<Vec<T>> {
+        let op = self.operation();
+        self.bounded(&op, async {
+            let url = self.request_url(list.path(), list.query(), list.api_version())?;
+            let method = method_of(list.method());
+            match list.paging() {
+                Paging::SkipToken => self.skip_token_pages(&op, url, list.body()).await,
+                Paging::NextLink | Paging::ODataNextLink => {
+                    self.link_pages(&op, method, url, list.body(), list.api_version())
+                        .await
+                }
+            }
+        })
+        .await
     }
 
     /// `GET path?api-version=…`, the body decoded as `T`.
     ///
     /// `path` starts with `/` and may carry a query (`?$filter=…`); `api-version` is added
-    /// unless already present.
+    /// unless already present. Prefer [`ArmClient::fetch`] with a [`crate::arm::catalog`] entry.
     pub async fn get<T: DeserializeOwned>(&self, path: &str, api_version: &str) -> Result<T> {
-        self.with_deadline(async {
+        let op = self.operation();
+        self.bounded(&op, async {
             let url = self.url(path, api_version)?;
-            let (request, status, body) = self.send(Method::Get, url, None).await?;
+            let (request, status, body) = self.send(&op, Method::Get, url, None).await?;
             decode(&request, status, &body)
         })
         .await
@@ -226,83 +372,175 @@ impl ArmClient {
         path: &str,
         api_version: &str,
     ) -> Result<Option<T>> {
-        match self.get(path, api_version).await {
-            Ok(value) => Ok(Some(value)),
-            Err(ArmError::Api(api)) if api.status == 404 => Ok(None),
-            Err(e) => Err(e),
-        }
+        none_on_404(self.get(path, api_version).await)
     }
 
-    /// `GET` a list (`{"value": […], "nextLink": …}`), following `nextLink` to the end.
-    ///
-    /// A next link to another scheme, host or port is refused ([`ArmError::ForeignNextLink`],
-    /// nothing is sent there), a link seen twice is a loop ([`ArmError::PaginationLoop`]) and
-    /// more than `max_pages` pages is [`ArmError::TooManyPages`].
+    /// `GET` a list (`{"value": […], "nextLink": …}`), following `nextLink` to the end, with
+    /// the guards of [`ArmClient::fetch_all`]. Prefer `fetch_all` with a catalogue entry.
     pub async fn list<T: DeserializeOwned>(&self, path: &str, api_version: &str) -> Result<Vec<T>> {
-        self.with_deadline(async {
-            let mut url = self.url(path, api_version)?;
-            let mut seen = HashSet::new();
-            let mut items = Vec::new();
-            let mut pages = 0usize;
-            loop {
-                if pages >= self.inner.max_pages {
-                    return Err(ArmError::TooManyPages {
-                        max: self.inner.max_pages,
-                    });
-                }
-                seen.insert(url.as_str().to_owned());
-                let (request, status, body) = self.send(Method::Get, url, None).await?;
-                pages += 1;
-                let page: Page<T> = decode(&request, status, &body)?;
-                items.extend(page.value);
-                let Some(link) = page.next_link.filter(|l| !l.trim().is_empty()) else {
-                    return Ok(items);
-                };
-                url = self.next_url(&link, api_version)?;
-                if seen.contains(url.as_str()) {
-                    return Err(ArmError::PaginationLoop { link });
-                }
-            }
+        let op = self.operation();
+        self.bounded(&op, async {
+            let url = self.url(path, api_version)?;
+            self.link_pages(&op, Method::Get, url, None, api_version)
+                .await
         })
         .await
     }
 
     /// `POST path?api-version=…` with an optional JSON body (none: `Content-Length: 0`), the
-    /// answer decoded as `T`.
+    /// answer decoded as `T`. Prefer [`ArmClient::fetch`] with a catalogue entry.
     pub async fn post<T: DeserializeOwned>(
         &self,
         path: &str,
         api_version: &str,
         body: Option<&serde_json::Value>,
     ) -> Result<T> {
-        self.with_deadline(async {
+        let op = self.operation();
+        self.bounded(&op, async {
             let url = self.url(path, api_version)?;
-            if !self.inner.allow_writes && !is_read_only_post(url.path()) {
-                return Err(ArmError::WriteRefused {
-                    request: format!("POST {}", url.path()),
-                });
-            }
-            let (request, status, response) = self.send(Method::Post, url, body).await?;
+            let (request, status, response) = self.send(&op, Method::Post, url, body).await?;
             decode(&request, status, &response)
         })
         .await
     }
 
-    /// Runs `work`, failing with [`ArmError::Deadline`] once the overall deadline passes.
-    async fn with_deadline<T>(
+    /// The operation a call belongs to: the client's (see [`ArmClient::with_deadline`]), or a
+    /// new one ending `timeout` from now.
+    fn operation(&self) -> Arc<Operation> {
+        self.operation.clone().unwrap_or_else(|| {
+            Operation::new(Instant::now() + self.inner.timeout, self.inner.timeout)
+        })
+    }
+
+    /// Runs `work`, failing with [`ArmError::Deadline`] once the operation's deadline passes.
+    async fn bounded<T>(
         &self,
+        op: &Arc<Operation>,
         work: impl std::future::Future<Output = Result<T>>,
     ) -> Result<T> {
-        let deadline = ArmError::Deadline {
-            timeout: self.inner.timeout,
-        };
-        if Instant::now() >= self.inner.deadline {
-            return Err(deadline);
+        if Instant::now() >= op.deadline {
+            return Err(op.deadline_error());
         }
-        match tokio::time::timeout_at(self.inner.deadline, work).await {
+        match tokio::time::timeout_at(op.deadline, work).await {
             Ok(result) => result,
-            Err(_) => Err(deadline),
+            Err(_) => Err(op.deadline_error()),
         }
+    }
+
+    /// Follows `nextLink` (GET) or `@odata.nextLink` (the same method and body again).
+    async fn link_pages<T: DeserializeOwned>(
+        &self,
+        op: &Arc<Operation>,
+        method: Method,
+        mut url: Url,
+        body: Option<&serde_json::Value>,
+        api_version: &str,
+    ) -> Result<Vec<T>> {
+        let mut seen = HashSet::new();
+        let mut items = Vec::new();
+        let mut pages = 0usize;
+        loop {
+            if pages >= self.inner.max_pages {
+                return Err(ArmError::TooManyPages {
+                    max: self.inner.max_pages,
+                });
+            }
+            seen.insert(url.as_str().to_owned());
+            let (request, status, bytes) = self.send(op, method, url, body).await?;
+            pages += 1;
+            let page: Page<T> = decode(&request, status, &bytes)?;
+            items.extend(page.value);
+            let Some(link) = page
+                .next_link
+                .or(page.odata_next_link)
+                .filter(|l| !l.trim().is_empty())
+            else {
+                return Ok(items);
+            };
+            url = self.next_url(&link, api_version)?;
+            if seen.contains(url.as_str()) {
+                return Err(ArmError::PaginationLoop { link });
+            }
+        }
+    }
+
+    /// Resource Graph: POSTs the same body again with `options.$skipToken` until no token
+    /// comes back.
+    async fn skip_token_pages<T: DeserializeOwned>(
+        &self,
+        op: &Arc<Operation>,
+        url: Url,
+        body: Option<&serde_json::Value>,
+    ) -> Result<Vec<T>> {
+        let mut body = body.cloned().unwrap_or_else(|| serde_json::json!({}));
+        let mut seen = HashSet::new();
+        let mut items = Vec::new();
+        let mut pages = 0usize;
+        loop {
+            if pages >= self.inner.max_pages {
+                return Err(ArmError::TooManyPages {
+                    max: self.inner.max_pages,
+                });
+            }
+            let (request, status, bytes) = self
+                .send(op, Method::Post, url.clone(), Some(&body))
+                .await?;
+            pages += 1;
+            let page: GraphPage<T> = decode(&request, status, &bytes)?;
+            items.extend(page.data);
+            let token = page.skip_token.filter(|t| !t.trim().is_empty());
+            let Some(token) = token else {
+                if is_true(page.result_truncated.as_ref()) {
+                    return Err(ArmError::IncompleteResults {
+                        request,
+                        message: "the answer says resultTruncated but carries no $skipToken \
+                                  to continue (does the query project `id`?)"
+                            .to_owned(),
+                    });
+                }
+                return Ok(items);
+            };
+            if !seen.insert(token.clone()) {
+                return Err(ArmError::PaginationLoop {
+                    link: format!("$skipToken {token}"),
+                });
+            }
+            if !body.is_object() {
+                body = serde_json::json!({});
+            }
+            let options = body
+                .as_object_mut()
+                .map(|o| o.entry("options").or_insert_with(|| serde_json::json!({})));
+            match options {
+                Some(serde_json::Value::Object(options)) => {
+                    options.insert("$skipToken".to_owned(), serde_json::Value::String(token));
+                }
+                Some(other) => *other = serde_json::json!({ "$skipToken": token }),
+                None => {}
+            }
+        }
+    }
+
+    /// The URL of a catalogue request: `path`, its query parameters and `api-version`.
+    fn request_url(
+        &self,
+        path: &str,
+        query: &[(String, String)],
+        api_version: &str,
+    ) -> Result<Url> {
+        let mut url = self.url(path, api_version)?;
+        if !query.is_empty() {
+            let existing: Vec<(String, String)> = url
+                .query_pairs()
+                .map(|(k, v)| (k.into_owned(), v.into_owned()))
+                .collect();
+            let mut pairs = url.query_pairs_mut();
+            pairs.clear();
+            for (k, v) in query.iter().chain(existing.iter()) {
+                pairs.append_pair(k, v);
+            }
+        }
+        Ok(url)
     }
 
     /// The URL of `path` on the endpoint, with `api-version`.
@@ -317,6 +555,17 @@ impl ArmClient {
         if path.starts_with("//") {
             return Err(invalid("it must not start with '//'"));
         }
+        let path_only = path.split(['?', '#']).next().unwrap_or_default();
+        let segments: Vec<&str> = path_only.split('/').skip(1).collect();
+        for (i, segment) in segments.iter().enumerate() {
+            let lower = segment.to_ascii_lowercase().replace("%2e", ".");
+            if lower == "." || lower == ".." {
+                return Err(invalid("a '.' or '..' segment would change the path"));
+            }
+            if segment.is_empty() && i + 1 < segments.len() {
+                return Err(invalid("it has an empty segment ('//')"));
+            }
+        }
         let base = self.inner.endpoint.as_str().trim_end_matches('/');
         let mut url = Url::parse(&format!("{base}{path}"))
             .map_err(|e| invalid(&format!("not a valid URL path: {e}")))?;
@@ -327,7 +576,7 @@ impl ArmClient {
         Ok(url)
     }
 
-    /// A `nextLink` as a URL, refused unless it is on the endpoint.
+    /// A next link as a URL, refused unless it is on the endpoint.
     fn next_url(&self, link: &str, api_version: &str) -> Result<Url> {
         let foreign = || ArmError::ForeignNextLink {
             link: link.to_owned(),
@@ -345,21 +594,25 @@ impl ArmClient {
     /// answer is [`ArmError::Api`]. Returns the request label, the status and the body.
     async fn send(
         &self,
+        op: &Arc<Operation>,
         method: Method,
         url: Url,
         body: Option<&serde_json::Value>,
     ) -> Result<(String, u16, Vec<u8>)> {
         let label = format!("{} {}", method_name(method), url.path());
-        let transport_error = |message: String| ArmError::Transport {
-            endpoint: self.inner.endpoint.origin().ascii_serialization(),
-            message,
-        };
+        if method == Method::Post && !self.inner.allow_writes && !is_read_only_post(url.path()) {
+            return Err(ArmError::WriteRefused { request: label });
+        }
+        let endpoint = self.inner.endpoint.origin().ascii_serialization();
         let _permit = self
             .inner
             .semaphore
             .acquire()
             .await
-            .map_err(|e| transport_error(e.to_string()))?;
+            .map_err(|e| ArmError::Transport {
+                endpoint: endpoint.clone(),
+                message: e.to_string(),
+            })?;
         let mut request = Request::new(url, method);
         request.insert_header(ACCEPT, "application/json");
         if let Some(body) = body {
@@ -370,11 +623,12 @@ impl ArmClient {
             request.insert_header(CONTENT_TYPE, "application/json");
             request.set_body(bytes);
         }
+        let context = Context::new().with_value(op.clone());
         let response = self
             .inner
             .pipeline
             .send(
-                &Context::new(),
+                &context,
                 &mut request,
                 Some(PipelineSendOptions {
                     skip_checks: true,
@@ -384,14 +638,41 @@ impl ArmClient {
             .await
             .map_err(|e| match e.into_downcast::<ArmError>() {
                 Ok(arm) => arm,
-                Err(e) => transport_error(error_chain(&e)),
+                Err(e) => ArmError::Transport {
+                    message: if is_connection_refused(&e) {
+                        "connection refused".to_owned()
+                    } else {
+                        error_chain(&e)
+                    },
+                    endpoint,
+                },
             })?;
         let status = u16::from(response.status());
+        let retry_after = is_retryable_status(response.status())
+            .then(|| server_retry_after(response.headers(), OffsetDateTime::now_utc()))
+            .flatten();
         let bytes = response.into_body().to_vec();
         if !(200..300).contains(&status) {
-            return Err(ApiError::from_response(status, &bytes, label).into());
+            let mut api = ApiError::from_response(status, &bytes, label);
+            api.retry_after = retry_after;
+            return Err(api.into());
         }
         Ok((label, status, bytes))
+    }
+}
+
+fn none_on_404<T>(result: Result<T>) -> Result<Option<T>> {
+    match result {
+        Ok(value) => Ok(Some(value)),
+        Err(ArmError::Api(api)) if api.status == 404 => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+fn method_of(method: HttpMethod) -> Method {
+    match method {
+        HttpMethod::Get => Method::Get,
+        HttpMethod::Post => Method::Post,
     }
 }
 

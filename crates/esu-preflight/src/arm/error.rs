@@ -13,6 +13,7 @@ pub type Result<T, E = ArmError> = std::result::Result<T, E>;
 /// [`ArmError::is_fatal`] tells run-ending errors (nothing else will work either) from errors of
 /// one request (that fact is unavailable, the others may still be read).
 #[derive(Debug, Clone, thiserror::Error)]
+#[non_exhaustive]
 pub enum ArmError {
     /// ARM answered with a non-2xx status (after retries). Boxed to keep `Result`s small.
     #[error(transparent)]
@@ -59,6 +60,16 @@ pub enum ArmError {
         link: String,
     },
 
+    /// A Resource Graph answer said its results were truncated but gave no `$skipToken` to
+    /// read the rest: the list is incomplete (never returned as a silent partial).
+    #[error("{request}: the results are incomplete: {message}")]
+    IncompleteResults {
+        /// The request, e.g. `POST /providers/Microsoft.ResourceGraph/resources`.
+        request: String,
+        /// What was wrong.
+        message: String,
+    },
+
     /// A list had more pages than allowed.
     #[error("pagination stopped after {max} pages")]
     TooManyPages {
@@ -66,11 +77,18 @@ pub enum ArmError {
         max: usize,
     },
 
-    /// The overall deadline passed.
-    #[error("the overall deadline of {} s passed", timeout.as_secs_f64())]
+    /// The overall deadline passed (of the operation: see
+    /// [`ArmClient::with_deadline`](crate::arm::ArmClient::with_deadline)).
+    ///
+    /// Display names the last failure seen, e.g. "the overall deadline of 10 s passed (last:
+    /// HTTP 429 SubscriptionRequestsThrottled, asked to retry after 120 s)".
+    #[error("the overall deadline of {} s passed{}", timeout.as_secs_f64(), last.as_deref().map(|l| format!(" (last: {l})")).unwrap_or_default())]
     Deadline {
-        /// The overall timeout the deadline was derived from.
+        /// The time the operation was given.
         timeout: Duration,
+        /// The last failure seen before the deadline passed (a refused connection, an error
+        /// answer and the wait it asked for…), if any.
+        last: Option<String>,
     },
 
     /// An endpoint was refused for security reasons, e.g. plain http to a non-loopback host.
@@ -141,6 +159,7 @@ impl ArmError {
             | ArmError::ForeignNextLink { .. }
             | ArmError::PaginationLoop { .. }
             | ArmError::TooManyPages { .. }
+            | ArmError::IncompleteResults { .. }
             | ArmError::InvalidPath { .. } => false,
         }
     }
@@ -163,10 +182,12 @@ impl ArmError {
             message: self.to_string(),
             action: None,
             scope: None,
+            retry_after_secs: None,
         };
         match self {
             ArmError::Api(api) => {
                 unavailable.code.clone_from(&api.code);
+                unavailable.retry_after_secs = api.retry_after.map(ceil_secs);
                 unavailable.kind = match api.status {
                     404 => UnavailableKind::NotFound,
                     401 | 403 => UnavailableKind::Forbidden,
@@ -180,7 +201,8 @@ impl ArmError {
             ArmError::Decode { .. } => unavailable.kind = UnavailableKind::MalformedResponse,
             ArmError::ForeignNextLink { .. }
             | ArmError::PaginationLoop { .. }
-            | ArmError::TooManyPages { .. } => {
+            | ArmError::TooManyPages { .. }
+            | ArmError::IncompleteResults { .. } => {
                 unavailable.kind = UnavailableKind::PaginationRefused;
             }
             ArmError::Transport { .. } | ArmError::Deadline { .. } => {
@@ -212,6 +234,15 @@ pub struct ApiError {
     pub additional_info: Vec<serde_json::Value>,
     /// The request, e.g. `GET /subscriptions/…/providers` — the path only, never a token.
     pub request: String,
+    /// The wait the server asked for (`Retry-After`, `retry-after-ms`, `x-ms-retry-after-ms`)
+    /// on a throttling or unavailable answer (429, 503) that was not retried because the wait
+    /// would have passed the deadline (or no retries were left).
+    pub retry_after: Option<Duration>,
+}
+
+/// Whole seconds, rounded up.
+fn ceil_secs(d: Duration) -> u64 {
+    d.as_secs() + u64::from(d.subsec_nanos() > 0)
 }
 
 /// One entry of an ARM error's `details` (recursive).
@@ -310,6 +341,7 @@ impl ApiError {
                 details: raw.details.into_iter().map(Into::into).collect(),
                 additional_info: raw.additional_info,
                 request,
+                retry_after: None,
             },
             None => {
                 let text = String::from_utf8_lossy(body);
@@ -330,6 +362,7 @@ impl ApiError {
                     details: Vec::new(),
                     additional_info: Vec::new(),
                     request,
+                    retry_after: None,
                 }
             }
         }
@@ -392,7 +425,15 @@ impl fmt::Display for ApiError {
         if let Some(code) = &self.code {
             write!(f, " {code}")?;
         }
-        write!(f, ": {}", self.message)
+        write!(f, ": {}", self.message)?;
+        if let Some(wait) = self.retry_after {
+            write!(
+                f,
+                " (the server asked to wait {})",
+                crate::arm::retry::human_duration(wait)
+            )?;
+        }
+        Ok(())
     }
 }
 
@@ -508,9 +549,37 @@ mod tests {
         assert_eq!(transport.to_unavailable().kind, UnavailableKind::Transport);
         let deadline = ArmError::Deadline {
             timeout: Duration::from_secs(3),
+            last: None,
         };
         assert!(deadline.is_fatal());
         assert_eq!(deadline.to_unavailable().kind, UnavailableKind::Transport);
+        assert_eq!(deadline.to_string(), "the overall deadline of 3 s passed");
+        let deadline = ArmError::Deadline {
+            timeout: Duration::from_secs(10),
+            last: Some("HTTP 429 SubscriptionRequestsThrottled, asked to retry after 120 s".into()),
+        };
+        assert_eq!(
+            deadline.to_string(),
+            "the overall deadline of 10 s passed (last: HTTP 429 \
+             SubscriptionRequestsThrottled, asked to retry after 120 s)"
+        );
+        let mut throttled = ApiError::from_response(
+            429,
+            br#"{"error":{"code":"SubscriptionRequestsThrottled","message":"Too many."}}"#,
+            "GET /subscriptions/s",
+        );
+        throttled.retry_after = Some(Duration::from_millis(119_500));
+        let throttled = ArmError::from(throttled);
+        assert!(!throttled.is_fatal());
+        let u = throttled.to_unavailable();
+        assert_eq!(u.retry_after_secs, Some(120));
+        assert_eq!(u.http_status, Some(429));
+        assert_eq!(u.code.as_deref(), Some("SubscriptionRequestsThrottled"));
+        assert!(
+            u.message.ends_with("(the server asked to wait 119.5 s)"),
+            "{}",
+            u.message
+        );
         let decode = ArmError::Decode {
             request: "GET /x".into(),
             status: 200,

@@ -1,7 +1,11 @@
 //! Thin, typed access to Azure Resource Manager over the `azure_core` pipeline.
 //!
-//! - [`ArmClient`]: GET / POST / paged lists with bounded concurrency, an overall deadline,
-//!   capped retries and typed errors ([`ArmError`]).
+//! - [`ArmClient`]: GET / POST / paged lists with bounded concurrency, a deadline per
+//!   operation ([`ArmClient::with_deadline`]), capped retries, throttling reported as an error
+//!   answer carrying the wait asked for, typed errors ([`ArmError`]) and a `tracing` DEBUG event
+//!   per HTTP attempt (method, path, api-version, status, elapsed, retry and why; never a token
+//!   or header value).
+//! - [`catalog`]: every request esu-preflight makes (path, api-version, method, model, paging).
 //! - [`credential()`]: the credential chain (`--credential`), see [`CredentialKind`].
 //! - [`Cloud`]: the ARM endpoint and sign-in configuration of each Azure cloud.
 //!
@@ -9,6 +13,7 @@
 //! a loopback host (emulators, tests). They never appear in any `Debug`, `Display` or error.
 
 mod auth;
+pub mod catalog;
 pub mod client;
 pub mod cloud;
 pub mod credential;
@@ -17,6 +22,7 @@ mod retry;
 #[cfg(test)]
 mod test_support;
 
+pub use catalog::{ArmList, ArmRequest, HttpMethod, Paging};
 pub use client::{ArmClient, ArmClientOptions};
 pub use cloud::{Cloud, ParseCloudError, endpoint_warning, token_scope};
 pub use credential::{

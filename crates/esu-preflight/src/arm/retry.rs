@@ -7,11 +7,11 @@
 //! `Pipeline::send` (and we skip it there, to read the error body ourselves) — so the status is
 //! inspected here.
 
-use crate::arm::{auth::into_core, error::ArmError};
+use crate::arm::error::ArmError;
 use azure_core::{
     error::ErrorKind,
     http::{
-        Context, Request, StatusCode,
+        AsyncRawResponse, Context, Request, StatusCode,
         headers::{HeaderName, Headers},
         policies::{Policy, PolicyResult},
     },
@@ -19,7 +19,7 @@ use azure_core::{
 };
 use std::{
     hash::{BuildHasher, Hasher},
-    sync::Arc,
+    sync::{Arc, Mutex},
     time::Duration,
 };
 use tokio::time::Instant;
@@ -27,6 +27,67 @@ use tokio::time::Instant;
 const RETRY_AFTER: HeaderName = HeaderName::from_static("retry-after");
 const RETRY_AFTER_MS: HeaderName = HeaderName::from_static("retry-after-ms");
 const X_MS_RETRY_AFTER_MS: HeaderName = HeaderName::from_static("x-ms-retry-after-ms");
+
+/// One operation: its deadline and the last failure it saw, shared by every request of the
+/// operation (all pages of a list; with [`ArmClient::with_deadline`](crate::arm::ArmClient::with_deadline),
+/// every request through that client). Travels to the retry policy in the request's `Context`.
+#[derive(Debug)]
+pub(crate) struct Operation {
+    /// Every request, retries and waits included, ends by this instant.
+    pub deadline: Instant,
+    /// The time the operation was given (for messages).
+    pub budget: Duration,
+    last: Mutex<Option<String>>,
+    waiting_for: Mutex<Option<String>>,
+}
+
+impl Operation {
+    /// An operation ending at `deadline`, `budget` after it started.
+    pub(crate) fn new(deadline: Instant, budget: Duration) -> Arc<Self> {
+        Arc::new(Operation {
+            deadline,
+            budget,
+            last: Mutex::new(None),
+            waiting_for: Mutex::new(None),
+        })
+    }
+
+    /// The last failure seen (e.g. `HTTP 429 SubscriptionRequestsThrottled, asked to retry
+    /// after 120 s`).
+    pub(crate) fn last(&self) -> Option<String> {
+        self.last.lock().map(|l| l.clone()).unwrap_or_default()
+    }
+
+    /// Records a failure.
+    pub(crate) fn set_last(&self, cause: String) {
+        if let Ok(mut last) = self.last.lock() {
+            *last = Some(cause);
+        }
+    }
+
+    /// Records the request an answer is awaited for (`GET /path`).
+    pub(crate) fn set_waiting_for(&self, request: String) {
+        if let Ok(mut waiting) = self.waiting_for.lock() {
+            *waiting = Some(request);
+        }
+    }
+
+    /// The error for this operation's deadline having passed: it names the last failure, or
+    /// else the last request still awaiting an answer.
+    pub(crate) fn deadline_error(&self) -> ArmError {
+        let waiting = || {
+            self.waiting_for
+                .lock()
+                .ok()
+                .and_then(|w| w.clone())
+                .map(|request| format!("no answer yet to {request}"))
+        };
+        ArmError::Deadline {
+            timeout: self.budget,
+            last: self.last().or_else(waiting),
+        }
+    }
+}
 
 /// Retry settings.
 #[derive(Debug, Clone)]
@@ -39,9 +100,8 @@ pub(crate) struct RetrySettings {
     pub base_delay: Duration,
     /// The cap on a backoff delay.
     pub max_delay: Duration,
-    /// The overall deadline.
-    pub deadline: Instant,
-    /// The overall timeout (for the [`ArmError::Deadline`] message).
+    /// The deadline of a request sent without an [`Operation`] in its context, counted from
+    /// the request's start.
     pub timeout: Duration,
 }
 
@@ -73,6 +133,64 @@ pub(crate) fn server_retry_after(headers: &Headers, now: OffsetDateTime) -> Opti
     } else {
         wait.unsigned_abs()
     })
+}
+
+/// A duration for people: `2 s`, `1.5 s`, `250 ms`.
+pub(crate) fn human_duration(d: Duration) -> String {
+    if d < Duration::from_secs(1) {
+        format!("{} ms", d.as_millis())
+    } else {
+        let secs = (d.as_secs_f64() * 10.0).round() / 10.0;
+        format!("{secs} s")
+    }
+}
+
+/// Describes an error answer: `HTTP 429 SubscriptionRequestsThrottled, asked to retry after
+/// 120 s`.
+pub(crate) fn describe_answer(status: u16, body: &[u8], retry_after: Option<Duration>) -> String {
+    let code = crate::arm::error::ApiError::from_response(status, body, "").code;
+    let mut text = format!("HTTP {status}");
+    if let Some(code) = code {
+        text.push(' ');
+        text.push_str(&code);
+    }
+    if let Some(wait) = retry_after {
+        text.push_str(&format!(", asked to retry after {}", human_duration(wait)));
+    }
+    text
+}
+
+/// Whether an error (or one of its causes) is a refused connection.
+pub(crate) fn is_connection_refused(error: &(dyn std::error::Error + 'static)) -> bool {
+    let mut current: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    while let Some(e) = current {
+        if let Some(io) = e.downcast_ref::<std::io::Error>()
+            && io.kind() == std::io::ErrorKind::ConnectionRefused
+        {
+            return true;
+        }
+        if e.to_string()
+            .to_ascii_lowercase()
+            .contains("connection refused")
+        {
+            return true;
+        }
+        current = e.source();
+    }
+    false
+}
+
+/// Describes a transport failure plainly: `connection refused by http://127.0.0.1:1234`.
+pub(crate) fn describe_transport(error: &azure_core::Error, url: &url::Url) -> String {
+    let origin = url.origin().ascii_serialization();
+    if is_connection_refused(error) {
+        format!("connection refused by {origin}")
+    } else {
+        format!(
+            "no answer from {origin}: {}",
+            crate::arm::credential::error_chain(error)
+        )
+    }
 }
 
 /// A random number in [0, 1).
@@ -118,6 +236,14 @@ impl RetryPolicy {
     }
 }
 
+/// The api-version of a request (safe to log; no other query value is logged).
+fn api_version(url: &url::Url) -> String {
+    url.query_pairs()
+        .find(|(k, _)| k.eq_ignore_ascii_case("api-version"))
+        .map(|(_, v)| v.into_owned())
+        .unwrap_or_default()
+}
+
 #[async_trait::async_trait]
 impl Policy for RetryPolicy {
     async fn send(
@@ -126,30 +252,83 @@ impl Policy for RetryPolicy {
         request: &mut Request,
         next: &[Arc<dyn Policy>],
     ) -> PolicyResult {
+        let operation = match ctx.value::<Arc<Operation>>() {
+            Some(op) => op.clone(),
+            None => Operation::new(
+                Instant::now() + self.settings.timeout,
+                self.settings.timeout,
+            ),
+        };
+        let method = request.method().to_string();
+        let path = request.url().path().to_owned();
+        let version = api_version(request.url());
         let mut retry = 0u32;
         loop {
             if retry > 0 {
                 request.body_mut().reset().await?;
             }
+            let attempt = retry + 1;
+            operation.set_waiting_for(format!("{method} {path}"));
+            let started = Instant::now();
             let result = next[0].send(ctx, request, &next[1..]).await;
-            let server_wait = match &result {
+            let elapsed_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+            // The failure to retry (with the server's hint), or the final result.
+            let (result, server_wait, cause) = match result {
                 Ok(response) if is_retryable_status(response.status()) => {
-                    server_retry_after(response.headers(), OffsetDateTime::now_utc())
+                    let server_wait =
+                        server_retry_after(response.headers(), OffsetDateTime::now_utc());
+                    let (status, headers, body) = response.deconstruct();
+                    let bytes = body.collect().await?;
+                    let cause = describe_answer(u16::from(status), &bytes, server_wait);
+                    let response = AsyncRawResponse::from_bytes(status, headers, bytes);
+                    (Ok(response), server_wait, cause)
                 }
-                Ok(_) => return result,
-                Err(e) if matches!(e.kind(), ErrorKind::Io | ErrorKind::Connection) => None,
-                Err(_) => return result,
+                Ok(response) => {
+                    tracing::debug!(
+                        method = %method, path = %path, api_version = %version,
+                        status = u16::from(response.status()), elapsed_ms, attempt,
+                        "ARM request"
+                    );
+                    return Ok(response);
+                }
+                Err(e) if matches!(e.kind(), ErrorKind::Io | ErrorKind::Connection) => {
+                    let cause = describe_transport(&e, request.url());
+                    (Err(e), None, cause)
+                }
+                Err(e) => {
+                    tracing::debug!(
+                        method = %method, path = %path, api_version = %version,
+                        elapsed_ms, attempt, error = %e.kind(),
+                        "ARM request failed"
+                    );
+                    return Err(e);
+                }
+            };
+            let status = result.as_ref().ok().map(|r| u16::from(r.status()));
+            operation.set_last(cause.clone());
+            let give_up = |why: &str| {
+                tracing::debug!(
+                    method = %method, path = %path, api_version = %version, status, elapsed_ms,
+                    attempt, cause = %cause, "ARM request failed, not retried: {why}"
+                );
             };
             if retry >= self.settings.max_retries {
+                give_up("no retries left");
+                return result;
+            }
+            let wait = self.settings.wait(retry + 1, server_wait);
+            if Instant::now() + wait >= operation.deadline {
+                // Sleeping would pass the deadline: the answer is the result (an error answer
+                // is then a non-fatal fact; the wait asked for travels with it).
+                give_up("the wait would pass the deadline");
                 return result;
             }
             retry += 1;
-            let wait = self.settings.wait(retry, server_wait);
-            if Instant::now() + wait >= self.settings.deadline {
-                return Err(into_core(ArmError::Deadline {
-                    timeout: self.settings.timeout,
-                }));
-            }
+            tracing::debug!(
+                method = %method, path = %path, api_version = %version, status, elapsed_ms,
+                attempt, retry, wait_ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX),
+                cause = %cause, "ARM request failed, retrying after {}", human_duration(wait)
+            );
             drop(result);
             tokio::time::sleep(wait).await;
         }
@@ -175,7 +354,6 @@ mod tests {
             max_retry_wait: Duration::from_secs(60),
             base_delay: Duration::from_millis(500),
             max_delay: Duration::from_secs(30),
-            deadline: Instant::now() + Duration::from_secs(300),
             timeout: Duration::from_secs(300),
         }
     }

@@ -444,6 +444,7 @@ fn make_finding(
 ///     message: "The client does not have authorization.".into(),
 ///     action: Some("Microsoft.Resources/subscriptions/providers/read".into()),
 ///     scope: Some("/subscriptions/0000".into()),
+///     retry_after_secs: None,
 /// };
 /// assert_eq!(
 ///     esu_preflight::checks::describe_unavailable(&reason),

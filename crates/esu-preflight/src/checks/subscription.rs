@@ -340,6 +340,7 @@ mod tests {
             message: String::new(),
             action: None,
             scope: None,
+            retry_after_secs: None,
         };
         let f = &run(Fixture::healthy().subscription_unavailable(reason))[0];
         assert_eq!(f.status, Status::Fail);

@@ -50,6 +50,7 @@ pub(crate) fn not_found_at(sub: &str) -> Unavailable {
         message: format!("The subscription '{sub}' could not be found."),
         action: None,
         scope: None,
+        retry_after_secs: None,
     }
 }
 
@@ -70,6 +71,7 @@ pub(crate) fn forbidden_at(action: &str, sub: &str) -> Unavailable {
         ),
         action: Some(action.to_owned()),
         scope: Some(format!("/subscriptions/{sub}")),
+        retry_after_secs: None,
     }
 }
 
@@ -82,6 +84,7 @@ pub(crate) fn server_error() -> Unavailable {
         message: "The service is unavailable.".into(),
         action: None,
         scope: None,
+        retry_after_secs: None,
     }
 }
 

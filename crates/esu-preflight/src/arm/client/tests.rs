@@ -142,6 +142,21 @@ async fn endpoint_validation() {
     let c = ArmClient::new(cred.clone(), with("http://127.0.0.1:1234")).unwrap();
     let err = c.get::<Value>("subscriptions", V).await.unwrap_err();
     assert!(matches!(err, ArmError::InvalidPath { .. }), "{err}");
+    // Input that would climb out of its scope is refused, whether encoded or not.
+    for bad in [
+        "/subscriptions/../providers",
+        "/subscriptions/%2E%2e/providers",
+        "/subscriptions/./x",
+        "/subscriptions//providers",
+    ] {
+        let err = c.get::<Value>(bad, V).await.unwrap_err();
+        assert!(matches!(err, ArmError::InvalidPath { .. }), "{bad}: {err}");
+    }
+    let err = c
+        .fetch_all(&crate::arm::catalog::providers(".."))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, ArmError::InvalidPath { .. }), "{err}");
 }
 
 fn page(values: Value, next: Option<String>) -> ResponseTemplate {
@@ -336,27 +351,108 @@ async fn deadline_passes() {
         .respond_with(ResponseTemplate::new(429).insert_header("Retry-After", "30"))
         .mount(&server)
         .await;
-    // A wait that would cross the deadline is not slept.
+    // A wait that would cross the deadline is not slept: the throttled answer is the result,
+    // a non-fatal error carrying the wait asked for (that fact is unavailable, not the run).
     let c = client(&server, |o| o.timeout = Duration::from_secs(3));
     let start = std::time::Instant::now();
     let err = c.get::<Value>("/throttled", V).await.unwrap_err();
-    assert!(matches!(err, ArmError::Deadline { .. }), "{err}");
+    let api = err
+        .api()
+        .unwrap_or_else(|| panic!("an API error, not {err}"));
+    assert_eq!(api.status, 429);
+    assert_eq!(api.retry_after, Some(Duration::from_secs(30)));
     assert!(start.elapsed() < Duration::from_secs(2));
-    assert!(err.is_fatal());
+    assert!(!err.is_fatal());
+    assert_eq!(err.to_unavailable().retry_after_secs, Some(30));
+    assert_eq!(c.request_count(), 1, "not retried");
 
     let c = client(&server, |o| o.timeout = Duration::from_millis(500));
     let start = std::time::Instant::now();
     let err = c.get::<Value>("/slow", V).await.unwrap_err();
     assert!(
-        matches!(err, ArmError::Deadline { timeout } if timeout == Duration::from_millis(500)),
+        matches!(err, ArmError::Deadline { timeout, .. } if timeout == Duration::from_millis(500)),
         "{err}"
     );
     assert!(start.elapsed() < Duration::from_secs(2));
-    // Once passed, every call fails at once.
+    // An operation's deadline: once passed, every call through it fails at once.
+    let op = c.with_deadline(Instant::now() + Duration::from_millis(300));
+    assert!(op.deadline().is_some());
+    let err = op.get::<Value>("/slow", V).await.unwrap_err();
+    assert!(
+        matches!(err, ArmError::Deadline { timeout, .. } if timeout == Duration::from_millis(300)),
+        "{err}"
+    );
+    assert_eq!(
+        err.to_string(),
+        "the overall deadline of 0.3 s passed (last: no answer yet to GET /slow)"
+    );
     let before = c.request_count();
-    let err = c.list::<Value>("/slow", V).await.unwrap_err();
+    let err = op.list::<Value>("/slow", V).await.unwrap_err();
     assert!(matches!(err, ArmError::Deadline { .. }));
-    assert_eq!(c.request_count(), before);
+    assert_eq!(
+        op.request_count(),
+        before,
+        "nothing sent after the deadline"
+    );
+}
+
+#[tokio::test]
+async fn a_client_outlives_its_timeout() {
+    let server = MockServer::start().await;
+    Mock::given(path("/x"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!(1)))
+        .mount(&server)
+        .await;
+    let c = client(&server, |o| o.timeout = Duration::from_millis(200));
+    assert_eq!(c.timeout(), Duration::from_millis(200));
+    assert_eq!(c.deadline(), None);
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    // Long after `timeout` from creation, each call still has its own `timeout`.
+    assert_eq!(c.get::<u32>("/x", V).await.unwrap(), 1);
+    let op = c.with_deadline(Instant::now() + c.timeout());
+    assert_eq!(op.get::<u32>("/x", V).await.unwrap(), 1);
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert_eq!(c.get::<u32>("/x", V).await.unwrap(), 1);
+    assert!(matches!(
+        op.get::<u32>("/x", V).await,
+        Err(ArmError::Deadline { .. })
+    ));
+}
+
+#[tokio::test]
+async fn the_deadline_names_the_last_failure() {
+    let server = MockServer::start().await;
+    Mock::given(path("/flaky"))
+        .respond_with(
+            ResponseTemplate::new(429)
+                .insert_header("retry-after-ms", "100")
+                .set_body_json(json!({"error": {
+                    "code": "SubscriptionRequestsThrottled",
+                    "message": "Number of 'read' requests exceeded."
+                }})),
+        )
+        .up_to_n_times(1)
+        .mount(&server)
+        .await;
+    Mock::given(path("/flaky"))
+        .respond_with(ResponseTemplate::new(200).set_delay(Duration::from_secs(5)))
+        .mount(&server)
+        .await;
+    let c = client(&server, |_| {});
+    let op = c.with_deadline(Instant::now() + Duration::from_millis(1500));
+    let err = op.get::<Value>("/flaky", V).await.unwrap_err();
+    assert!(
+        matches!(&err, ArmError::Deadline { last: Some(last), .. }
+            if last == "HTTP 429 SubscriptionRequestsThrottled, asked to retry after 100 ms"),
+        "{err:?}"
+    );
+    assert_eq!(
+        err.to_string(),
+        "the overall deadline of 1.5 s passed (last: HTTP 429 SubscriptionRequestsThrottled, \
+         asked to retry after 100 ms)"
+    );
+    assert!(err.is_fatal());
+    assert_eq!(c.request_count(), 2);
 }
 
 #[tokio::test]
@@ -419,7 +515,10 @@ async fn connection_refused_is_a_transport_error() {
         ArmError::Transport { endpoint: e, .. } => assert_eq!(e, &endpoint),
         other => panic!("unexpected {other:?}"),
     }
-    assert!(err.to_string().contains(&endpoint), "{err}");
+    assert_eq!(
+        err.to_string(),
+        format!("could not reach {endpoint}: connection refused")
+    );
     assert!(err.is_fatal());
     assert_eq!(c.request_count(), 2, "retried once");
 }
@@ -635,4 +734,49 @@ async fn a_read_only_client_refuses_writes_and_sends_nothing() {
     let writer = client(&server, |o| o.allow_writes = true);
     writer.post::<Value>(register, V, None).await.unwrap();
     assert_eq!(requests(&server).await.len(), 6);
+}
+
+#[tokio::test]
+async fn throttling_past_the_deadline_is_one_unavailable_fact() {
+    let server = MockServer::start().await;
+    Mock::given(path("/throttled"))
+        .respond_with(
+            ResponseTemplate::new(429)
+                .insert_header("Retry-After", "120")
+                .set_body_json(json!({"error": {
+                    "code": "SubscriptionRequestsThrottled",
+                    "message": "Number of 'read' requests exceeded. Please try again after '120' seconds."
+                }})),
+        )
+        .mount(&server)
+        .await;
+    Mock::given(path("/fine"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!(1)))
+        .mount(&server)
+        .await;
+    let c = client(&server, |o| o.timeout = Duration::from_secs(10));
+    let op = c.with_deadline(Instant::now() + c.timeout());
+    let start = std::time::Instant::now();
+    let (a, b, d) = futures::join!(
+        op.get::<u32>("/fine", V),
+        op.get::<u32>("/throttled", V),
+        op.list::<u32>("/fine-list", V),
+    );
+    assert_eq!(a.unwrap(), 1);
+    let err = b.unwrap_err();
+    assert!(!err.is_fatal(), "{err}");
+    let u = err.to_unavailable();
+    assert_eq!(u.http_status, Some(429));
+    assert_eq!(u.code.as_deref(), Some("SubscriptionRequestsThrottled"));
+    assert_eq!(u.retry_after_secs, Some(120));
+    assert!(
+        u.message.contains("the server asked to wait 120 s"),
+        "{}",
+        u.message
+    );
+    // Not the throttling: an ordinary 404 of an unknown route.
+    assert_eq!(d.unwrap_err().http_status(), Some(404));
+    assert!(start.elapsed() < Duration::from_secs(5), "no 120 s wait");
+    // The operation is still usable after the throttled answer.
+    assert_eq!(op.get::<u32>("/fine", V).await.unwrap(), 1);
 }
