@@ -19,10 +19,14 @@ fn scope() -> Scope {
     }
 }
 
+/// Gathers from `mock`, then checks that every route got its expected number of requests and
+/// that no request went unmatched.
 async fn gather(mock: &ArmMock) -> Snapshot {
-    esu_preflight::gather::gather(&client(mock), &scope())
+    let snapshot = esu_preflight::gather::gather(&client(mock), &scope())
         .await
-        .expect("gather succeeds")
+        .expect("gather succeeds");
+    mock.verify().await;
+    snapshot
 }
 
 fn evaluate(snapshot: &Snapshot) -> Vec<Finding> {
@@ -166,11 +170,19 @@ async fn subscription_not_found_fails_esu001() {
     ] {
         mock.mount(
             mock.route("GET", &route)
-                .respond_with(mock.json(404, not_found.clone())),
+                .respond_with(mock.json(404, not_found.clone()))
+                .expect(1),
         )
         .await;
     }
-    let findings = evaluate(&gather(&mock).await);
+    let snapshot = gather(&mock).await;
+    let reason = snapshot.subscriptions[0]
+        .subscription
+        .unavailable()
+        .unwrap();
+    assert_eq!(reason.kind, UnavailableKind::NotFound);
+    assert_eq!(reason.code.as_deref(), Some("SubscriptionNotFound"));
+    let findings = evaluate(&snapshot);
     let esu001 = findings.iter().find(|f| f.check_id == "ESU001").unwrap();
     assert_eq!(esu001.status, Status::Fail);
     assert_eq!(esu001.resource_id, sub_path);
@@ -191,6 +203,7 @@ async fn throttling_is_retried_after_retry_after() {
                     .insert_header("Retry-After", "1"),
             )
             .up_to_n_times(2)
+            .expect(2)
             .with_priority(1),
     )
     .await;
@@ -218,6 +231,7 @@ async fn server_error_is_retried() {
         mock.route("GET", &format!("/subscriptions/{SUB}/providers"))
             .respond_with(mock.json(503, arm_error("ServiceUnavailable", "try again")))
             .up_to_n_times(1)
+            .expect(1)
             .with_priority(1),
     )
     .await;
@@ -235,7 +249,8 @@ async fn malformed_json_makes_the_fact_unavailable() {
             .respond_with(ResponseTemplate::new(200).set_body_raw(
                 r#"{"value": [ {"namespace": "Microsoft.Sql", "#,
                 "application/json",
-            )),
+            ))
+            .expect(1),
     )
     .await;
     let snapshot = gather(&mock).await;
@@ -300,6 +315,7 @@ async fn next_link_to_another_host_is_refused_and_no_token_reaches_it() {
         elsewhere.received().await.is_empty(),
         "a request reached the other host"
     );
+    elsewhere.verify().await;
     let findings = evaluate(&snapshot);
     assert_eq!(
         esu101(&findings, "Microsoft.Sql").status,
@@ -319,7 +335,9 @@ async fn next_link_loop_is_stopped() {
                 "value": [provider_json(SUB, "Microsoft.Sql", "Registered")],
                 "nextLink": format!("{}{route}?api-version={PROVIDERS_API}&%24skiptoken=again", mock.uri()),
             }),
-        )),
+        ))
+        // The first page, and the next link once.
+        .expect(2),
     )
     .await;
     let snapshot = gather(&mock).await;
@@ -345,6 +363,7 @@ async fn check_sends_only_authenticated_gets() {
             "/subscriptions/{SUB}/providers/Microsoft.Sql/register"
         )))
         .respond_with(ResponseTemplate::new(200))
+        .expect(0)
         .mount(mock.server())
         .await;
     evaluate(&gather(&mock).await);
@@ -370,7 +389,8 @@ async fn redirect_to_another_host_is_not_followed() {
             .respond_with(mock.template(302).insert_header(
                 "Location",
                 format!("{}/subscriptions/{SUB}/providers", elsewhere.uri()).as_str(),
-            )),
+            ))
+            .expect(1),
     )
     .await;
     let snapshot = gather(&mock).await;
@@ -380,4 +400,5 @@ async fn redirect_to_another_host_is_not_followed() {
         elsewhere.received().await.is_empty(),
         "the redirect was followed"
     );
+    elsewhere.verify().await;
 }
