@@ -135,7 +135,8 @@ impl Snapshot {
         let parse_error = |source: serde_json::Error| SnapshotError::Parse {
             path: path.to_owned(),
             line: source.line(),
-            column: source.column(),
+            // serde_json says column 0 for an error at a line break; the column is 1-based.
+            column: source.column().max(1),
             source,
         };
         #[derive(Deserialize)]
@@ -191,6 +192,13 @@ mod tests {
             }
             other => panic!("unexpected {other:?}"),
         }
+    }
+
+    #[test]
+    fn an_error_at_a_line_break_has_column_1() {
+        // A control character (the line break) inside a string.
+        let err = Snapshot::from_json("\"\n", path()).unwrap_err();
+        assert!(err.to_string().starts_with("snap.json:2:1:"), "{err}");
     }
 
     #[test]
