@@ -120,6 +120,50 @@ pub fn arm_error(code: &str, message: &str) -> Value {
     json!({ "error": { "code": code, "message": message } })
 }
 
+/// ARM's 404 envelope for a subscription that does not exist (or that the directory does not
+/// know).
+pub fn subscription_not_found(sub: &str) -> Value {
+    arm_error(
+        "SubscriptionNotFound",
+        &format!("The subscription '{sub}' could not be found."),
+    )
+}
+
+/// ARM's 404 envelope for a resource group that does not exist.
+pub fn resource_group_not_found(rg: &str) -> Value {
+    arm_error(
+        "ResourceGroupNotFound",
+        &format!("Resource group '{rg}' could not be found."),
+    )
+}
+
+/// Matches a request whose path is `path`, or lies below it when `below` is set, ignoring case
+/// (ARM paths are case-insensitive: `resourcegroups` and `resourceGroups` are the same).
+struct PathIgnoringCase {
+    path: String,
+    below: bool,
+}
+
+impl wiremock::Match for PathIgnoringCase {
+    fn matches(&self, request: &Request) -> bool {
+        let actual = request.url.path().to_ascii_lowercase();
+        if self.below {
+            actual
+                .strip_prefix(&self.path)
+                .is_some_and(|rest| rest.starts_with('/'))
+        } else {
+            actual == self.path
+        }
+    }
+}
+
+fn path_ignoring_case(path: &str, below: bool) -> PathIgnoringCase {
+    PathIgnoringCase {
+        path: path.to_ascii_lowercase(),
+        below,
+    }
+}
+
 /// The 403 `AuthorizationFailed` envelope for `action` over `scope`.
 pub fn authorization_failed(action: &str, scope: &str) -> Value {
     arm_error(
@@ -408,6 +452,57 @@ impl ArmMock {
             ),
         )
         .await;
+    }
+
+    /// The subscription does not exist: `GET /subscriptions/{sub}` answers ARM's 404
+    /// `SubscriptionNotFound` (once per run), and so does every read below it (providers,
+    /// permissions, resource groups…, any number of times), as ARM does.
+    pub async fn subscription_missing(&self, sub: &str) {
+        let route = format!("/subscriptions/{sub}");
+        self.mount(
+            Mock::given(path_ignoring_case(&route, false))
+                .and(wiremock::matchers::bearer_token(TOKEN))
+                .respond_with(self.json(404, subscription_not_found(sub)))
+                .named(format!("GET {route} (SubscriptionNotFound)"))
+                .expect(self.expected_per_route()),
+        )
+        .await;
+        self.mount(
+            Mock::given(path_ignoring_case(&route, true))
+                .and(wiremock::matchers::bearer_token(TOKEN))
+                .respond_with(self.json(404, subscription_not_found(sub)))
+                .named(format!("below {route} (SubscriptionNotFound)")),
+        )
+        .await;
+    }
+
+    /// The resource group does not exist: `GET /subscriptions/{sub}/resourcegroups/{rg}`
+    /// answers ARM's 404 `ResourceGroupNotFound`, `HEAD` on it a 404 with an empty body (and
+    /// `x-ms-failure-cause: gateway`), and every read below it the 404 envelope; any number of
+    /// times (how gather reads a resource group is its business).
+    pub async fn resource_group_missing(&self, sub: &str, rg: &str) {
+        let route = format!("/subscriptions/{sub}/resourcegroups/{rg}");
+        self.mount(
+            Mock::given(method("HEAD"))
+                .and(path_ignoring_case(&route, false))
+                .and(wiremock::matchers::bearer_token(TOKEN))
+                .respond_with(
+                    self.template(404)
+                        .insert_header("x-ms-failure-cause", "gateway"),
+                )
+                .named(format!("HEAD {route} (404)")),
+        )
+        .await;
+        for below in [false, true] {
+            self.mount(
+                Mock::given(method("GET"))
+                    .and(path_ignoring_case(&route, below))
+                    .and(wiremock::matchers::bearer_token(TOKEN))
+                    .respond_with(self.json(404, resource_group_not_found(rg)))
+                    .named(format!("GET {route} (ResourceGroupNotFound)")),
+            )
+            .await;
+        }
     }
 
     /// Every request the mock received, in order.

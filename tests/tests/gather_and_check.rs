@@ -159,22 +159,7 @@ async fn forbidden_providers_are_inconclusive_naming_action_and_scope() {
 async fn subscription_not_found_fails_esu001() {
     let mock = ArmMock::start().await;
     let sub_path = format!("/subscriptions/{SUB}");
-    let not_found = arm_error(
-        "SubscriptionNotFound",
-        &format!("The subscription '{SUB}' could not be found."),
-    );
-    for route in [
-        sub_path.clone(),
-        format!("{sub_path}/providers"),
-        format!("{sub_path}/providers/Microsoft.Authorization/permissions"),
-    ] {
-        mock.mount(
-            mock.route("GET", &route)
-                .respond_with(mock.json(404, not_found.clone()))
-                .expect(1),
-        )
-        .await;
-    }
+    mock.subscription_missing(SUB).await;
     let snapshot = gather(&mock).await;
     let reason = snapshot.subscriptions[0]
         .subscription

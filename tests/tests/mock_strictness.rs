@@ -147,3 +147,78 @@ async fn a_request_without_the_token_gets_arm_s_401_and_is_not_unmatched() {
             .is_some()
     );
 }
+
+#[tokio::test]
+async fn missing_subscription_and_resource_group_answer_arm_s_404s() {
+    let mock = ArmMock::start().await;
+    let other = "0b1f6471-1bf0-4dda-aec3-cb9272f09590";
+    mock.subscription_missing(other).await;
+    mock.resource_group_missing(SUB, "rg-Prod").await;
+    let client = client(&mock);
+    for (path, code) in [
+        (format!("/subscriptions/{other}"), "SubscriptionNotFound"),
+        (
+            format!("/subscriptions/{other}/providers"),
+            "SubscriptionNotFound",
+        ),
+        (
+            format!("/subscriptions/{SUB}/resourceGroups/rg-prod"),
+            "ResourceGroupNotFound",
+        ),
+        (
+            format!(
+                "/subscriptions/{SUB}/resourcegroups/rg-Prod/providers/Microsoft.Authorization/permissions"
+            ),
+            "ResourceGroupNotFound",
+        ),
+    ] {
+        let error = client.get::<Value>(&path, "2022-12-01").await.unwrap_err();
+        let api = error.api().unwrap_or_else(|| panic!("{path}: {error}"));
+        assert_eq!(
+            (api.status, api.code.as_deref()),
+            (404, Some(code)),
+            "{path}"
+        );
+    }
+    // HEAD on a missing group: 404, empty body, as ARM answers it.
+    let address = mock.uri().trim_start_matches("http://").to_owned();
+    let response = tokio::task::spawn_blocking(move || {
+        use std::io::{Read, Write};
+        let mut stream = std::net::TcpStream::connect(&address).unwrap();
+        write!(
+            stream,
+            "HEAD /subscriptions/{SUB}/resourcegroups/rg-prod?api-version=2022-12-01 HTTP/1.1\r\n\
+             Host: {address}\r\nAuthorization: Bearer {}\r\nConnection: close\r\n\r\n",
+            esu_preflight_tests::TOKEN
+        )
+        .unwrap();
+        let mut response = String::new();
+        stream.read_to_string(&mut response).unwrap();
+        response
+    })
+    .await
+    .unwrap();
+    assert!(response.starts_with("HTTP/1.1 404"), "{response}");
+    assert!(
+        response
+            .to_ascii_lowercase()
+            .contains("x-ms-failure-cause: gateway"),
+        "{response}"
+    );
+    // A sibling of the group is not below it: unmatched, so 599.
+    let error = client
+        .get::<Value>(
+            &format!("/subscriptions/{SUB}/resourcegroups/rg-prod-2"),
+            "2022-12-01",
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(error.api().map(|a| a.status), Some(NO_MOCK_MATCHED_STATUS));
+    assert_eq!(mock.unmatched().len(), 1);
+    // The subscription route was read once, as expected; the unmatched sibling fails verify.
+    assert!(
+        panic_message(async move { mock.verify().await })
+            .await
+            .is_some_and(|m| m.contains("rg-prod-2"))
+    );
+}
