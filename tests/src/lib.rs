@@ -509,4 +509,32 @@ impl ArmMock {
     pub async fn received(&self) -> Vec<Request> {
         self.server.received_requests().await.unwrap_or_default()
     }
+
+    /// How many times each `METHOD URL` was requested (retries included), sorted by URL.
+    pub async fn requests_per_url(&self) -> std::collections::BTreeMap<String, usize> {
+        let mut counts = std::collections::BTreeMap::new();
+        for request in self.received().await {
+            *counts
+                .entry(format!("{} {}", request.method, request.url))
+                .or_default() += 1;
+        }
+        counts
+    }
+
+    /// Fails (panics) if any URL was requested more than once, naming those URLs. For a test
+    /// with no retries: a retried request is the same URL again.
+    pub async fn assert_no_url_requested_twice(&self) {
+        let repeated: Vec<String> = self
+            .requests_per_url()
+            .await
+            .into_iter()
+            .filter(|(_, count)| *count > 1)
+            .map(|(url, count)| format!("{count}× {url}"))
+            .collect();
+        assert!(
+            repeated.is_empty(),
+            "URLs requested more than once:\n{}",
+            repeated.join("\n")
+        );
+    }
 }

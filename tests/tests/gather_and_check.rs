@@ -353,7 +353,8 @@ async fn check_sends_only_authenticated_gets() {
         .await;
     evaluate(&gather(&mock).await);
     let requests = mock.received().await;
-    assert_eq!(requests.len(), 3, "one request per fact, no URL twice");
+    assert_eq!(requests.len(), 3, "one request per fact");
+    mock.assert_no_url_requested_twice().await;
     for request in &requests {
         assert_eq!(request.method.as_str(), "GET", "{}", request.url);
         assert!(
@@ -414,4 +415,45 @@ async fn an_odd_registration_state_spoils_only_that_provider() {
             assert_eq!(esu101(&findings, ns).status, Status::Pass, "{ns}, {odd}");
         }
     }
+}
+
+#[tokio::test]
+async fn two_subscriptions_are_read_once_each_in_scope_order() {
+    const OTHER: &str = "0b1f6471-1bf0-4dda-aec3-cb9272f09590";
+    let mock = ArmMock::start().await;
+    mock.healthy(SUB).await;
+    mock.subscription(OTHER, "Enabled").await;
+    mock.providers(OTHER, &[("Microsoft.Sql", "NotRegistered")])
+        .await;
+    mock.permissions(OTHER, permissions_reader()).await;
+    // The second subscription first: the order given is kept.
+    let scope = Scope {
+        subscriptions: vec![OTHER.to_owned(), SUB.to_owned()],
+    };
+    let snapshot = esu_preflight::gather::gather(&client(&mock), &scope)
+        .await
+        .expect("gather succeeds");
+    mock.verify().await;
+    mock.assert_no_url_requested_twice().await;
+    assert_eq!(mock.received().await.len(), 6);
+    let ids: Vec<_> = snapshot
+        .subscriptions
+        .iter()
+        .map(|s| s.subscription_id.as_str())
+        .collect();
+    assert_eq!(ids, [OTHER, SUB]);
+    let findings = evaluate(&snapshot);
+    let sql = |sub: &str| {
+        let id = format!("/subscriptions/{sub}/providers/Microsoft.Sql");
+        findings
+            .iter()
+            .filter(|f| f.resource_id == id)
+            .map(|f| (f.check_id.as_str(), f.status))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        sql(OTHER),
+        [("ESU101", Status::Fail), ("ESU102", Status::Fail)]
+    );
+    assert_eq!(sql(SUB), [("ESU101", Status::Pass)]);
 }
