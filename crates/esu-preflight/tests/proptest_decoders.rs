@@ -82,12 +82,9 @@ const WORDS: &[&str] = &[
     "",
 ];
 
+/// `default` cases; `PROPTEST_CASES` in the environment overrides it (proptest applies it).
 fn cases(default: u32) -> ProptestConfig {
-    // `PROPTEST_CASES` in the environment overrides the default (proptest reads it itself).
-    let from_env = std::env::var("PROPTEST_CASES")
-        .ok()
-        .and_then(|v| v.parse().ok());
-    ProptestConfig::with_cases(from_env.unwrap_or(default))
+    ProptestConfig::with_cases(default)
 }
 
 fn arb_string() -> impl Strategy<Value = String> {
