@@ -33,7 +33,10 @@ struct Row {
 }
 
 async fn measure(scenario: &Scenario) -> Row {
-    let mock = ArmMock::start_with_delay(LATENCY).await;
+    // Every route is read once per run; the mock checks that when it is dropped.
+    let mock = ArmMock::start_with_delay(LATENCY)
+        .await
+        .expect_runs(RUNS as u64);
     mock.subscription(SUB, "Enabled").await;
     mock.permissions(SUB, permissions_owner()).await;
     let providers = providers_json(SUB, &[("Microsoft.Sql", "NotRegistered")]);

@@ -3,18 +3,27 @@
 //! [`ArmMock`] runs a `wiremock` server on loopback and serves ARM payloads built from the real
 //! example payloads under `tests/fixtures/arm/` (sources in `SOURCES.md` there). Every route
 //! requires `Authorization: Bearer` [`TOKEN`]; a request without it gets ARM's 401 envelope, so a
-//! test that forgot to authenticate cannot pass by accident. Unmatched authenticated requests get
-//! a 404 `NoMockMatched` error envelope.
+//! test that forgot to authenticate cannot pass by accident.
+//!
+//! The mock is strict, so that its tests can fail:
+//! - an authenticated request no route matches is answered **599** (a status ARM never sends, and
+//!   one the client does not retry) with a `NoMockMatched` envelope naming the method and URL, so
+//!   it can never pass for a "not found"; it is also recorded, and [`ArmMock::verify`] (or
+//!   dropping the mock) fails the test naming it;
+//! - the routes mounted by the helpers ([`ArmMock::subscription`], [`ArmMock::providers`], …)
+//!   expect to be fetched exactly once per run (no URL fetched twice); a test that runs the
+//!   tool more than once against one mock says so with [`ArmMock::expect_runs`]. The counts are
+//!   checked by [`ArmMock::verify`] and again when the mock is dropped.
 //!
 //! Nothing here reaches the internet: the server binds 127.0.0.1.
 
 use esu_preflight::arm::{ArmClient, ArmClientOptions, StaticTokenCredential};
 use serde_json::{Value, json};
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use wiremock::matchers::{method, path, query_param, query_param_is_missing};
-use wiremock::{Mock, MockBuilder, MockServer, Request, Respond, ResponseTemplate};
+use wiremock::{Mock, MockBuilder, MockServer, Request, Respond, ResponseTemplate, Times};
 
 pub use wiremock;
 
@@ -111,6 +120,50 @@ pub fn arm_error(code: &str, message: &str) -> Value {
     json!({ "error": { "code": code, "message": message } })
 }
 
+/// ARM's 404 envelope for a subscription that does not exist (or that the directory does not
+/// know).
+pub fn subscription_not_found(sub: &str) -> Value {
+    arm_error(
+        "SubscriptionNotFound",
+        &format!("The subscription '{sub}' could not be found."),
+    )
+}
+
+/// ARM's 404 envelope for a resource group that does not exist.
+pub fn resource_group_not_found(rg: &str) -> Value {
+    arm_error(
+        "ResourceGroupNotFound",
+        &format!("Resource group '{rg}' could not be found."),
+    )
+}
+
+/// Matches a request whose path is `path`, or lies below it when `below` is set, ignoring case
+/// (ARM paths are case-insensitive: `resourcegroups` and `resourceGroups` are the same).
+struct PathIgnoringCase {
+    path: String,
+    below: bool,
+}
+
+impl wiremock::Match for PathIgnoringCase {
+    fn matches(&self, request: &Request) -> bool {
+        let actual = request.url.path().to_ascii_lowercase();
+        if self.below {
+            actual
+                .strip_prefix(&self.path)
+                .is_some_and(|rest| rest.starts_with('/'))
+        } else {
+            actual == self.path
+        }
+    }
+}
+
+fn path_ignoring_case(path: &str, below: bool) -> PathIgnoringCase {
+    PathIgnoringCase {
+        path: path.to_ascii_lowercase(),
+        below,
+    }
+}
+
 /// The 403 `AuthorizationFailed` envelope for `action` over `scope`.
 pub fn authorization_failed(action: &str, scope: &str) -> Value {
     arm_error(
@@ -142,10 +195,19 @@ pub fn client(mock: &ArmMock) -> ArmClient {
 pub struct ArmMock {
     server: MockServer,
     delay: Duration,
+    runs: u64,
+    unmatched: Arc<Mutex<Vec<String>>>,
 }
 
-/// Answers requests that no route matched: 401 without the token, else a 404 envelope.
-struct Fallback;
+/// The status the mock answers an authenticated request no route matched: ARM never sends it,
+/// and the client does not retry it.
+pub const NO_MOCK_MATCHED_STATUS: u16 = 599;
+
+/// Answers requests that no route matched: 401 without the token (what ARM answers), else
+/// [`NO_MOCK_MATCHED_STATUS`] with a `NoMockMatched` envelope, recording the request.
+struct Fallback {
+    unmatched: Arc<Mutex<Vec<String>>>,
+}
 
 impl Respond for Fallback {
     fn respond(&self, request: &Request) -> ResponseTemplate {
@@ -155,9 +217,14 @@ impl Respond for Fallback {
                 "Authentication failed. The 'Authorization' header is missing.",
             ));
         }
-        ResponseTemplate::new(404).set_body_json(arm_error(
+        let described = format!("{} {}", request.method, request.url);
+        self.unmatched
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .push(described.clone());
+        ResponseTemplate::new(NO_MOCK_MATCHED_STATUS).set_body_json(arm_error(
             "NoMockMatched",
-            &format!("no mock route for {} {}", request.method, request.url),
+            &format!("no mock route for {described}"),
         ))
     }
 }
@@ -171,6 +238,21 @@ pub fn has_token(request: &Request) -> bool {
         .is_some_and(|v| v == format!("Bearer {TOKEN}"))
 }
 
+impl Drop for ArmMock {
+    fn drop(&mut self) {
+        // The server's own drop then checks the routes' expected counts.
+        if std::thread::panicking() {
+            return;
+        }
+        let unmatched = self.unmatched();
+        assert!(
+            unmatched.is_empty(),
+            "the ARM mock received requests no route matched:\n{}",
+            unmatched.join("\n")
+        );
+    }
+}
+
 impl ArmMock {
     /// Starts an empty mock.
     pub async fn start() -> Self {
@@ -180,12 +262,55 @@ impl ArmMock {
     /// Starts a mock that waits `delay` before every answer (injected latency).
     pub async fn start_with_delay(delay: Duration) -> Self {
         let server = MockServer::start().await;
+        let unmatched = Arc::new(Mutex::new(Vec::new()));
         Mock::given(wiremock::matchers::any())
-            .respond_with(Fallback)
+            .respond_with(Fallback {
+                unmatched: Arc::clone(&unmatched),
+            })
             .with_priority(u8::MAX)
+            .named("fallback")
             .mount(&server)
             .await;
-        Self { server, delay }
+        Self {
+            server,
+            delay,
+            runs: 1,
+            unmatched,
+        }
+    }
+
+    /// The routes mounted from now on by the helpers expect `runs` requests each instead of one:
+    /// for a test that runs the tool `runs` times against this mock.
+    #[must_use]
+    pub fn expect_runs(mut self, runs: u64) -> Self {
+        self.runs = runs;
+        self
+    }
+
+    /// How many requests each helper route expects (see [`ArmMock::expect_runs`]).
+    pub fn expected_per_route(&self) -> Times {
+        Times::from(self.runs)
+    }
+
+    /// The authenticated requests no route matched, as `METHOD URL`, in order.
+    pub fn unmatched(&self) -> Vec<String> {
+        self.unmatched
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Fails (panics) unless every route got its expected number of requests and no
+    /// authenticated request went unmatched. Also run when the mock is dropped; calling it
+    /// explicitly reports the failure at the end of the test rather than during unwinding.
+    pub async fn verify(&self) {
+        let unmatched = self.unmatched();
+        assert!(
+            unmatched.is_empty(),
+            "the ARM mock received requests no route matched:\n{}",
+            unmatched.join("\n")
+        );
+        self.server.verify().await;
     }
 
     /// The base URL, e.g. `http://127.0.0.1:41234`.
@@ -226,7 +351,9 @@ impl ArmMock {
         self.mount(
             self.route("GET", &format!("/subscriptions/{sub}"))
                 .and(query_param("api-version", SUBSCRIPTION_API))
-                .respond_with(self.json(200, subscription_json(sub, state))),
+                .respond_with(self.json(200, subscription_json(sub, state)))
+                .named(format!("GET /subscriptions/{sub}"))
+                .expect(self.expected_per_route()),
         )
         .await;
     }
@@ -236,7 +363,9 @@ impl ArmMock {
         self.mount(
             self.route("GET", &format!("/subscriptions/{sub}/providers"))
                 .and(query_param("api-version", PROVIDERS_API))
-                .respond_with(self.json(200, json!({ "value": providers_json(sub, states) }))),
+                .respond_with(self.json(200, json!({ "value": providers_json(sub, states) })))
+                .named(format!("GET /subscriptions/{sub}/providers"))
+                .expect(self.expected_per_route()),
         )
         .await;
     }
@@ -263,7 +392,13 @@ impl ArmMock {
             } else {
                 builder.and(query_param("$skiptoken", index.to_string()))
             };
-            self.mount(builder.respond_with(self.json(200, body))).await;
+            self.mount(
+                builder
+                    .respond_with(self.json(200, body))
+                    .named(format!("GET {route} page {}", index + 1))
+                    .expect(self.expected_per_route()),
+            )
+            .await;
         }
     }
 
@@ -275,7 +410,9 @@ impl ArmMock {
                 &format!("/subscriptions/{sub}/providers/Microsoft.Authorization/permissions"),
             )
             .and(query_param("api-version", PERMISSIONS_API))
-            .respond_with(self.json(200, body)),
+            .respond_with(self.json(200, body))
+            .named(format!("GET /subscriptions/{sub}/permissions"))
+            .expect(self.expected_per_route()),
         )
         .await;
     }
@@ -296,7 +433,9 @@ impl ArmMock {
     pub async fn providers_answer(&self, sub: &str, status: u16, body: Value) {
         self.mount(
             self.route("GET", &format!("/subscriptions/{sub}/providers"))
-                .respond_with(self.json(status, body)),
+                .respond_with(self.json(status, body))
+                .named(format!("GET /subscriptions/{sub}/providers ({status})"))
+                .expect(self.expected_per_route()),
         )
         .await;
     }
@@ -315,8 +454,87 @@ impl ArmMock {
         .await;
     }
 
+    /// The subscription does not exist: `GET /subscriptions/{sub}` answers ARM's 404
+    /// `SubscriptionNotFound` (once per run), and so does every read below it (providers,
+    /// permissions, resource groups…, any number of times), as ARM does.
+    pub async fn subscription_missing(&self, sub: &str) {
+        let route = format!("/subscriptions/{sub}");
+        self.mount(
+            Mock::given(path_ignoring_case(&route, false))
+                .and(wiremock::matchers::bearer_token(TOKEN))
+                .respond_with(self.json(404, subscription_not_found(sub)))
+                .named(format!("GET {route} (SubscriptionNotFound)"))
+                .expect(self.expected_per_route()),
+        )
+        .await;
+        self.mount(
+            Mock::given(path_ignoring_case(&route, true))
+                .and(wiremock::matchers::bearer_token(TOKEN))
+                .respond_with(self.json(404, subscription_not_found(sub)))
+                .named(format!("below {route} (SubscriptionNotFound)")),
+        )
+        .await;
+    }
+
+    /// The resource group does not exist: `GET /subscriptions/{sub}/resourcegroups/{rg}`
+    /// answers ARM's 404 `ResourceGroupNotFound`, `HEAD` on it a 404 with an empty body (and
+    /// `x-ms-failure-cause: gateway`), and every read below it the 404 envelope; any number of
+    /// times (how gather reads a resource group is its business).
+    pub async fn resource_group_missing(&self, sub: &str, rg: &str) {
+        let route = format!("/subscriptions/{sub}/resourcegroups/{rg}");
+        self.mount(
+            Mock::given(method("HEAD"))
+                .and(path_ignoring_case(&route, false))
+                .and(wiremock::matchers::bearer_token(TOKEN))
+                .respond_with(
+                    self.template(404)
+                        .insert_header("x-ms-failure-cause", "gateway"),
+                )
+                .named(format!("HEAD {route} (404)")),
+        )
+        .await;
+        for below in [false, true] {
+            self.mount(
+                Mock::given(method("GET"))
+                    .and(path_ignoring_case(&route, below))
+                    .and(wiremock::matchers::bearer_token(TOKEN))
+                    .respond_with(self.json(404, resource_group_not_found(rg)))
+                    .named(format!("GET {route} (ResourceGroupNotFound)")),
+            )
+            .await;
+        }
+    }
+
     /// Every request the mock received, in order.
     pub async fn received(&self) -> Vec<Request> {
         self.server.received_requests().await.unwrap_or_default()
+    }
+
+    /// How many times each `METHOD URL` was requested (retries included), sorted by URL.
+    pub async fn requests_per_url(&self) -> std::collections::BTreeMap<String, usize> {
+        let mut counts = std::collections::BTreeMap::new();
+        for request in self.received().await {
+            *counts
+                .entry(format!("{} {}", request.method, request.url))
+                .or_default() += 1;
+        }
+        counts
+    }
+
+    /// Fails (panics) if any URL was requested more than once, naming those URLs. For a test
+    /// with no retries: a retried request is the same URL again.
+    pub async fn assert_no_url_requested_twice(&self) {
+        let repeated: Vec<String> = self
+            .requests_per_url()
+            .await
+            .into_iter()
+            .filter(|(_, count)| *count > 1)
+            .map(|(url, count)| format!("{count}× {url}"))
+            .collect();
+        assert!(
+            repeated.is_empty(),
+            "URLs requested more than once:\n{}",
+            repeated.join("\n")
+        );
     }
 }

@@ -17,10 +17,14 @@ fn scope() -> Scope {
     Scope::subscriptions([SUB])
 }
 
+/// Gathers from `mock`, then checks that every route got its expected number of requests and
+/// that no request went unmatched.
 async fn gather(mock: &ArmMock) -> Snapshot {
-    esu_preflight::gather::gather(&client(mock), &scope())
+    let snapshot = esu_preflight::gather::gather(&client(mock), &scope())
         .await
-        .expect("gather succeeds")
+        .expect("gather succeeds");
+    mock.verify().await;
+    snapshot
 }
 
 fn evaluate(snapshot: &Snapshot) -> Vec<Finding> {
@@ -153,22 +157,15 @@ async fn forbidden_providers_are_inconclusive_naming_action_and_scope() {
 async fn subscription_not_found_fails_esu001() {
     let mock = ArmMock::start().await;
     let sub_path = format!("/subscriptions/{SUB}");
-    let not_found = arm_error(
-        "SubscriptionNotFound",
-        &format!("The subscription '{SUB}' could not be found."),
-    );
-    for route in [
-        sub_path.clone(),
-        format!("{sub_path}/providers"),
-        format!("{sub_path}/providers/Microsoft.Authorization/permissions"),
-    ] {
-        mock.mount(
-            mock.route("GET", &route)
-                .respond_with(mock.json(404, not_found.clone())),
-        )
-        .await;
-    }
-    let findings = evaluate(&gather(&mock).await);
+    mock.subscription_missing(SUB).await;
+    let snapshot = gather(&mock).await;
+    let reason = snapshot.subscriptions[0]
+        .subscription
+        .unavailable()
+        .unwrap();
+    assert_eq!(reason.kind, UnavailableKind::NotFound);
+    assert_eq!(reason.code.as_deref(), Some("SubscriptionNotFound"));
+    let findings = evaluate(&snapshot);
     let esu001 = findings.iter().find(|f| f.check_id == "ESU001").unwrap();
     assert_eq!(esu001.status, Status::Fail);
     assert_eq!(esu001.resource_id, sub_path);
@@ -189,6 +186,7 @@ async fn throttling_is_retried_after_retry_after() {
                     .insert_header("Retry-After", "1"),
             )
             .up_to_n_times(2)
+            .expect(2)
             .with_priority(1),
     )
     .await;
@@ -216,6 +214,7 @@ async fn server_error_is_retried() {
         mock.route("GET", &format!("/subscriptions/{SUB}/providers"))
             .respond_with(mock.json(503, arm_error("ServiceUnavailable", "try again")))
             .up_to_n_times(1)
+            .expect(1)
             .with_priority(1),
     )
     .await;
@@ -233,7 +232,8 @@ async fn malformed_json_makes_the_fact_unavailable() {
             .respond_with(ResponseTemplate::new(200).set_body_raw(
                 r#"{"value": [ {"namespace": "Microsoft.Sql", "#,
                 "application/json",
-            )),
+            ))
+            .expect(1),
     )
     .await;
     let snapshot = gather(&mock).await;
@@ -298,6 +298,7 @@ async fn next_link_to_another_host_is_refused_and_no_token_reaches_it() {
         elsewhere.received().await.is_empty(),
         "a request reached the other host"
     );
+    elsewhere.verify().await;
     let findings = evaluate(&snapshot);
     assert_eq!(
         esu101(&findings, "Microsoft.Sql").status,
@@ -317,7 +318,9 @@ async fn next_link_loop_is_stopped() {
                 "value": [provider_json(SUB, "Microsoft.Sql", "Registered")],
                 "nextLink": format!("{}{route}?api-version={PROVIDERS_API}&%24skiptoken=again", mock.uri()),
             }),
-        )),
+        ))
+        // The first page, and the next link once.
+        .expect(2),
     )
     .await;
     let snapshot = gather(&mock).await;
@@ -343,11 +346,13 @@ async fn check_sends_only_authenticated_gets() {
             "/subscriptions/{SUB}/providers/Microsoft.Sql/register"
         )))
         .respond_with(ResponseTemplate::new(200))
+        .expect(0)
         .mount(mock.server())
         .await;
     evaluate(&gather(&mock).await);
     let requests = mock.received().await;
-    assert_eq!(requests.len(), 3, "one request per fact, no URL twice");
+    assert_eq!(requests.len(), 3, "one request per fact");
+    mock.assert_no_url_requested_twice().await;
     for request in &requests {
         assert_eq!(request.method.as_str(), "GET", "{}", request.url);
         assert!(
@@ -368,7 +373,8 @@ async fn redirect_to_another_host_is_not_followed() {
             .respond_with(mock.template(302).insert_header(
                 "Location",
                 format!("{}/subscriptions/{SUB}/providers", elsewhere.uri()).as_str(),
-            )),
+            ))
+            .expect(1),
     )
     .await;
     let snapshot = gather(&mock).await;
@@ -378,4 +384,70 @@ async fn redirect_to_another_host_is_not_followed() {
         elsewhere.received().await.is_empty(),
         "the redirect was followed"
     );
+    elsewhere.verify().await;
+}
+
+/// Issue 5 A10: an odd `registrationState` spoils that one provider, not the whole list.
+#[tokio::test]
+async fn an_odd_registration_state_spoils_only_that_provider() {
+    for odd in [json!(null), json!(42), json!({"state": "Registered"})] {
+        let mock = ArmMock::start().await;
+        mock.enabled_with_owner(SUB).await;
+        let mut providers = providers_json(SUB, &[]);
+        for provider in &mut providers {
+            if provider["namespace"] == "Microsoft.Sql" {
+                provider["registrationState"] = odd.clone();
+            }
+        }
+        mock.providers_answer(SUB, 200, json!({ "value": providers }))
+            .await;
+        let findings = evaluate(&gather(&mock).await);
+        assert_eq!(
+            esu101(&findings, "Microsoft.Sql").status,
+            Status::Inconclusive,
+            "{odd}"
+        );
+        for ns in REQUIRED.iter().filter(|ns| **ns != "Microsoft.Sql") {
+            assert_eq!(esu101(&findings, ns).status, Status::Pass, "{ns}, {odd}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn two_subscriptions_are_read_once_each_in_scope_order() {
+    const OTHER: &str = "0b1f6471-1bf0-4dda-aec3-cb9272f09590";
+    let mock = ArmMock::start().await;
+    mock.healthy(SUB).await;
+    mock.subscription(OTHER, "Enabled").await;
+    mock.providers(OTHER, &[("Microsoft.Sql", "NotRegistered")])
+        .await;
+    mock.permissions(OTHER, permissions_reader()).await;
+    // The second subscription first: the order given is kept.
+    let scope = Scope::subscriptions([OTHER, SUB]);
+    let snapshot = esu_preflight::gather::gather(&client(&mock), &scope)
+        .await
+        .expect("gather succeeds");
+    mock.verify().await;
+    mock.assert_no_url_requested_twice().await;
+    assert_eq!(mock.received().await.len(), 6);
+    let ids: Vec<_> = snapshot
+        .subscriptions
+        .iter()
+        .map(|s| s.subscription_id.as_str())
+        .collect();
+    assert_eq!(ids, [OTHER, SUB]);
+    let findings = evaluate(&snapshot);
+    let sql = |sub: &str| {
+        let id = format!("/subscriptions/{sub}/providers/Microsoft.Sql");
+        findings
+            .iter()
+            .filter(|f| f.resource_id == id)
+            .map(|f| (f.check_id.as_str(), f.status))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        sql(OTHER),
+        [("ESU101", Status::Fail), ("ESU102", Status::Fail)]
+    );
+    assert_eq!(sql(SUB), [("ESU101", Status::Pass)]);
 }

@@ -65,7 +65,13 @@ fn failing<'a>(report: &'a Value, check_id: &str) -> &'a Value {
 }
 
 async fn sql_unregistered() -> ArmMock {
-    let mock = ArmMock::start().await;
+    sql_unregistered_for_runs(1).await
+}
+
+/// [`sql_unregistered`] for a test that runs the binary `runs` times against it (the mock
+/// checks that every route is read exactly once per run).
+async fn sql_unregistered_for_runs(runs: u64) -> ArmMock {
+    let mock = ArmMock::start().await.expect_runs(runs);
     mock.subscription(SUB, "Enabled").await;
     mock.providers(SUB, &[("Microsoft.Sql", "NotRegistered")])
         .await;
@@ -133,7 +139,8 @@ async fn subscription_falls_back_to_azure_subscription_id() {
 
 #[tokio::test]
 async fn snapshot_then_offline_check_gives_the_same_report() {
-    let mock = sql_unregistered().await;
+    // `snapshot`, then a live `check`: two runs against the mock.
+    let mock = sql_unregistered_for_runs(2).await;
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("snap.json");
     let file_arg = file.to_str().unwrap();
@@ -180,7 +187,7 @@ async fn bundled_example_snapshot_evaluates() {
 #[tokio::test]
 async fn fail_on_and_allow_inconclusive_gate_the_exit_code() {
     // HybridCompute registering is a warning: exit 0 by default, 1 with --fail-on warning.
-    let mock = ArmMock::start().await;
+    let mock = ArmMock::start().await.expect_runs(2);
     mock.enabled_with_owner(SUB).await;
     mock.providers(SUB, &[("Microsoft.HybridCompute", "Registering")])
         .await;
@@ -189,7 +196,7 @@ async fn fail_on_and_allow_inconclusive_gate_the_exit_code() {
     assert_eq!(strict.status.code(), Some(1));
 
     // Providers unreadable: inconclusive → 1, unless allowed.
-    let forbidden = ArmMock::start().await;
+    let forbidden = ArmMock::start().await.expect_runs(2);
     forbidden.enabled_with_owner(SUB).await;
     forbidden.providers_forbidden(SUB).await;
     assert_eq!(
@@ -955,7 +962,7 @@ async fn a_failed_snapshot_leaves_no_stale_file() {
 
 #[tokio::test]
 async fn verbose_shows_the_connection_on_stderr_and_never_the_token() {
-    let mock = ArmMock::start().await;
+    let mock = ArmMock::start().await.expect_runs(3);
     mock.healthy(SUB).await;
     let plain = run_against(&mock, &["check", "--format", "json"]).await;
     assert!(!stderr(&plain).contains("DEBUG"), "{}", stderr(&plain));

@@ -415,8 +415,14 @@ mod tests {
     fn the_programs_carry_their_own_numbers() {
         assert_eq!(WS2016.end_of_support, date!(2027 - 01 - 12));
         assert_eq!(WS2016.billing_start, date!(2027 - 01 - 13));
-        assert!(!WS2016.spla_allowed && WS2012.spla_allowed);
-        assert!(!WS2016.volume_licensing_transition);
+        assert_eq!((WS2012.spla_allowed, WS2016.spla_allowed), (true, false));
+        assert_eq!(
+            (
+                WS2012.volume_licensing_transition,
+                WS2016.volume_licensing_transition
+            ),
+            (true, false)
+        );
         assert_eq!(
             WS2012.patch_policy.unwrap().definition,
             "14b4e776-9fab-44b0-b53f-38d2458ea8be"

@@ -352,7 +352,7 @@ fn parse<T: serde::de::DeserializeOwned>(text: &str, path: &Path) -> Result<T, S
     let error = |field: Option<String>, inner: &serde_json::Error| SnapshotError::Parse {
         path: path.to_owned(),
         line: inner.line(),
-        column: inner.column(),
+        column: inner.column().max(1),
         field,
         message: humanize_serde(inner),
     };
@@ -532,6 +532,13 @@ mod tests {
             }
             other => panic!("unexpected {other:?}"),
         }
+    }
+
+    #[test]
+    fn an_error_at_a_line_break_has_column_1() {
+        // A control character (the line break) inside a string.
+        let err = Snapshot::from_json("\"\n", path()).unwrap_err();
+        assert!(err.to_string().starts_with("snap.json:2:1:"), "{err}");
     }
 
     #[test]

@@ -139,9 +139,11 @@ impl Fixture {
     }
 
     pub(crate) fn subscription_state(mut self, state: &str) -> Self {
-        if let Ok(sub) = &mut self.subscription {
-            sub["state"] = json!(state);
-        }
+        let sub = self
+            .subscription
+            .as_mut()
+            .expect("subscription_state on an unavailable subscription changes nothing");
+        sub["state"] = json!(state);
         self
     }
 
@@ -178,9 +180,13 @@ impl Fixture {
     }
 
     pub(crate) fn without_provider(mut self, namespace: &str) -> Self {
-        if let Ok(providers) = &mut self.providers {
-            providers.retain(|p| p["namespace"] != namespace);
-        }
+        let providers = self
+            .providers
+            .as_mut()
+            .expect("without_provider on unavailable providers changes nothing");
+        let before = providers.len();
+        providers.retain(|p| p["namespace"] != namespace);
+        assert_ne!(before, providers.len(), "no provider {namespace} to remove");
         self
     }
 
@@ -199,12 +205,21 @@ impl Fixture {
         self
     }
 
-    fn provider_entries(&mut self, namespace: &str) -> impl Iterator<Item = &mut Value> {
-        let namespace = namespace.to_owned();
-        self.providers
+    /// The entries of `namespace`; a builder step that would change nothing (a typo in the
+    /// namespace, providers already unavailable) fails the test instead of silently testing
+    /// the healthy case.
+    fn provider_entries(&mut self, namespace: &str) -> Vec<&mut Value> {
+        let entries: Vec<&mut Value> = self
+            .providers
             .iter_mut()
             .flatten()
-            .filter(move |p| p["namespace"] == namespace.as_str())
+            .filter(|p| p["namespace"] == namespace)
+            .collect();
+        assert!(
+            !entries.is_empty(),
+            "no provider {namespace} in the fixture"
+        );
+        entries
     }
 
     /// The subscription's facts, parsed through the library's own models.

@@ -82,6 +82,8 @@ async fn get_opt_maps_404_to_none_and_get_to_api_error() {
         .respond_with(ResponseTemplate::new(404).set_body_json(json!({
             "error": {"code": "SubscriptionNotFound", "message": "The subscription 'missing' could not be found."}
         })))
+        // wiremock answers an unmatched request 404 too: make sure this route is what answered.
+        .expect(2)
         .mount(&server)
         .await;
     Mock::given(path("/subscriptions/there"))
@@ -103,6 +105,7 @@ async fn get_opt_maps_404_to_none_and_get_to_api_error() {
     assert_eq!(api.request, "GET /subscriptions/missing");
     assert!(!err.is_fatal());
     assert!(!err.to_string().contains(TOKEN));
+    server.verify().await;
 }
 
 #[tokio::test]
