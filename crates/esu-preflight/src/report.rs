@@ -48,7 +48,8 @@ pub struct Summary {
 pub struct Gate {
     /// Failing findings at or above this severity make the exit code 1.
     pub fail_on: Severity,
-    /// Whether inconclusive findings are tolerated.
+    /// Whether inconclusive findings are tolerated. When `false`, any inconclusive finding,
+    /// whatever its severity, makes the exit code 1.
     pub allow_inconclusive: bool,
 }
 
@@ -64,15 +65,14 @@ impl Default for Gate {
 impl Gate {
     /// Whether this finding, alone, makes the run fail.
     ///
-    /// A `fail` at or above `fail_on` does; so does an `inconclusive` at or above `fail_on`
-    /// unless inconclusive findings are allowed: a check that could not run never passes
-    /// silently.
+    /// A `fail` does when its severity is at or above `fail_on`. An `inconclusive` does
+    /// whatever its severity, unless inconclusive findings are allowed: a check that could not
+    /// run never passes silently, even one lowered to `warning` or `info` by the configuration
+    /// (its severity says how much a *failure* would matter, and nobody knows yet whether it
+    /// failed). `pass` and `skipped` never do.
     pub fn blocks(&self, finding: &Finding) -> bool {
-        if finding.severity < self.fail_on {
-            return false;
-        }
         match finding.status {
-            Status::Fail => true,
+            Status::Fail => finding.severity >= self.fail_on,
             Status::Inconclusive => !self.allow_inconclusive,
             Status::Pass | Status::Skipped => false,
         }
@@ -164,6 +164,16 @@ mod tests {
             0
         );
 
+        // Inconclusive blocks whatever its severity: a check lowered to a warning whose facts
+        // could not be read is not a pass.
+        for severity in [Severity::Info, Severity::Warning, Severity::Error] {
+            assert_eq!(
+                gate.exit_code(&[finding(Status::Inconclusive, severity)]),
+                1,
+                "{severity}"
+            );
+        }
+
         let lenient = Gate {
             allow_inconclusive: true,
             ..gate
@@ -183,6 +193,22 @@ mod tests {
         assert_eq!(
             strict.exit_code(&[finding(Status::Fail, Severity::Info)]),
             0
+        );
+        assert_eq!(
+            strict.exit_code(&[finding(Status::Inconclusive, Severity::Info)]),
+            1
+        );
+        let lenient_strict = Gate {
+            allow_inconclusive: true,
+            fail_on: Severity::Info,
+        };
+        assert_eq!(
+            lenient_strict.exit_code(&[finding(Status::Inconclusive, Severity::Error)]),
+            0
+        );
+        assert_eq!(
+            lenient_strict.exit_code(&[finding(Status::Fail, Severity::Info)]),
+            1
         );
     }
 
