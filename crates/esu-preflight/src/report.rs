@@ -41,6 +41,47 @@ pub struct Summary {
     pub skipped: usize,
     /// `0` or `1`; see [`Gate::exit_code`].
     pub exit_code: u8,
+    /// The failing findings (`fail`) counted by severity; they add up to [`fail`](Self::fail).
+    /// In JSON: `"failed_by_severity": {"error": 1, "warning": 2, "info": 0}`, every key always
+    /// present. Added after schema version 1 shipped: a report without it reads as all zeros.
+    #[serde(default)]
+    pub failed_by_severity: SeverityCounts,
+}
+
+/// A count per [`Severity`], e.g. of failing findings ([`Summary::failed_by_severity`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SeverityCounts {
+    /// Findings of severity `error`.
+    pub error: usize,
+    /// Findings of severity `warning`.
+    pub warning: usize,
+    /// Findings of severity `info`.
+    pub info: usize,
+}
+
+impl SeverityCounts {
+    /// The count for one severity.
+    pub fn get(&self, severity: Severity) -> usize {
+        match severity {
+            Severity::Error => self.error,
+            Severity::Warning => self.warning,
+            Severity::Info => self.info,
+        }
+    }
+
+    /// Adds one to `severity`'s count.
+    pub fn add(&mut self, severity: Severity) {
+        match severity {
+            Severity::Error => self.error += 1,
+            Severity::Warning => self.warning += 1,
+            Severity::Info => self.info += 1,
+        }
+    }
+
+    /// The sum of all counts.
+    pub fn total(&self) -> usize {
+        self.error + self.warning + self.info
+    }
 }
 
 /// What makes a run fail: the `--fail-on` and `--allow-inconclusive` settings.
@@ -111,7 +152,10 @@ impl Report {
         for finding in &findings {
             match finding.status {
                 Status::Pass => summary.pass += 1,
-                Status::Fail => summary.fail += 1,
+                Status::Fail => {
+                    summary.fail += 1;
+                    summary.failed_by_severity.add(finding.severity);
+                }
                 Status::Inconclusive => summary.inconclusive += 1,
                 Status::Skipped => summary.skipped += 1,
             }
@@ -224,10 +268,52 @@ mod tests {
         assert_eq!(report.summary.pass, 1);
         assert_eq!(report.summary.fail, 1);
         assert_eq!(report.summary.exit_code, 1);
+        assert_eq!(
+            report.summary.failed_by_severity,
+            SeverityCounts {
+                error: 1,
+                warning: 0,
+                info: 0
+            }
+        );
         assert!(
             report.findings[0]
                 .resource_id
                 .ends_with("Microsoft.Compute")
         );
+    }
+
+    #[test]
+    fn failures_are_counted_by_severity() {
+        let findings = vec![
+            finding(Status::Fail, Severity::Error),
+            finding(Status::Fail, Severity::Warning),
+            finding(Status::Fail, Severity::Warning),
+            finding(Status::Fail, Severity::Info),
+            // Only failures count: not an inconclusive, a pass or a skip of any severity.
+            finding(Status::Inconclusive, Severity::Error),
+            finding(Status::Pass, Severity::Warning),
+            finding(Status::Skipped, Severity::Info),
+        ];
+        let summary = Report::new(Scope::default(), findings, Gate::default()).summary;
+        let counts = summary.failed_by_severity;
+        assert_eq!((counts.error, counts.warning, counts.info), (1, 2, 1));
+        assert_eq!(counts.total(), summary.fail);
+        assert_eq!(counts.get(Severity::Warning), 2);
+        let json = serde_json::to_value(&summary).unwrap();
+        assert_eq!(
+            json["failed_by_severity"],
+            serde_json::json!({"error": 1, "warning": 2, "info": 1})
+        );
+    }
+
+    #[test]
+    fn a_summary_without_counts_by_severity_still_reads() {
+        let summary: Summary = serde_json::from_str(
+            r#"{"pass": 1, "fail": 0, "inconclusive": 0, "skipped": 0, "exit_code": 0}"#,
+        )
+        .unwrap();
+        assert_eq!(summary.pass, 1);
+        assert_eq!(summary.failed_by_severity, SeverityCounts::default());
     }
 }
