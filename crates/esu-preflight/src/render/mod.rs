@@ -28,7 +28,11 @@ use std::io;
 use std::str::FromStr;
 
 /// An output format.
+///
+/// `#[non_exhaustive]`: more are coming (sarif, junit, markdown, github, csv), and adding one
+/// must not break an embedder's `match`. List them with [`Format::ALL`].
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum Format {
     /// A table for people at a terminal, with the fixes after it (the default).
     #[default]
@@ -38,8 +42,9 @@ pub enum Format {
 }
 
 impl Format {
-    /// Every format, in the order `--help` lists them.
-    pub const ALL: [Format; 2] = [Format::Table, Format::Json];
+    /// Every format, in the order `--help` lists them. (A slice, not an array, so that adding a
+    /// format does not change its type.)
+    pub const ALL: &'static [Format] = &[Format::Table, Format::Json];
 
     /// The name used on the command line and in config files.
     pub fn as_str(self) -> &'static str {
@@ -63,7 +68,7 @@ impl fmt::Display for Format {
 
 /// The error for a format name that is not one of [`Format::all_names`].
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown format {0:?}: expected one of table, json")]
+#[error("unknown format {0:?}: expected one of {names}", names = Format::all_names().join(", "))]
 pub struct UnknownFormat(pub String);
 
 impl FromStr for Format {
@@ -72,7 +77,8 @@ impl FromStr for Format {
     /// Parses a format name, case-insensitively.
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         Self::ALL
-            .into_iter()
+            .iter()
+            .copied()
             .find(|format| format.as_str().eq_ignore_ascii_case(s.trim()))
             .ok_or_else(|| UnknownFormat(s.to_owned()))
     }
@@ -196,11 +202,11 @@ mod tests {
 
     #[test]
     fn format_names_round_trip() {
-        for format in Format::ALL {
+        for &format in Format::ALL {
             assert_eq!(format.to_string().parse::<Format>(), Ok(format));
         }
         assert_eq!(
-            Format::ALL.map(Format::as_str).as_slice(),
+            Format::ALL.iter().map(|f| f.as_str()).collect::<Vec<_>>(),
             Format::all_names()
         );
         assert_eq!("JSON".parse::<Format>(), Ok(Format::Json));
