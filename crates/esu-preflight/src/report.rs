@@ -6,6 +6,7 @@
 use crate::finding::{Finding, Severity, Status};
 use crate::snapshot::Scope;
 use serde::{Deserialize, Serialize};
+use std::fmt;
 
 /// The JSON report's format version.
 pub const SCHEMA_VERSION: u32 = 1;
@@ -46,6 +47,35 @@ pub struct Summary {
     /// present. Added after schema version 1 shipped: a report without it reads as all zeros.
     #[serde(default)]
     pub failed_by_severity: SeverityCounts,
+}
+
+impl fmt::Display for Summary {
+    /// The one-line summary people read: `7 passed, 3 failed (1 error, 2 warnings),
+    /// 0 inconclusive, 0 skipped`. The breakdown by severity names only the severities that
+    /// failed and is left out when nothing did.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} passed, {} failed", self.pass, self.fail)?;
+        let by_severity: Vec<String> = [Severity::Error, Severity::Warning, Severity::Info]
+            .into_iter()
+            .filter_map(|severity| {
+                let count = self.failed_by_severity.get(severity);
+                let plural = if count == 1 || severity == Severity::Info {
+                    ""
+                } else {
+                    "s"
+                };
+                (count > 0).then(|| format!("{count} {severity}{plural}"))
+            })
+            .collect();
+        if !by_severity.is_empty() {
+            write!(f, " ({})", by_severity.join(", "))?;
+        }
+        write!(
+            f,
+            ", {} inconclusive, {} skipped",
+            self.inconclusive, self.skipped
+        )
+    }
 }
 
 /// A count per [`Severity`], e.g. of failing findings ([`Summary::failed_by_severity`]).
@@ -315,5 +345,37 @@ mod tests {
         .unwrap();
         assert_eq!(summary.pass, 1);
         assert_eq!(summary.failed_by_severity, SeverityCounts::default());
+    }
+
+    #[test]
+    fn summary_line() {
+        let mut summary = Summary {
+            pass: 7,
+            fail: 3,
+            failed_by_severity: SeverityCounts {
+                error: 1,
+                warning: 2,
+                info: 0,
+            },
+            ..Summary::default()
+        };
+        assert_eq!(
+            summary.to_string(),
+            "7 passed, 3 failed (1 error, 2 warnings), 0 inconclusive, 0 skipped"
+        );
+        summary.failed_by_severity = SeverityCounts {
+            error: 0,
+            warning: 1,
+            info: 2,
+        };
+        summary.inconclusive = 4;
+        assert_eq!(
+            summary.to_string(),
+            "7 passed, 3 failed (1 warning, 2 info), 4 inconclusive, 0 skipped"
+        );
+        assert_eq!(
+            Summary::default().to_string(),
+            "0 passed, 0 failed, 0 inconclusive, 0 skipped"
+        );
     }
 }
