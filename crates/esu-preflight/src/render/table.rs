@@ -120,7 +120,8 @@ impl TableEmitter {
         ]);
         for ((row, label), check) in rows.iter().zip(labels).zip(checks) {
             let mut text = wrap(&row.resources.join(", "), room, "");
-            text.extend(wrap(&clean(&row.first.message), room, MESSAGE_INDENT));
+            let message = shorten_ids(&clean(&row.first.message), &row.first.subscription_id);
+            text.extend(wrap(&message, room, MESSAGE_INDENT));
             table.add_row(vec![
                 self.status_cell(row.first, label),
                 Cell::new(check),
@@ -255,6 +256,55 @@ fn status_label(finding: &Finding, separator: &str) -> String {
     } else {
         finding.status.to_string()
     }
+}
+
+/// `message` with the ARM IDs of things in `subscription` shortened for the table, whose heading
+/// already names the subscription: `/subscriptions/ID` becomes `this subscription`, a resource
+/// group `resource group NAME`, anything else its [`short_resource`] name. The full IDs stay in
+/// the JSON, the evidence and the remediation ("How to fix"); IDs in other subscriptions, and
+/// actions such as `Microsoft.Resources/subscriptions/providers/read`, are left whole.
+fn shorten_ids(message: &str, subscription: &str) -> String {
+    const PREFIX: &str = "/subscriptions/";
+    let mut out = String::with_capacity(message.len());
+    let mut rest = message;
+    while let Some(at) = rest.find(PREFIX) {
+        let (before, from) = rest.split_at(at);
+        out.push_str(before);
+        // Only an ID that starts a word: not the middle of an action or a URL.
+        let starts_word = before
+            .chars()
+            .next_back()
+            .is_none_or(|c| c.is_whitespace() || "('\"[".contains(c));
+        let len = from
+            .find(|c: char| c.is_whitespace() || "'\"()[],;".contains(c))
+            .unwrap_or(from.len());
+        let id = from[..len].trim_end_matches(['.', ':']);
+        let segments: Vec<&str> = id.split('/').filter(|s| !s.is_empty()).collect();
+        let ours = starts_word
+            && segments
+                .get(1)
+                .is_some_and(|s| s.eq_ignore_ascii_case(subscription));
+        let short = match segments.as_slice() {
+            _ if !ours => None,
+            [_, _] => Some("this subscription".to_owned()),
+            [_, _, groups, group] if groups.eq_ignore_ascii_case("resourceGroups") => {
+                Some(format!("resource group {group}"))
+            }
+            _ => Some(short_resource(id)),
+        };
+        match short {
+            Some(short) => {
+                out.push_str(&short);
+                rest = &from[id.len()..];
+            }
+            None => {
+                out.push_str(PREFIX);
+                rest = &from[PREFIX.len()..];
+            }
+        }
+    }
+    out.push_str(rest);
+    out
 }
 
 /// A short name for a resource id, for the RESOURCE column: `subscription` for the subscription
@@ -490,6 +540,47 @@ mod tests {
             "second a[31mred[0m bc d2Jefdp.exe g",
         ] {
             assert!(text.contains(visible), "{visible:?} not in:\n{text}");
+        }
+    }
+
+    #[test]
+    fn ids_in_messages_are_shortened_in_their_subscription() {
+        let sub = "291bba3f-e0a5-47bc-a099-3bdcb2a50a05";
+        let cases = [
+            (
+                format!(
+                    "lacks Microsoft.Resources/subscriptions/providers/read on /subscriptions/{sub}"
+                ),
+                "lacks Microsoft.Resources/subscriptions/providers/read on this subscription"
+                    .to_owned(),
+            ),
+            (
+                format!("on /subscriptions/{}.", sub.to_uppercase()),
+                "on this subscription.".to_owned(),
+            ),
+            (
+                format!("group '/subscriptions/{sub}/resourceGroups/rg-arc' is missing"),
+                "group 'resource group rg-arc' is missing".to_owned(),
+            ),
+            (
+                format!(
+                    "machine /subscriptions/{sub}/resourceGroups/rg/providers/Microsoft.HybridCompute/machines/srv-01: down"
+                ),
+                "machine machines/srv-01: down".to_owned(),
+            ),
+            (
+                format!("provider (/subscriptions/{sub}/providers/Microsoft.Sql)"),
+                "provider (Microsoft.Sql)".to_owned(),
+            ),
+            // Another subscription, or not an ID that starts a word: whole.
+            (
+                "on /subscriptions/other and https://x/subscriptions/".to_owned() + sub,
+                "on /subscriptions/other and https://x/subscriptions/".to_owned() + sub,
+            ),
+            ("no id here".to_owned(), "no id here".to_owned()),
+        ];
+        for (message, expected) in cases {
+            assert_eq!(shorten_ids(&message, sub), expected, "{message}");
         }
     }
 
