@@ -152,14 +152,19 @@ pub fn strip_controls(text: &str) -> Cow<'_, str> {
 
 /// Whether [`strip_controls`] replaces or removes `c`. (A plain space is not a control.)
 fn needs_stripping(c: char) -> bool {
-    c.is_control()
-        || matches!(
-            c,
-            '\u{2028}' | '\u{2029}' // line and paragraph separators
-            | '\u{202a}'..='\u{202e}' // bidi embeddings and overrides
-            | '\u{2066}'..='\u{2069}' // bidi isolates
-            | '\u{200e}' | '\u{200f}' | '\u{061c}' // direction marks
-        )
+    c.is_control() || affects_display(c)
+}
+
+/// Whether `c`, not a control character, still changes how the text around it is shown: line
+/// and paragraph separators, bidi embeddings, overrides, isolates and direction marks.
+pub(super) fn affects_display(c: char) -> bool {
+    matches!(
+        c,
+        '\u{2028}' | '\u{2029}' // line and paragraph separators
+        | '\u{202a}'..='\u{202e}' // bidi embeddings and overrides
+        | '\u{2066}'..='\u{2069}' // bidi isolates
+        | '\u{200e}' | '\u{200f}' | '\u{061c}' // direction marks
+    )
 }
 
 /// Helpers for other emitters' tests.
