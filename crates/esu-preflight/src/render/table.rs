@@ -131,7 +131,7 @@ impl TableEmitter {
         // The last column spans the width even when its texts are short, so every table of a
         // report is as wide as the others.
         if let Some(column) = table.column_mut(2) {
-            let fixed = u16::try_from(room).unwrap_or(u16::MAX);
+            let fixed = u16::try_from(room + 2).unwrap_or(u16::MAX);
             column.set_constraint(ColumnConstraint::LowerBoundary(Width::Fixed(fixed)));
         }
         table
@@ -372,6 +372,33 @@ mod tests {
         let text = render(&testdata::report(), RenderOptions::default());
         assert_fits_or_unbreakable(&text, 80);
         insta::assert_snapshot!(text);
+    }
+
+    #[test]
+    fn every_table_spans_the_width() {
+        let mut report = testdata::report();
+        // Short messages only: the tables must still be as wide as the terminal. (From 60
+        // columns on, where the longest namespace fits beside "inconclusive".)
+        for finding in &mut report.findings {
+            finding.message = "short".into();
+        }
+        for width in [60, 80, 120] {
+            let text = render(
+                &report,
+                RenderOptions {
+                    color: false,
+                    width,
+                },
+            );
+            let rules: Vec<&str> = text
+                .lines()
+                .filter(|line| line.starts_with(['─', '═']))
+                .collect();
+            assert!(!rules.is_empty());
+            for rule in rules {
+                assert_eq!(rule.chars().count(), usize::from(width), "{text}");
+            }
+        }
     }
 
     #[test]
