@@ -287,6 +287,27 @@ mod tests {
     }
 
     #[test]
+    fn unreadable_providers_block_even_when_lowered_to_info() {
+        // Issue 5's "done when": a run whose providers can't be read exits 1 even with ESU101
+        // lowered by the configuration. (The fixture's other failures are lowered too, so the
+        // inconclusive findings are all that can block.)
+        let mut config = crate::checks::Config::default();
+        for id in ["ESU001", "ESU101", "ESU102"] {
+            config.severity.insert(id.to_owned(), Severity::Info);
+        }
+        let report = crate::render::testdata::report_with(&config, Gate::default());
+        assert!(report.summary.inconclusive > 0);
+        assert!(report.findings.iter().all(|f| f.severity == Severity::Info));
+        assert_eq!(report.summary.exit_code, 1);
+        let lenient = Gate {
+            allow_inconclusive: true,
+            ..Gate::default()
+        };
+        let report = crate::render::testdata::report_with(&config, lenient);
+        assert_eq!(report.summary.exit_code, 0);
+    }
+
+    #[test]
     fn summary_counts_and_sorts() {
         let mut second = finding(Status::Fail, Severity::Error);
         second.resource_id = "/subscriptions/s/providers/Microsoft.Compute".into();
