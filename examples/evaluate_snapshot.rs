@@ -21,11 +21,12 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let findings = checks::evaluate(
+    let config = Config::default();
+    let findings = checks::evaluate(&checks::EvalInput::new(
         &snapshot,
-        &Config::default(),
+        &config,
         time::OffsetDateTime::now_utc(),
-    );
+    ));
     let report = Report::new(snapshot.scope.clone(), findings, Gate::default());
     for finding in report.findings.iter().filter(|f| f.status != Status::Pass) {
         println!(

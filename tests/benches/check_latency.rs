@@ -43,9 +43,7 @@ async fn measure(scenario: &Scenario) -> Row {
     // Independent chains: subscription (1), providers (pages, in sequence), permissions (1).
     let chain = 1.max(scenario.provider_pages);
     let critical_path = LATENCY * u32::try_from(chain).expect("small");
-    let scope = Scope {
-        subscriptions: vec![SUB.to_owned()],
-    };
+    let scope = Scope::subscriptions([SUB]);
 
     let mut times = Vec::with_capacity(RUNS);
     let mut seen = 0;
@@ -57,11 +55,12 @@ async fn measure(scenario: &Scenario) -> Row {
         let snapshot = esu_preflight::gather::gather(&client, &scope)
             .await
             .expect("gather");
-        let findings = checks::evaluate(
+        let config = Config::default();
+        let findings = checks::evaluate(&checks::EvalInput::new(
             &snapshot,
-            &Config::default(),
+            &config,
             time::OffsetDateTime::now_utc(),
-        );
+        ));
         let report = Report::new(scope.clone(), findings, Gate::default());
         let mut out = Vec::new();
         render::render(&report, Format::Table, &RenderOptions::default(), &mut out)

@@ -14,9 +14,7 @@ use serde_json::json;
 use std::time::{Duration, Instant};
 
 fn scope() -> Scope {
-    Scope {
-        subscriptions: vec![SUB.to_owned()],
-    }
+    Scope::subscriptions([SUB])
 }
 
 async fn gather(mock: &ArmMock) -> Snapshot {
@@ -26,11 +24,11 @@ async fn gather(mock: &ArmMock) -> Snapshot {
 }
 
 fn evaluate(snapshot: &Snapshot) -> Vec<Finding> {
-    checks::evaluate(
+    checks::evaluate(&checks::EvalInput::new(
         snapshot,
         &Config::default(),
         time::OffsetDateTime::UNIX_EPOCH,
-    )
+    ))
 }
 
 fn esu101(findings: &[Finding], namespace: &str) -> Finding {

@@ -15,9 +15,7 @@ async fn live_subscription_reads_and_evaluates() {
     let credential =
         arm::credential(CredentialKind::Auto, &CredentialOptions::default()).expect("a credential");
     let client = ArmClient::new(credential, ArmClientOptions::default()).expect("a client");
-    let scope = Scope {
-        subscriptions: vec![subscription.to_ascii_lowercase()],
-    };
+    let scope = Scope::subscriptions([subscription.to_ascii_lowercase()]);
     let snapshot = esu_preflight::gather::gather(&client, &scope)
         .await
         .expect("gather");
@@ -32,11 +30,12 @@ async fn live_subscription_reads_and_evaluates() {
         "{:?}",
         facts.providers
     );
-    let findings = checks::evaluate(
+    let config = Config::default();
+    let findings = checks::evaluate(&checks::EvalInput::new(
         &snapshot,
-        &Config::default(),
+        &config,
         time::OffsetDateTime::now_utc(),
-    );
+    ));
     let esu101 = findings.iter().filter(|f| f.check_id == "ESU101").count();
     assert_eq!(esu101, REQUIRED_PROVIDERS.len());
     assert!(

@@ -65,6 +65,14 @@ pub struct ScopeArgs {
         value_parser = parse_subscription_id
     )]
     pub subscriptions: Vec<String>,
+
+    /// Narrow the checks to this resource group, in each subscription; repeat for several.
+    #[arg(long = "resource-group", value_name = "NAME", value_parser = parse_resource_group)]
+    pub resource_groups: Vec<String>,
+
+    /// Check every subscription below this management group (all depths); repeat for several.
+    #[arg(long = "management-group", value_name = "ID", value_parser = parse_management_group)]
+    pub management_groups: Vec<String>,
 }
 
 /// How to reach and authenticate to Azure Resource Manager.
@@ -235,6 +243,40 @@ fn parse_subscription_id(value: &str) -> Result<String, String> {
     }
 }
 
+/// A resource group name as ARM allows it: 1–90 letters, digits, `-`, `_`, `.`, `(`, `)`, not
+/// ending in `.` (so it can never change the request path).
+fn parse_resource_group(value: &str) -> Result<String, String> {
+    let ok = (1..=90).contains(&value.chars().count())
+        && !value.ends_with('.')
+        && value
+            .chars()
+            .all(|c| c.is_alphanumeric() || matches!(c, '-' | '_' | '.' | '(' | ')'));
+    if ok {
+        Ok(value.to_owned())
+    } else {
+        Err(format!(
+            "{value:?} is not a resource group name: 1 to 90 letters, digits, '-', '_', '.', '(' \
+             or ')', not ending in '.' (`az group list -o table` lists them)"
+        ))
+    }
+}
+
+/// A management group id: 1–90 letters, digits, `-`, `_`, `.`, `(`, `)` (never a path).
+fn parse_management_group(value: &str) -> Result<String, String> {
+    let ok = (1..=90).contains(&value.chars().count())
+        && value
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '(' | ')'));
+    if ok && value != "." && value != ".." {
+        Ok(value.to_owned())
+    } else {
+        Err(format!(
+            "{value:?} is not a management group id: 1 to 90 letters, digits, '-', '_', '.', \
+             '(' or ')' (`az account management-group list -o table` lists them)"
+        ))
+    }
+}
+
 fn parse_cloud(value: &str) -> Result<Cloud, String> {
     value.parse().map_err(|e| format!("{e}"))
 }
@@ -283,5 +325,16 @@ mod tests {
         ] {
             assert!(parse_subscription_id(bad).is_err(), "{bad:?} accepted");
         }
+    }
+
+    #[test]
+    fn resource_group_and_management_group_names_cannot_change_the_path() {
+        assert!(parse_resource_group("rg-esu_(prod).1").is_ok());
+        assert!(parse_management_group("mg-contoso").is_ok());
+        for bad in ["", "a/b", "a?b", "..", "a b", "a%2Fb", &"x".repeat(91)] {
+            assert!(parse_resource_group(bad).is_err(), "{bad:?} accepted");
+            assert!(parse_management_group(bad).is_err(), "{bad:?} accepted");
+        }
+        assert!(parse_resource_group("rg.").is_err());
     }
 }

@@ -11,6 +11,7 @@ use clap::{CommandFactory, Parser};
 use esu_preflight::arm::{ArmClient, ArmClientOptions, ArmError, CredentialOptions};
 use esu_preflight::checks::{self, Config};
 use esu_preflight::fix::{self, ProviderFixPlan, WaitOptions};
+use esu_preflight::gather::{GatherError, GatherOptions, Progress};
 use esu_preflight::render::{self, Format, RenderOptions};
 use esu_preflight::snapshot::{Scope, Snapshot};
 use esu_preflight::{Gate, Report};
@@ -66,7 +67,8 @@ async fn check(args: CheckArgs) -> Result<u8> {
         Some(path) => Snapshot::load(path)?,
         None => read_azure(&args.scope, &args.connection).await?,
     };
-    let findings = checks::evaluate(&snapshot, &config, time::OffsetDateTime::now_utc());
+    let input = checks::EvalInput::new(&snapshot, &config, time::OffsetDateTime::now_utc());
+    let findings = checks::evaluate(&input);
     let gate = Gate {
         fail_on: args.output.fail_on.into(),
         allow_inconclusive: args.output.allow_inconclusive,
@@ -335,22 +337,32 @@ async fn read_azure(scope_args: &ScopeArgs, connection: &ConnectionArgs) -> Resu
 }
 
 async fn gather_with_progress(client: &ArmClient, scope: &Scope) -> Result<Snapshot> {
-    let spinner = std::io::stderr().is_terminal().then(|| {
-        let bar = indicatif::ProgressBar::new_spinner().with_message(format!(
-            "reading {} subscription(s) from {}",
-            scope.subscriptions.len(),
-            client.endpoint()
-        ));
+    let bar = std::io::stderr().is_terminal().then(|| {
+        let bar = indicatif::ProgressBar::new_spinner()
+            .with_message(format!("reading from {}", client.endpoint()));
         bar.enable_steady_tick(Duration::from_millis(100));
         bar
     });
-    let result = esu_preflight::gather::gather(client, scope).await;
-    if let Some(bar) = spinner {
+    let mut options = GatherOptions::default();
+    if let Some(bar) = &bar {
+        let bar = bar.clone();
+        let endpoint = client.endpoint().to_string();
+        options.on_progress = Some(std::sync::Arc::new(move |p: Progress| {
+            bar.set_message(format!(
+                "reading from {endpoint}: {}/{} subscriptions done, {} requests",
+                p.subscriptions_done, p.subscriptions, p.requests
+            ));
+        }));
+    }
+    let result = esu_preflight::gather::gather_with(client, scope, &options).await;
+    if let Some(bar) = bar {
         bar.finish_and_clear();
     }
     result.map_err(|error| match error {
-        ArmError::Deadline { .. } => anyhow::anyhow!("{error}; raise it with --timeout SECONDS"),
-        ArmError::Api(ref api) if api.status == 401 => anyhow::anyhow!(
+        GatherError::Arm(ArmError::Deadline { .. }) => {
+            anyhow::anyhow!("{error}; raise it with --timeout SECONDS")
+        }
+        GatherError::Arm(ArmError::Api(ref api)) if api.status == 401 => anyhow::anyhow!(
             "{error}\nARM rejected the token: sign in again (`az login`) or refresh the token \
              of the credential in use (--credential)"
         ),
@@ -358,16 +370,31 @@ async fn gather_with_progress(client: &ArmClient, scope: &Scope) -> Result<Snaps
     })
 }
 
+/// The scope the flags name: subscriptions in the order given (the first is the license plan's
+/// default), duplicates dropped.
 fn scope(args: &ScopeArgs) -> Result<Scope> {
-    let mut subscriptions = args.subscriptions.clone();
-    subscriptions.sort();
-    subscriptions.dedup();
-    if subscriptions.is_empty() {
+    let scope = Scope {
+        subscriptions: dedup(&args.subscriptions),
+        resource_groups: dedup(&args.resource_groups),
+        management_groups: dedup(&args.management_groups),
+    };
+    if scope.is_empty() {
         bail!(
-            "no subscription given: pass --subscription ID (repeatable) or set AZURE_SUBSCRIPTION_ID"
+            "nothing to check: pass --subscription ID (repeatable; or set AZURE_SUBSCRIPTION_ID) \
+             or --management-group ID"
         );
     }
-    Ok(Scope { subscriptions })
+    Ok(scope)
+}
+
+/// `items` without repeats (case-insensitive), in their first order.
+fn dedup(items: &[String]) -> Vec<String> {
+    let mut seen = std::collections::HashSet::new();
+    items
+        .iter()
+        .filter(|item| seen.insert(item.to_ascii_lowercase()))
+        .cloned()
+        .collect()
 }
 
 /// A client for the connection flags; `extra_time` is added to the `--timeout` deadline, and

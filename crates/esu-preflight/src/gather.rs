@@ -1,15 +1,29 @@
 //! gather: read every fact the checks need from Azure Resource Manager into a [`Snapshot`].
 //!
-//! This is the only code that talks to Azure. All reads are planned here and issued
-//! concurrently (the [`ArmClient`] bounds how many are in flight); no URL is fetched twice.
-//! A fact that cannot be read is recorded as [`Fact::Unavailable`] with the reason; only
-//! failures that stop the whole run (no credential, endpoint unreachable, deadline passed)
-//! are returned as errors.
+//! This is the only code that talks to Azure. All reads are planned here:
+//!
+//! 1. the scope is resolved: `--management-group` becomes the subscriptions below it;
+//! 2. round 1, the independent reads, per subscription (the subscription, its providers, the
+//!    caller's permissions, and each resource group in scope), every subscription in its own task
+//!    so decoding uses every core;
+//! 3. later rounds follow references found in round 1 (definitions named by assignments, set
+//!    members), read once for the whole tenant.
+//!
+//! Every read goes through one URL-keyed table, so no URL is fetched twice in a run, across all
+//! subscriptions; the [`ArmClient`] bounds how many requests are in flight. A fact that cannot be
+//! read is recorded as [`Fact::Unavailable`] with the reason; only failures that stop the whole
+//! run (no credential, endpoint unreachable, deadline passed, a management group that cannot be
+//! listed) are returned as errors.
 
 use crate::arm::{ArmClient, ArmError};
-use crate::models::{Permission, Provider, Subscription};
-use crate::snapshot::{Fact, Scope, Snapshot, SubscriptionSnapshot};
-use futures::future::try_join_all;
+use crate::models::{ManagementGroupDescendant, Permission, Provider, ResourceGroup, Subscription};
+use crate::snapshot::{Fact, ResourceGroupSnapshot, Scope, Snapshot, SubscriptionSnapshot};
+use serde::de::DeserializeOwned;
+use std::any::Any;
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+use tokio::sync::OnceCell;
 
 /// The api-versions gather uses, one per ARM area. Chosen for the widest support across the
 /// public and sovereign clouds (see the README).
@@ -18,75 +32,386 @@ pub mod api_version {
     pub const SUBSCRIPTION: &str = "2022-12-01";
     /// Resource providers: list, get, register (Microsoft.Resources).
     pub const PROVIDERS: &str = "2021-04-01";
+    /// Resource groups (Microsoft.Resources).
+    pub const RESOURCE_GROUPS: &str = "2021-04-01";
     /// `Microsoft.Authorization/permissions` (RBAC).
     pub const PERMISSIONS: &str = "2022-04-01";
+    /// Management groups and their descendants.
+    pub const MANAGEMENT_GROUPS: &str = "2023-04-01";
+}
+
+/// How far a [`gather`] has come, for progress displays.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Progress {
+    /// Subscriptions in scope (known once the scope is resolved).
+    pub subscriptions: usize,
+    /// Subscriptions whose facts are all read.
+    pub subscriptions_done: usize,
+    /// HTTP requests sent so far, retries included.
+    pub requests: u64,
+}
+
+/// A progress callback; it must be cheap (it is called from the gathering tasks).
+pub type ProgressFn = Arc<dyn Fn(Progress) + Send + Sync>;
+
+/// Options of [`gather_with`].
+#[derive(Clone, Default)]
+pub struct GatherOptions {
+    /// Called when the scope is resolved and each time a subscription is done.
+    pub on_progress: Option<ProgressFn>,
+}
+
+impl std::fmt::Debug for GatherOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GatherOptions")
+            .field("on_progress", &self.on_progress.is_some())
+            .finish()
+    }
+}
+
+/// Why [`gather`] could not do its job.
+#[derive(Debug, Clone, thiserror::Error)]
+#[non_exhaustive]
+pub enum GatherError {
+    /// A run-ending ARM error (see [`ArmError::is_fatal`]).
+    #[error(transparent)]
+    Arm(#[from] ArmError),
+    /// A management group in scope could not be listed: it does not exist, or the caller may
+    /// not read it.
+    #[error("management group {id}: {reason}")]
+    ManagementGroup {
+        /// The management group id.
+        id: String,
+        /// What went wrong, in words.
+        reason: String,
+        /// The ARM error.
+        #[source]
+        source: ArmError,
+    },
+    /// The scope names nothing to check (no subscription, and no subscription below the
+    /// management groups).
+    #[error("nothing to check: {0}")]
+    EmptyScope(String),
+}
+
+impl GatherError {
+    /// The ARM error behind this one, if any.
+    pub fn arm(&self) -> Option<&ArmError> {
+        match self {
+            Self::Arm(error) | Self::ManagementGroup { source: error, .. } => Some(error),
+            Self::EmptyScope(_) => None,
+        }
+    }
 }
 
 /// Reads the facts for every subscription in `scope`.
 ///
-/// Subscriptions and the reads within each are gathered concurrently. The returned snapshot
-/// lists subscriptions in the order of `scope.subscriptions`.
+/// Equivalent to [`gather_with`] with default options.
 ///
 /// # Errors
 ///
-/// Only [fatal](ArmError::is_fatal) errors: authentication failure, an unreachable endpoint,
-/// the overall deadline. Everything else becomes an unavailable fact.
+/// See [`gather_with`].
 ///
 /// # Example
 ///
 /// ```no_run
-/// # async fn demo() -> Result<(), esu_preflight::arm::ArmError> {
+/// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
 /// use esu_preflight::arm::{ArmClient, ArmClientOptions, CredentialKind, CredentialOptions};
 /// use esu_preflight::snapshot::Scope;
 ///
 /// let credential = esu_preflight::arm::credential(CredentialKind::Auto, &CredentialOptions::default())?;
 /// let client = ArmClient::new(credential, ArmClientOptions::default())?;
-/// let scope = Scope { subscriptions: vec!["00000000-0000-0000-0000-000000000000".into()] };
+/// let scope = Scope::subscriptions(["00000000-0000-0000-0000-000000000000"]);
 /// let snapshot = esu_preflight::gather::gather(&client, &scope).await?;
 /// # let _ = snapshot; Ok(()) }
 /// ```
-pub async fn gather(client: &ArmClient, scope: &Scope) -> Result<Snapshot, ArmError> {
-    let subscriptions = try_join_all(
-        scope
-            .subscriptions
-            .iter()
-            .map(|id| gather_subscription(client, id)),
-    )
-    .await?;
-    let mut snapshot = Snapshot::new(scope.clone());
+pub async fn gather(client: &ArmClient, scope: &Scope) -> Result<Snapshot, GatherError> {
+    gather_with(client, scope, &GatherOptions::default()).await
+}
+
+/// Reads the facts for every subscription in `scope`, reporting progress.
+///
+/// Management groups in scope are resolved to the subscriptions below them (added after the
+/// subscriptions given, without duplicates). The returned snapshot lists subscriptions in the
+/// order of its `scope.subscriptions`.
+///
+/// # Errors
+///
+/// Only run-ending errors: a [fatal](ArmError::is_fatal) ARM error (authentication failure, an
+/// unreachable endpoint, the overall deadline), a management group that cannot be listed, or a
+/// scope with nothing to check. Everything else becomes an unavailable fact.
+pub async fn gather_with(
+    client: &ArmClient,
+    scope: &Scope,
+    options: &GatherOptions,
+) -> Result<Snapshot, GatherError> {
+    let reads = Arc::new(Reads::new(client.clone()));
+    let scope = resolve_scope(&reads, scope).await?;
+    let total = scope.subscriptions.len();
+    let report = |done: usize| {
+        if let Some(on_progress) = &options.on_progress {
+            on_progress(Progress {
+                subscriptions: total,
+                subscriptions_done: done,
+                requests: client.request_count(),
+            });
+        }
+    };
+    report(0);
+    let done = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let tasks: Vec<_> = scope
+        .subscriptions
+        .iter()
+        .map(|id| {
+            let reads = Arc::clone(&reads);
+            let id = id.clone();
+            let groups = scope.resource_groups.clone();
+            let done = Arc::clone(&done);
+            let on_progress = options.on_progress.clone();
+            let client = client.clone();
+            tokio::spawn(async move {
+                let result = gather_subscription(&reads, &id, &groups).await;
+                let finished = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+                if let Some(on_progress) = on_progress {
+                    on_progress(Progress {
+                        subscriptions: total,
+                        subscriptions_done: finished,
+                        requests: client.request_count(),
+                    });
+                }
+                result
+            })
+        })
+        .collect();
+    let mut subscriptions = Vec::with_capacity(tasks.len());
+    for joined in futures::future::join_all(tasks).await {
+        match joined {
+            Ok(result) => subscriptions.push(result?),
+            // A gathering task never panics; if one did, the bug should surface, not be hidden.
+            Err(error) => std::panic::resume_unwind(error.into_panic()),
+        }
+    }
+    let mut snapshot = Snapshot::new(scope);
     snapshot.arm_endpoint = Some(client.endpoint().as_str().trim_end_matches('/').to_owned());
     snapshot.subscriptions = subscriptions;
     Ok(snapshot)
 }
 
-/// Reads the facts about one subscription, all three reads at once.
+/// The scope with its management groups resolved to the subscriptions below them.
+async fn resolve_scope(reads: &Reads, scope: &Scope) -> Result<Scope, GatherError> {
+    let mut resolved = scope.clone();
+    resolved.subscriptions.clear();
+    let mut add = |id: &str| {
+        let id = id.to_ascii_lowercase();
+        if !resolved.subscriptions.contains(&id) {
+            resolved.subscriptions.push(id);
+        }
+    };
+    for id in &scope.subscriptions {
+        add(id);
+    }
+    let listings = futures::future::join_all(scope.management_groups.iter().map(|group| {
+        let path = format!("/providers/Microsoft.Management/managementGroups/{group}/descendants");
+        async move {
+            let listed = reads
+                .list::<ManagementGroupDescendant>(&path, api_version::MANAGEMENT_GROUPS)
+                .await;
+            (group, listed)
+        }
+    }))
+    .await;
+    for (group, listed) in listings {
+        let descendants = listed.map_err(|source| {
+            if source.is_fatal() {
+                return GatherError::Arm(source);
+            }
+            let reason = match source.http_status() {
+                Some(404) => "not found: check the id (`az account management-group list \
+                              --output table`)"
+                    .to_owned(),
+                Some(401 | 403) => format!(
+                    "the signed-in identity may not list it ({source}); it needs Reader (or \
+                     Microsoft.Management/managementGroups/descendants/read) on the group"
+                ),
+                _ => format!("its subscriptions could not be listed: {source}"),
+            };
+            GatherError::ManagementGroup {
+                id: group.clone(),
+                reason,
+                source,
+            }
+        })?;
+        for descendant in descendants.iter() {
+            if let Some(id) = descendant.subscription_id() {
+                add(id);
+            }
+        }
+    }
+    if resolved.subscriptions.is_empty() {
+        return Err(GatherError::EmptyScope(
+            if scope.management_groups.is_empty() {
+                "no subscription in scope".to_owned()
+            } else {
+                format!(
+                    "no subscription below management group(s) {}",
+                    scope.management_groups.join(", ")
+                )
+            },
+        ));
+    }
+    Ok(resolved)
+}
+
+/// Round 1 for one subscription: every independent read at once.
 async fn gather_subscription(
-    client: &ArmClient,
+    reads: &Reads,
     subscription_id: &str,
+    resource_groups: &[String],
 ) -> Result<SubscriptionSnapshot, ArmError> {
     let base = format!("/subscriptions/{subscription_id}");
     let providers_path = format!("{base}/providers");
     let permissions_path = format!("{base}/providers/Microsoft.Authorization/permissions");
-    let (subscription, providers, permissions) = futures::join!(
-        client.get::<Subscription>(&base, api_version::SUBSCRIPTION),
-        client.list::<Provider>(&providers_path, api_version::PROVIDERS),
-        client.list::<Permission>(&permissions_path, api_version::PERMISSIONS),
+    let groups = futures::future::join_all(
+        resource_groups
+            .iter()
+            .map(|name| gather_resource_group(reads, &base, name)),
+    );
+    let (subscription, providers, permissions, groups) = futures::join!(
+        reads.get::<Subscription>(&base, api_version::SUBSCRIPTION),
+        reads.list::<Provider>(&providers_path, api_version::PROVIDERS),
+        reads.list::<Permission>(&permissions_path, api_version::PERMISSIONS),
+        groups,
     );
     Ok(SubscriptionSnapshot {
         subscription_id: subscription_id.to_owned(),
         subscription: fact(subscription)?,
         providers: fact(providers)?,
         permissions: fact(permissions)?,
+        resource_groups: groups.into_iter().collect::<Result<_, _>>()?,
+    })
+}
+
+/// Round 1 for one resource group: whether it exists, and the caller's permissions on it.
+async fn gather_resource_group(
+    reads: &Reads,
+    subscription_path: &str,
+    name: &str,
+) -> Result<ResourceGroupSnapshot, ArmError> {
+    let path = format!("{subscription_path}/resourcegroups/{name}");
+    let permissions_path = format!("{path}/providers/Microsoft.Authorization/permissions");
+    let (group, permissions) = futures::join!(
+        reads.get_opt::<ResourceGroup>(&path, api_version::RESOURCE_GROUPS),
+        reads.list::<Permission>(&permissions_path, api_version::PERMISSIONS),
+    );
+    Ok(ResourceGroupSnapshot {
+        name: name.to_owned(),
+        group: fact(group)?,
+        permissions: fact(permissions)?,
     })
 }
 
 /// Turns a read into a fact, passing fatal errors through.
-fn fact<T>(result: Result<T, ArmError>) -> Result<Fact<T>, ArmError> {
+fn fact<T: Clone>(result: Result<Arc<T>, ArmError>) -> Result<Fact<T>, ArmError> {
     match result {
-        Ok(value) => Ok(Fact::Available { value }),
+        Ok(value) => Ok(Fact::Available {
+            value: Arc::unwrap_or_clone(value),
+        }),
         Err(error) if error.is_fatal() => Err(error),
         Err(error) => Ok(Fact::Unavailable {
             reason: error.to_unavailable(),
         }),
     }
+}
+
+/// A read's outcome, shared by everyone who asked for the same URL.
+type Shared = Result<Arc<dyn Any + Send + Sync>, ArmError>;
+
+/// The URL-keyed table of every read in a run: the first caller of a URL fetches it, every later
+/// caller (in any subscription's task) gets the same answer.
+struct Reads {
+    client: ArmClient,
+    table: Mutex<HashMap<String, Arc<OnceCell<Shared>>>>,
+}
+
+impl Reads {
+    fn new(client: ArmClient) -> Self {
+        Self {
+            client,
+            table: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The answer for `key`, fetching it with `fetch` only if nobody has.
+    async fn read<T, F, Fut>(&self, key: String, fetch: F) -> Result<Arc<T>, ArmError>
+    where
+        T: Send + Sync + 'static,
+        F: FnOnce(ArmClient) -> Fut,
+        Fut: Future<Output = Result<T, ArmError>>,
+    {
+        let cell = {
+            let mut table = self.table.lock().unwrap_or_else(|e| e.into_inner());
+            Arc::clone(table.entry(key).or_default())
+        };
+        let shared = cell
+            .get_or_init(|| async {
+                fetch(self.client.clone())
+                    .await
+                    .map(|value| Arc::new(value) as Arc<dyn Any + Send + Sync>)
+            })
+            .await;
+        match shared {
+            Ok(value) => Arc::clone(value)
+                .downcast::<T>()
+                .map_err(|_| ArmError::InvalidPath {
+                    path: "(gather)".to_owned(),
+                    reason: "one URL was read as two different models".to_owned(),
+                }),
+            Err(error) => Err(error.clone()),
+        }
+    }
+
+    async fn get<T: DeserializeOwned + Send + Sync + 'static>(
+        &self,
+        path: &str,
+        api_version: &'static str,
+    ) -> Result<Arc<T>, ArmError> {
+        let path = path.to_owned();
+        self.read(key("GET", &path, api_version), |client| async move {
+            client.get::<T>(&path, api_version).await
+        })
+        .await
+    }
+
+    async fn get_opt<T: DeserializeOwned + Send + Sync + 'static>(
+        &self,
+        path: &str,
+        api_version: &'static str,
+    ) -> Result<Arc<Option<T>>, ArmError> {
+        let path = path.to_owned();
+        self.read(key("GET?", &path, api_version), |client| async move {
+            client.get_opt::<T>(&path, api_version).await
+        })
+        .await
+    }
+
+    async fn list<T: DeserializeOwned + Send + Sync + 'static>(
+        &self,
+        path: &str,
+        api_version: &'static str,
+    ) -> Result<Arc<Vec<T>>, ArmError> {
+        let path = path.to_owned();
+        self.read(key("LIST", &path, api_version), |client| async move {
+            client.list::<T>(&path, api_version).await
+        })
+        .await
+    }
+}
+
+/// The table key of a read: how it is read, and its URL (paths are case-insensitive in ARM).
+fn key(how: &str, path: &str, api_version: &str) -> String {
+    format!(
+        "{how} {}?api-version={api_version}",
+        path.to_ascii_lowercase()
+    )
 }

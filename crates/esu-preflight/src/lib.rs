@@ -24,6 +24,7 @@ pub mod fix;
 pub mod gather;
 pub mod models;
 pub mod permissions;
+pub mod plan;
 pub mod render;
 pub mod report;
 pub mod snapshot;

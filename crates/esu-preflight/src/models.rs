@@ -124,8 +124,12 @@ pub struct Provider {
     pub id: Option<String>,
     /// The namespace, e.g. `Microsoft.HybridCompute`.
     pub namespace: String,
-    /// The registration state; absent in rare payloads, which is read as not registered.
-    #[serde(default = "RegistrationState::unknown")]
+    /// The registration state. Absent, `null` or not a string in odd payloads: then it is
+    /// [unknown](RegistrationState::is_unknown), and only this provider's checks are inconclusive.
+    #[serde(
+        default = "RegistrationState::unknown",
+        deserialize_with = "lenient_state"
+    )]
     pub registration_state: RegistrationState,
     /// `RegistrationRequired` or `RegistrationFree`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -133,8 +137,14 @@ pub struct Provider {
 }
 
 impl RegistrationState {
-    fn unknown() -> Self {
+    /// The state of a provider whose payload did not say (absent, `null`, not a string).
+    pub fn unknown() -> Self {
         Self::Other(String::new())
+    }
+
+    /// Whether the payload did not say what the state is.
+    pub fn is_unknown(&self) -> bool {
+        matches!(self, Self::Other(text) if text.trim().is_empty())
     }
 
     /// Whether the provider's resource types can be used now.
@@ -163,6 +173,59 @@ pub struct Permission {
     /// Data-plane actions excluded from `dataActions` of this entry.
     #[serde(default, deserialize_with = "null_as_default")]
     pub not_data_actions: Vec<String>,
+}
+
+/// Reads a registration state from any JSON: a string is a state (known or not); anything else
+/// (`null`, a number, an object) is [`RegistrationState::unknown`], never a parse failure of the
+/// whole provider list.
+fn lenient_state<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<RegistrationState, D::Error> {
+    Ok(match serde_json::Value::deserialize(deserializer)? {
+        serde_json::Value::String(text) => RegistrationState::from(text.as_str()),
+        _ => RegistrationState::unknown(),
+    })
+}
+
+/// A resource group (`GET /subscriptions/{id}/resourcegroups/{name}`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ResourceGroup {
+    /// `/subscriptions/{id}/resourceGroups/{name}`.
+    #[serde(default)]
+    pub id: String,
+    /// The name.
+    #[serde(default)]
+    pub name: String,
+    /// The region, e.g. `eastus`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub location: Option<String>,
+}
+
+/// One entry of a management group's descendants
+/// (`GET /providers/Microsoft.Management/managementGroups/{id}/descendants`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ManagementGroupDescendant {
+    /// `/subscriptions/{guid}` or `/providers/Microsoft.Management/managementGroups/{id}`.
+    #[serde(default)]
+    pub id: String,
+    /// `Microsoft.Management/managementGroups/subscriptions` or
+    /// `Microsoft.Management/managementGroups`.
+    #[serde(rename = "type", default)]
+    pub kind: String,
+    /// The subscription GUID or the group id.
+    #[serde(default)]
+    pub name: String,
+}
+
+impl ManagementGroupDescendant {
+    /// The subscription GUID, when this descendant is a subscription.
+    pub fn subscription_id(&self) -> Option<&str> {
+        self.kind
+            .eq_ignore_ascii_case("Microsoft.Management/managementGroups/subscriptions")
+            .then_some(self.name.as_str())
+            .filter(|name| !name.is_empty())
+    }
 }
 
 /// Reads `null` as the type's default (ARM sometimes sends `null` for empty arrays).
@@ -207,9 +270,36 @@ mod tests {
     }
 
     #[test]
-    fn missing_registration_state_is_not_registered() {
-        let provider: Provider = serde_json::from_str(r#"{"namespace":"Microsoft.Sql"}"#).unwrap();
-        assert!(!provider.registration_state.is_registered());
+    fn missing_or_odd_registration_state_is_unknown() {
+        for body in [
+            r#"{"namespace":"Microsoft.Sql"}"#,
+            r#"{"namespace":"Microsoft.Sql","registrationState":null}"#,
+            r#"{"namespace":"Microsoft.Sql","registrationState":5}"#,
+            r#"{"namespace":"Microsoft.Sql","registrationState":{"a":1}}"#,
+        ] {
+            let provider: Provider = serde_json::from_str(body).unwrap();
+            assert!(provider.registration_state.is_unknown(), "{body}");
+            assert!(!provider.registration_state.is_registered(), "{body}");
+        }
+        let known: Provider = serde_json::from_str(
+            r#"{"namespace":"Microsoft.Sql","registrationState":"Quiescing"}"#,
+        )
+        .unwrap();
+        assert!(!known.registration_state.is_unknown());
+    }
+
+    #[test]
+    fn management_group_descendants_name_subscriptions() {
+        let sub: ManagementGroupDescendant = serde_json::from_str(
+            r#"{"id":"/subscriptions/728bcbe4","type":"Microsoft.Management/managementGroups/subscriptions","name":"728bcbe4"}"#,
+        )
+        .unwrap();
+        assert_eq!(sub.subscription_id(), Some("728bcbe4"));
+        let group: ManagementGroupDescendant = serde_json::from_str(
+            r#"{"id":"/providers/Microsoft.Management/managementGroups/g","type":"Microsoft.Management/managementGroups","name":"g"}"#,
+        )
+        .unwrap();
+        assert_eq!(group.subscription_id(), None);
     }
 
     #[test]

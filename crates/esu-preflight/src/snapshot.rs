@@ -6,14 +6,42 @@
 //!
 //! Every fact is a [`Fact`]: either the value that was read, or the reason it could not be read.
 //! A check whose fact is unavailable reports `inconclusive` with that reason, never `pass`.
+//!
+//! # Where facts live (version 2)
+//!
+//! Facts are keyed by where they live in Azure, so a fact shared by many subscriptions is stored
+//! once and a check can look across subscriptions:
+//!
+//! - per subscription ([`SubscriptionSnapshot`]): the subscription itself, its resource
+//!   providers, the caller's permissions on it;
+//! - per resource group ([`ResourceGroupSnapshot`], inside its subscription): whether it exists,
+//!   the caller's permissions on it;
+//! - tenant-wide ([`TenantSnapshot`]): definitions shared across subscriptions (policy, policy
+//!   set and role definitions), in maps keyed by their lower-case ARM id.
+//!
+//! Later versions of esu-preflight add facts (licenses, machines, policy assignments) as new
+//! fields with defaults: a file without them still loads.
+//!
+//! # Migration from version 1
+//!
+//! Version 1 held only the per-subscription facts (`subscription`, `providers`, `permissions`),
+//! exactly as version 2 does. A version-1 file loads unchanged: the fields version 2 added
+//! (`scope.resource_groups`, `scope.management_groups`, `subscriptions[].resource_groups`,
+//! `tenant`) are empty, `snapshot_version` reads as 2 once loaded, and the report is the same as
+//! before. A tool that writes snapshots itself only needs to write `"snapshot_version": 2`; it
+//! may leave the new fields out.
 
 pub use crate::fact::{Fact, Unavailable, UnavailableKind};
-use crate::models::{Permission, Provider, Subscription};
+use crate::models::{Permission, Provider, ResourceGroup, Subscription};
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 /// The snapshot format this version writes, and the newest it reads.
-pub const SNAPSHOT_VERSION: u32 = 1;
+pub const SNAPSHOT_VERSION: u32 = 2;
+
+/// The oldest snapshot format this version reads (see the [migration](self#migration-from-version-1)).
+pub const OLDEST_SNAPSHOT_VERSION: u32 = 1;
 
 /// Everything read from Azure for one run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -30,13 +58,47 @@ pub struct Snapshot {
     pub scope: Scope,
     /// The facts, one entry per subscription in scope, in the order of `scope.subscriptions`.
     pub subscriptions: Vec<SubscriptionSnapshot>,
+    /// Facts shared by the whole tenant, stored once.
+    #[serde(default, skip_serializing_if = "TenantSnapshot::is_empty")]
+    pub tenant: TenantSnapshot,
 }
 
-/// The scope of a run.
+/// The scope of a run: what the user asked to check.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Scope {
-    /// Subscription ids (GUIDs), lower-case.
+    /// Subscription ids (GUIDs), lower-case, in the order given (the license plan's default
+    /// subscription is the first). With `management_groups`, the subscriptions found below them.
     pub subscriptions: Vec<String>,
+    /// Resource group names (`--resource-group`) the run is narrowed to, within each subscription.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub resource_groups: Vec<String>,
+    /// Management group ids (`--management-group`) whose subscriptions are checked.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub management_groups: Vec<String>,
+}
+
+impl Scope {
+    /// A scope of these subscriptions.
+    ///
+    /// ```
+    /// let scope = esu_preflight::snapshot::Scope::subscriptions(["00000000-0000-0000-0000-000000000000"]);
+    /// assert_eq!(scope.subscriptions.len(), 1);
+    /// ```
+    pub fn subscriptions<I, S>(ids: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        Self {
+            subscriptions: ids.into_iter().map(Into::into).collect(),
+            ..Self::default()
+        }
+    }
+
+    /// Whether nothing at all is in scope.
+    pub fn is_empty(&self) -> bool {
+        self.subscriptions.is_empty() && self.management_groups.is_empty()
+    }
 }
 
 /// The facts about one subscription.
@@ -51,23 +113,105 @@ pub struct SubscriptionSnapshot {
     /// The caller's effective permissions at subscription scope
     /// (`GET /subscriptions/{id}/providers/Microsoft.Authorization/permissions`, all pages).
     pub permissions: Fact<Vec<Permission>>,
+    /// The resource groups in scope (`--resource-group`, and later the license plan's), in the
+    /// order they were asked for.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub resource_groups: Vec<ResourceGroupSnapshot>,
 }
 
 impl SubscriptionSnapshot {
-    /// The facts that could not be read, by name (`subscription`, `providers`, `permissions`).
-    pub fn unavailable(&self) -> impl Iterator<Item = (&'static str, &Unavailable)> {
-        [
+    /// A subscription whose every fact is unavailable for `reason`.
+    pub fn unavailable_for(subscription_id: impl Into<String>, reason: Unavailable) -> Self {
+        Self {
+            subscription_id: subscription_id.into(),
+            subscription: Fact::Unavailable {
+                reason: reason.clone(),
+            },
+            providers: Fact::Unavailable {
+                reason: reason.clone(),
+            },
+            permissions: Fact::Unavailable { reason },
+            resource_groups: Vec::new(),
+        }
+    }
+
+    /// The facts that could not be read, by name (`subscription`, `providers`, `permissions`,
+    /// `resource group NAME`, `permissions on resource group NAME`).
+    pub fn unavailable(&self) -> impl Iterator<Item = (String, &Unavailable)> {
+        let own = [
             ("subscription", self.subscription.unavailable()),
             ("providers", self.providers.unavailable()),
             ("permissions", self.permissions.unavailable()),
         ]
         .into_iter()
-        .filter_map(|(name, reason)| reason.map(|reason| (name, reason)))
+        .filter_map(|(name, reason)| reason.map(|reason| (name.to_owned(), reason)));
+        let groups = self.resource_groups.iter().flat_map(|rg| {
+            [
+                (
+                    format!("resource group {}", rg.name),
+                    rg.group.unavailable(),
+                ),
+                (
+                    format!("permissions on resource group {}", rg.name),
+                    rg.permissions.unavailable(),
+                ),
+            ]
+            .into_iter()
+            .filter_map(|(name, reason)| reason.map(|reason| (name, reason)))
+        });
+        own.chain(groups)
+    }
+
+    /// The resource group `name` (case-insensitive), if it is in the snapshot.
+    pub fn resource_group(&self, name: &str) -> Option<&ResourceGroupSnapshot> {
+        self.resource_groups
+            .iter()
+            .find(|rg| rg.name.eq_ignore_ascii_case(name))
+    }
+}
+
+/// The facts about one resource group.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ResourceGroupSnapshot {
+    /// The name, as asked for.
+    pub name: String,
+    /// `GET /subscriptions/{id}/resourcegroups/{name}`: the group, or `None` when ARM says it
+    /// does not exist (404).
+    pub group: Fact<Option<ResourceGroup>>,
+    /// The caller's effective permissions on the group (inherited ones included).
+    pub permissions: Fact<Vec<Permission>>,
+}
+
+/// Facts shared by the whole tenant, each stored once, keyed by lower-case ARM id.
+///
+/// Policy and role definitions are referenced by assignments in many subscriptions; gather reads
+/// each once. Their typed models arrive with the checks that read them: until then they are the
+/// payload as ARM sent it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct TenantSnapshot {
+    /// Policy definitions (built-in, management group, subscription), by id.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub policy_definitions: BTreeMap<String, Fact<serde_json::Value>>,
+    /// Policy set definitions (initiatives), by id.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub policy_set_definitions: BTreeMap<String, Fact<serde_json::Value>>,
+    /// Role definitions, by id.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub role_definitions: BTreeMap<String, Fact<serde_json::Value>>,
+}
+
+impl TenantSnapshot {
+    /// Whether no tenant-wide fact is held.
+    pub fn is_empty(&self) -> bool {
+        self.policy_definitions.is_empty()
+            && self.policy_set_definitions.is_empty()
+            && self.role_definitions.is_empty()
     }
 }
 
 /// Why a snapshot file could not be loaded.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum SnapshotError {
     /// The file could not be read.
     #[error("cannot read snapshot file {}", path.display())]
@@ -79,7 +223,7 @@ pub enum SnapshotError {
         source: std::io::Error,
     },
     /// The file is not valid JSON, or not a snapshot.
-    #[error("{}:{line}:{column}: not a valid snapshot", path.display())]
+    #[error("{}:{line}:{column}: not a valid snapshot: {}{message}", path.display(), field.as_deref().map(|f| format!("{f}: ")).unwrap_or_default())]
     Parse {
         /// The file.
         path: PathBuf,
@@ -87,22 +231,32 @@ pub enum SnapshotError {
         line: usize,
         /// 1-based column of the error.
         column: usize,
-        /// The parser's error.
-        #[source]
-        source: serde_json::Error,
+        /// Where in the document, e.g. `subscriptions[0].providers`, when known.
+        field: Option<String>,
+        /// What was wrong, in words (not Rust type names).
+        message: String,
     },
-    /// The snapshot was written by a newer esu-preflight.
+    /// The snapshot was written by a newer esu-preflight, or names a version that never existed.
     #[error(
-        "{}: snapshot_version {found} is newer than this esu-preflight supports ({supported}); upgrade esu-preflight",
-        path.display()
+        "{}: snapshot_version {found} is not supported: this esu-preflight reads versions {oldest} to {supported}{}",
+        path.display(),
+        if *found > u64::from(*supported) { "; upgrade esu-preflight" } else { "" }
     )]
     UnsupportedVersion {
         /// The file.
         path: PathBuf,
         /// The version in the file.
         found: u64,
+        /// The oldest version this build reads.
+        oldest: u32,
         /// The newest version this build reads.
         supported: u32,
+    },
+    /// The snapshot names no subscription: there is nothing to check.
+    #[error("{}: nothing to check: the snapshot's scope names no subscription", path.display())]
+    Empty {
+        /// The file.
+        path: PathBuf,
     },
 }
 
@@ -115,13 +269,14 @@ impl Snapshot {
             arm_endpoint: None,
             scope,
             subscriptions: Vec::new(),
+            tenant: TenantSnapshot::default(),
         }
     }
 
     /// Reads a snapshot file written by `esu-preflight snapshot` (or by another tool).
     ///
     /// The version is checked before the structure, so a snapshot from a newer version is
-    /// reported as such rather than as a confusing parse error.
+    /// reported as such rather than as a confusing parse error. See [`Snapshot::from_json`].
     pub fn load(path: &Path) -> Result<Self, SnapshotError> {
         let text = std::fs::read_to_string(path).map_err(|source| SnapshotError::Io {
             path: path.to_owned(),
@@ -131,26 +286,49 @@ impl Snapshot {
     }
 
     /// Parses a snapshot from JSON text; `path` is used in error messages only.
+    ///
+    /// Versions [`OLDEST_SNAPSHOT_VERSION`] to [`SNAPSHOT_VERSION`] are read (older ones are
+    /// migrated, see the [module docs](self#migration-from-version-1)); a snapshot whose scope
+    /// and facts name no subscription is refused ([`SnapshotError::Empty`]). Errors name the
+    /// line, column and field, in words.
+    ///
+    /// ```
+    /// use std::path::Path;
+    /// let err = esu_preflight::Snapshot::from_json(
+    ///     r#"{"snapshot_version": 2, "scope": {"subscriptions": "s"}, "subscriptions": []}"#,
+    ///     Path::new("snap.json"),
+    /// )
+    /// .unwrap_err();
+    /// assert_eq!(
+    ///     err.to_string(),
+    ///     "snap.json:1:54: not a valid snapshot: scope.subscriptions: expected a list, found the string \"s\""
+    /// );
+    /// ```
     pub fn from_json(text: &str, path: &Path) -> Result<Self, SnapshotError> {
-        let parse_error = |source: serde_json::Error| SnapshotError::Parse {
-            path: path.to_owned(),
-            line: source.line(),
-            column: source.column(),
-            source,
-        };
         #[derive(Deserialize)]
         struct VersionOnly {
             snapshot_version: u64,
         }
-        let version: VersionOnly = serde_json::from_str(text).map_err(parse_error)?;
-        if version.snapshot_version > u64::from(SNAPSHOT_VERSION) {
+        let version: VersionOnly = parse(text, path)?;
+        if !(u64::from(OLDEST_SNAPSHOT_VERSION)..=u64::from(SNAPSHOT_VERSION))
+            .contains(&version.snapshot_version)
+        {
             return Err(SnapshotError::UnsupportedVersion {
                 path: path.to_owned(),
                 found: version.snapshot_version,
+                oldest: OLDEST_SNAPSHOT_VERSION,
                 supported: SNAPSHOT_VERSION,
             });
         }
-        serde_json::from_str(text).map_err(parse_error)
+        let mut snapshot: Snapshot = parse(text, path)?;
+        // Version 1 is version 2 without the added fields, which default to empty.
+        snapshot.snapshot_version = SNAPSHOT_VERSION;
+        if snapshot.scope.is_empty() && snapshot.subscriptions.is_empty() {
+            return Err(SnapshotError::Empty {
+                path: path.to_owned(),
+            });
+        }
+        Ok(snapshot)
     }
 
     /// The snapshot as pretty-printed JSON, ending with a newline.
@@ -160,6 +338,92 @@ impl Snapshot {
         text.push('\n');
         text
     }
+
+    /// The facts of subscription `id` (case-insensitive), if the snapshot has them.
+    pub fn subscription(&self, id: &str) -> Option<&SubscriptionSnapshot> {
+        self.subscriptions
+            .iter()
+            .find(|s| s.subscription_id.eq_ignore_ascii_case(id))
+    }
+}
+
+/// Deserializes `text`, turning an error into [`SnapshotError::Parse`] with the field's path.
+fn parse<T: serde::de::DeserializeOwned>(text: &str, path: &Path) -> Result<T, SnapshotError> {
+    let error = |field: Option<String>, inner: &serde_json::Error| SnapshotError::Parse {
+        path: path.to_owned(),
+        line: inner.line(),
+        column: inner.column(),
+        field,
+        message: humanize_serde(inner),
+    };
+    let mut deserializer = serde_json::Deserializer::from_str(text);
+    let value: T = serde_path_to_error::deserialize(&mut deserializer).map_err(|e| {
+        let field = e.path().to_string();
+        error((field != ".").then_some(field), e.inner())
+    })?;
+    deserializer.end().map_err(|e| error(None, &e))?;
+    Ok(value)
+}
+
+/// serde_json's message in a user's words: no position (the error carries it), no Rust type
+/// names, "expected X, found Y".
+fn humanize_serde(error: &serde_json::Error) -> String {
+    let text = error.to_string();
+    let text = match text.rfind(" at line ") {
+        Some(at) => text[..at].to_owned(),
+        None => text,
+    };
+    let expected = |what: &str| -> String {
+        let what = what.trim();
+        if what.starts_with("internally tagged enum") {
+            "a fact: {\"status\": \"available\", \"value\": …} or {\"status\": \"unavailable\", \"reason\": …}".to_owned()
+        } else if what.starts_with("struct ") || what == "a map" {
+            "an object".to_owned()
+        } else if what == "a sequence" {
+            "a list".to_owned()
+        } else if matches!(what, "u8" | "u16" | "u32" | "u64" | "usize") {
+            "a whole number (0 or more)".to_owned()
+        } else {
+            what.to_owned()
+        }
+    };
+    let found = |what: &str| -> String {
+        let what = what.trim();
+        match what.split_once(' ') {
+            Some(("integer" | "floating", rest)) => format!(
+                "the number {}",
+                rest.trim_matches('`')
+                    .trim_start_matches("point ")
+                    .trim_matches('`')
+            ),
+            Some(("string", rest)) => format!("the string {}", rest.replace('`', "\"")),
+            Some(("boolean", rest)) => rest.trim_matches('`').to_owned(),
+            _ if what == "sequence" => "a list".to_owned(),
+            _ if what == "map" => "an object".to_owned(),
+            _ if what == "null" || what == "unit value" => "null".to_owned(),
+            _ => what.to_owned(),
+        }
+    };
+    for prefix in ["invalid type: ", "invalid value: "] {
+        if let Some((got, want)) = text
+            .strip_prefix(prefix)
+            .and_then(|rest| rest.split_once(", expected "))
+        {
+            return format!("expected {}, found {}", expected(want), found(got));
+        }
+    }
+    if let Some(rest) = text.strip_prefix("missing field ") {
+        let hint = if rest == "`status`" {
+            format!(" (expected {})", expected("internally tagged enum"))
+        } else {
+            String::new()
+        };
+        return format!("missing field {}{hint}", rest.replace('`', "\""));
+    }
+    if let Some(rest) = text.strip_prefix("unknown variant ") {
+        return format!("unknown value {}", rest.replace('`', "\""));
+    }
+    text.replace('`', "\"")
 }
 
 #[cfg(test)]
@@ -179,6 +443,83 @@ mod tests {
             SnapshotError::UnsupportedVersion { found: 99, .. }
         ));
         assert!(err.to_string().contains("upgrade"));
+    }
+
+    const MINIMAL_V1: &str = r#"{
+  "snapshot_version": 1,
+  "scope": { "subscriptions": ["s"] },
+  "subscriptions": [
+    {
+      "subscription_id": "s",
+      "subscription": { "status": "available", "value": { "state": "Enabled" } },
+      "providers": { "status": "available", "value": [] },
+      "permissions": { "status": "unavailable", "reason": { "kind": "forbidden", "message": "no" } }
+    }
+  ]
+}"#;
+
+    #[test]
+    fn version_1_loads_as_version_2() {
+        let snapshot = Snapshot::from_json(MINIMAL_V1, path()).unwrap();
+        assert_eq!(snapshot.snapshot_version, SNAPSHOT_VERSION);
+        assert!(snapshot.tenant.is_empty());
+        assert!(snapshot.subscriptions[0].resource_groups.is_empty());
+        // Written back, it is a version-2 file that loads to the same snapshot.
+        let again = Snapshot::from_json(&snapshot.to_json_pretty(), path()).unwrap();
+        assert_eq!(again, snapshot);
+        assert!(
+            snapshot
+                .to_json_pretty()
+                .contains("\"snapshot_version\": 2")
+        );
+    }
+
+    #[test]
+    fn version_0_and_empty_snapshots_are_refused() {
+        let zero = MINIMAL_V1.replace("\"snapshot_version\": 1", "\"snapshot_version\": 0");
+        let err = Snapshot::from_json(&zero, path()).unwrap_err();
+        assert!(matches!(
+            err,
+            SnapshotError::UnsupportedVersion { found: 0, .. }
+        ));
+        assert_eq!(
+            err.to_string(),
+            "snap.json: snapshot_version 0 is not supported: this esu-preflight reads versions 1 to 2"
+        );
+        let empty =
+            r#"{"snapshot_version": 2, "scope": {"subscriptions": []}, "subscriptions": []}"#;
+        let err = Snapshot::from_json(empty, path()).unwrap_err();
+        assert!(matches!(err, SnapshotError::Empty { .. }));
+        assert!(err.to_string().contains("nothing to check"), "{err}");
+    }
+
+    #[test]
+    fn parse_errors_name_the_field_in_words() {
+        let cases = [
+            (
+                MINIMAL_V1.replace("\"subscription_id\": \"s\"", "\"subscription_id\": 5"),
+                "subscriptions[0].subscription_id: expected a string, found the number 5",
+            ),
+            (
+                MINIMAL_V1.replace("{ \"status\": \"available\", \"value\": [] }", "[]"),
+                "subscriptions[0].providers: missing field \"status\" (expected a fact: {\"status\": \"available\"",
+            ),
+            (
+                MINIMAL_V1.replace("\"scope\": { \"subscriptions\": [\"s\"] },", ""),
+                "missing field \"scope\"",
+            ),
+            (
+                format!("{MINIMAL_V1} trailing"),
+                "not a valid snapshot: trailing characters",
+            ),
+        ];
+        for (text, expected) in cases {
+            let err = Snapshot::from_json(&text, path()).unwrap_err().to_string();
+            assert!(err.starts_with("snap.json:"), "{err}");
+            assert!(err.contains(expected), "{err}\nexpected: {expected}");
+            assert!(!err.contains("struct "), "{err}");
+            assert!(!err.contains("enum "), "{err}");
+        }
     }
 
     #[test]
@@ -231,9 +572,23 @@ mod tests {
             permissions: Fact::Unavailable {
                 reason: reason.clone(),
             },
+            resource_groups: vec![ResourceGroupSnapshot {
+                name: "rg-esu".into(),
+                group: Fact::Available { value: None },
+                permissions: Fact::Unavailable {
+                    reason: reason.clone(),
+                },
+            }],
         };
         let names: Vec<_> = sub.unavailable().map(|(name, _)| name).collect();
-        assert_eq!(names, ["subscription", "permissions"]);
+        assert_eq!(
+            names,
+            [
+                "subscription",
+                "permissions",
+                "permissions on resource group rg-esu"
+            ]
+        );
     }
 
     #[test]

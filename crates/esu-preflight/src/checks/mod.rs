@@ -1,10 +1,15 @@
 //! The checks: one unit each, stable IDs, documentation with the code.
 //!
 //! Every check implements [`Check`]: it declares itself once in a static [`CheckInfo`] (ID,
-//! kebab-case name, default severity, documentation under fixed headings) and, when run over one
-//! subscription's facts through a [`CheckCtx`], pushes [`Finding`]s — passes included, so a
-//! report shows what was verified. A check whose facts are unavailable reports `inconclusive`
-//! with the reason, never `pass`.
+//! kebab-case name, default severity, documentation under fixed headings) and the facts it cannot
+//! run without ([`Check::needs`]); when run over one subscription's facts through a [`CheckCtx`]
+//! (which also sees the whole snapshot, the license plan, the configuration and the time), it
+//! pushes [`Finding`]s — passes included, so a report shows what was verified.
+//!
+//! [`evaluate`] applies the rules every check shares, so no check repeats them: a subscription
+//! ESU001 finds unusable gets one `skipped` finding per other check; a needed fact that could not
+//! be read gets `inconclusive` findings with the reason (never `pass`); a subscription in scope
+//! with no facts at all is an inconclusive ESU001.
 //!
 //! Check logic never formats the generic parts of a finding: it builds a small typed diagnostic
 //! of its own, turns it into a [`Diagnostic`] (message, remediation, evidence) in one place, and
@@ -17,9 +22,13 @@
 //! use esu_preflight::checks::{self, Config};
 //! use esu_preflight::snapshot::{Scope, Snapshot};
 //!
-//! let snapshot = Snapshot::new(Scope::default());
-//! let findings = checks::evaluate(&snapshot, &Config::default(), time::OffsetDateTime::UNIX_EPOCH);
-//! assert!(findings.is_empty());
+//! let snapshot = Snapshot::new(Scope::subscriptions(["00000000-0000-0000-0000-000000000000"]));
+//! let config = Config::default();
+//! let input = checks::EvalInput::new(&snapshot, &config, time::OffsetDateTime::UNIX_EPOCH);
+//! // A subscription in scope with no facts in the snapshot is never silence.
+//! let findings = checks::evaluate(&input);
+//! assert_eq!(findings[0].check_id, "ESU001");
+//! assert_eq!(findings[0].status, esu_preflight::Status::Inconclusive);
 //! assert_eq!(checks::find("esu101").unwrap().name, "provider-not-registered");
 //! ```
 
@@ -33,6 +42,7 @@ pub(crate) use providers::{Registration, register_action};
 pub use subscription::{SubscriptionNotUsable, unusable_reason};
 
 use crate::finding::{Finding, Severity, Status};
+use crate::plan::LicensePlan;
 use crate::snapshot::{Snapshot, SubscriptionSnapshot, Unavailable, UnavailableKind};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -118,6 +128,38 @@ impl CheckInfo {
     }
 }
 
+/// A fact a check cannot run without ([`Check::needs`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Need {
+    /// The subscription itself (`GET /subscriptions/{id}`).
+    Subscription,
+    /// The subscription's resource providers.
+    Providers,
+    /// The signed-in identity's effective permissions on the subscription.
+    Permissions,
+}
+
+impl Need {
+    /// The fact, in words, for an inconclusive finding: "could not read {what}".
+    pub fn describe(self) -> &'static str {
+        match self {
+            Self::Subscription => "the subscription",
+            Self::Providers => "the subscription's resource providers",
+            Self::Permissions => "the signed-in identity's permissions on the subscription",
+        }
+    }
+
+    /// Why the fact is missing in `subscription`, or `None` when it was read.
+    pub fn unavailable(self, subscription: &SubscriptionSnapshot) -> Option<&Unavailable> {
+        match self {
+            Self::Subscription => subscription.subscription.unavailable(),
+            Self::Providers => subscription.providers.unavailable(),
+            Self::Permissions => subscription.permissions.unavailable(),
+        }
+    }
+}
+
 /// One check.
 ///
 /// Implementations are stateless unit structs registered in [`all`].
@@ -125,10 +167,92 @@ pub trait Check: Send + Sync {
     /// The check's declaration.
     fn info(&self) -> &'static CheckInfo;
 
-    /// Runs the check over one subscription's facts, pushing its findings to `out`.
+    /// The facts the check cannot run without. When one is unavailable, [`evaluate`] reports
+    /// the check `inconclusive` on each of [`Check::subjects`] with the reason, and does not
+    /// call [`Check::run`]. Facts needed only in some cases are the check's own business
+    /// (read them with `as_result` and report [`Diagnostic::inconclusive`]).
+    fn needs(&self) -> &'static [Need] {
+        &[]
+    }
+
+    /// The resources the check reports on in this subscription, for the inconclusive findings
+    /// [`evaluate`] makes on its behalf. Default: the subscription.
+    fn subjects(&self, ctx: &CheckCtx<'_>) -> Vec<Subject> {
+        vec![Subject::new(ctx.subscription_resource_id())]
+    }
+
+    /// Whether the check runs on a subscription ESU001 finds unusable (not found, not visible,
+    /// Disabled, Deleted). Default `false`: such a subscription gets one `skipped` finding.
+    fn runs_on_unusable_subscriptions(&self) -> bool {
+        false
+    }
+
+    /// Runs the check over one subscription's facts, pushing its findings to `out`. The facts
+    /// in [`Check::needs`] are available when this is called.
     ///
     /// Must not panic on any snapshot: unavailable or odd facts become `inconclusive` findings.
     fn run(&self, ctx: &CheckCtx<'_>, out: &mut Vec<Finding>);
+}
+
+/// A resource a check reports on, with evidence that names it (e.g. a provider's namespace).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Subject {
+    /// The ARM id.
+    pub resource_id: String,
+    /// Evidence entries naming the resource, added to the finding's evidence.
+    pub evidence: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Subject {
+    /// A subject with no extra evidence.
+    pub fn new(resource_id: impl Into<String>) -> Self {
+        Self {
+            resource_id: resource_id.into(),
+            evidence: serde_json::Map::new(),
+        }
+    }
+
+    /// Adds `key: value` to the subject's evidence.
+    pub fn with(mut self, key: &str, value: impl Into<serde_json::Value>) -> Self {
+        self.evidence.insert(key.to_owned(), value.into());
+        self
+    }
+}
+
+/// Everything [`evaluate`] reads: the snapshot, the license plan, the configuration and the
+/// evaluation time.
+///
+/// `now` is passed in, never read from the clock, so evaluation is pure and reproducible.
+#[derive(Debug, Clone, Copy)]
+pub struct EvalInput<'a> {
+    /// The facts.
+    pub snapshot: &'a Snapshot,
+    /// What the engineer intends to provision (empty: check what exists).
+    pub plan: &'a LicensePlan,
+    /// The checks' configuration.
+    pub config: &'a Config,
+    /// The evaluation time (for age, expiry and end-of-support comparisons).
+    pub now: time::OffsetDateTime,
+}
+
+/// The plan of an [`EvalInput`] made without one.
+static EMPTY_PLAN: LicensePlan = LicensePlan::new();
+
+impl<'a> EvalInput<'a> {
+    /// An input with an empty license plan.
+    pub fn new(snapshot: &'a Snapshot, config: &'a Config, now: time::OffsetDateTime) -> Self {
+        Self {
+            snapshot,
+            plan: &EMPTY_PLAN,
+            config,
+            now,
+        }
+    }
+
+    /// The same input with `plan`.
+    pub fn with_plan(self, plan: &'a LicensePlan) -> Self {
+        Self { plan, ..self }
+    }
 }
 
 /// Configuration of the checks: what `check --config FILE` reads (TOML), e.g.
@@ -154,18 +278,26 @@ impl Config {
             .find(|(key, _)| key.eq_ignore_ascii_case(id))
             .map(|(_, severity)| *severity)
     }
+
+    /// The severity a finding of check `info` gets: a configured override, else the finding's
+    /// own severity, else the check's default.
+    pub fn severity_for(&self, info: &CheckInfo, per_finding: Option<Severity>) -> Severity {
+        self.severity_override(info.id)
+            .or(per_finding)
+            .unwrap_or(info.default_severity)
+    }
 }
 
-/// What every check gets: the facts of one subscription, the whole snapshot, the configuration
-/// and the evaluation time.
-///
-/// `now` is passed in, never read from the clock, so evaluation is pure and reproducible.
+/// What every check gets: the facts of one subscription, and through them the whole input (the
+/// snapshot, the license plan, the configuration and the evaluation time).
 #[derive(Debug, Clone, Copy)]
 pub struct CheckCtx<'a> {
     /// The whole snapshot, for checks that look across subscriptions.
     pub snapshot: &'a Snapshot,
     /// The subscription being checked.
     pub subscription: &'a SubscriptionSnapshot,
+    /// The license plan.
+    pub plan: &'a LicensePlan,
     /// The checks' configuration.
     pub config: &'a Config,
     /// The evaluation time (for age and expiry comparisons).
@@ -263,27 +395,39 @@ impl<'a> CheckCtx<'a> {
     /// The severity a finding of check `info` gets: a configured override, else the
     /// diagnostic's own severity, else the check's default.
     pub fn severity(&self, info: &CheckInfo, per_finding: Option<Severity>) -> Severity {
-        self.config
-            .severity_override(info.id)
-            .or(per_finding)
-            .unwrap_or(info.default_severity)
+        self.config.severity_for(info, per_finding)
     }
 
     /// Turns a check's diagnostic into a finding: fills in the check's ID, name and help link,
     /// the subscription and the severity (see [`CheckCtx::severity`]).
     pub fn finding(&self, info: &CheckInfo, diagnostic: Diagnostic) -> Finding {
-        Finding {
-            check_id: info.id.to_owned(),
-            check: info.name.to_owned(),
-            status: diagnostic.status,
-            severity: self.severity(info, diagnostic.severity),
-            resource_id: diagnostic.resource_id,
-            subscription_id: self.subscription.subscription_id.clone(),
-            message: diagnostic.message,
-            remediation: diagnostic.remediation,
-            evidence: diagnostic.evidence,
-            help_uri: info.help_uri.to_owned(),
-        }
+        make_finding(
+            info,
+            self.config,
+            &self.subscription.subscription_id,
+            diagnostic,
+        )
+    }
+}
+
+/// A finding of check `info` about subscription `subscription_id`.
+fn make_finding(
+    info: &CheckInfo,
+    config: &Config,
+    subscription_id: &str,
+    diagnostic: Diagnostic,
+) -> Finding {
+    Finding {
+        check_id: info.id.to_owned(),
+        check: info.name.to_owned(),
+        status: diagnostic.status,
+        severity: config.severity_for(info, diagnostic.severity),
+        resource_id: diagnostic.resource_id,
+        subscription_id: subscription_id.to_owned(),
+        message: diagnostic.message,
+        remediation: diagnostic.remediation,
+        evidence: diagnostic.evidence,
+        help_uri: info.help_uri.to_owned(),
     }
 }
 
@@ -421,24 +565,100 @@ pub fn find(id: &str) -> Option<&'static CheckInfo> {
         .find(|info| info.id.eq_ignore_ascii_case(id) || info.name.eq_ignore_ascii_case(id))
 }
 
-/// Runs every check over every subscription of `snapshot`, purely.
+/// Runs every check over the whole input, purely.
 ///
-/// The findings are sorted by [`Finding::sort_key`].
-pub fn evaluate(snapshot: &Snapshot, config: &Config, now: time::OffsetDateTime) -> Vec<Finding> {
+/// Every subscription is checked: those in `scope.subscriptions` (in that order) and any other
+/// the snapshot holds facts for. The rules every check shares are applied here (see the
+/// [module docs](self)). The findings are sorted by [`Finding::sort_key`].
+pub fn evaluate(input: &EvalInput<'_>) -> Vec<Finding> {
+    let snapshot = input.snapshot;
     let mut findings = Vec::new();
-    for subscription in &snapshot.subscriptions {
-        let ctx = CheckCtx {
-            snapshot,
-            subscription,
-            config,
-            now,
-        };
-        for check in all() {
-            check.run(&ctx, &mut findings);
+    let mut seen = std::collections::HashSet::new();
+    let in_scope = snapshot.scope.subscriptions.iter().map(String::as_str);
+    let with_facts = snapshot
+        .subscriptions
+        .iter()
+        .map(|s| s.subscription_id.as_str());
+    for id in in_scope.chain(with_facts) {
+        if !seen.insert(id.to_ascii_lowercase()) {
+            continue;
+        }
+        match snapshot.subscription(id) {
+            Some(subscription) => {
+                let ctx = CheckCtx {
+                    snapshot,
+                    subscription,
+                    plan: input.plan,
+                    config: input.config,
+                    now: input.now,
+                };
+                for check in all() {
+                    run_check(*check, &ctx, &mut findings);
+                }
+            }
+            None => no_facts(id, input.config, &mut findings),
         }
     }
     findings.sort_by(|a, b| a.sort_key().cmp(&b.sort_key()));
     findings
+}
+
+/// Runs one check on one subscription under the shared rules: skipped on an unusable
+/// subscription, inconclusive when a needed fact is missing, else the check itself.
+fn run_check(check: &dyn Check, ctx: &CheckCtx<'_>, out: &mut Vec<Finding>) {
+    let info = check.info();
+    if !check.runs_on_unusable_subscriptions()
+        && let Some(skipped) = subscription::skipped_because_unusable(ctx)
+    {
+        out.push(ctx.finding(info, skipped));
+        return;
+    }
+    let missing = check.needs().iter().find_map(|need| {
+        need.unavailable(ctx.subscription)
+            .map(|reason| (need, reason))
+    });
+    if let Some((need, reason)) = missing {
+        for subject in check.subjects(ctx) {
+            let mut diagnostic =
+                Diagnostic::inconclusive(subject.resource_id, need.describe(), reason);
+            for (key, value) in subject.evidence {
+                diagnostic = diagnostic.with_evidence(&key, value);
+            }
+            out.push(ctx.finding(info, diagnostic));
+        }
+        return;
+    }
+    check.run(ctx, out);
+}
+
+/// The findings for a subscription in scope that the snapshot holds no facts for: ESU001 is
+/// inconclusive (a subscription is never silently left out), the other checks are skipped.
+fn no_facts(subscription_id: &str, config: &Config, out: &mut Vec<Finding>) {
+    let resource = format!("/subscriptions/{subscription_id}");
+    for check in all() {
+        let info = check.info();
+        let diagnostic = if check.runs_on_unusable_subscriptions() {
+            Diagnostic::new(
+                Status::Inconclusive,
+                resource.clone(),
+                format!("the snapshot holds no facts for subscription {subscription_id}, which is in its scope"),
+            )
+            .remediation(format!(
+                "take the snapshot again with `esu-preflight snapshot --subscription {subscription_id} \
+                 --output-file FILE`, or check it live with `esu-preflight check --subscription \
+                 {subscription_id}`"
+            ))
+            .evidence(serde_json::json!({ "inSnapshot": false }))
+        } else {
+            Diagnostic::new(
+                Status::Skipped,
+                resource.clone(),
+                format!("no facts for subscription {subscription_id} in the snapshot (ESU001)"),
+            )
+            .evidence(serde_json::json!({ "blockedBy": "ESU001", "inSnapshot": false }))
+        };
+        out.push(make_finding(info, config, subscription_id, diagnostic));
+    }
 }
 
 #[cfg(test)]

@@ -1,7 +1,6 @@
 //! ESU101 provider-not-registered and ESU102 provider-registration-not-permitted.
 
-use super::subscription::skipped_because_unusable;
-use super::{Check, CheckCtx, CheckDocs, CheckInfo, Diagnostic, REQUIRED_PROVIDERS};
+use super::{Check, CheckCtx, CheckDocs, CheckInfo, Diagnostic, Need, REQUIRED_PROVIDERS, Subject};
 use crate::finding::{Finding, Severity, Status};
 use crate::models::{Provider, RegistrationState};
 use crate::permissions::is_allowed;
@@ -77,30 +76,28 @@ impl Check for ProviderNotRegistered {
         &NOT_REGISTERED
     }
 
+    fn needs(&self) -> &'static [Need] {
+        &[Need::Providers]
+    }
+
+    /// One finding per required provider, also when the list could not be read.
+    fn subjects(&self, ctx: &CheckCtx<'_>) -> Vec<Subject> {
+        REQUIRED_PROVIDERS
+            .into_iter()
+            .map(|namespace| {
+                Subject::new(provider_resource_id(ctx, namespace)).with("namespace", namespace)
+            })
+            .collect()
+    }
+
     fn run(&self, ctx: &CheckCtx<'_>, out: &mut Vec<Finding>) {
-        if let Some(skipped) = skipped_because_unusable(ctx) {
-            out.push(ctx.finding(&NOT_REGISTERED, skipped));
-            return;
-        }
-        match ctx.subscription.providers.as_result() {
-            Ok(providers) => {
-                for namespace in REQUIRED_PROVIDERS {
-                    let registration = Registration::of(providers, namespace);
-                    let diagnostic = registration.diagnostic(ctx, namespace);
-                    out.push(ctx.finding(&NOT_REGISTERED, diagnostic));
-                }
-            }
-            Err(reason) => {
-                for namespace in REQUIRED_PROVIDERS {
-                    let diagnostic = Diagnostic::inconclusive(
-                        provider_resource_id(ctx, namespace),
-                        "the subscription's resource providers",
-                        reason,
-                    )
-                    .with_evidence("namespace", namespace);
-                    out.push(ctx.finding(&NOT_REGISTERED, diagnostic));
-                }
-            }
+        let Some(providers) = ctx.subscription.providers.value() else {
+            return; // `needs` makes evaluate report this inconclusive instead.
+        };
+        for namespace in REQUIRED_PROVIDERS {
+            let registration = Registration::of(providers, namespace);
+            let diagnostic = registration.diagnostic(ctx, namespace);
+            out.push(ctx.finding(&NOT_REGISTERED, diagnostic));
         }
     }
 }
@@ -110,39 +107,38 @@ impl Check for ProviderRegistrationNotPermitted {
         &NOT_PERMITTED
     }
 
+    fn needs(&self) -> &'static [Need] {
+        &[Need::Providers]
+    }
+
     fn run(&self, ctx: &CheckCtx<'_>, out: &mut Vec<Finding>) {
-        if let Some(skipped) = skipped_because_unusable(ctx) {
-            out.push(ctx.finding(&NOT_PERMITTED, skipped));
-            return;
-        }
-        let providers = match ctx.subscription.providers.as_result() {
-            Ok(providers) => providers,
-            Err(reason) => {
-                let diagnostic = Diagnostic::inconclusive(
-                    ctx.subscription_resource_id(),
-                    "the subscription's resource providers (to know which need registering)",
-                    reason,
-                );
-                out.push(ctx.finding(&NOT_PERMITTED, diagnostic));
-                return;
-            }
+        let Some(providers) = ctx.subscription.providers.value() else {
+            return; // `needs` makes evaluate report this inconclusive instead.
         };
-        let to_register: Vec<(&'static str, Registration<'_>)> = REQUIRED_PROVIDERS
+        let registrations: Vec<(&'static str, Registration<'_>)> = REQUIRED_PROVIDERS
             .into_iter()
             .map(|namespace| (namespace, Registration::of(providers, namespace)))
-            .filter(|(_, registration)| registration.needs_registering())
             .collect();
-        if to_register.is_empty() {
-            let diagnostic = Diagnostic::new(
-                Status::Pass,
-                ctx.subscription_resource_id(),
-                "all required providers are registered; no registration needed",
-            )
-            .evidence(json!({ "requiredProviders": REQUIRED_PROVIDERS }));
-            out.push(ctx.finding(&NOT_PERMITTED, diagnostic));
-            return;
-        }
-        for (namespace, registration) in to_register {
+        let mut reported = false;
+        for (namespace, registration) in &registrations {
+            if let Registration::Unknown(_) = registration {
+                let diagnostic = Diagnostic::new(
+                    Status::Inconclusive,
+                    provider_resource_id(ctx, namespace),
+                    format!(
+                        "cannot tell whether provider {namespace} needs registering: the \
+                         provider list gives no registrationState for it"
+                    ),
+                )
+                .remediation(unknown_state_remediation(namespace, ctx.subscription_id()))
+                .evidence(registration.evidence(namespace));
+                out.push(ctx.finding(&NOT_PERMITTED, diagnostic));
+                reported = true;
+                continue;
+            }
+            if !registration.needs_registering() {
+                continue;
+            }
             let permission = match ctx.subscription.permissions.as_result() {
                 Ok(permissions) => RegisterPermission::Evaluated(is_allowed(
                     permissions,
@@ -150,7 +146,30 @@ impl Check for ProviderRegistrationNotPermitted {
                 )),
                 Err(reason) => RegisterPermission::Unknown(reason),
             };
-            let diagnostic = permission.diagnostic(ctx, namespace, &registration);
+            let diagnostic = permission.diagnostic(ctx, namespace, registration);
+            out.push(ctx.finding(&NOT_PERMITTED, diagnostic));
+            reported = true;
+        }
+        if !reported {
+            let registering: Vec<&str> = registrations
+                .iter()
+                .filter(|(_, r)| matches!(r, Registration::Registering(_)))
+                .map(|(namespace, _)| *namespace)
+                .collect();
+            let message = if registering.is_empty() {
+                "all required providers are registered; no registration needed".to_owned()
+            } else {
+                format!(
+                    "no required provider needs registering: {} already registering, the \
+                     others registered",
+                    registering.join(", ")
+                )
+            };
+            let diagnostic = Diagnostic::new(Status::Pass, ctx.subscription_resource_id(), message)
+                .evidence(json!({
+                    "requiredProviders": REQUIRED_PROVIDERS,
+                    "registering": registering,
+                }));
             out.push(ctx.finding(&NOT_PERMITTED, diagnostic));
         }
     }
@@ -162,8 +181,11 @@ pub(crate) enum Registration<'a> {
     Registered(&'a Provider),
     /// `Registering`: under way.
     Registering(&'a Provider),
-    /// Listed in any other state (`NotRegistered`, `Unregistered`, `Unregistering`, unknown).
+    /// Listed in any other state (`NotRegistered`, `Unregistered`, `Unregistering`, a state not
+    /// known yet).
     NotRegistered(&'a Provider),
+    /// Listed, but the payload does not say its state (absent, `null`, not a string).
+    Unknown(&'a Provider),
     /// Not in the list at all.
     Missing,
 }
@@ -179,6 +201,7 @@ impl<'a> Registration<'a> {
         match provider.registration_state {
             RegistrationState::Registered => Self::Registered(provider),
             RegistrationState::Registering => Self::Registering(provider),
+            ref state if state.is_unknown() => Self::Unknown(provider),
             _ => Self::NotRegistered(provider),
         }
     }
@@ -190,9 +213,10 @@ impl<'a> Registration<'a> {
     /// The state as ARM reported it; `None` when the provider is not listed.
     fn state(&self) -> Option<&'a str> {
         match self {
-            Self::Registered(p) | Self::Registering(p) | Self::NotRegistered(p) => {
-                Some(p.registration_state.as_str())
-            }
+            Self::Registered(p)
+            | Self::Registering(p)
+            | Self::NotRegistered(p)
+            | Self::Unknown(p) => Some(p.registration_state.as_str()),
             Self::Missing => None,
         }
     }
@@ -234,19 +258,26 @@ impl<'a> Registration<'a> {
                  {namespace} --subscription {sub} --query registrationState`"
             ))
             .evidence(evidence),
-            Self::NotRegistered(provider) => {
-                let state = match provider.registration_state.as_str() {
-                    "" => "registrationState missing".to_owned(),
-                    state => format!("registrationState {state}"),
-                };
-                Diagnostic::new(
-                    Status::Fail,
-                    resource,
-                    format!("provider {namespace} is not registered ({state})"),
-                )
-                .remediation(register_remediation(namespace, sub))
-                .evidence(evidence)
-            }
+            Self::NotRegistered(provider) => Diagnostic::new(
+                Status::Fail,
+                resource,
+                format!(
+                    "provider {namespace} is not registered (registrationState {})",
+                    provider.registration_state
+                ),
+            )
+            .remediation(register_remediation(namespace, sub))
+            .evidence(evidence),
+            Self::Unknown(_) => Diagnostic::new(
+                Status::Inconclusive,
+                resource,
+                format!(
+                    "provider {namespace} is listed without a readable registrationState \
+                     (absent, null or not a string)"
+                ),
+            )
+            .remediation(unknown_state_remediation(namespace, sub))
+            .evidence(evidence),
             Self::Missing => Diagnostic::new(
                 Status::Fail,
                 resource,
@@ -342,6 +373,14 @@ pub(crate) fn register_action(namespace: &str) -> String {
     format!("{namespace}/register/action")
 }
 
+fn unknown_state_remediation(namespace: &str, sub: &str) -> String {
+    format!(
+        "read the state directly: `az provider show --namespace {namespace} --subscription {sub} \
+         --query registrationState`; if it is not Registered, register it with `az provider \
+         register --namespace {namespace} --subscription {sub}`"
+    )
+}
+
 fn register_remediation(namespace: &str, sub: &str) -> String {
     format!(
         "register it: `az provider register --namespace {namespace} --subscription {sub}`, or \
@@ -406,7 +445,7 @@ mod tests {
 
     #[test]
     fn esu101_unregistered_unregistering_and_unknown_fail() {
-        for state in ["Unregistered", "Unregistering", "Quiescing", ""] {
+        for state in ["Unregistered", "Unregistering", "Quiescing"] {
             let findings = esu101(Fixture::healthy().provider_state("Microsoft.Storage", state));
             let f = for_namespace(&findings, "Microsoft.Storage");
             assert_eq!(
@@ -506,7 +545,34 @@ mod tests {
     }
 
     #[test]
+    fn esu101_missing_or_odd_state_is_inconclusive_for_that_provider_only() {
+        let mut fixture = Fixture::healthy().provider_state("Microsoft.Storage", "");
+        fixture = fixture.provider_raw_state("Microsoft.Sql", serde_json::Value::Null);
+        let findings = esu101(fixture);
+        for namespace in ["Microsoft.Storage", "Microsoft.Sql"] {
+            let f = for_namespace(&findings, namespace);
+            assert_eq!(f.status, Status::Inconclusive, "{namespace}");
+            assert!(f.remediation.contains(&format!(
+                "az provider show --namespace {namespace} --subscription {SUB}"
+            )));
+        }
+        assert_eq!(
+            findings.iter().filter(|f| f.status == Status::Pass).count(),
+            5
+        );
+        let esu102 = esu102(Fixture::healthy().provider_raw_state("Microsoft.Sql", 7.into()));
+        assert_eq!(esu102.len(), 1);
+        assert_eq!(esu102[0].status, Status::Inconclusive);
+        assert!(esu102[0].resource_id.ends_with("/Microsoft.Sql"));
+    }
+
+    #[test]
     fn esu102_nothing_to_register_passes_once() {
+        let f = &esu102(Fixture::healthy())[0];
+        assert_eq!(
+            f.message,
+            "all required providers are registered; no registration needed"
+        );
         let findings = esu102(Fixture::healthy().provider_state("Microsoft.Sql", "Registering"));
         assert_eq!(findings.len(), 1);
         let f = &findings[0];
@@ -514,7 +580,8 @@ mod tests {
         assert_eq!(f.resource_id, format!("/subscriptions/{SUB}"));
         assert_eq!(
             f.message,
-            "all required providers are registered; no registration needed"
+            "no required provider needs registering: Microsoft.Sql already registering, the \
+             others registered"
         );
     }
 

@@ -42,6 +42,11 @@ impl Check for SubscriptionNotUsable {
         &INFO
     }
 
+    /// ESU001 is the check that says a subscription is unusable.
+    fn runs_on_unusable_subscriptions(&self) -> bool {
+        true
+    }
+
     fn run(&self, ctx: &CheckCtx<'_>, out: &mut Vec<Finding>) {
         let usability = Usability::of(ctx.subscription);
         out.push(ctx.finding(&INFO, usability.diagnostic(ctx)));

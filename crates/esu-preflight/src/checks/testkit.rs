@@ -159,6 +159,14 @@ impl Fixture {
         self
     }
 
+    /// Sets a provider's `registrationState` to any JSON value (`null`, a number, …).
+    pub(crate) fn provider_raw_state(mut self, namespace: &str, state: Value) -> Self {
+        for entry in self.provider_entries(namespace) {
+            entry["registrationState"] = state.clone();
+        }
+        self
+    }
+
     pub(crate) fn rename_provider(mut self, namespace: &str, new: &str) -> Self {
         for entry in self.provider_entries(namespace) {
             entry["namespace"] = json!(new);
@@ -211,33 +219,35 @@ impl Fixture {
             subscription: Fact::from(subscription),
             providers: Fact::from(providers),
             permissions: Fact::from(self.permissions.clone()),
+            resource_groups: Vec::new(),
         }
     }
 
     /// A snapshot of this one subscription.
     pub(crate) fn build(&self) -> (Snapshot, Config) {
-        let mut snapshot = Snapshot::new(Scope {
-            subscriptions: vec![self.subscription_id.clone()],
-        });
+        let mut snapshot = Snapshot::new(Scope::subscriptions([self.subscription_id.clone()]));
         snapshot.subscriptions.push(self.subscription_snapshot());
         (snapshot, self.config.clone())
     }
 }
 
-/// Runs one check over every subscription of a snapshot, findings sorted.
+/// Runs one check over every subscription of a snapshot, under the rules [`super::evaluate`]
+/// applies to every check (skipped, inconclusive), findings sorted.
 pub(crate) fn run_check(
     check: &dyn Check,
     (snapshot, config): &(Snapshot, Config),
 ) -> Vec<Finding> {
     let mut out = Vec::new();
+    let plan = crate::plan::LicensePlan::new();
     for subscription in &snapshot.subscriptions {
         let ctx = CheckCtx {
             snapshot,
             subscription,
+            plan: &plan,
             config,
             now: time::OffsetDateTime::UNIX_EPOCH,
         };
-        check.run(&ctx, &mut out);
+        super::run_check(check, &ctx, &mut out);
     }
     out.sort_by(|a, b| a.sort_key().cmp(&b.sort_key()));
     out

@@ -134,7 +134,11 @@ fn variants() -> Vec<Fixture> {
 
 fn evaluate_fixture(fixture: &Fixture) -> Vec<Finding> {
     let (snapshot, config) = fixture.build();
-    evaluate(&snapshot, &config, time::OffsetDateTime::UNIX_EPOCH)
+    evaluate(&EvalInput::new(
+        &snapshot,
+        &config,
+        time::OffsetDateTime::UNIX_EPOCH,
+    ))
 }
 
 #[test]
@@ -197,7 +201,11 @@ fn evaluate_sorts_and_covers_every_subscription() {
         reason: testkit::not_found(),
     };
     snapshot.subscriptions.push(other);
-    let findings = evaluate(&snapshot, &config, time::OffsetDateTime::UNIX_EPOCH);
+    let findings = evaluate(&EvalInput::new(
+        &snapshot,
+        &config,
+        time::OffsetDateTime::UNIX_EPOCH,
+    ));
     assert!(
         findings
             .windows(2)
@@ -228,12 +236,14 @@ fn odd_snapshots_do_not_panic() {
         },
         providers: Fact::Available { value: Vec::new() },
         permissions: Fact::Available { value: Vec::new() },
+        resource_groups: Vec::new(),
     });
-    let findings = evaluate(
+    let config = Config::default();
+    let findings = evaluate(&EvalInput::new(
         &snapshot,
-        &Config::default(),
+        &config,
         time::OffsetDateTime::UNIX_EPOCH,
-    );
+    ));
     assert!(findings.iter().any(|f| f.status == Status::Fail));
 }
 

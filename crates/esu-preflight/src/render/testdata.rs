@@ -39,14 +39,15 @@ pub(crate) fn report_with(config: &Config, gate: Gate) -> Report {
         .subscription_snapshot();
 
     let subscriptions = vec![broken, unreadable, missing];
-    let mut snapshot = Snapshot::new(Scope {
-        subscriptions: subscriptions
-            .iter()
-            .map(|s| s.subscription_id.clone())
-            .collect(),
-    });
+    let mut snapshot = Snapshot::new(Scope::subscriptions(
+        subscriptions.iter().map(|s| s.subscription_id.clone()),
+    ));
     snapshot.subscriptions = subscriptions;
-    let findings = checks::evaluate(&snapshot, config, time::OffsetDateTime::UNIX_EPOCH);
+    let findings = checks::evaluate(&checks::EvalInput::new(
+        &snapshot,
+        config,
+        time::OffsetDateTime::UNIX_EPOCH,
+    ));
     with_test_version(Report::new(snapshot.scope.clone(), findings, gate))
 }
 
@@ -89,9 +90,7 @@ pub(crate) fn long_report() -> Report {
         finding(Status::Skipped, Severity::Error, long_word.clone()),
     ];
     with_test_version(Report::new(
-        Scope {
-            subscriptions: vec![testkit::SUB.into()],
-        },
+        Scope::subscriptions([testkit::SUB]),
         findings,
         Gate::default(),
     ))
