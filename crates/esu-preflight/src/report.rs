@@ -30,7 +30,11 @@ impl Default for ToolInfo {
 }
 
 /// Counts of findings by status, and the exit code.
+///
+/// `#[non_exhaustive]`: the JSON `summary` gains fields over time (as `failed_by_severity` did),
+/// so embedders read it (from [`Report::new`] or JSON) rather than build it.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct Summary {
     /// Findings that passed.
     pub pass: usize,

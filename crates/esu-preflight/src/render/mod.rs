@@ -48,9 +48,9 @@ pub enum Format {
 }
 
 impl Format {
-    /// Every format, in the order `--help` lists them. (A slice, not an array, so that adding a
-    /// format does not change its type.)
-    pub const ALL: &'static [Format] = &[Format::Table, Format::Json];
+    /// Every format, in the order `--help` lists them. (Its length grows with new formats: use
+    /// it as a slice or with `map`, never as `[Format; 2]`.)
+    pub const ALL: [Format; 2] = [Format::Table, Format::Json];
 
     /// The name used on the command line and in config files.
     pub fn as_str(self) -> &'static str {
@@ -83,8 +83,7 @@ impl FromStr for Format {
     /// Parses a format name, case-insensitively.
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         Self::ALL
-            .iter()
-            .copied()
+            .into_iter()
             .find(|format| format.as_str().eq_ignore_ascii_case(s.trim()))
             .ok_or_else(|| UnknownFormat(s.to_owned()))
     }
@@ -139,11 +138,11 @@ mod tests {
 
     #[test]
     fn format_names_round_trip() {
-        for &format in Format::ALL {
+        for format in Format::ALL {
             assert_eq!(format.to_string().parse::<Format>(), Ok(format));
         }
         assert_eq!(
-            Format::ALL.iter().map(|f| f.as_str()).collect::<Vec<_>>(),
+            Format::ALL.map(Format::as_str).as_slice(),
             Format::all_names()
         );
         assert_eq!("JSON".parse::<Format>(), Ok(Format::Json));

@@ -131,6 +131,7 @@ impl TableEmitter {
         // The last column spans the width even when its texts are short, so every table of a
         // report is as wide as the others.
         if let Some(column) = table.column_mut(2) {
+            // The bound includes the cell's padding (one column each side).
             let fixed = u16::try_from(room + 2).unwrap_or(u16::MAX);
             column.set_constraint(ColumnConstraint::LowerBoundary(Width::Fixed(fixed)));
         }
