@@ -562,3 +562,13 @@ async fn explain_list_checks_completions_version() {
         concat!("esu-preflight ", env!("CARGO_PKG_VERSION"))
     );
 }
+
+#[tokio::test]
+async fn a_version_1_snapshot_gives_the_same_report_as_before() {
+    // The bundled example as version 1 wrote it; the example itself is version 2.
+    let v1 = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../tests/fixtures/snapshots/contoso-esu-v1.json");
+    let output = run(&["check", "--snapshot", v1.to_str().unwrap()], &[]).await;
+    assert_eq!(output.status.code(), Some(1), "stderr: {}", stderr(&output));
+    insta::assert_snapshot!("check_table_example_snapshot", stdout(&output));
+}

@@ -81,6 +81,7 @@ pub struct Unavailable {
 /// The kinds of [`Unavailable`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum UnavailableKind {
     /// ARM answered 404.
     NotFound,

@@ -265,3 +265,80 @@ fn config_reads_severity_overrides() {
     );
     assert!(serde_json::from_str::<Config>(r#"{"sevrity":{}}"#).is_err());
 }
+
+#[test]
+fn a_subscription_in_scope_without_facts_is_never_silence() {
+    let (mut snapshot, config) = Fixture::healthy().build();
+    let missing = "00000000-0000-0000-0000-00000000abcd";
+    snapshot.scope.subscriptions.push(missing.to_owned());
+    let findings = evaluate(&EvalInput::new(
+        &snapshot,
+        &config,
+        time::OffsetDateTime::UNIX_EPOCH,
+    ));
+    let about_missing: Vec<(&str, Status)> = findings
+        .iter()
+        .filter(|f| f.subscription_id == missing)
+        .map(|f| (f.check_id.as_str(), f.status))
+        .collect();
+    assert_eq!(
+        about_missing,
+        [
+            ("ESU001", Status::Inconclusive),
+            ("ESU101", Status::Skipped),
+            ("ESU102", Status::Skipped)
+        ]
+    );
+    let esu001 = findings
+        .iter()
+        .find(|f| f.subscription_id == missing && f.check_id == "ESU001")
+        .unwrap();
+    assert!(esu001.message.contains("no facts"), "{}", esu001.message);
+    assert!(
+        esu001
+            .remediation
+            .contains("esu-preflight snapshot --subscription")
+    );
+    // The subscription with facts is still checked in full.
+    assert_eq!(
+        findings.iter().filter(|f| f.subscription_id == SUB).count(),
+        1 + REQUIRED_PROVIDERS.len() + 1
+    );
+}
+
+#[test]
+fn facts_outside_the_scope_are_checked_too() {
+    let (mut snapshot, config) = Fixture::healthy().build();
+    snapshot.scope.subscriptions.clear();
+    let findings = evaluate(&EvalInput::new(
+        &snapshot,
+        &config,
+        time::OffsetDateTime::UNIX_EPOCH,
+    ));
+    assert_eq!(findings.len(), 1 + REQUIRED_PROVIDERS.len() + 1);
+}
+
+#[test]
+fn unavailable_needs_make_every_subject_inconclusive_with_the_reason() {
+    let fixture = Fixture::healthy().providers_unavailable(testkit::forbidden(
+        "Microsoft.Resources/subscriptions/providers/read",
+    ));
+    let findings = evaluate_fixture(&fixture);
+    let esu101: Vec<&Finding> = findings.iter().filter(|f| f.check_id == "ESU101").collect();
+    assert_eq!(esu101.len(), REQUIRED_PROVIDERS.len());
+    for (f, namespace) in esu101.iter().zip({
+        let mut sorted = REQUIRED_PROVIDERS;
+        sorted.sort_unstable();
+        sorted
+    }) {
+        assert_eq!(f.status, Status::Inconclusive);
+        assert_eq!(f.evidence["namespace"], namespace);
+        assert!(
+            f.message
+                .contains("Microsoft.Resources/subscriptions/providers/read")
+        );
+    }
+    let esu102: Vec<&Finding> = findings.iter().filter(|f| f.check_id == "ESU102").collect();
+    assert_eq!(esu102.len(), 1);
+    assert_eq!(esu102[0].status, Status::Inconclusive);
+}
