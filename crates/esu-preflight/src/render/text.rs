@@ -226,6 +226,61 @@ mod tests {
         assert_eq!(wrap("`a b` c `d e", 3, ""), ["`a b`", "c", "`d", "e"]);
     }
 
+    /// Over many generated texts: wrapping loses and reorders nothing, never splits a unit, and
+    /// only a line holding a single unit is wider than the room.
+    #[test]
+    fn wrap_invariants_hold_on_generated_texts() {
+        const PIECES: [&str; 10] = [
+            "a",
+            "word",
+            "Microsoft.Sql/register/action",
+            "/subscriptions/291bba3f-e0a5-47bc-a099-3bdcb2a50a05",
+            "`az provider register --namespace Microsoft.Sql`",
+            "(`az login`),",
+            "https://learn.microsoft.com/azure/azure-arc/servers/",
+            " ",
+            "\n",
+            "  \t ",
+        ];
+        let mut seed: u64 = 0x2545_f491_4f6c_dd1d;
+        let mut next = move |below: usize| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            usize::try_from(seed % below as u64).unwrap()
+        };
+        for _ in 0..2_000 {
+            let mut text = String::new();
+            for _ in 0..next(25) {
+                text.push_str(PIECES[next(PIECES.len())]);
+                text.push(' ');
+            }
+            let width = 5 + next(80);
+            let indent = ["", "  ", "    "][next(3)];
+            let room = width - indent.len();
+            let lines = wrap(&text, width, indent);
+            let expected = units(&text);
+            let mut got = Vec::new();
+            for line in &lines {
+                // The one line of an empty text is empty, without the indent.
+                let body = match line.strip_prefix(indent) {
+                    Some(body) => body,
+                    None if line.is_empty() => line,
+                    None => panic!("{line:?} lacks the indent"),
+                };
+                let line_units = units(body);
+                if body.chars().count() > room {
+                    assert_eq!(line_units.len(), 1, "{width} {line:?}");
+                }
+                got.extend(line_units);
+            }
+            assert_eq!(got, expected, "{text:?} at {width}");
+            for line in &lines {
+                assert_eq!(line.matches('`').count() % 2, 0, "{line:?}");
+            }
+        }
+    }
+
     #[test]
     fn paragraphs_wrap_and_keep_blank_lines() {
         let text = "## Heading\none two three four\n\nfive";
