@@ -8,6 +8,13 @@
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::fmt;
 
+mod hybrid;
+
+pub use hybrid::{
+    CloudMetadata, DetectedProperties, EsuKey, EsuProfile, Item, License, LicenseDetails,
+    LicenseProperties, Machine, MachineLicenseProfile, MachineProperties, SoftwareAssurance,
+};
+
 /// Declares a string enum whose unknown values are preserved in `Other(String)`.
 ///
 /// Matching is case-insensitive because ARM is not consistent about casing; the canonical

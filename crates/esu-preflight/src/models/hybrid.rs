@@ -1,0 +1,689 @@
+//! Microsoft.HybridCompute: ESU licenses and Arc-enabled machines, only the fields the checks
+//! read.
+//!
+//! Every field is optional and every enumeration an open string: real payloads send `null` for
+//! unknown values (2026-09-01 examples), add states the spec doesn't list (`Expired`), encode
+//! numbers as strings (`detectedProperties`) and change types between api-versions
+//! (`esuKeys[].licenseStatus`, `esuProfile.assignedLicense`). A value of an unexpected type is
+//! read as absent, so one odd field never fails a whole list.
+
+use serde::{Deserialize, Deserializer, Serialize};
+use std::collections::BTreeMap;
+
+/// An ESU license (`Microsoft.HybridCompute/licenses`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct License {
+    /// The ARM id.
+    #[serde(default, deserialize_with = "string_or_default")]
+    pub id: String,
+    /// The name.
+    #[serde(default, deserialize_with = "string_or_default")]
+    pub name: String,
+    /// The region.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "lenient"
+    )]
+    pub location: Option<String>,
+    /// Tags (string values only; `null` is none).
+    #[serde(
+        default,
+        skip_serializing_if = "BTreeMap::is_empty",
+        deserialize_with = "tags"
+    )]
+    pub tags: BTreeMap<String, String>,
+    /// `properties`.
+    #[serde(default, deserialize_with = "lenient_default")]
+    pub properties: LicenseProperties,
+}
+
+/// `properties` of a [`License`].
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LicenseProperties {
+    /// `ESU` for the licenses this tool checks.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "lenient"
+    )]
+    pub license_type: Option<String>,
+    /// The directory the license belongs to.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "lenient"
+    )]
+    pub tenant_id: Option<String>,
+    /// What the license is.
+    #[serde(default, deserialize_with = "lenient_default")]
+    pub license_details: LicenseDetails,
+}
+
+/// `properties.licenseDetails` of a [`License`].
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LicenseDetails {
+    /// `Activated` or `Deactivated`.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "lenient"
+    )]
+    pub state: Option<String>,
+    /// The OS licensed: `Windows Server 2012`, `Windows Server 2012 R2`, `Windows Server 2016`.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "lenient"
+    )]
+    pub target: Option<String>,
+    /// `Standard` or `Datacenter`.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "lenient"
+    )]
+    pub edition: Option<String>,
+    /// `pCore` or `vCore`.
+    #[serde(
+        rename = "type",
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "lenient"
+    )]
+    pub license_type: Option<String>,
+    /// Cores on the license (a number, or a number in a string).
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "count"
+    )]
+    pub processors: Option<u32>,
+    /// Read-only: 2-core packs assigned.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "count"
+    )]
+    pub assigned_licenses: Option<u32>,
+    /// The id machines name in `esuProfile.assignedLicenseImmutableId`.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "lenient"
+    )]
+    pub immutable_id: Option<String>,
+    /// Volume Licensing transition entries (`[{programYear, invoiceId}]`); kept as sent.
+    #[serde(
+        default,
+        skip_serializing_if = "Vec::is_empty",
+        deserialize_with = "lenient_default"
+    )]
+    pub volume_license_details: Vec<serde_json::Value>,
+}
+
+impl License {
+    /// The license details.
+    pub fn details(&self) -> &LicenseDetails {
+        &self.properties.license_details
+    }
+}
+
+/// An Azure Arc-enabled server (`Microsoft.HybridCompute/machines`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Machine {
+    /// The ARM id.
+    #[serde(default, deserialize_with = "string_or_default")]
+    pub id: String,
+    /// The name.
+    #[serde(default, deserialize_with = "string_or_default")]
+    pub name: String,
+    /// The region.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "lenient"
+    )]
+    pub location: Option<String>,
+    /// `AVS`, `HCI`, `SCVMM`, `VMware`, `AWS`, `GCP`, `EPS`, or none.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "lenient"
+    )]
+    pub kind: Option<String>,
+    /// Tags (string values only).
+    #[serde(
+        default,
+        skip_serializing_if = "BTreeMap::is_empty",
+        deserialize_with = "tags"
+    )]
+    pub tags: BTreeMap<String, String>,
+    /// `properties`.
+    #[serde(default, deserialize_with = "lenient_default")]
+    pub properties: MachineProperties,
+}
+
+/// `properties` of a [`Machine`].
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MachineProperties {
+    /// `Connected`, `Disconnected`, `Error`, `Expired`.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "lenient"
+    )]
+    pub status: Option<String>,
+    /// When `status` last changed (RFC 3339).
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "lenient"
+    )]
+    pub last_status_change: Option<String>,
+    /// The Connected Machine agent's version, e.g. `1.34.02440.1130`.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "lenient"
+    )]
+    pub agent_version: Option<String>,
+    /// `windows` or `linux`.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "lenient"
+    )]
+    pub os_type: Option<String>,
+    /// The OS name.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "lenient"
+    )]
+    pub os_name: Option<String>,
+    /// e.g. `Windows Server 2012 R2 Datacenter`.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "lenient"
+    )]
+    pub os_sku: Option<String>,
+    /// e.g. `6.3.9600.20778`.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "lenient"
+    )]
+    pub os_version: Option<String>,
+    /// e.g. `Standard`, `Datacenter`.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "lenient"
+    )]
+    pub os_edition: Option<String>,
+    /// The Azure Stack HCI / Azure Local cluster the machine runs on.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "lenient"
+    )]
+    pub parent_cluster_resource_id: Option<String>,
+    /// `cloudMetadata`.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "lenient"
+    )]
+    pub cloud_metadata: Option<CloudMetadata>,
+    /// What the agent detected (every value a string in ARM).
+    #[serde(default, deserialize_with = "lenient_default")]
+    pub detected_properties: DetectedProperties,
+    /// Licensing, ESU enrollment and Software Assurance.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "lenient"
+    )]
+    pub license_profile: Option<MachineLicenseProfile>,
+}
+
+/// `cloudMetadata` of a machine.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CloudMetadata {
+    /// `N/A`, `AWS`, `GCP`, `Azure`, …
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "lenient"
+    )]
+    pub provider: Option<String>,
+}
+
+/// `detectedProperties` of a machine: ARM sends every value as a string.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DetectedProperties {
+    /// `cloudprovider`: `N/A`, `Azure`, `AWS`, …
+    #[serde(
+        rename = "cloudprovider",
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "lenient"
+    )]
+    pub cloud_provider: Option<String>,
+    /// The hardware manufacturer.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "lenient"
+    )]
+    pub manufacturer: Option<String>,
+    /// The model, e.g. `Virtual Machine`, `VMware Virtual Platform`, `PowerEdge R740`.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "lenient"
+    )]
+    pub model: Option<String>,
+    /// Physical cores (as the agent sees them).
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "count"
+    )]
+    pub core_count: Option<u32>,
+    /// Logical cores.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "count"
+    )]
+    pub logical_core_count: Option<u32>,
+}
+
+/// `licenseProfile` of a machine.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MachineLicenseProfile {
+    /// ESU enrollment.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "lenient"
+    )]
+    pub esu_profile: Option<EsuProfile>,
+    /// The Software Assurance attestation.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "lenient"
+    )]
+    pub software_assurance: Option<SoftwareAssurance>,
+}
+
+/// `licenseProfile.softwareAssurance` of a machine.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SoftwareAssurance {
+    /// Whether the customer attested Software Assurance for this machine.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "lenient"
+    )]
+    pub software_assurance_customer: Option<bool>,
+}
+
+/// `licenseProfile.esuProfile` of a machine (or `properties.esuProfile` of a license profile).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EsuProfile {
+    /// `Assigned` or `NotAssigned`.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "lenient"
+    )]
+    pub license_assignment_state: Option<String>,
+    /// The service's own verdict: `Eligible`, `Ineligible`, `Unknown`.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "lenient"
+    )]
+    pub esu_eligibility: Option<String>,
+    /// `Active` or `Inactive`.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "lenient"
+    )]
+    pub esu_key_state: Option<String>,
+    /// `Standard` or `Datacenter`.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "lenient"
+    )]
+    pub server_type: Option<String>,
+    /// The ESU keys delivered to the machine.
+    #[serde(
+        default,
+        skip_serializing_if = "Vec::is_empty",
+        deserialize_with = "lenient_default"
+    )]
+    pub esu_keys: Vec<EsuKey>,
+    /// The linked license's `immutableId`.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "lenient"
+    )]
+    pub assigned_license_immutable_id: Option<String>,
+    /// The linked license's ARM id: a string on the license profile, the `id` of the full
+    /// license object with `$expand=instanceView`, absent on a plain machine read.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "assigned_license"
+    )]
+    pub assigned_license: Option<String>,
+}
+
+/// One entry of `esuProfile.esuKeys`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EsuKey {
+    /// The SKU.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "lenient"
+    )]
+    pub sku: Option<String>,
+    /// The key's status: a string in early versions, an integer since 2024-07-10; kept as text.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "string_or_number"
+    )]
+    pub license_status: Option<String>,
+}
+
+impl Machine {
+    /// The ESU profile, if the machine reports one.
+    pub fn esu_profile(&self) -> Option<&EsuProfile> {
+        self.properties
+            .license_profile
+            .as_ref()
+            .and_then(|p| p.esu_profile.as_ref())
+    }
+}
+
+/// A value of type `T`, or `None` when absent, `null` or of another type.
+fn lenient<'de, D, T>(deserializer: D) -> Result<Option<T>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: serde::de::DeserializeOwned,
+{
+    let value = serde_json::Value::deserialize(deserializer)?;
+    Ok(serde_json::from_value(value).ok())
+}
+
+/// Like [`lenient`], with the type's default in place of `None`.
+fn lenient_default<'de, D, T>(deserializer: D) -> Result<T, D::Error>
+where
+    D: Deserializer<'de>,
+    T: serde::de::DeserializeOwned + Default,
+{
+    Ok(lenient(deserializer)?.unwrap_or_default())
+}
+
+fn string_or_default<'de, D: Deserializer<'de>>(deserializer: D) -> Result<String, D::Error> {
+    lenient_default(deserializer)
+}
+
+/// A count sent as a number or as a string of digits; anything else is `None`.
+fn count<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<u32>, D::Error> {
+    Ok(match serde_json::Value::deserialize(deserializer)? {
+        serde_json::Value::Number(n) => n.as_u64().and_then(|n| u32::try_from(n).ok()),
+        serde_json::Value::String(s) => s.trim().parse().ok(),
+        _ => None,
+    })
+}
+
+/// A string, or a number kept as its text.
+fn string_or_number<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<String>, D::Error> {
+    Ok(match serde_json::Value::deserialize(deserializer)? {
+        serde_json::Value::String(s) => Some(s),
+        serde_json::Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    })
+}
+
+/// `assignedLicense`: a string id, or an object whose `id` is the license's.
+fn assigned_license<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<String>, D::Error> {
+    Ok(match serde_json::Value::deserialize(deserializer)? {
+        serde_json::Value::String(s) if !s.trim().is_empty() => Some(s),
+        serde_json::Value::Object(object) => object
+            .get("id")
+            .and_then(|id| id.as_str())
+            .filter(|id| !id.trim().is_empty())
+            .map(str::to_owned),
+        _ => None,
+    })
+}
+
+/// Tags with string values; `null`, non-objects and non-string values are dropped.
+fn tags<'de, D: Deserializer<'de>>(deserializer: D) -> Result<BTreeMap<String, String>, D::Error> {
+    Ok(match serde_json::Value::deserialize(deserializer)? {
+        serde_json::Value::Object(object) => object
+            .into_iter()
+            .filter_map(|(k, v)| v.as_str().map(|v| (k, v.to_owned())))
+            .collect(),
+        _ => BTreeMap::new(),
+    })
+}
+
+/// One item of a list whose items are decoded one by one: the item, or why it could not be read
+/// (so one bad payload makes only that resource inconclusive).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Item<T> {
+    /// The item was read.
+    Read(T),
+    /// The item could not be read.
+    Invalid {
+        /// Its ARM id, when the payload has one.
+        id: String,
+        /// What was wrong.
+        error: String,
+    },
+}
+
+/// The key that marks an [`Item::Invalid`] in a snapshot file.
+const INVALID_KEY: &str = "esu_preflight_invalid";
+
+impl<T: Serialize> Serialize for Item<T> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Item::Read(value) => value.serialize(serializer),
+            Item::Invalid { id, error } => {
+                let mut object = serde_json::Map::new();
+                object.insert("id".to_owned(), id.clone().into());
+                object.insert(INVALID_KEY.to_owned(), error.clone().into());
+                object.serialize(serializer)
+            }
+        }
+    }
+}
+
+impl<'de, T: serde::de::DeserializeOwned> Deserialize<'de> for Item<T> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let value = serde_json::Value::deserialize(deserializer)?;
+        let id = value
+            .get("id")
+            .and_then(|id| id.as_str())
+            .unwrap_or_default()
+            .to_owned();
+        if let Some(error) = value.get(INVALID_KEY).and_then(|e| e.as_str()) {
+            return Ok(Item::Invalid {
+                id,
+                error: error.to_owned(),
+            });
+        }
+        Ok(match serde_json::from_value(value) {
+            Ok(item) => Item::Read(item),
+            Err(error) => Item::Invalid {
+                id,
+                error: error.to_string(),
+            },
+        })
+    }
+}
+
+impl<T> Item<T> {
+    /// The item, when it was read.
+    pub fn read(&self) -> Option<&T> {
+        match self {
+            Item::Read(item) => Some(item),
+            Item::Invalid { .. } => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn fixture(path: &str) -> serde_json::Value {
+        let full = format!(
+            "{}/../../tests/fixtures/arm/hybridcompute/{path}",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        let text = std::fs::read_to_string(&full).unwrap_or_else(|e| panic!("{full}: {e}"));
+        serde_json::from_str::<serde_json::Value>(&text).unwrap()["responses"]["200"]["body"]
+            .clone()
+    }
+
+    #[test]
+    fn real_license_payloads_parse() {
+        for path in ["License_Get.json", "2026-09-01/License_Get.json"] {
+            let license: License = serde_json::from_value(fixture(path)).unwrap();
+            let details = license.details();
+            assert_eq!(
+                details.target.as_deref(),
+                Some("Windows Server 2012"),
+                "{path}"
+            );
+            assert_eq!(details.processors, Some(6), "{path}");
+            assert_eq!(details.license_type.as_deref(), Some("pCore"), "{path}");
+            assert_eq!(details.state.as_deref(), Some("Activated"), "{path}");
+        }
+    }
+
+    #[test]
+    fn real_machine_payloads_parse_with_nulls_and_both_key_encodings() {
+        for path in [
+            "Machines_ListBySubscription.json",
+            "2026-09-01/Machines_ListBySubscription.json",
+        ] {
+            let list = fixture(path)["value"].clone();
+            let machines: Vec<Machine> = serde_json::from_value(list).unwrap();
+            assert!(!machines.is_empty(), "{path}");
+            let esu = machines[0].esu_profile().unwrap();
+            assert_eq!(esu.esu_keys[0].license_status.as_deref(), Some("1"));
+            assert_eq!(machines[0].properties.agent_version, None);
+            assert_eq!(
+                machines[0].properties.detected_properties.model.as_deref(),
+                Some("Virtual Machine")
+            );
+        }
+        let status: EsuKey = serde_json::from_value(json!({"licenseStatus": "Licensed"})).unwrap();
+        assert_eq!(status.license_status.as_deref(), Some("Licensed"));
+    }
+
+    #[test]
+    fn assigned_license_is_a_string_an_object_or_absent() {
+        let id = "/subscriptions/s/resourceGroups/rg/providers/Microsoft.HybridCompute/licenses/l";
+        for (body, expected) in [
+            (json!({ "assignedLicense": id }), Some(id)),
+            (
+                json!({ "assignedLicense": { "id": id, "properties": {} } }),
+                Some(id),
+            ),
+            (json!({}), None),
+            (json!({ "assignedLicense": "" }), None),
+            (json!({ "assignedLicense": 5 }), None),
+        ] {
+            let profile: EsuProfile = serde_json::from_value(body.clone()).unwrap();
+            assert_eq!(profile.assigned_license.as_deref(), expected, "{body}");
+        }
+        let expanded = fixture("Machines_Get_LicenseProfileInstanceView.json");
+        let machine: Machine = serde_json::from_value(expanded).unwrap();
+        assert!(
+            machine
+                .esu_profile()
+                .unwrap()
+                .assigned_license
+                .as_deref()
+                .unwrap()
+                .ends_with("/Licenses/{licenseName}")
+        );
+    }
+
+    #[test]
+    fn numbers_as_strings_and_odd_types_never_fail_the_machine() {
+        let machine: Machine = serde_json::from_value(json!({
+            "id": "/subscriptions/s/resourceGroups/rg/providers/Microsoft.HybridCompute/machines/m",
+            "tags": { "ESU Usage": "WS2012 DISASTER RECOVERY", "n": 5 },
+            "properties": {
+                "status": 7,
+                "osSku": ["odd"],
+                "detectedProperties": { "coreCount": "24", "logicalCoreCount": 48 },
+                "licenseProfile": null
+            }
+        }))
+        .unwrap();
+        assert_eq!(machine.properties.status, None);
+        assert_eq!(machine.properties.os_sku, None);
+        assert_eq!(machine.properties.detected_properties.core_count, Some(24));
+        assert_eq!(
+            machine.properties.detected_properties.logical_core_count,
+            Some(48)
+        );
+        assert_eq!(machine.tags.len(), 1);
+    }
+
+    #[test]
+    fn items_keep_bad_payloads_named_and_round_trip() {
+        let items: Vec<Item<License>> = serde_json::from_value(json!([
+            { "id": "/a", "properties": { "licenseDetails": { "processors": 16 } } },
+            { "id": "/b", "name": { "not": "a string" }, "properties": 5 },
+            "not even an object"
+        ]))
+        .unwrap();
+        assert_eq!(items[0].read().unwrap().details().processors, Some(16));
+        // Lenient fields make even odd shapes readable; only a non-object is invalid.
+        assert!(items[1].read().is_some());
+        match &items[2] {
+            Item::Invalid { id, error } => {
+                assert_eq!(id, "");
+                assert!(!error.is_empty());
+            }
+            other => panic!("{other:?}"),
+        }
+        let text = serde_json::to_string(&items).unwrap();
+        let back: Vec<Item<License>> = serde_json::from_str(&text).unwrap();
+        assert_eq!(back, items);
+    }
+}
