@@ -2,7 +2,8 @@
 //!
 //! Per subscription: a heading, a table `STATUS | CHECK | RESOURCE / MESSAGE` (the message under
 //! the resource, indented), then a "How to fix" list with the remediation of every failing or
-//! inconclusive finding. Rows with the same check, status, severity and message are one row
+//! inconclusive finding and what it applies to (resources below a resource group by full ID:
+//! the table shortens them). Rows with the same check, status, severity and message are one row
 //! listing every resource they apply to: seven providers unreadable for one cause are one row
 //! with the cause once (the JSON keeps one finding per resource). Last, one summary line:
 //! `7 passed, 3 failed (1 error, 2 warnings), 0 inconclusive, 0 skipped`.
@@ -161,7 +162,7 @@ impl TableEmitter {
             {
                 continue;
             }
-            let resource = clean(&short_resource(&finding.resource_id));
+            let resource = clean(&fix_target(&finding.resource_id));
             match items.iter_mut().find(|(first, _)| {
                 first.check_id == finding.check_id && first.remediation == finding.remediation
             }) {
@@ -306,6 +307,21 @@ fn shorten_ids(message: &str, subscription: &str) -> String {
     }
     out.push_str(rest);
     out
+}
+
+/// How "How to fix" names a resource: by its [`short_resource`] name when that says all (the
+/// subscription, a provider's namespace, a resource group), else by its full ID, which names the
+/// resource group too and can be pasted into a command (`--ids`).
+fn fix_target(resource_id: &str) -> String {
+    let segments: Vec<&str> = resource_id.split('/').filter(|s| !s.is_empty()).collect();
+    let subscription_based = segments
+        .first()
+        .is_some_and(|s| s.eq_ignore_ascii_case("subscriptions"));
+    if subscription_based && segments.len() > 4 {
+        resource_id.to_owned()
+    } else {
+        short_resource(resource_id)
+    }
 }
 
 /// A short name for a resource id, for the RESOURCE column: `subscription` for the subscription
@@ -610,6 +626,33 @@ mod tests {
         for (message, expected) in cases {
             assert_eq!(shorten_ids(&message, sub), expected, "{message}");
         }
+    }
+
+    #[test]
+    fn how_to_fix_names_resources_below_a_group_by_full_id() {
+        let sub = "/subscriptions/0000";
+        let machine = format!(
+            "{sub}/resourceGroups/rg-arc/providers/Microsoft.HybridCompute/machines/srv-01"
+        );
+        assert_eq!(fix_target(&machine), machine);
+        assert_eq!(fix_target(sub), "subscription");
+        assert_eq!(
+            fix_target(&format!("{sub}/providers/Microsoft.Sql")),
+            "Microsoft.Sql"
+        );
+        assert_eq!(fix_target(&format!("{sub}/resourceGroups/rg")), "rg");
+
+        let mut report = testdata::long_report();
+        report.findings.truncate(1);
+        report.findings[0].resource_id = machine.clone();
+        report.findings[0].message = "agent too old".into();
+        let text = render(&report, RenderOptions::default());
+        let (table, fixes) = text.split_once("How to fix").unwrap();
+        assert!(
+            table.contains("machines/srv-01") && !table.contains(&machine),
+            "{text}"
+        );
+        assert!(fixes.lines().any(|line| line == machine), "{text}");
     }
 
     #[test]
