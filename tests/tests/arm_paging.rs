@@ -302,7 +302,8 @@ async fn fetch_opt_and_typed_catalogue_requests() {
         .await
         .unwrap();
     assert_eq!(perms.len(), 1);
-    // A resource group that does not exist: the mock's 404.
+    // A resource group that does not exist: ARM's 404 ResourceGroupNotFound.
+    mock.resource_group_missing(SUB, "absent-rg").await;
     let rg = c
         .fetch_opt(&catalog::resource_group(SUB, "absent-rg"))
         .await

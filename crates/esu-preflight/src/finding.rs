@@ -5,6 +5,11 @@ use std::fmt;
 use std::str::FromStr;
 
 /// The outcome of a check on one resource.
+///
+/// Deliberately exhaustive (not `#[non_exhaustive]`): these four outcomes are the report's
+/// contract and decide the exit code, so a fifth would be a breaking change that every embedder
+/// must handle on purpose. A wildcard arm would instead let it pass silently as whatever the
+/// arm does (often "fine").
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Status {
@@ -37,6 +42,9 @@ impl fmt::Display for Status {
 }
 
 /// How much a failing finding matters. Ordered: `Info < Warning < Error`.
+///
+/// Deliberately exhaustive, like [`Status`]: it is the `--fail-on` scale and the keys of
+/// [`SeverityCounts`](crate::report::SeverityCounts); a new level would change what gates a run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Severity {

@@ -6,6 +6,7 @@
 use crate::finding::{Finding, Severity, Status};
 use crate::snapshot::Scope;
 use serde::{Deserialize, Serialize};
+use std::fmt;
 
 /// The JSON report's format version.
 pub const SCHEMA_VERSION: u32 = 1;
@@ -29,7 +30,11 @@ impl Default for ToolInfo {
 }
 
 /// Counts of findings by status, and the exit code.
+///
+/// `#[non_exhaustive]`: the JSON `summary` gains fields over time (as `failed_by_severity` did),
+/// so embedders read it (from [`Report::new`] or JSON) rather than build it.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct Summary {
     /// Findings that passed.
     pub pass: usize,
@@ -41,6 +46,76 @@ pub struct Summary {
     pub skipped: usize,
     /// `0` or `1`; see [`Gate::exit_code`]. `2` when the run failed ([`Report::failed`]).
     pub exit_code: u8,
+    /// The failing findings (`fail`) counted by severity; they add up to [`fail`](Self::fail).
+    /// In JSON: `"failed_by_severity": {"error": 1, "warning": 2, "info": 0}`, every key always
+    /// present. Added after schema version 1 shipped: a report without it reads as all zeros.
+    #[serde(default)]
+    pub failed_by_severity: SeverityCounts,
+}
+
+impl fmt::Display for Summary {
+    /// The one-line summary people read: `7 passed, 3 failed (1 error, 2 warnings),
+    /// 0 inconclusive, 0 skipped`. The breakdown by severity names only the severities that
+    /// failed and is left out when nothing did.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} passed, {} failed", self.pass, self.fail)?;
+        let by_severity: Vec<String> = [Severity::Error, Severity::Warning, Severity::Info]
+            .into_iter()
+            .filter_map(|severity| {
+                let count = self.failed_by_severity.get(severity);
+                let plural = if count == 1 || severity == Severity::Info {
+                    ""
+                } else {
+                    "s"
+                };
+                (count > 0).then(|| format!("{count} {severity}{plural}"))
+            })
+            .collect();
+        if !by_severity.is_empty() {
+            write!(f, " ({})", by_severity.join(", "))?;
+        }
+        write!(
+            f,
+            ", {} inconclusive, {} skipped",
+            self.inconclusive, self.skipped
+        )
+    }
+}
+
+/// A count per [`Severity`], e.g. of failing findings ([`Summary::failed_by_severity`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SeverityCounts {
+    /// Findings of severity `error`.
+    pub error: usize,
+    /// Findings of severity `warning`.
+    pub warning: usize,
+    /// Findings of severity `info`.
+    pub info: usize,
+}
+
+impl SeverityCounts {
+    /// The count for one severity.
+    pub fn get(&self, severity: Severity) -> usize {
+        match severity {
+            Severity::Error => self.error,
+            Severity::Warning => self.warning,
+            Severity::Info => self.info,
+        }
+    }
+
+    /// Adds one to `severity`'s count.
+    pub fn add(&mut self, severity: Severity) {
+        match severity {
+            Severity::Error => self.error += 1,
+            Severity::Warning => self.warning += 1,
+            Severity::Info => self.info += 1,
+        }
+    }
+
+    /// The sum of all counts.
+    pub fn total(&self) -> usize {
+        self.error + self.warning + self.info
+    }
 }
 
 /// What makes a run fail: the `--fail-on` and `--allow-inconclusive` settings.
@@ -48,7 +123,8 @@ pub struct Summary {
 pub struct Gate {
     /// Failing findings at or above this severity make the exit code 1.
     pub fail_on: Severity,
-    /// Whether inconclusive findings are tolerated.
+    /// Whether inconclusive findings are tolerated. When `false`, any inconclusive finding,
+    /// whatever its severity, makes the exit code 1.
     pub allow_inconclusive: bool,
 }
 
@@ -64,15 +140,14 @@ impl Default for Gate {
 impl Gate {
     /// Whether this finding, alone, makes the run fail.
     ///
-    /// A `fail` at or above `fail_on` does; so does an `inconclusive` at or above `fail_on`
-    /// unless inconclusive findings are allowed: a check that could not run never passes
-    /// silently.
+    /// A `fail` does when its severity is at or above `fail_on`. An `inconclusive` does
+    /// whatever its severity, unless inconclusive findings are allowed: a check that could not
+    /// run never passes silently, even one lowered to `warning` or `info` by the configuration
+    /// (its severity says how much a *failure* would matter, and nobody knows yet whether it
+    /// failed). `pass` and `skipped` never do.
     pub fn blocks(&self, finding: &Finding) -> bool {
-        if finding.severity < self.fail_on {
-            return false;
-        }
         match finding.status {
-            Status::Fail => true,
+            Status::Fail => finding.severity >= self.fail_on,
             Status::Inconclusive => !self.allow_inconclusive,
             Status::Pass | Status::Skipped => false,
         }
@@ -115,7 +190,10 @@ impl Report {
         for finding in &findings {
             match finding.status {
                 Status::Pass => summary.pass += 1,
-                Status::Fail => summary.fail += 1,
+                Status::Fail => {
+                    summary.fail += 1;
+                    summary.failed_by_severity.add(finding.severity);
+                }
                 Status::Inconclusive => summary.inconclusive += 1,
                 Status::Skipped => summary.skipped += 1,
             }
@@ -194,6 +272,16 @@ mod tests {
             0
         );
 
+        // Inconclusive blocks whatever its severity: a check lowered to a warning whose facts
+        // could not be read is not a pass.
+        for severity in [Severity::Info, Severity::Warning, Severity::Error] {
+            assert_eq!(
+                gate.exit_code(&[finding(Status::Inconclusive, severity)]),
+                1,
+                "{severity}"
+            );
+        }
+
         let lenient = Gate {
             allow_inconclusive: true,
             ..gate
@@ -214,6 +302,43 @@ mod tests {
             strict.exit_code(&[finding(Status::Fail, Severity::Info)]),
             0
         );
+        assert_eq!(
+            strict.exit_code(&[finding(Status::Inconclusive, Severity::Info)]),
+            1
+        );
+        let lenient_strict = Gate {
+            allow_inconclusive: true,
+            fail_on: Severity::Info,
+        };
+        assert_eq!(
+            lenient_strict.exit_code(&[finding(Status::Inconclusive, Severity::Error)]),
+            0
+        );
+        assert_eq!(
+            lenient_strict.exit_code(&[finding(Status::Fail, Severity::Info)]),
+            1
+        );
+    }
+
+    #[test]
+    fn unreadable_providers_block_even_when_lowered_to_info() {
+        // Issue 5's "done when": a run whose providers can't be read exits 1 even with ESU101
+        // lowered by the configuration. (The fixture's other failures are lowered too, so the
+        // inconclusive findings are all that can block.)
+        let mut config = crate::checks::Config::default();
+        for id in ["ESU001", "ESU101", "ESU102"] {
+            config.severity.insert(id.to_owned(), Severity::Info);
+        }
+        let report = crate::render::testdata::report_with(&config, Gate::default());
+        assert!(report.summary.inconclusive > 0);
+        assert!(report.findings.iter().all(|f| f.severity == Severity::Info));
+        assert_eq!(report.summary.exit_code, 1);
+        let lenient = Gate {
+            allow_inconclusive: true,
+            ..Gate::default()
+        };
+        let report = crate::render::testdata::report_with(&config, lenient);
+        assert_eq!(report.summary.exit_code, 0);
     }
 
     #[test]
@@ -228,6 +353,14 @@ mod tests {
         assert_eq!(report.summary.pass, 1);
         assert_eq!(report.summary.fail, 1);
         assert_eq!(report.summary.exit_code, 1);
+        assert_eq!(
+            report.summary.failed_by_severity,
+            SeverityCounts {
+                error: 1,
+                warning: 0,
+                info: 0
+            }
+        );
         assert!(
             report.findings[0]
                 .resource_id
@@ -248,5 +381,71 @@ mod tests {
         assert!(json.get("error").is_none(), "{json}");
         let back: Report = serde_json::from_value(json).unwrap();
         assert_eq!(back, ok);
+    }
+
+    #[test]
+    fn failures_are_counted_by_severity() {
+        let findings = vec![
+            finding(Status::Fail, Severity::Error),
+            finding(Status::Fail, Severity::Warning),
+            finding(Status::Fail, Severity::Warning),
+            finding(Status::Fail, Severity::Info),
+            // Only failures count: not an inconclusive, a pass or a skip of any severity.
+            finding(Status::Inconclusive, Severity::Error),
+            finding(Status::Pass, Severity::Warning),
+            finding(Status::Skipped, Severity::Info),
+        ];
+        let summary = Report::new(Scope::default(), findings, Gate::default()).summary;
+        let counts = summary.failed_by_severity;
+        assert_eq!((counts.error, counts.warning, counts.info), (1, 2, 1));
+        assert_eq!(counts.total(), summary.fail);
+        assert_eq!(counts.get(Severity::Warning), 2);
+        let json = serde_json::to_value(&summary).unwrap();
+        assert_eq!(
+            json["failed_by_severity"],
+            serde_json::json!({"error": 1, "warning": 2, "info": 1})
+        );
+    }
+
+    #[test]
+    fn a_summary_without_counts_by_severity_still_reads() {
+        let summary: Summary = serde_json::from_str(
+            r#"{"pass": 1, "fail": 0, "inconclusive": 0, "skipped": 0, "exit_code": 0}"#,
+        )
+        .unwrap();
+        assert_eq!(summary.pass, 1);
+        assert_eq!(summary.failed_by_severity, SeverityCounts::default());
+    }
+
+    #[test]
+    fn summary_line() {
+        let mut summary = Summary {
+            pass: 7,
+            fail: 3,
+            failed_by_severity: SeverityCounts {
+                error: 1,
+                warning: 2,
+                info: 0,
+            },
+            ..Summary::default()
+        };
+        assert_eq!(
+            summary.to_string(),
+            "7 passed, 3 failed (1 error, 2 warnings), 0 inconclusive, 0 skipped"
+        );
+        summary.failed_by_severity = SeverityCounts {
+            error: 0,
+            warning: 1,
+            info: 2,
+        };
+        summary.inconclusive = 4;
+        assert_eq!(
+            summary.to_string(),
+            "7 passed, 3 failed (1 warning, 2 info), 4 inconclusive, 0 skipped"
+        );
+        assert_eq!(
+            Summary::default().to_string(),
+            "0 passed, 0 failed, 0 inconclusive, 0 skipped"
+        );
     }
 }

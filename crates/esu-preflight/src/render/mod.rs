@@ -5,6 +5,10 @@
 //! coloured unless [`RenderOptions::color`] says so — deciding that (a terminal, no `NO_COLOR`)
 //! is the caller's job, not the library's.
 //!
+//! Human-readable emitters print text that comes from Azure or a snapshot file (display names,
+//! error messages) only through [`strip_controls`], so it cannot drive the terminal, and wrap it
+//! with [`wrap`], which never breaks a command, an ID, an action or a URL across lines.
+//!
 //! ```
 //! use esu_preflight::render::{self, Format, RenderOptions};
 //! use esu_preflight::report::{Gate, Report};
@@ -18,9 +22,11 @@
 
 mod json;
 mod table;
+mod text;
 
 pub use json::JsonEmitter;
 pub use table::TableEmitter;
+pub use text::{strip_controls, wrap, wrap_paragraphs};
 
 use crate::report::Report;
 use std::fmt;
@@ -28,7 +34,11 @@ use std::io;
 use std::str::FromStr;
 
 /// An output format.
+///
+/// `#[non_exhaustive]`: more are coming (sarif, junit, markdown, github, csv), and adding one
+/// must not break an embedder's `match`. List them with [`Format::ALL`].
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum Format {
     /// A table for people at a terminal, with the fixes after it (the default).
     #[default]
@@ -38,7 +48,8 @@ pub enum Format {
 }
 
 impl Format {
-    /// Every format, in the order `--help` lists them.
+    /// Every format, in the order `--help` lists them. (Its length grows with new formats: use
+    /// it as a slice or with `map`, never as `[Format; 2]`.)
     pub const ALL: [Format; 2] = [Format::Table, Format::Json];
 
     /// The name used on the command line and in config files.
@@ -63,7 +74,7 @@ impl fmt::Display for Format {
 
 /// The error for a format name that is not one of [`Format::all_names`].
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown format {0:?}: expected one of table, json")]
+#[error("unknown format {0:?}: expected one of {names}", names = Format::all_names().join(", "))]
 pub struct UnknownFormat(pub String);
 
 impl FromStr for Format {
@@ -83,8 +94,10 @@ impl FromStr for Format {
 pub struct RenderOptions {
     /// Whether to colour the output with ANSI escapes. `false` guarantees there are none.
     pub color: bool,
-    /// The width the table output must fit in, in columns (default 80; values below 40 are
-    /// treated as 40).
+    /// The terminal's width in columns: the caller passes it, 80 when the output is not a
+    /// terminal (the default). Prose wraps to it (values below 40 are treated as 40); a command,
+    /// resource ID, action or URL longer than a line stands whole on its own line and overflows
+    /// rather than break, so it can be pasted (see [`wrap`]).
     pub width: u16,
 }
 
@@ -116,83 +129,12 @@ pub fn render(
     }
 }
 
-/// Wraps `text` into lines of at most `width` characters, each starting with `indent`, breaking
-/// at spaces and splitting words longer than a line.
-pub fn wrap(text: &str, width: usize, indent: &str) -> Vec<String> {
-    let room = width.saturating_sub(indent.chars().count()).max(1);
-    let mut lines = Vec::new();
-    let mut line = String::new();
-    let mut len = 0;
-    for word in text.split_whitespace() {
-        let mut word: Vec<char> = word.chars().collect();
-        loop {
-            let needed = if len == 0 {
-                word.len()
-            } else {
-                len + 1 + word.len()
-            };
-            if needed <= room {
-                if len > 0 {
-                    line.push(' ');
-                }
-                line.extend(word.iter());
-                len = needed;
-                break;
-            }
-            if len > 0 {
-                lines.push(format!("{indent}{line}"));
-                line.clear();
-                len = 0;
-                continue;
-            }
-            // A word longer than a whole line: cut it.
-            let rest = word.split_off(room);
-            lines.push(format!("{indent}{}", word.iter().collect::<String>()));
-            word = rest;
-        }
-    }
-    if len > 0 {
-        lines.push(format!("{indent}{line}"));
-    } else if lines.is_empty() {
-        lines.push(String::new());
-    }
-    lines
-}
-
-/// Wraps every line of `text` to `width` characters (see [`wrap`]), keeping empty lines: for
-/// prose such as [`CheckInfo::render_docs`](crate::checks::CheckInfo::render_docs) on a terminal.
-pub fn wrap_paragraphs(text: &str, width: usize) -> String {
-    let mut out = String::with_capacity(text.len() + text.len() / width.max(1));
-    for line in text.lines() {
-        for wrapped in wrap(line, width, "") {
-            out.push_str(&wrapped);
-            out.push('\n');
-        }
-    }
-    out
-}
-
 #[cfg(test)]
 pub(crate) mod testdata;
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn paragraphs_wrap_and_keep_blank_lines() {
-        let text = "## Heading\none two three four\n\nfive";
-        assert_eq!(
-            wrap_paragraphs(text, 9),
-            "##\nHeading\none two\nthree\nfour\n\nfive\n"
-        );
-        let docs = crate::checks::find("ESU101").unwrap().render_docs();
-        assert!(
-            wrap_paragraphs(&docs, 80)
-                .lines()
-                .all(|l| l.chars().count() <= 80)
-        );
-    }
 
     #[test]
     fn format_names_round_trip() {

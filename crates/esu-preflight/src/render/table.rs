@@ -1,25 +1,75 @@
 //! The table for people at a terminal.
 //!
-//! Per subscription: a heading, a table `STATUS | CHECK | RESOURCE | MESSAGE`, then a "How to
-//! fix" list with the remediation of every failing or inconclusive finding. Last, one summary
-//! line: `7 passed, 2 failed, 0 inconclusive, 0 skipped`. Everything is wrapped to fit
-//! [`RenderOptions::width`] columns; nothing is coloured unless [`RenderOptions::color`].
+//! Per subscription: a heading, a table `STATUS | CHECK | RESOURCE / MESSAGE` (the message under
+//! the resource, indented), then a "How to fix" list with the remediation of every failing or
+//! inconclusive finding and what it applies to (resources below a resource group by full ID:
+//! the table shortens them). Rows with the same check, status, severity and message are one row
+//! listing every resource they apply to: seven providers unreadable for one cause are one row
+//! with the cause once (the JSON keeps one finding per resource). Last, one summary line:
+//! `7 passed, 3 failed (1 error, 2 warnings), 0 inconclusive, 0 skipped`.
+//!
+//! Paste-safe: the emitter wraps every cell itself with [`wrap`] to fit
+//! [`RenderOptions::width`] (comfy-table's own wrapping, which cuts words anywhere, is off), so a
+//! command, resource ID, action or URL is never broken across lines; one longer than the room
+//! overflows the width instead. Text from findings passes through [`strip_controls`]. Nothing is
+//! coloured unless [`RenderOptions::color`].
 
-use super::{Emitter, RenderOptions, wrap};
+use super::{Emitter, RenderOptions, strip_controls, wrap};
 use crate::finding::{Finding, Severity, Status};
 use crate::report::Report;
 use comfy_table::{
     Cell, CellAlignment, Color, ColumnConstraint, ContentArrangement, Table, Width, presets,
 };
+use std::collections::HashMap;
 use std::io;
 
 /// The narrowest width the table is laid out for.
 const MIN_WIDTH: u16 = 40;
 
+/// How far a row's message is indented under its resources.
+const MESSAGE_INDENT: &str = "  ";
+
+/// Columns comfy-table adds to a three-column table with this preset: one of padding each side
+/// of every cell, and a (blank) separator between columns.
+const TABLE_OVERHEAD: usize = 3 * 2 + 2;
+
 /// Writes a [`Report`] as a human-readable table.
 #[derive(Debug, Clone, Default)]
 pub struct TableEmitter {
     options: RenderOptions,
+}
+
+/// One row of the table: findings of one check with the same status, severity and message, and
+/// the (short) resources they are about.
+struct Row<'a> {
+    first: &'a Finding,
+    resources: Vec<String>,
+}
+
+/// Groups findings into rows, in the order of each row's first finding.
+fn rows<'a>(findings: &[&'a Finding]) -> Vec<Row<'a>> {
+    let mut rows: Vec<Row<'a>> = Vec::new();
+    let mut index: HashMap<(&str, Status, Severity, &str), usize> = HashMap::new();
+    for &finding in findings {
+        let key = (
+            finding.check_id.as_str(),
+            finding.status,
+            finding.severity,
+            finding.message.as_str(),
+        );
+        let resource = clean(&short_resource(&finding.resource_id));
+        match index.get(&key) {
+            Some(&at) => rows[at].resources.push(resource),
+            None => {
+                index.insert(key, rows.len());
+                rows.push(Row {
+                    first: finding,
+                    resources: vec![resource],
+                });
+            }
+        }
+    }
+    rows
 }
 
 impl TableEmitter {
@@ -33,52 +83,64 @@ impl TableEmitter {
     }
 
     fn table(&self, findings: &[&Finding]) -> Table {
+        let rows = rows(findings);
+        let labels: Vec<String> = rows
+            .iter()
+            .map(|row| status_label(row.first, "\n"))
+            .collect();
+        let checks: Vec<String> = rows.iter().map(|row| clean(&row.first.check_id)).collect();
+        let widest = |header: &str, texts: &[String]| {
+            texts
+                .iter()
+                .flat_map(|text| text.lines())
+                .chain([header])
+                .map(|line| line.chars().count())
+                .max()
+                .unwrap_or(0)
+        };
+        let status_width = widest("STATUS", &labels);
+        let check_width = widest("CHECK", &checks);
+        // What is left for RESOURCE / MESSAGE, which the emitter wraps itself.
+        let room = self
+            .width()
+            .saturating_sub(status_width + check_width + TABLE_OVERHEAD)
+            .max(MESSAGE_INDENT.len() + 1);
+
         let mut table = Table::new();
         table
             .load_preset(presets::UTF8_HORIZONTAL_ONLY)
-            .set_content_arrangement(ContentArrangement::Dynamic)
-            .set_width(self.options.width.max(MIN_WIDTH))
+            .set_content_arrangement(ContentArrangement::Disabled)
             .force_no_tty();
         if self.options.color {
             table.enforce_styling();
         }
-        table.set_header(["STATUS", "CHECK", "RESOURCE", "MESSAGE"]);
-        for finding in findings {
+        table.set_header([
+            "STATUS",
+            "CHECK",
+            &format!("RESOURCE\n{MESSAGE_INDENT}MESSAGE"),
+        ]);
+        for ((row, label), check) in rows.iter().zip(labels).zip(checks) {
+            let mut text = wrap(&row.resources.join(", "), room, "");
+            let message = shorten_ids(&clean(&row.first.message), &row.first.subscription_id);
+            text.extend(wrap(&message, room, MESSAGE_INDENT));
             table.add_row(vec![
-                self.status_cell(finding),
-                Cell::new(&finding.check_id),
-                Cell::new(break_at_separators(
-                    &short_resource(&finding.resource_id),
-                    self.resource_width(),
-                )),
-                Cell::new(&finding.message),
+                self.status_cell(row.first, label),
+                Cell::new(check),
+                Cell::new(text.join("\n")),
             ]);
         }
-        // STATUS and CHECK never need wrapping; RESOURCE gets at most a third of the width
-        // (its text is already broken to fit, at `.` and `/` where possible).
-        let resource_max = u16::try_from(self.resource_width() + 2).unwrap_or(u16::MAX);
-        for (index, constraint) in [
-            (0, ColumnConstraint::ContentWidth),
-            (1, ColumnConstraint::ContentWidth),
-            (
-                2,
-                ColumnConstraint::UpperBoundary(Width::Fixed(resource_max)),
-            ),
-        ] {
-            if let Some(column) = table.column_mut(index) {
-                column.set_constraint(constraint);
-            }
+        // The last column spans the width even when its texts are short, so every table of a
+        // report is as wide as the others.
+        if let Some(column) = table.column_mut(2) {
+            // The bound includes the cell's padding (one column each side).
+            let fixed = u16::try_from(room + 2).unwrap_or(u16::MAX);
+            column.set_constraint(ColumnConstraint::LowerBoundary(Width::Fixed(fixed)));
         }
         table
     }
 
-    /// The widest the RESOURCE column's text may be.
-    fn resource_width(&self) -> usize {
-        self.width() / 3 - 2
-    }
-
-    fn status_cell(&self, finding: &Finding) -> Cell {
-        let cell = Cell::new(status_label(finding, "\n")).set_alignment(CellAlignment::Left);
+    fn status_cell(&self, finding: &Finding, label: String) -> Cell {
+        let cell = Cell::new(label).set_alignment(CellAlignment::Left);
         if !self.options.color {
             return cell;
         }
@@ -100,7 +162,7 @@ impl TableEmitter {
             {
                 continue;
             }
-            let resource = short_resource(&finding.resource_id);
+            let resource = clean(&fix_target(&finding.resource_id));
             match items.iter_mut().find(|(first, _)| {
                 first.check_id == finding.check_id && first.remediation == finding.remediation
             }) {
@@ -119,14 +181,14 @@ impl TableEmitter {
             lines.push(String::new());
             let title = format!(
                 "{} {} ({}): {}",
-                finding.check_id,
-                finding.check,
+                clean(&finding.check_id),
+                clean(&finding.check),
                 status_label(finding, ", "),
                 resources.join(", ")
             );
             lines.extend(wrap(&title, width, ""));
             for paragraph in finding.remediation.lines() {
-                lines.extend(wrap(paragraph, width, "  "));
+                lines.extend(wrap(&clean(paragraph), width, "  "));
             }
         }
         lines
@@ -164,7 +226,8 @@ impl Emitter for TableEmitter {
             if index > 0 {
                 writeln!(out)?;
             }
-            for line in wrap(&format!("Subscription {subscription}"), width, "") {
+            let heading = format!("Subscription {}", clean(subscription));
+            for line in wrap(&heading, width, "") {
                 writeln!(out, "{}", self.bold(&line))?;
             }
             for line in self.table(findings).lines() {
@@ -174,17 +237,17 @@ impl Emitter for TableEmitter {
                 writeln!(out, "{line}")?;
             }
         }
-        let s = &report.summary;
-        let summary = format!(
-            "{} passed, {} failed, {} inconclusive, {} skipped",
-            s.pass, s.fail, s.inconclusive, s.skipped
-        );
         writeln!(out)?;
-        for line in wrap(&summary, width, "") {
+        for line in wrap(&report.summary.to_string(), width, "") {
             writeln!(out, "{line}")?;
         }
         Ok(())
     }
+}
+
+/// `text` without control characters, owned.
+fn clean(text: &str) -> String {
+    strip_controls(text).into_owned()
 }
 
 /// The status as shown: `fail` for an error; for a failure of lower severity the status and
@@ -202,27 +265,68 @@ fn status_label(finding: &Finding, separator: &str) -> String {
     }
 }
 
-/// Breaks `text` into lines of at most `width` characters, preferably after a `.` or `/`
-/// (`Microsoft.` / `GuestConfiguration`), else anywhere.
-fn break_at_separators(text: &str, width: usize) -> String {
-    let width = width.max(1);
-    let mut lines: Vec<String> = Vec::new();
-    let mut line = String::new();
-    for piece in text.split_inclusive(['.', '/']) {
-        if !line.is_empty() && line.chars().count() + piece.chars().count() > width {
-            lines.push(std::mem::take(&mut line));
-        }
-        line.push_str(piece);
-        while line.chars().count() > width {
-            let rest: String = line.chars().skip(width).collect();
-            line = line.chars().take(width).collect();
-            lines.push(std::mem::replace(&mut line, rest));
+/// `message` with the ARM IDs of things in `subscription` shortened for the table, whose heading
+/// already names the subscription: `/subscriptions/ID` becomes `this subscription`, a resource
+/// group `resource group NAME`, anything else its [`short_resource`] name. The full IDs stay in
+/// the JSON, the evidence and the remediation ("How to fix"); IDs in other subscriptions, and
+/// actions such as `Microsoft.Resources/subscriptions/providers/read`, are left whole.
+fn shorten_ids(message: &str, subscription: &str) -> String {
+    const PREFIX: &str = "/subscriptions/";
+    let mut out = String::with_capacity(message.len());
+    let mut rest = message;
+    while let Some(at) = rest.find(PREFIX) {
+        let (before, from) = rest.split_at(at);
+        out.push_str(before);
+        // Only an ID that starts a word: not the middle of an action or a URL.
+        let starts_word = before
+            .chars()
+            .next_back()
+            .is_none_or(|c| c.is_whitespace() || "('\"[".contains(c));
+        let len = from
+            .find(|c: char| c.is_whitespace() || "'\"()[],;".contains(c))
+            .unwrap_or(from.len());
+        let id = from[..len].trim_end_matches(['.', ':']);
+        let segments: Vec<&str> = id.split('/').filter(|s| !s.is_empty()).collect();
+        let ours = starts_word
+            && segments
+                .get(1)
+                .is_some_and(|s| s.eq_ignore_ascii_case(subscription));
+        let short = match segments.as_slice() {
+            _ if !ours => None,
+            [_, _] => Some("this subscription".to_owned()),
+            [_, _, groups, group] if groups.eq_ignore_ascii_case("resourceGroups") => {
+                Some(format!("resource group {group}"))
+            }
+            _ => Some(short_resource(id)),
+        };
+        match short {
+            Some(short) => {
+                out.push_str(&short);
+                rest = &from[id.len()..];
+            }
+            None => {
+                out.push_str(PREFIX);
+                rest = &from[PREFIX.len()..];
+            }
         }
     }
-    if !line.is_empty() || lines.is_empty() {
-        lines.push(line);
+    out.push_str(rest);
+    out
+}
+
+/// How "How to fix" names a resource: by its [`short_resource`] name when that says all (the
+/// subscription, a provider's namespace, a resource group), else by its full ID, which names the
+/// resource group too and can be pasted into a command (`--ids`).
+fn fix_target(resource_id: &str) -> String {
+    let segments: Vec<&str> = resource_id.split('/').filter(|s| !s.is_empty()).collect();
+    let subscription_based = segments
+        .first()
+        .is_some_and(|s| s.eq_ignore_ascii_case("subscriptions"));
+    if subscription_based && segments.len() > 4 {
+        resource_id.to_owned()
+    } else {
+        short_resource(resource_id)
     }
-    lines.join("\n")
 }
 
 /// A short name for a resource id, for the RESOURCE column: `subscription` for the subscription
@@ -269,11 +373,17 @@ mod tests {
         String::from_utf8(out).unwrap()
     }
 
-    fn assert_fits(text: &str, width: usize) {
+    /// Every line fits, or what overflows is one unit [`wrap`] must not break (a command, an
+    /// ID), alone in its cell.
+    fn assert_fits_or_unbreakable(text: &str, width: usize) {
         for line in text.lines() {
+            if line.chars().count() <= width {
+                continue;
+            }
+            let last = line.split("   ").last().unwrap().trim();
             assert!(
-                line.chars().count() <= width,
-                "{} chars > {width}: {line:?}",
+                !last.contains(' ') || (last.starts_with('`') && last.matches('`').count() == 2),
+                "{} chars > {width} and breakable: {line:?}",
                 line.chars().count()
             );
         }
@@ -282,21 +392,44 @@ mod tests {
     #[test]
     fn table_report() {
         let text = render(&testdata::report(), RenderOptions::default());
-        assert_fits(&text, 80);
+        assert_fits_or_unbreakable(&text, 80);
         insta::assert_snapshot!(text);
+    }
+
+    #[test]
+    fn every_table_spans_the_width() {
+        let mut report = testdata::report();
+        // Short messages only: the tables must still be as wide as the terminal. (From 60
+        // columns on, where the longest namespace fits beside "inconclusive".)
+        for finding in &mut report.findings {
+            finding.message = "short".into();
+        }
+        for width in [60, 80, 120] {
+            let text = render(
+                &report,
+                RenderOptions {
+                    color: false,
+                    width,
+                },
+            );
+            let rules: Vec<&str> = text
+                .lines()
+                .filter(|line| line.starts_with(['─', '═']))
+                .collect();
+            assert!(!rules.is_empty());
+            for rule in rules {
+                assert_eq!(rule.chars().count(), usize::from(width), "{text}");
+            }
+        }
     }
 
     #[test]
     fn table_ends_with_the_summary() {
         let report = testdata::report();
         let text = render(&report, RenderOptions::default());
-        let s = &report.summary;
         assert_eq!(
             text.lines().last().unwrap(),
-            format!(
-                "{} passed, {} failed, {} inconclusive, {} skipped",
-                s.pass, s.fail, s.inconclusive, s.skipped
-            )
+            "7 passed, 4 failed (3 errors, 1 warning), 8 inconclusive, 2 skipped"
         );
     }
 
@@ -310,7 +443,7 @@ mod tests {
                     width,
                 },
             );
-            assert_fits(&text, usize::from(width.max(MIN_WIDTH)));
+            assert_fits_or_unbreakable(&text, usize::from(width.max(MIN_WIDTH)));
             assert!(text.contains("How to fix"));
         }
     }
@@ -333,7 +466,7 @@ mod tests {
         assert!(text.contains('\u{1b}'));
         // Escapes do not count towards the width.
         let plain = strip_ansi(&text);
-        assert_fits(&plain, 80);
+        assert_fits_or_unbreakable(&plain, 80);
         assert_eq!(plain, render(&testdata::report(), RenderOptions::default()));
     }
 
@@ -344,6 +477,187 @@ mod tests {
             render(&report, RenderOptions::default()),
             "no findings\n\n0 passed, 0 failed, 0 inconclusive, 0 skipped\n"
         );
+    }
+
+    #[test]
+    fn commands_stand_whole_on_one_line() {
+        let text = render(&testdata::report(), RenderOptions::default());
+        let sub = "291bba3f-e0a5-47bc-a099-3bdcb2a50a05";
+        for command in [
+            format!("az provider register --namespace Microsoft.Sql --subscription {sub}"),
+            format!("esu-preflight fix providers --subscription {sub} --yes"),
+            "az account list --all --output table".to_owned(),
+        ] {
+            assert!(
+                text.lines()
+                    .any(|line| line.contains(&format!("`{command}`"))),
+                "{command:?} is not whole on one line:\n{text}"
+            );
+        }
+        // Every backtick on a line is paired on that line: no command is split.
+        for line in text.lines() {
+            assert_eq!(line.matches('`').count() % 2, 0, "{line:?}");
+        }
+        // IDs and actions are never cut, whatever the width.
+        for width in [40, 60, 80, 100] {
+            let text = render(
+                &testdata::report(),
+                RenderOptions {
+                    color: false,
+                    width,
+                },
+            );
+            for token in [
+                "Microsoft.Resources/subscriptions/providers/read",
+                "/subscriptions/11111111-1111-1111-1111-111111111111",
+                "Microsoft.OperationalInsights",
+                "Microsoft.Sql/register/action",
+            ] {
+                let pieces = text.matches(token).count();
+                assert!(pieces > 0, "{token} cut at width {width}:\n{text}");
+            }
+            for line in text.lines() {
+                assert_eq!(line.matches('`').count() % 2, 0, "{width}: {line:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn identical_reasons_are_one_row() {
+        let report = testdata::report();
+        let text = render(&report, RenderOptions::default());
+        let reason = "could not read the subscription's resource";
+        // ESU101 for seven providers and ESU102: two rows, each with the reason once.
+        assert_eq!(text.matches(reason).count(), 2, "{text}");
+        let inconclusive_rows = text
+            .lines()
+            .filter(|line| line.starts_with(" inconclusive"))
+            .count();
+        assert_eq!(inconclusive_rows, 2, "{text}");
+        // Every provider is still named, and JSON keeps one finding each.
+        for namespace in [
+            "Microsoft.Compute",
+            "Microsoft.Storage",
+            "Microsoft.Security",
+        ] {
+            assert!(text.contains(namespace));
+        }
+        assert_eq!(report.summary.inconclusive, 8);
+    }
+
+    #[test]
+    fn different_messages_are_not_grouped() {
+        let mut report = testdata::long_report();
+        for (index, finding) in report.findings.iter_mut().enumerate() {
+            finding.status = Status::Fail;
+            finding.severity = Severity::Error;
+            finding.message = if index == 0 {
+                "one".into()
+            } else {
+                "same".into()
+            };
+        }
+        let text = render(&report, RenderOptions::default());
+        let rows = text.lines().filter(|l| l.starts_with(" fail")).count();
+        assert_eq!(rows, 2, "{text}");
+    }
+
+    #[test]
+    fn control_characters_never_reach_the_terminal() {
+        let mut report = testdata::long_report();
+        let evil = "a\u{1b}[31mred\u{1b}[0m b\u{7}c\rd\u{9b}2Je\u{202e}fdp.exe\u{85}g";
+        for finding in &mut report.findings {
+            finding.message = format!("message {evil}");
+            finding.remediation = format!("remediation {evil}\nsecond {evil}");
+            finding.check = format!("check{evil}");
+            finding.check_id = format!("ESU{evil}");
+            finding.resource_id = format!("/subscriptions/s/providers/Microsoft.{evil}");
+            finding.subscription_id = format!("sub{evil}");
+        }
+        let text = render(&report, RenderOptions::default());
+        for c in text.chars() {
+            assert!(
+                c == '\n' || !super::super::text::tests_support::dangerous(c),
+                "{c:?} in output:\n{text}"
+            );
+        }
+        // The visible text is kept.
+        for visible in [
+            "a[31mred[0m",
+            "d2Jefdp.exe",
+            "Subscription suba[31mred[0m",
+            "second a[31mred[0m bc d2Jefdp.exe g",
+        ] {
+            assert!(text.contains(visible), "{visible:?} not in:\n{text}");
+        }
+    }
+
+    #[test]
+    fn ids_in_messages_are_shortened_in_their_subscription() {
+        let sub = "291bba3f-e0a5-47bc-a099-3bdcb2a50a05";
+        let cases = [
+            (
+                format!(
+                    "lacks Microsoft.Resources/subscriptions/providers/read on /subscriptions/{sub}"
+                ),
+                "lacks Microsoft.Resources/subscriptions/providers/read on this subscription"
+                    .to_owned(),
+            ),
+            (
+                format!("on /subscriptions/{}.", sub.to_uppercase()),
+                "on this subscription.".to_owned(),
+            ),
+            (
+                format!("group '/subscriptions/{sub}/resourceGroups/rg-arc' is missing"),
+                "group 'resource group rg-arc' is missing".to_owned(),
+            ),
+            (
+                format!(
+                    "machine /subscriptions/{sub}/resourceGroups/rg/providers/Microsoft.HybridCompute/machines/srv-01: down"
+                ),
+                "machine machines/srv-01: down".to_owned(),
+            ),
+            (
+                format!("provider (/subscriptions/{sub}/providers/Microsoft.Sql)"),
+                "provider (Microsoft.Sql)".to_owned(),
+            ),
+            // Another subscription, or not an ID that starts a word: whole.
+            (
+                "on /subscriptions/other and https://x/subscriptions/".to_owned() + sub,
+                "on /subscriptions/other and https://x/subscriptions/".to_owned() + sub,
+            ),
+            ("no id here".to_owned(), "no id here".to_owned()),
+        ];
+        for (message, expected) in cases {
+            assert_eq!(shorten_ids(&message, sub), expected, "{message}");
+        }
+    }
+
+    #[test]
+    fn how_to_fix_names_resources_below_a_group_by_full_id() {
+        let sub = "/subscriptions/0000";
+        let machine = format!(
+            "{sub}/resourceGroups/rg-arc/providers/Microsoft.HybridCompute/machines/srv-01"
+        );
+        assert_eq!(fix_target(&machine), machine);
+        assert_eq!(fix_target(sub), "subscription");
+        assert_eq!(
+            fix_target(&format!("{sub}/providers/Microsoft.Sql")),
+            "Microsoft.Sql"
+        );
+        assert_eq!(fix_target(&format!("{sub}/resourceGroups/rg")), "rg");
+
+        let mut report = testdata::long_report();
+        report.findings.truncate(1);
+        report.findings[0].resource_id = machine.clone();
+        report.findings[0].message = "agent too old".into();
+        let text = render(&report, RenderOptions::default());
+        let (table, fixes) = text.split_once("How to fix").unwrap();
+        assert!(
+            table.contains("machines/srv-01") && !table.contains(&machine),
+            "{text}"
+        );
+        assert!(fixes.lines().any(|line| line == machine), "{text}");
     }
 
     #[test]
@@ -363,29 +677,6 @@ mod tests {
         );
         assert_eq!(short_resource("elsewhere"), "elsewhere");
         assert_eq!(short_resource(""), "");
-    }
-
-    #[test]
-    fn resources_break_at_separators() {
-        assert_eq!(
-            break_at_separators("Microsoft.GuestConfiguration", 24),
-            "Microsoft.\nGuestConfiguration"
-        );
-        assert_eq!(break_at_separators("Microsoft.Sql", 24), "Microsoft.Sql");
-        assert_eq!(
-            break_at_separators("machines/srv-01/licenseProfiles/default", 20),
-            "machines/srv-01/\nlicenseProfiles/\ndefault"
-        );
-        assert_eq!(break_at_separators("abcdefgh", 3), "abc\ndef\ngh");
-        assert_eq!(break_at_separators("", 3), "");
-    }
-
-    #[test]
-    fn wrap_breaks_words_and_long_words() {
-        assert_eq!(wrap("a bb ccc", 4, ""), ["a bb", "ccc"]);
-        assert_eq!(wrap("abcdefgh", 3, ""), ["abc", "def", "gh"]);
-        assert_eq!(wrap("ab cd", 4, "  "), ["  ab", "  cd"]);
-        assert_eq!(wrap("", 10, "  "), [""]);
     }
 
     fn strip_ansi(text: &str) -> String {

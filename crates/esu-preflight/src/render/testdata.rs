@@ -12,6 +12,11 @@ pub(crate) const TEST_VERSION: &str = "0.0.0-test";
 /// A report with every status: one subscription with failures (including a warning), one whose
 /// providers could not be read (inconclusive), one that does not exist (skipped).
 pub(crate) fn report() -> Report {
+    report_with(&Config::default(), Gate::default())
+}
+
+/// [`report`]'s subscriptions, evaluated under `config` and gated by `gate`.
+pub(crate) fn report_with(config: &Config, gate: Gate) -> Report {
     let broken = Fixture::healthy()
         .provider_state("Microsoft.Sql", "NotRegistered")
         .provider_state("Microsoft.Compute", "Registering")
@@ -38,17 +43,12 @@ pub(crate) fn report() -> Report {
         subscriptions.iter().map(|s| s.subscription_id.clone()),
     ));
     snapshot.subscriptions = subscriptions;
-    let config = Config::default();
     let findings = checks::evaluate(&checks::EvalInput::new(
         &snapshot,
-        &config,
+        config,
         time::OffsetDateTime::UNIX_EPOCH,
     ));
-    with_test_version(Report::new(
-        snapshot.scope.clone(),
-        findings,
-        Gate::default(),
-    ))
+    with_test_version(Report::new(snapshot.scope.clone(), findings, gate))
 }
 
 /// A report of one subscription whose texts are far wider than any terminal.
