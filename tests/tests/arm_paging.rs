@@ -276,7 +276,7 @@ async fn next_link_management_group_descendants() {
     let items = client(&mock, 10).fetch_all(&list).await.unwrap();
     assert_eq!(items.len(), 4);
     assert_eq!(
-        items[1]["type"],
+        items[1].kind,
         "Microsoft.Management/managementGroups/subscriptions"
     );
     let received = mock.received().await;

@@ -179,7 +179,7 @@ async fn resource_groups_in_scope_are_read_with_their_permissions() {
     mock.mount(
         mock.route(
             "GET",
-            &format!("/subscriptions/{SUB}/resourcegroups/rg-esu"),
+            &format!("/subscriptions/{SUB}/resourceGroups/rg-esu"),
         )
         .and(query_param("api-version", RG_API))
         .respond_with(mock.json(200, group))
@@ -189,7 +189,7 @@ async fn resource_groups_in_scope_are_read_with_their_permissions() {
     mock.mount(
         mock.route(
             "GET",
-            &format!("/subscriptions/{SUB}/resourcegroups/rg-gone"),
+            &format!("/subscriptions/{SUB}/resourceGroups/rg-gone"),
         )
         .and(query_param("api-version", RG_API))
         .respond_with(mock.json(
@@ -206,7 +206,7 @@ async fn resource_groups_in_scope_are_read_with_their_permissions() {
         mock.route(
             "GET",
             &format!(
-                "/subscriptions/{SUB}/resourcegroups/rg-esu/providers/Microsoft.Authorization/permissions"
+                "/subscriptions/{SUB}/resourceGroups/rg-esu/providers/Microsoft.Authorization/permissions"
             ),
         )
         .and(query_param("api-version", PERMISSIONS_API))
@@ -218,7 +218,7 @@ async fn resource_groups_in_scope_are_read_with_their_permissions() {
         mock.route(
             "GET",
             &format!(
-                "/subscriptions/{SUB}/resourcegroups/rg-gone/providers/Microsoft.Authorization/permissions"
+                "/subscriptions/{SUB}/resourceGroups/rg-gone/providers/Microsoft.Authorization/permissions"
             ),
         )
         .respond_with(mock.json(

@@ -417,7 +417,7 @@ async fn fix_providers(args: FixProvidersArgs) -> Result<u8> {
     // client ends by it, and the wait never outlasts it (--wait-timeout can only shorten it).
     let deadline = tokio::time::Instant::now() + Duration::from_secs(args.connection.timeout);
     // Only --yes gives a client that may change Azure.
-    let client = arm_client(&args.connection, Duration::ZERO, args.yes)?.with_deadline(deadline);
+    let client = arm_client(&args.connection, args.yes)?.with_deadline(deadline);
     let scope = scope(&args.scope)?;
     let snapshot = gather_with_progress(&client, &scope).await?;
     let plans = fix::plan_provider_registration(&snapshot);
@@ -629,7 +629,7 @@ fn list_checks(format: Format) -> Result<u8> {
 /// Reads the snapshot from Azure for the given scope.
 async fn read_azure(scope_args: &ScopeArgs, connection: &ConnectionArgs) -> Result<Snapshot> {
     let scope = scope(scope_args)?;
-    let client = arm_client(connection, Duration::ZERO, false)?;
+    let client = arm_client(connection, false)?;
     gather_with_progress(&client, &scope).await
 }
 
@@ -709,13 +709,8 @@ fn dedup(items: &[String]) -> Vec<String> {
         .collect()
 }
 
-/// A client for the connection flags; `extra_time` is added to the `--timeout` deadline, and
-/// `allow_writes` is true only for `fix … --yes`.
-fn arm_client(
-    args: &ConnectionArgs,
-    extra_time: Duration,
-    allow_writes: bool,
-) -> Result<ArmClient> {
+/// A client for the connection flags; `allow_writes` is true only for `fix … --yes`.
+fn arm_client(args: &ConnectionArgs, allow_writes: bool) -> Result<ArmClient> {
     let endpoint = args
         .arm_endpoint
         .as_deref()
@@ -743,7 +738,7 @@ fn arm_client(
         cloud: args.cloud,
         endpoint,
         concurrency: usize::from(args.concurrency),
-        timeout: Duration::from_secs(args.timeout) + extra_time,
+        timeout: Duration::from_secs(args.timeout),
         allow_writes,
         ..ArmClientOptions::default()
     };

@@ -15,8 +15,8 @@
 //! run (no credential, endpoint unreachable, deadline passed, a management group that cannot be
 //! listed) are returned as errors.
 
+use crate::arm::catalog::{self, ArmList, ArmRequest};
 use crate::arm::{ArmClient, ArmError};
-use crate::models::{ManagementGroupDescendant, Permission, Provider, ResourceGroup, Subscription};
 use crate::snapshot::{Fact, ResourceGroupSnapshot, Scope, Snapshot, SubscriptionSnapshot};
 use serde::de::DeserializeOwned;
 use std::any::Any;
@@ -25,20 +25,8 @@ use std::future::Future;
 use std::sync::{Arc, Mutex};
 use tokio::sync::OnceCell;
 
-/// The api-versions gather uses, one per ARM area. Chosen for the widest support across the
-/// public and sovereign clouds (see the README).
-pub mod api_version {
-    /// `GET /subscriptions/{id}` (Microsoft.Resources).
-    pub const SUBSCRIPTION: &str = "2022-12-01";
-    /// Resource providers: list, get, register (Microsoft.Resources).
-    pub const PROVIDERS: &str = "2021-04-01";
-    /// Resource groups (Microsoft.Resources).
-    pub const RESOURCE_GROUPS: &str = "2021-04-01";
-    /// `Microsoft.Authorization/permissions` (RBAC).
-    pub const PERMISSIONS: &str = "2022-04-01";
-    /// Management groups and their descendants.
-    pub const MANAGEMENT_GROUPS: &str = "2023-04-01";
-}
+/// The api-versions gather uses: those of the [request catalogue](crate::arm::catalog).
+pub use crate::arm::catalog::api_version;
 
 /// How far a [`gather`] has come, for progress displays.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -146,6 +134,13 @@ pub async fn gather_with(
     scope: &Scope,
     options: &GatherOptions,
 ) -> Result<Snapshot, GatherError> {
+    // The deadline belongs to this gather (unless the caller set one): a client kept for hours
+    // keeps working, and every read of this run ends by `client.timeout()` from now.
+    let client = match client.deadline() {
+        Some(_) => client.clone(),
+        None => client.with_deadline(tokio::time::Instant::now() + client.timeout()),
+    };
+    let client = &client;
     let reads = Arc::new(Reads::new(client.clone()));
     let scope = resolve_scope(&reads, scope).await?;
     let total = scope.subscriptions.len();
@@ -212,13 +207,8 @@ async fn resolve_scope(reads: &Reads, scope: &Scope) -> Result<Scope, GatherErro
         add(id);
     }
     let listings = futures::future::join_all(scope.management_groups.iter().map(|group| {
-        let path = format!("/providers/Microsoft.Management/managementGroups/{group}/descendants");
-        async move {
-            let listed = reads
-                .list::<ManagementGroupDescendant>(&path, api_version::MANAGEMENT_GROUPS)
-                .await;
-            (group, listed)
-        }
+        let list = catalog::management_group_descendants(group);
+        async move { (group, reads.list(list).await) }
     }))
     .await;
     for (group, listed) in listings {
@@ -269,18 +259,16 @@ async fn gather_subscription(
     subscription_id: &str,
     resource_groups: &[String],
 ) -> Result<SubscriptionSnapshot, ArmError> {
-    let base = format!("/subscriptions/{subscription_id}");
-    let providers_path = format!("{base}/providers");
-    let permissions_path = format!("{base}/providers/Microsoft.Authorization/permissions");
+    let scope = format!("/subscriptions/{}", catalog::segment(subscription_id));
     let groups = futures::future::join_all(
         resource_groups
             .iter()
-            .map(|name| gather_resource_group(reads, &base, name)),
+            .map(|name| gather_resource_group(reads, subscription_id, name)),
     );
     let (subscription, providers, permissions, groups) = futures::join!(
-        reads.get::<Subscription>(&base, api_version::SUBSCRIPTION),
-        reads.list::<Provider>(&providers_path, api_version::PROVIDERS),
-        reads.list::<Permission>(&permissions_path, api_version::PERMISSIONS),
+        reads.get(catalog::subscription(subscription_id)),
+        reads.list(catalog::providers(subscription_id)),
+        reads.list(catalog::permissions(&scope)),
         groups,
     );
     Ok(SubscriptionSnapshot {
@@ -295,15 +283,12 @@ async fn gather_subscription(
 /// Round 1 for one resource group: whether it exists, and the caller's permissions on it.
 async fn gather_resource_group(
     reads: &Reads,
-    subscription_path: &str,
+    subscription_id: &str,
     name: &str,
 ) -> Result<ResourceGroupSnapshot, ArmError> {
-    let path = format!("{subscription_path}/resourcegroups/{name}");
-    let permissions_path = format!("{path}/providers/Microsoft.Authorization/permissions");
-    let (group, permissions) = futures::join!(
-        reads.get_opt::<ResourceGroup>(&path, api_version::RESOURCE_GROUPS),
-        reads.list::<Permission>(&permissions_path, api_version::PERMISSIONS),
-    );
+    let request = catalog::resource_group(subscription_id, name);
+    let permissions = catalog::permissions(request.path());
+    let (group, permissions) = futures::join!(reads.get_opt(request), reads.list(permissions));
     Ok(ResourceGroupSnapshot {
         name: name.to_owned(),
         group: fact(group)?,
@@ -373,45 +358,71 @@ impl Reads {
 
     async fn get<T: DeserializeOwned + Send + Sync + 'static>(
         &self,
-        path: &str,
-        api_version: &'static str,
+        request: ArmRequest<T>,
     ) -> Result<Arc<T>, ArmError> {
-        let path = path.to_owned();
-        self.read(key("GET", &path, api_version), |client| async move {
-            client.get::<T>(&path, api_version).await
-        })
-        .await
+        let key = key(
+            request.method().as_str(),
+            request.path(),
+            request.query(),
+            request.api_version(),
+            request.body(),
+        );
+        self.read(key, |client| async move { client.fetch(&request).await })
+            .await
     }
 
     async fn get_opt<T: DeserializeOwned + Send + Sync + 'static>(
         &self,
-        path: &str,
-        api_version: &'static str,
+        request: ArmRequest<T>,
     ) -> Result<Arc<Option<T>>, ArmError> {
-        let path = path.to_owned();
-        self.read(key("GET?", &path, api_version), |client| async move {
-            client.get_opt::<T>(&path, api_version).await
-        })
+        let key = key(
+            request.method().as_str(),
+            request.path(),
+            request.query(),
+            request.api_version(),
+            request.body(),
+        );
+        self.read(
+            key,
+            |client| async move { client.fetch_opt(&request).await },
+        )
         .await
     }
 
     async fn list<T: DeserializeOwned + Send + Sync + 'static>(
         &self,
-        path: &str,
-        api_version: &'static str,
+        list: ArmList<T>,
     ) -> Result<Arc<Vec<T>>, ArmError> {
-        let path = path.to_owned();
-        self.read(key("LIST", &path, api_version), |client| async move {
-            client.list::<T>(&path, api_version).await
-        })
-        .await
+        let key = key(
+            list.method().as_str(),
+            list.path(),
+            list.query(),
+            list.api_version(),
+            list.body(),
+        );
+        self.read(key, |client| async move { client.fetch_all(&list).await })
+            .await
     }
 }
 
-/// The table key of a read: how it is read, and its URL (paths are case-insensitive in ARM).
-fn key(how: &str, path: &str, api_version: &str) -> String {
-    format!(
-        "{how} {}?api-version={api_version}",
+/// The table key of a read: its method and URL (paths are case-insensitive in ARM). Reads in
+/// this run are GETs and read-only POSTs, whose body is part of the key.
+fn key(
+    method: &str,
+    path: &str,
+    query: &[(String, String)],
+    api_version: &str,
+    body: Option<&serde_json::Value>,
+) -> String {
+    let mut key = format!(
+        "{method} {}?api-version={api_version}",
         path.to_ascii_lowercase()
-    )
+    );
+    for (name, value) in query {
+        key.push_str(&format!("&{name}={value}"));
+    }
+    if let Some(body) = body {
+        key.push_str(&format!(" {body}"));
+    }
+    key
 }

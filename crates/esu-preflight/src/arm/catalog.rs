@@ -23,7 +23,7 @@
 //! assert_eq!(providers.paging(), catalog::Paging::NextLink);
 //! ```
 
-use crate::models::{Permission, Provider, Subscription};
+use crate::models::{ManagementGroupDescendant, Permission, Provider, ResourceGroup, Subscription};
 use serde_json::{Value, json};
 use std::{fmt, marker::PhantomData};
 
@@ -332,8 +332,8 @@ pub fn register_provider(subscription_id: &str, namespace: &str) -> ArmRequest<P
 
 /// `GET /subscriptions/{id}/resourceGroups/{name}`: a resource group (use
 /// [`fetch_opt`](crate::arm::ArmClient::fetch_opt): 404 `ResourceGroupNotFound` = absent).
-/// Model: the raw resource group (`id`, `name`, `location`, `properties.provisioningState`…).
-pub fn resource_group(subscription_id: &str, resource_group: &str) -> ArmRequest<Value> {
+/// Model: [`ResourceGroup`].
+pub fn resource_group(subscription_id: &str, resource_group: &str) -> ArmRequest<ResourceGroup> {
     ArmRequest::new(Spec::get(
         rg_path(subscription_id, resource_group),
         api_version::RESOURCE_GROUPS,
@@ -355,10 +355,10 @@ pub fn management_group(group_id: &str) -> ArmRequest<Value> {
 }
 
 /// `GET /providers/Microsoft.Management/managementGroups/{id}/descendants`: every group and
-/// subscription below the group, all depths. Items (raw): `type`
+/// subscription below the group, all depths. Items ([`ManagementGroupDescendant`]): `type`
 /// `Microsoft.Management/managementGroups` or `…/managementGroups/subscriptions`, `name`,
 /// `properties.displayName`, `properties.parent.id`.
-pub fn management_group_descendants(group_id: &str) -> ArmList<Value> {
+pub fn management_group_descendants(group_id: &str) -> ArmList<ManagementGroupDescendant> {
     ArmList::new(
         Spec::get(
             format!(
