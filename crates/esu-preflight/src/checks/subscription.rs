@@ -237,10 +237,10 @@ fn subscription_evidence(sub: &Subscription) -> serde_json::Value {
 
 fn not_found_remediation(id: &str) -> String {
     format!(
-        "check the subscription ID and the tenant: `az account list --all --output table` lists \
-         the subscriptions the signed-in identity can see; if {id} is not among them, sign in to \
-         the tenant that owns it (`az login --tenant TENANT_ID`) and run `az account set \
-         --subscription {id}`, or ask its owner for at least Reader on it. Portal: \
+        "check the subscription ID and the tenant. List the subscriptions the signed-in identity \
+         can see with `az account list --all --output table`; if {id} is not among them, sign in \
+         to the tenant that owns it with `az login --tenant TENANT_ID` and select it with `az \
+         account set --subscription {id}`, or ask its owner for at least Reader on it. Portal: \
          Subscriptions (switch directory if it is not listed)"
     )
 }

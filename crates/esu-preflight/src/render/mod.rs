@@ -26,7 +26,7 @@ mod text;
 
 pub use json::JsonEmitter;
 pub use table::TableEmitter;
-pub use text::{strip_controls, wrap, wrap_paragraphs};
+pub use text::{strip_controls, wrap, wrap_paragraphs, wrap_with_commands};
 
 use crate::report::Report;
 use std::fmt;

@@ -97,18 +97,79 @@ fn units(text: &str) -> Vec<String> {
     units
 }
 
-/// Wraps every line of `text` to `width` characters (see [`wrap`]), keeping empty lines: for
-/// prose such as [`CheckInfo::render_docs`](crate::checks::CheckInfo::render_docs) on a terminal.
-/// Control characters are stripped from each line (see [`strip_controls`]).
+/// Wraps every line of `text` to `width` characters (see [`wrap_with_commands`]), keeping empty
+/// lines: for prose such as [`CheckInfo::render_docs`](crate::checks::CheckInfo::render_docs) on
+/// a terminal. Control characters are stripped from each line (see [`strip_controls`]).
 pub fn wrap_paragraphs(text: &str, width: usize) -> String {
     let mut out = String::with_capacity(text.len() + text.len() / width.max(1));
     for line in text.lines() {
-        for wrapped in wrap(&strip_controls(line), width, "") {
+        for wrapped in wrap_with_commands(&strip_controls(line), width, "") {
             out.push_str(&wrapped);
             out.push('\n');
         }
     }
     out
+}
+
+/// The extra indent of a command that stands on its own line.
+const COMMAND_INDENT: &str = "    ";
+
+/// Like [`wrap`], for text that holds commands: a backticked span with a space in it (a command
+/// line, `` `az provider register --namespace Microsoft.Sql` ``) stands alone on its own line,
+/// indented four more columns, **without** its backticks and the punctuation touching them —
+/// so a triple click copies exactly the command, which a shell would otherwise run backticks
+/// of. The prose around it wraps as usual; a backticked single word stays in the prose, without
+/// its backticks.
+///
+/// ```
+/// use esu_preflight::render::wrap_with_commands;
+///
+/// let text = "register it: `az provider register --namespace Microsoft.Sql`, or use `--yes`";
+/// assert_eq!(
+///     wrap_with_commands(text, 80, "  "),
+///     [
+///         "  register it:",
+///         "      az provider register --namespace Microsoft.Sql",
+///         "  or use --yes",
+///     ]
+/// );
+/// ```
+pub fn wrap_with_commands(text: &str, width: usize, indent: &str) -> Vec<String> {
+    let command_indent = format!("{indent}{COMMAND_INDENT}");
+    let mut lines = Vec::new();
+    let mut prose = String::new();
+    let mut rest = text;
+    let flush = |prose: &mut String, lines: &mut Vec<String>| {
+        let text = prose.trim();
+        if !text.is_empty() {
+            lines.extend(wrap(text, width, indent));
+        }
+        prose.clear();
+    };
+    while let Some(open) = rest.find('`') {
+        let Some(close) = rest[open + 1..].find('`').map(|i| open + 1 + i) else {
+            break;
+        };
+        let span = &rest[open + 1..close];
+        let before = &rest[..open];
+        if span.trim().contains(char::is_whitespace) {
+            prose.push_str(before.trim_end().trim_end_matches('('));
+            flush(&mut prose, &mut lines);
+            let command: Vec<&str> = span.split_whitespace().collect();
+            lines.push(format!("{command_indent}{}", command.join(" ")));
+            rest = rest[close + 1..].trim_start_matches([',', ';', '.', ')', ':']);
+        } else {
+            prose.push_str(before);
+            prose.push_str(span);
+            rest = &rest[close + 1..];
+        }
+    }
+    prose.push_str(rest);
+    flush(&mut prose, &mut lines);
+    if lines.is_empty() {
+        lines.push(String::new());
+    }
+    lines
 }
 
 /// Makes text from outside (Azure, a snapshot file) safe to print on a terminal: removes every
@@ -291,7 +352,9 @@ mod tests {
         let docs = crate::checks::find("ESU101").unwrap().render_docs();
         for line in wrap_paragraphs(&docs, 80).lines() {
             assert!(
-                line.chars().count() <= 80 || !line.trim().contains(' ') || line.contains('`'),
+                line.chars().count() <= 80
+                    || !line.trim().contains(' ')
+                    || line.starts_with(COMMAND_INDENT),
                 "{line:?}"
             );
         }
