@@ -51,7 +51,7 @@ fn main() -> ExitCode {
     match run(cli, &matches) {
         Ok(code) => ExitCode::from(code),
         Err(error) => {
-            eprintln!("error: {error:#}");
+            eprintln!("error: {}", safe(&format!("{error:#}")));
             ExitCode::from(2)
         }
     }
@@ -296,13 +296,9 @@ async fn check(args: CheckArgs) -> Result<u8> {
         .as_ref()
         .filter(|_| progress_allowed())
     {
-        let s = &report.summary;
         eprintln!(
-            "esu-preflight: {} passed, {} failed, {} inconclusive, {} skipped; report written to {}",
-            s.pass,
-            s.fail,
-            s.inconclusive,
-            s.skipped,
+            "esu-preflight: {}; report written to {}",
+            report.summary,
             path.display()
         );
     }
@@ -341,7 +337,11 @@ fn write_report(report: &Report, args: &CheckArgs) -> Result<()> {
     write_output(args.output.output_file.as_deref(), |out, is_terminal| {
         let options = RenderOptions {
             color: format == Format::Table && is_terminal && colour_allowed(),
-            ..RenderOptions::default()
+            width: if is_terminal {
+                terminal_width()
+            } else {
+                RenderOptions::default().width
+            },
         };
         render::render(report, format, &options, out)
     })
@@ -402,7 +402,7 @@ async fn snapshot(args: args::SnapshotArgs) -> Result<u8> {
                 "note: {}: {fact} could not be read ({}); the checks that need it will be \
                  inconclusive",
                 sub.subscription_id,
-                checks::describe_unavailable(reason)
+                safe(&checks::describe_unavailable(reason))
             );
         }
     }
@@ -445,13 +445,15 @@ async fn fix_providers(args: FixProvidersArgs) -> Result<u8> {
                 Ok(provider) => writeln!(
                     stdout,
                     "{sub}: {}: registration requested ({})",
-                    outcome.namespace, provider.registration_state
+                    outcome.namespace,
+                    safe(provider.registration_state.as_str())
                 )?,
                 Err(error) => {
                     writeln!(
                         stdout,
-                        "{sub}: {}: registration failed: {error}",
-                        outcome.namespace
+                        "{sub}: {}: registration failed: {}",
+                        outcome.namespace,
+                        safe(&error.to_string())
                     )?;
                     failed.push((sub.clone(), outcome.namespace));
                 }
@@ -484,9 +486,14 @@ async fn fix_providers(args: FixProvidersArgs) -> Result<u8> {
                     last_seen.insert(p.namespace.clone(), p.state.clone()) != Some(p.state.clone());
                 if changed && progress_allowed() {
                     if several {
-                        eprintln!("{}: {} ({})", p.namespace, p.state, p.subscription_id);
+                        eprintln!(
+                            "{}: {} ({})",
+                            p.namespace,
+                            safe(p.state.as_str()),
+                            p.subscription_id
+                        );
                     } else {
-                        eprintln!("{}: {}", p.namespace, p.state);
+                        eprintln!("{}: {}", p.namespace, safe(p.state.as_str()));
                     }
                 }
             };
@@ -517,7 +524,11 @@ async fn fix_providers(args: FixProvidersArgs) -> Result<u8> {
                 }
                 Err(error) => {
                     incomplete = true;
-                    writeln!(stdout, "{sub}: cannot follow the registration: {error}")?;
+                    writeln!(
+                        stdout,
+                        "{sub}: cannot follow the registration: {}",
+                        safe(&error.to_string())
+                    )?;
                 }
             }
         }
@@ -539,7 +550,7 @@ fn print_plan(out: &mut impl Write, plan: &ProviderFixPlan, yes: bool) -> Result
         writeln!(
             out,
             "{sub}: cannot read the resource providers: {}",
-            reason.message
+            safe(&checks::describe_unavailable(reason))
         )?;
         return Ok(true);
     }
@@ -750,6 +761,22 @@ fn arm_client(args: &ConnectionArgs, allow_writes: bool) -> Result<ArmClient> {
         eprintln!("warning: {warning}");
     }
     Ok(client)
+}
+
+/// The width of the terminal on standard output, in columns (80 when it cannot be told).
+fn terminal_width() -> u16 {
+    console::Term::stdout()
+        .size_checked()
+        .map_or(80, |(_, columns)| columns.clamp(40, 240))
+}
+
+/// Text that may come from Azure or a file, safe for the terminal: control characters and
+/// direction overrides stripped from each line (the line breaks themselves are kept).
+fn safe(text: &str) -> String {
+    text.lines()
+        .map(|line| render::strip_controls(line).into_owned())
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 /// Whether colour may be used at all (the NO_COLOR convention: set and non-empty disables it).

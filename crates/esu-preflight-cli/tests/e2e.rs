@@ -268,7 +268,7 @@ async fn output_file_receives_the_report() {
     assert!(output.stdout.is_empty());
     assert!(
         stderr(&output)
-            .contains("8 passed, 1 failed, 0 inconclusive, 0 skipped; report written to"),
+            .contains("8 passed, 1 failed (1 error), 0 inconclusive, 0 skipped; report written to"),
         "{}",
         stderr(&output)
     );
