@@ -453,7 +453,9 @@ fn make_finding(
 /// );
 /// ```
 pub fn describe_unavailable(reason: &Unavailable) -> String {
+    let throttled = is_throttled(reason);
     let what = match reason.kind {
+        _ if throttled => "ARM throttled the read",
         UnavailableKind::NotFound => "not found",
         UnavailableKind::Forbidden => "access denied",
         UnavailableKind::HttpError => "ARM answered with an error",
@@ -478,6 +480,14 @@ pub fn describe_unavailable(reason: &Unavailable) -> String {
         }
         (Some(action), None) => {
             let _ = write!(text, "; the signed-in identity lacks {action}");
+        }
+        _ if throttled => {
+            if let Some(wait) = reason.retry_after_secs {
+                let _ = write!(
+                    text,
+                    "; it asked to retry after {wait} s, past this run's deadline (--timeout)"
+                );
+            }
         }
         _ => {
             let detail = reason.message.trim().trim_end_matches('.').trim_end();
@@ -523,11 +533,25 @@ fn unavailable_remediation(reason: &Unavailable) -> String {
                   esu-preflight as an identity that has it, then run it again"
                 .to_owned(),
         }
+    } else if is_throttled(reason) {
+        let wait = reason
+            .retry_after_secs
+            .map_or_else(|| "a few minutes".to_owned(), |secs| format!("{secs} s"));
+        format!(
+            "ARM limits how many reads one identity may send: wait {wait} and run esu-preflight \
+             again, or give it a --timeout longer than that so it waits by itself; lower \
+             --concurrency if it happens often"
+        )
     } else {
         "run esu-preflight again; if it persists, check connectivity to Azure Resource Manager \
          (proxy, firewall, --arm-endpoint) and the details in this finding's evidence"
             .to_owned()
     }
+}
+
+/// Whether ARM throttled the read (429).
+fn is_throttled(reason: &Unavailable) -> bool {
+    reason.http_status == Some(429)
 }
 
 /// Whether ARM refused the read (401/403).

@@ -342,3 +342,25 @@ fn unavailable_needs_make_every_subject_inconclusive_with_the_reason() {
     assert_eq!(esu102.len(), 1);
     assert_eq!(esu102[0].status, Status::Inconclusive);
 }
+
+#[test]
+fn throttling_says_so_with_the_wait_asked_for() {
+    let reason = Unavailable {
+        kind: UnavailableKind::HttpError,
+        http_status: Some(429),
+        code: Some("SubscriptionRequestsThrottled".into()),
+        message: "Number of 'read' requests for subscription exceeded.".into(),
+        action: None,
+        scope: None,
+        retry_after_secs: Some(120),
+    };
+    assert_eq!(
+        describe_unavailable(&reason),
+        "ARM throttled the read (SubscriptionRequestsThrottled, HTTP 429); it asked to retry \
+         after 120 s, past this run's deadline (--timeout)"
+    );
+    let f = &evaluate_fixture(&Fixture::healthy().providers_unavailable(reason))[1];
+    assert_eq!(f.status, Status::Inconclusive);
+    assert!(f.remediation.contains("wait 120 s"), "{}", f.remediation);
+    assert!(f.remediation.contains("--timeout"), "{}", f.remediation);
+}

@@ -155,7 +155,9 @@ impl TableEmitter {
     /// The "How to fix" lines for one subscription's findings: each distinct remediation once,
     /// with the resources it applies to.
     fn how_to_fix(&self, findings: &[&Finding]) -> Vec<String> {
-        let mut items: Vec<(&Finding, Vec<String>)> = Vec::new();
+        // One item per distinct remediation: the checks that give it (each named once) and the
+        // resources it applies to.
+        let mut items: Vec<(Vec<&Finding>, Vec<String>)> = Vec::new();
         for finding in findings {
             if !matches!(finding.status, Status::Fail | Status::Inconclusive)
                 || finding.remediation.trim().is_empty()
@@ -163,11 +165,19 @@ impl TableEmitter {
                 continue;
             }
             let resource = clean(&fix_target(&finding.resource_id));
-            match items.iter_mut().find(|(first, _)| {
-                first.check_id == finding.check_id && first.remediation == finding.remediation
-            }) {
-                Some((_, resources)) => resources.push(resource),
-                None => items.push((finding, vec![resource])),
+            match items
+                .iter_mut()
+                .find(|(checks, _)| checks[0].remediation == finding.remediation)
+            {
+                Some((checks, resources)) => {
+                    if !checks.iter().any(|c| c.check_id == finding.check_id) {
+                        checks.push(finding);
+                    }
+                    if !resources.contains(&resource) {
+                        resources.push(resource);
+                    }
+                }
+                None => items.push((vec![finding], vec![resource])),
             }
         }
         let width = self.width();
@@ -177,17 +187,20 @@ impl TableEmitter {
         }
         lines.push(String::new());
         lines.push(self.bold("How to fix"));
-        for (finding, resources) in items {
+        for (checks, resources) in items {
             lines.push(String::new());
+            let names: Vec<String> = checks
+                .iter()
+                .map(|f| format!("{} {}", clean(&f.check_id), clean(&f.check)))
+                .collect();
             let title = format!(
-                "{} {} ({}): {}",
-                clean(&finding.check_id),
-                clean(&finding.check),
-                status_label(finding, ", "),
+                "{} ({}): {}",
+                names.join(", "),
+                status_label(checks[0], ", "),
                 resources.join(", ")
             );
             lines.extend(wrap(&title, width, ""));
-            for paragraph in finding.remediation.lines() {
+            for paragraph in checks[0].remediation.lines() {
                 lines.extend(wrap_with_commands(&clean(paragraph), width, "  "));
             }
         }
