@@ -259,16 +259,17 @@ async fn gather_subscription(
     subscription_id: &str,
     resource_groups: &[String],
 ) -> Result<SubscriptionSnapshot, ArmError> {
-    let scope = format!("/subscriptions/{}", catalog::segment(subscription_id));
+    let subscription = catalog::subscription(subscription_id);
+    let permissions = catalog::permissions(subscription.path());
     let groups = futures::future::join_all(
         resource_groups
             .iter()
             .map(|name| gather_resource_group(reads, subscription_id, name)),
     );
     let (subscription, providers, permissions, groups) = futures::join!(
-        reads.get(catalog::subscription(subscription_id)),
+        reads.get(subscription),
         reads.list(catalog::providers(subscription_id)),
-        reads.list(catalog::permissions(&scope)),
+        reads.list(permissions),
         groups,
     );
     Ok(SubscriptionSnapshot {
