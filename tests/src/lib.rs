@@ -271,6 +271,22 @@ impl ArmMock {
             .named("fallback")
             .mount(&server)
             .await;
+        // A subscription with no ESU licenses and no Arc machines, unless a test mounts its
+        // own lists (any route of the default priority wins over this one).
+        Mock::given(method("GET"))
+            .and(wiremock::matchers::path_regex(
+                r"(?i)^/subscriptions/[^/]+/providers/Microsoft\.HybridCompute/(licenses|machines)$",
+            ))
+            .and(wiremock::matchers::bearer_token(TOKEN))
+            .respond_with(
+                ResponseTemplate::new(200)
+                    .set_delay(delay)
+                    .set_body_json(json!({ "value": [] })),
+            )
+            .with_priority(u8::MAX - 1)
+            .named("no licenses or machines")
+            .mount(&server)
+            .await;
         Self {
             server,
             delay,

@@ -351,7 +351,8 @@ async fn check_sends_only_authenticated_gets() {
         .await;
     evaluate(&gather(&mock).await);
     let requests = mock.received().await;
-    assert_eq!(requests.len(), 3, "one request per fact");
+    // The subscription, its providers, permissions, ESU licenses and Arc machines.
+    assert_eq!(requests.len(), 5, "one request per fact");
     mock.assert_no_url_requested_twice().await;
     for request in &requests {
         assert_eq!(request.method.as_str(), "GET", "{}", request.url);
@@ -429,7 +430,7 @@ async fn two_subscriptions_are_read_once_each_in_scope_order() {
         .expect("gather succeeds");
     mock.verify().await;
     mock.assert_no_url_requested_twice().await;
-    assert_eq!(mock.received().await.len(), 6);
+    assert_eq!(mock.received().await.len(), 10);
     let ids: Vec<_> = snapshot
         .subscriptions
         .iter()

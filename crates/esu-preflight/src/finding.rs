@@ -115,6 +115,10 @@ pub struct Finding {
     pub evidence: serde_json::Value,
     /// Where to read more.
     pub help_uri: String,
+    /// The ESU program the resource belongs to (`ws2012`, `ws2016`), for license and machine
+    /// findings; absent for subscription-wide ones. An added field of the JSON report.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub program: Option<String>,
 }
 
 impl Finding {

@@ -266,11 +266,13 @@ async fn gather_subscription(
             .iter()
             .map(|name| gather_resource_group(reads, subscription_id, name)),
     );
-    let (subscription, providers, permissions, groups) = futures::join!(
+    let (subscription, providers, permissions, groups, licenses, machines) = futures::join!(
         reads.get(subscription),
         reads.list(catalog::providers(subscription_id)),
         reads.list(permissions),
         groups,
+        reads.list(catalog::licenses(subscription_id)),
+        reads.list(catalog::machines(subscription_id)),
     );
     Ok(SubscriptionSnapshot {
         subscription_id: subscription_id.to_owned(),
@@ -278,6 +280,8 @@ async fn gather_subscription(
         providers: fact(providers)?,
         permissions: fact(permissions)?,
         resource_groups: groups.into_iter().collect::<Result<_, _>>()?,
+        licenses: Some(fact(licenses)?),
+        machines: Some(fact(machines)?),
     })
 }
 

@@ -250,6 +250,7 @@ mod tests {
             remediation: String::new(),
             evidence: serde_json::Value::Null,
             help_uri: String::new(),
+            program: None,
         }
     }
 

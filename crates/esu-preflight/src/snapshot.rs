@@ -32,7 +32,7 @@
 //! may leave the new fields out.
 
 pub use crate::fact::{Fact, Unavailable, UnavailableKind};
-use crate::models::{Permission, Provider, ResourceGroup, Subscription};
+use crate::models::{Item, License, Machine, Permission, Provider, ResourceGroup, Subscription};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -113,10 +113,18 @@ pub struct SubscriptionSnapshot {
     /// The caller's effective permissions at subscription scope
     /// (`GET /subscriptions/{id}/providers/Microsoft.Authorization/permissions`, all pages).
     pub permissions: Fact<Vec<Permission>>,
-    /// The resource groups in scope (`--resource-group`, and later the license plan's), in the
-    /// order they were asked for.
+    /// The resource groups in scope (`--resource-group`, and the license plan's), in the order
+    /// they were asked for.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub resource_groups: Vec<ResourceGroupSnapshot>,
+    /// The ESU licenses (`Microsoft.HybridCompute/licenses`, all pages), each decoded on its own.
+    /// `None`: not read (a snapshot from before licenses were gathered).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub licenses: Option<Fact<Vec<Item<License>>>>,
+    /// The Arc-enabled machines (`Microsoft.HybridCompute/machines`, all pages), each decoded on
+    /// its own. `None`: not read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub machines: Option<Fact<Vec<Item<Machine>>>>,
 }
 
 impl SubscriptionSnapshot {
@@ -132,6 +140,8 @@ impl SubscriptionSnapshot {
             },
             permissions: Fact::Unavailable { reason },
             resource_groups: Vec::new(),
+            licenses: None,
+            machines: None,
         }
     }
 
@@ -588,6 +598,8 @@ mod tests {
                     reason: reason.clone(),
                 },
             }],
+            licenses: None,
+            machines: None,
         };
         let names: Vec<_> = sub.unavailable().map(|(name, _)| name).collect();
         assert_eq!(

@@ -23,7 +23,10 @@
 //! assert_eq!(providers.paging(), catalog::Paging::NextLink);
 //! ```
 
-use crate::models::{ManagementGroupDescendant, Permission, Provider, ResourceGroup, Subscription};
+use crate::models::{
+    Item, License, Machine, ManagementGroupDescendant, Permission, Provider, ResourceGroup,
+    Subscription,
+};
 use serde_json::{Value, json};
 use std::{fmt, marker::PhantomData};
 
@@ -474,8 +477,8 @@ pub fn policy_exemptions(scope: &str) -> ArmList<Value> {
 // ---- Microsoft.HybridCompute -------------------------------------------------------------
 
 /// `GET /subscriptions/{id}/providers/Microsoft.HybridCompute/licenses`: the ESU licences of a
-/// subscription. Items raw (`properties.licenseDetails`…).
-pub fn licenses(subscription_id: &str) -> ArmList<Value> {
+/// subscription, each item decoded on its own ([`Item`]).
+pub fn licenses(subscription_id: &str) -> ArmList<Item<License>> {
     ArmList::new(
         Spec::get(
             format!(
@@ -489,7 +492,7 @@ pub fn licenses(subscription_id: &str) -> ArmList<Value> {
 }
 
 /// `GET /subscriptions/{id}/resourceGroups/{rg}/providers/Microsoft.HybridCompute/licenses`.
-pub fn licenses_in_resource_group(subscription_id: &str, resource_group: &str) -> ArmList<Value> {
+pub fn licenses_in_resource_group(subscription_id: &str, resource_group: &str) -> ArmList<Item<License>> {
     ArmList::new(
         Spec::get(
             format!(
@@ -504,7 +507,7 @@ pub fn licenses_in_resource_group(subscription_id: &str, resource_group: &str) -
 
 /// `GET /subscriptions/{id}/providers/Microsoft.HybridCompute/machines`: the Arc machines of a
 /// subscription. Items raw (`properties.licenseProfile`, `osSku`, `status`… any may be null).
-pub fn machines(subscription_id: &str) -> ArmList<Value> {
+pub fn machines(subscription_id: &str) -> ArmList<Item<Machine>> {
     ArmList::new(
         Spec::get(
             format!(
@@ -518,7 +521,7 @@ pub fn machines(subscription_id: &str) -> ArmList<Value> {
 }
 
 /// `GET /subscriptions/{id}/resourceGroups/{rg}/providers/Microsoft.HybridCompute/machines`.
-pub fn machines_in_resource_group(subscription_id: &str, resource_group: &str) -> ArmList<Value> {
+pub fn machines_in_resource_group(subscription_id: &str, resource_group: &str) -> ArmList<Item<Machine>> {
     ArmList::new(
         Spec::get(
             format!(

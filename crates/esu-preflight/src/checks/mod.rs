@@ -32,6 +32,7 @@
 //! assert_eq!(checks::find("esu101").unwrap().name, "provider-not-registered");
 //! ```
 
+pub mod estate;
 mod providers;
 mod subscription;
 
@@ -233,6 +234,8 @@ pub struct EvalInput<'a> {
     pub config: &'a Config,
     /// The evaluation time (for age, expiry and end-of-support comparisons).
     pub now: time::OffsetDateTime,
+    /// Only this ESU program's licenses and machines (`--program`); `None`: every program.
+    pub program: Option<&'static crate::programs::Program>,
 }
 
 /// The plan of an [`EvalInput`] made without one.
@@ -246,6 +249,15 @@ impl<'a> EvalInput<'a> {
             plan: &EMPTY_PLAN,
             config,
             now,
+            program: None,
+        }
+    }
+
+    /// The same input restricted to one ESU program (`--program ws2016`).
+    pub fn with_program(self, program: &'static crate::programs::Program) -> Self {
+        Self {
+            program: Some(program),
+            ..self
         }
     }
 
@@ -302,6 +314,10 @@ pub struct CheckCtx<'a> {
     pub config: &'a Config,
     /// The evaluation time (for age and expiry comparisons).
     pub now: time::OffsetDateTime,
+    /// Every license and machine of the snapshot, with their links, indexed once.
+    pub estate: &'a estate::Estate<'a>,
+    /// Only this ESU program's licenses and machines; `None`: every program.
+    pub program: Option<&'static crate::programs::Program>,
 }
 
 /// The check-specific part of a finding, built by a check's own typed diagnostics.
@@ -322,6 +338,8 @@ pub struct Diagnostic {
     pub remediation: String,
     /// The facts behind the conclusion, as a small JSON object.
     pub evidence: serde_json::Value,
+    /// The ESU program of the resource, when it belongs to one.
+    pub program: Option<&'static str>,
 }
 
 impl Diagnostic {
@@ -335,7 +353,14 @@ impl Diagnostic {
             message: message.into(),
             remediation: String::new(),
             evidence: serde_json::Value::Null,
+            program: None,
         }
+    }
+
+    /// Sets the ESU program the resource belongs to.
+    pub fn program(mut self, program: &crate::programs::Program) -> Self {
+        self.program = Some(program.id);
+        self
     }
 
     /// Sets the remediation.
@@ -428,6 +453,7 @@ fn make_finding(
         remediation: diagnostic.remediation,
         evidence: diagnostic.evidence,
         help_uri: info.help_uri.to_owned(),
+        program: diagnostic.program.map(str::to_owned),
     }
 }
 
@@ -597,6 +623,7 @@ pub fn find(id: &str) -> Option<&'static CheckInfo> {
 /// [module docs](self)). The findings are sorted by [`Finding::sort_key`].
 pub fn evaluate(input: &EvalInput<'_>) -> Vec<Finding> {
     let snapshot = input.snapshot;
+    let estate = estate::Estate::new(snapshot, input.plan);
     let mut findings = Vec::new();
     let mut seen = std::collections::HashSet::new();
     let in_scope = snapshot.scope.subscriptions.iter().map(String::as_str);
@@ -616,6 +643,8 @@ pub fn evaluate(input: &EvalInput<'_>) -> Vec<Finding> {
                     plan: input.plan,
                     config: input.config,
                     now: input.now,
+                    estate: &estate,
+                    program: input.program,
                 };
                 for check in all() {
                     run_check(*check, &ctx, &mut findings);

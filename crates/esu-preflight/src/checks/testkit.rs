@@ -238,6 +238,8 @@ impl Fixture {
             providers: Fact::from(providers),
             permissions: Fact::from(self.permissions.clone()),
             resource_groups: Vec::new(),
+            licenses: None,
+            machines: None,
         }
     }
 
@@ -257,6 +259,7 @@ pub(crate) fn run_check(
 ) -> Vec<Finding> {
     let mut out = Vec::new();
     let plan = crate::plan::LicensePlan::new();
+    let estate = super::estate::Estate::new(snapshot, &plan);
     for subscription in &snapshot.subscriptions {
         let ctx = CheckCtx {
             snapshot,
@@ -264,6 +267,8 @@ pub(crate) fn run_check(
             plan: &plan,
             config,
             now: time::OffsetDateTime::UNIX_EPOCH,
+            estate: &estate,
+            program: None,
         };
         super::run_check(check, &ctx, &mut out);
     }

@@ -237,6 +237,8 @@ fn odd_snapshots_do_not_panic() {
         providers: Fact::Available { value: Vec::new() },
         permissions: Fact::Available { value: Vec::new() },
         resource_groups: Vec::new(),
+        licenses: None,
+        machines: None,
     });
     let config = Config::default();
     let findings = evaluate(&EvalInput::new(

@@ -55,6 +55,7 @@ pub(crate) fn report_with(config: &Config, gate: Gate) -> Report {
 pub(crate) fn long_report() -> Report {
     let long_word = "x".repeat(150);
     let finding = |status: Status, severity: Severity, resource_id: String| Finding {
+        program: None,
         check_id: "ESU101".into(),
         check: "provider-not-registered".into(),
         status,

@@ -1,0 +1,256 @@
+//! The estate: every ESU license and Arc machine of the snapshot, indexed once per evaluation,
+//! with the links between them — across subscriptions (a license in one subscription may be
+//! linked to machines in others of the same tenant).
+
+use crate::models::{Item, License, Machine};
+use crate::plan::{LicensePlan, PlannedLicense};
+use crate::snapshot::Snapshot;
+use std::collections::HashMap;
+
+/// A license and where it lives.
+#[derive(Debug, Clone, Copy)]
+pub struct LicenseRef<'a> {
+    /// Its index in the estate.
+    pub index: usize,
+    /// The subscription that holds it.
+    pub subscription_id: &'a str,
+    /// The license.
+    pub license: &'a License,
+}
+
+/// A machine and where it lives.
+#[derive(Debug, Clone, Copy)]
+pub struct MachineRef<'a> {
+    /// Its index in the estate.
+    pub index: usize,
+    /// The subscription that holds it.
+    pub subscription_id: &'a str,
+    /// The machine.
+    pub machine: &'a Machine,
+}
+
+/// What a machine's ESU profile says it is linked to.
+#[derive(Debug, Clone, Copy)]
+pub enum Link<'a> {
+    /// No license is linked.
+    None,
+    /// Linked to this license, read in the snapshot.
+    Linked(LicenseRef<'a>),
+    /// Linked to a license the snapshot does not hold (another subscription, not in scope):
+    /// its ARM id or immutable id, as the machine reports it.
+    Elsewhere(&'a str),
+}
+
+/// The items of a list fact that were read (none when the list was not).
+fn read_items<T>(fact: &Option<crate::snapshot::Fact<Vec<Item<T>>>>) -> impl Iterator<Item = &T> {
+    fact.as_ref()
+        .and_then(|f| f.value())
+        .into_iter()
+        .flatten()
+        .filter_map(Item::read)
+}
+
+/// Every license and machine of a snapshot, and how they are linked.
+#[derive(Debug)]
+pub struct Estate<'a> {
+    licenses: Vec<LicenseRef<'a>>,
+    machines: Vec<MachineRef<'a>>,
+    links: Vec<Link<'a>>,
+    linked: Vec<Vec<usize>>,
+    by_machine_id: HashMap<String, usize>,
+    by_license_id: HashMap<String, usize>,
+    planned_links: HashMap<String, Vec<&'a PlannedLicense>>,
+}
+
+impl<'a> Estate<'a> {
+    /// Indexes `snapshot` (and the machines `plan` would link).
+    pub fn new(snapshot: &'a Snapshot, plan: &'a LicensePlan) -> Self {
+        let mut licenses = Vec::new();
+        let mut machines = Vec::new();
+        for sub in &snapshot.subscriptions {
+            for license in read_items(&sub.licenses) {
+                licenses.push(LicenseRef {
+                    index: licenses.len(),
+                    subscription_id: &sub.subscription_id,
+                    license,
+                });
+            }
+            for machine in read_items(&sub.machines) {
+                machines.push(MachineRef {
+                    index: machines.len(),
+                    subscription_id: &sub.subscription_id,
+                    machine,
+                });
+            }
+        }
+        let mut by_license_id = HashMap::new();
+        let mut by_immutable_id = HashMap::new();
+        for license in &licenses {
+            by_license_id.insert(license.license.id.to_ascii_lowercase(), license.index);
+            if let Some(immutable) = license.license.details().immutable_id.as_deref() {
+                by_immutable_id.insert(immutable.to_ascii_lowercase(), license.index);
+            }
+        }
+        let mut linked = vec![Vec::new(); licenses.len()];
+        let links: Vec<Link<'a>> = machines
+            .iter()
+            .map(|m| {
+                let Some(esu) = m.machine.esu_profile() else {
+                    return Link::None;
+                };
+                let by_immutable = esu
+                    .assigned_license_immutable_id
+                    .as_deref()
+                    .filter(|id| !id.trim().is_empty());
+                let by_id = esu.assigned_license.as_deref();
+                let found = by_immutable
+                    .and_then(|id| by_immutable_id.get(&id.to_ascii_lowercase()))
+                    .or_else(|| by_id.and_then(|id| by_license_id.get(&id.to_ascii_lowercase())));
+                match (found, by_immutable.or(by_id)) {
+                    (Some(&index), _) => {
+                        linked[index].push(m.index);
+                        Link::Linked(licenses[index])
+                    }
+                    (None, Some(id)) => Link::Elsewhere(id),
+                    (None, None) => Link::None,
+                }
+            })
+            .collect();
+        let by_machine_id = machines
+            .iter()
+            .map(|m| (m.machine.id.to_ascii_lowercase(), m.index))
+            .collect();
+        let mut planned_links: HashMap<String, Vec<&'a PlannedLicense>> = HashMap::new();
+        for license in &plan.licenses {
+            for machine in &license.machines {
+                planned_links
+                    .entry(machine.to_ascii_lowercase())
+                    .or_default()
+                    .push(license);
+            }
+        }
+        Self {
+            licenses,
+            machines,
+            links,
+            linked,
+            by_machine_id,
+            by_license_id,
+            planned_links,
+        }
+    }
+
+    /// Every license read, in snapshot order.
+    pub fn licenses(&self) -> &[LicenseRef<'a>] {
+        &self.licenses
+    }
+
+    /// Every machine read, in snapshot order.
+    pub fn machines(&self) -> &[MachineRef<'a>] {
+        &self.machines
+    }
+
+    /// The licenses held by subscription `id`.
+    pub fn licenses_in<'s>(&'s self, id: &'s str) -> impl Iterator<Item = LicenseRef<'a>> + 's {
+        self.licenses
+            .iter()
+            .copied()
+            .filter(move |l| l.subscription_id.eq_ignore_ascii_case(id))
+    }
+
+    /// The machines held by subscription `id`.
+    pub fn machines_in<'s>(&'s self, id: &'s str) -> impl Iterator<Item = MachineRef<'a>> + 's {
+        self.machines
+            .iter()
+            .copied()
+            .filter(move |m| m.subscription_id.eq_ignore_ascii_case(id))
+    }
+
+    /// What `machine` is linked to.
+    pub fn link(&self, machine: MachineRef<'_>) -> Link<'a> {
+        self.links[machine.index]
+    }
+
+    /// The machines linked to `license`, wherever they are.
+    pub fn linked_machines(&self, license: LicenseRef<'_>) -> impl Iterator<Item = MachineRef<'a>> + '_ {
+        self.linked[license.index]
+            .iter()
+            .map(|&index| self.machines[index])
+    }
+
+    /// The machine with this ARM id (case-insensitive), if the snapshot holds it.
+    pub fn machine(&self, id: &str) -> Option<MachineRef<'a>> {
+        self.by_machine_id
+            .get(&id.to_ascii_lowercase())
+            .map(|&index| self.machines[index])
+    }
+
+    /// The license with this ARM id (case-insensitive), if the snapshot holds it.
+    pub fn license(&self, id: &str) -> Option<LicenseRef<'a>> {
+        self.by_license_id
+            .get(&id.to_ascii_lowercase())
+            .map(|&index| self.licenses[index])
+    }
+
+    /// The planned licenses that would link the machine with this ARM id.
+    pub fn planned_for(&self, machine_id: &str) -> &[&'a PlannedLicense] {
+        self.planned_links
+            .get(&machine_id.to_ascii_lowercase())
+            .map_or(&[], Vec::as_slice)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::snapshot::{Fact, Scope, SubscriptionSnapshot};
+    use serde_json::json;
+
+    fn sub(id: &str, licenses: serde_json::Value, machines: serde_json::Value) -> SubscriptionSnapshot {
+        let mut s = SubscriptionSnapshot::unavailable_for(
+            id,
+            crate::checks::testkit::server_error(),
+        );
+        s.licenses = Some(Fact::Available {
+            value: serde_json::from_value(licenses).unwrap(),
+        });
+        s.machines = Some(Fact::Available {
+            value: serde_json::from_value(machines).unwrap(),
+        });
+        s
+    }
+
+    #[test]
+    fn links_are_resolved_across_subscriptions_by_immutable_id_or_id() {
+        let lic = "/subscriptions/a/resourceGroups/rg/providers/Microsoft.HybridCompute/licenses/l1";
+        let mut snapshot = Snapshot::new(Scope::subscriptions(["a", "b"]));
+        snapshot.subscriptions.push(sub(
+            "a",
+            json!([{ "id": lic, "properties": { "licenseDetails": { "immutableId": "IMM-1" } } }]),
+            json!([]),
+        ));
+        snapshot.subscriptions.push(sub(
+            "b",
+            json!([]),
+            json!([
+                { "id": "/subscriptions/b/m1", "properties": { "licenseProfile": { "esuProfile": { "assignedLicenseImmutableId": "imm-1" } } } },
+                { "id": "/subscriptions/b/m2", "properties": { "licenseProfile": { "esuProfile": { "assignedLicense": lic.to_uppercase() } } } },
+                { "id": "/subscriptions/b/m3", "properties": { "licenseProfile": { "esuProfile": { "assignedLicenseImmutableId": "other" } } } },
+                { "id": "/subscriptions/b/m4" }
+            ]),
+        ));
+        let plan = LicensePlan::new();
+        let estate = Estate::new(&snapshot, &plan);
+        let license = estate.licenses()[0];
+        let linked: Vec<&str> = estate
+            .linked_machines(license)
+            .map(|m| m.machine.id.as_str())
+            .collect();
+        assert_eq!(linked, ["/subscriptions/b/m1", "/subscriptions/b/m2"]);
+        let machines: Vec<MachineRef<'_>> = estate.machines_in("B").collect();
+        assert!(matches!(estate.link(machines[2]), Link::Elsewhere("other")));
+        assert!(matches!(estate.link(machines[3]), Link::None));
+        assert_eq!(estate.machine("/SUBSCRIPTIONS/b/m4").unwrap().index, 3);
+        assert_eq!(estate.licenses_in("a").count(), 1);
+    }
+}
