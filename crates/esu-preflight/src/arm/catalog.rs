@@ -492,7 +492,10 @@ pub fn licenses(subscription_id: &str) -> ArmList<Item<License>> {
 }
 
 /// `GET /subscriptions/{id}/resourceGroups/{rg}/providers/Microsoft.HybridCompute/licenses`.
-pub fn licenses_in_resource_group(subscription_id: &str, resource_group: &str) -> ArmList<Item<License>> {
+pub fn licenses_in_resource_group(
+    subscription_id: &str,
+    resource_group: &str,
+) -> ArmList<Item<License>> {
     ArmList::new(
         Spec::get(
             format!(
@@ -521,7 +524,10 @@ pub fn machines(subscription_id: &str) -> ArmList<Item<Machine>> {
 }
 
 /// `GET /subscriptions/{id}/resourceGroups/{rg}/providers/Microsoft.HybridCompute/machines`.
-pub fn machines_in_resource_group(subscription_id: &str, resource_group: &str) -> ArmList<Item<Machine>> {
+pub fn machines_in_resource_group(
+    subscription_id: &str,
+    resource_group: &str,
+) -> ArmList<Item<Machine>> {
     ArmList::new(
         Spec::get(
             format!(

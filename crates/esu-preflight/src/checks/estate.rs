@@ -172,7 +172,10 @@ impl<'a> Estate<'a> {
     }
 
     /// The machines linked to `license`, wherever they are.
-    pub fn linked_machines(&self, license: LicenseRef<'_>) -> impl Iterator<Item = MachineRef<'a>> + '_ {
+    pub fn linked_machines(
+        &self,
+        license: LicenseRef<'_>,
+    ) -> impl Iterator<Item = MachineRef<'a>> + '_ {
         self.linked[license.index]
             .iter()
             .map(|&index| self.machines[index])
@@ -206,11 +209,13 @@ mod tests {
     use crate::snapshot::{Fact, Scope, SubscriptionSnapshot};
     use serde_json::json;
 
-    fn sub(id: &str, licenses: serde_json::Value, machines: serde_json::Value) -> SubscriptionSnapshot {
-        let mut s = SubscriptionSnapshot::unavailable_for(
-            id,
-            crate::checks::testkit::server_error(),
-        );
+    fn sub(
+        id: &str,
+        licenses: serde_json::Value,
+        machines: serde_json::Value,
+    ) -> SubscriptionSnapshot {
+        let mut s =
+            SubscriptionSnapshot::unavailable_for(id, crate::checks::testkit::server_error());
         s.licenses = Some(Fact::Available {
             value: serde_json::from_value(licenses).unwrap(),
         });
@@ -222,7 +227,8 @@ mod tests {
 
     #[test]
     fn links_are_resolved_across_subscriptions_by_immutable_id_or_id() {
-        let lic = "/subscriptions/a/resourceGroups/rg/providers/Microsoft.HybridCompute/licenses/l1";
+        let lic =
+            "/subscriptions/a/resourceGroups/rg/providers/Microsoft.HybridCompute/licenses/l1";
         let mut snapshot = Snapshot::new(Scope::subscriptions(["a", "b"]));
         snapshot.subscriptions.push(sub(
             "a",
@@ -252,5 +258,50 @@ mod tests {
         assert!(matches!(estate.link(machines[3]), Link::None));
         assert_eq!(estate.machine("/SUBSCRIPTIONS/b/m4").unwrap().index, 3);
         assert_eq!(estate.licenses_in("a").count(), 1);
+    }
+}
+
+#[cfg(test)]
+mod fixture_tests {
+    use crate::checks::testkit::{self, Fixture};
+
+    /// The fixture builders make payloads the models read, linked as ARM reports links.
+    #[test]
+    fn fixture_licenses_and_machines_are_read_and_linked() {
+        let license = testkit::license_json("esu-dc");
+        let mut linked = testkit::machine_json("srv-01");
+        testkit::link(&mut linked, &license);
+        let fixture = Fixture::healthy()
+            .license(license)
+            .machine(linked)
+            .machine(testkit::machine_json("srv-02"));
+        let (snapshot, _) = fixture.build();
+        let estate = super::Estate::new(&snapshot, &fixture.plan);
+        let license = estate.licenses()[0];
+        assert_eq!(license.license.details().processors, Some(16));
+        let names: Vec<&str> = estate
+            .linked_machines(license)
+            .map(|m| m.machine.name.as_str())
+            .collect();
+        assert_eq!(names, ["srv-01"]);
+        let srv02 = estate.machines()[1].machine;
+        assert_eq!(srv02.properties.detected_properties.core_count, Some(8));
+        assert_eq!(
+            srv02.properties.agent_version.as_deref(),
+            Some("1.34.02440.1130")
+        );
+        assert!(
+            testkit::run(
+                &crate::checks::SubscriptionNotUsable,
+                &fixture
+                    .clone()
+                    .without_hybrid_compute()
+                    .licenses_unavailable(testkit::server_error())
+                    .machines_unavailable(testkit::server_error())
+            )
+            .len()
+                == 1
+        );
+        assert_eq!(fixture.now, testkit::TODAY);
     }
 }

@@ -95,7 +95,86 @@ pub(crate) struct Fixture {
     subscription: Result<Value, Unavailable>,
     providers: Result<Vec<Value>, Unavailable>,
     permissions: Result<Vec<Permission>, Unavailable>,
+    /// `None`: not read (a snapshot from before licenses were gathered).
+    licenses: Option<Result<Vec<Value>, Unavailable>>,
+    /// `None`: not read.
+    machines: Option<Result<Vec<Value>, Unavailable>>,
     pub(crate) config: Config,
+    /// The license plan [`run`] evaluates with (empty by default).
+    pub(crate) plan: crate::plan::LicensePlan,
+    /// The clock [`run`] evaluates with (default [`TODAY`]).
+    pub(crate) now: time::OffsetDateTime,
+}
+
+/// The clock of the fixtures: a day before Windows Server 2016 leaves support.
+pub(crate) const TODAY: time::OffsetDateTime = time::macros::datetime!(2026-11-29 12:00 UTC);
+
+/// A realistic ESU license in [`SUB`] (shape of the real `License_Get.json`): Windows Server 2012
+/// R2, Datacenter, pCore, 16 cores, Activated, in `rg-esu`, immutable id `imm-{name}`.
+pub(crate) fn license_json(name: &str) -> Value {
+    let mut license = example_body("hybridcompute/2026-09-01/License_Get.json");
+    license["id"] = json!(format!(
+        "/subscriptions/{SUB}/resourceGroups/rg-esu/providers/Microsoft.HybridCompute/licenses/{name}"
+    ));
+    license["name"] = json!(name);
+    license["location"] = json!("eastus");
+    let details = &mut license["properties"]["licenseDetails"];
+    details["target"] = json!("Windows Server 2012 R2");
+    details["edition"] = json!("Datacenter");
+    details["type"] = json!("pCore");
+    details["processors"] = json!(16);
+    details["assignedLicenses"] = json!(8);
+    details["state"] = json!("Activated");
+    details["immutableId"] = json!(format!("imm-{name}"));
+    license
+}
+
+/// A realistic Arc machine in [`SUB`] (shape of the real `Machines_ListBySubscription.json`): a
+/// Windows Server 2012 R2 Datacenter VM with 8 cores, Connected, agent 1.34, ESU eligible, no
+/// license linked.
+pub(crate) fn machine_json(name: &str) -> Value {
+    let list = example_body("hybridcompute/2026-09-01/Machines_ListBySubscription.json");
+    let mut machine = list["value"][0].clone();
+    machine["id"] = json!(format!(
+        "/subscriptions/{SUB}/resourceGroups/rg-arc/providers/Microsoft.HybridCompute/machines/{name}"
+    ));
+    machine["name"] = json!(name);
+    machine["location"] = json!("eastus");
+    machine["kind"] = Value::Null;
+    let p = &mut machine["properties"];
+    p["status"] = json!("Connected");
+    p["lastStatusChange"] = json!("2026-11-29T08:00:00Z");
+    p["agentVersion"] = json!("1.34.02440.1130");
+    p["osType"] = json!("windows");
+    p["osName"] = json!("Windows Server 2012 R2 Datacenter");
+    p["osSku"] = json!("Windows Server 2012 R2 Datacenter");
+    p["osVersion"] = json!("6.3.9600.20778");
+    p["osEdition"] = json!("Datacenter");
+    p["parentClusterResourceId"] = Value::Null;
+    p["detectedProperties"] = json!({
+        "cloudprovider": "N/A",
+        "manufacturer": "Microsoft Corporation",
+        "model": "Virtual Machine",
+        "coreCount": "8",
+        "logicalCoreCount": "8"
+    });
+    p["licenseProfile"]["esuProfile"] = json!({
+        "licenseAssignmentState": "NotAssigned",
+        "esuEligibility": "Eligible",
+        "serverType": "Datacenter",
+        "esuKeyState": "Inactive",
+        "esuKeys": []
+    });
+    machine
+}
+
+/// Links `machine` to `license` the way ARM reports it on a machine list (immutable id).
+pub(crate) fn link(machine: &mut Value, license: &Value) {
+    let esu = &mut machine["properties"]["licenseProfile"]["esuProfile"];
+    esu["licenseAssignmentState"] = json!("Assigned");
+    esu["esuKeyState"] = json!("Active");
+    esu["assignedLicenseImmutableId"] =
+        license["properties"]["licenseDetails"]["immutableId"].clone();
 }
 
 impl Fixture {
@@ -118,8 +197,49 @@ impl Fixture {
             subscription: Ok(example_body("resources/GetSubscription.json")),
             providers: Ok(providers),
             permissions: Ok(role("Owner.json")),
+            licenses: Some(Ok(Vec::new())),
+            machines: Some(Ok(Vec::new())),
             config: Config::default(),
+            plan: crate::plan::LicensePlan::new(),
+            now: TODAY,
         }
+    }
+
+    /// Adds a license (see [`license_json`]).
+    pub(crate) fn license(mut self, license: Value) -> Self {
+        match &mut self.licenses {
+            Some(Ok(licenses)) => licenses.push(license),
+            other => *other = Some(Ok(vec![license])),
+        }
+        self
+    }
+
+    /// Adds a machine (see [`machine_json`]).
+    pub(crate) fn machine(mut self, machine: Value) -> Self {
+        match &mut self.machines {
+            Some(Ok(machines)) => machines.push(machine),
+            other => *other = Some(Ok(vec![machine])),
+        }
+        self
+    }
+
+    /// The license list could not be read.
+    pub(crate) fn licenses_unavailable(mut self, reason: Unavailable) -> Self {
+        self.licenses = Some(Err(reason));
+        self
+    }
+
+    /// The machine list could not be read.
+    pub(crate) fn machines_unavailable(mut self, reason: Unavailable) -> Self {
+        self.machines = Some(Err(reason));
+        self
+    }
+
+    /// Licenses and machines were not read at all (a version-1 snapshot).
+    pub(crate) fn without_hybrid_compute(mut self) -> Self {
+        self.licenses = None;
+        self.machines = None;
+        self
     }
 
     /// The same facts for another subscription id (payload ids rewritten).
@@ -238,8 +358,12 @@ impl Fixture {
             providers: Fact::from(providers),
             permissions: Fact::from(self.permissions.clone()),
             resource_groups: Vec::new(),
-            licenses: None,
-            machines: None,
+            licenses: self.licenses.clone().map(|list| {
+                Fact::from(list.map(|v| serde_json::from_value(Value::Array(v)).unwrap()))
+            }),
+            machines: self.machines.clone().map(|list| {
+                Fact::from(list.map(|v| serde_json::from_value(Value::Array(v)).unwrap()))
+            }),
         }
     }
 
@@ -267,6 +391,28 @@ pub(crate) fn run_check(
             plan: &plan,
             config,
             now: time::OffsetDateTime::UNIX_EPOCH,
+            estate: &estate,
+            program: None,
+        };
+        super::run_check(check, &ctx, &mut out);
+    }
+    out.sort_by(|a, b| a.sort_key().cmp(&b.sort_key()));
+    out
+}
+
+/// Runs one check over the fixture under the rules [`super::evaluate`] applies to every check,
+/// with the fixture's plan and clock; findings sorted.
+pub(crate) fn run(check: &dyn Check, fixture: &Fixture) -> Vec<Finding> {
+    let (snapshot, config) = fixture.build();
+    let estate = super::estate::Estate::new(&snapshot, &fixture.plan);
+    let mut out = Vec::new();
+    for subscription in &snapshot.subscriptions {
+        let ctx = CheckCtx {
+            snapshot: &snapshot,
+            subscription,
+            plan: &fixture.plan,
+            config: &config,
+            now: fixture.now,
             estate: &estate,
             program: None,
         };
