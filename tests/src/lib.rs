@@ -229,6 +229,26 @@ impl Respond for Fallback {
     }
 }
 
+/// Whether a request would change Azure: anything but a GET and the POSTs that only read
+/// (policy-state queries, `validateLicense`, Resource Graph, `checkPolicyRestrictions`).
+pub fn changes_azure(request: &Request) -> bool {
+    let path = request.url.path().to_ascii_lowercase();
+    let read_only_post = [
+        "/queryresults",
+        "/summarize",
+        "/validatelicense",
+        "/checkpolicyrestrictions",
+        "/providers/microsoft.resourcegraph/resources",
+    ]
+    .iter()
+    .any(|suffix| path.ends_with(suffix));
+    match request.method.as_str() {
+        "GET" | "HEAD" => false,
+        "POST" => !read_only_post,
+        _ => true,
+    }
+}
+
 /// Whether the request carries the expected bearer token.
 pub fn has_token(request: &Request) -> bool {
     request
@@ -285,6 +305,21 @@ impl ArmMock {
             )
             .with_priority(u8::MAX - 1)
             .named("no licenses or machines")
+            .mount(&server)
+            .await;
+        // No compliance data for the ESU patch policies, unless a test mounts its own.
+        Mock::given(method("POST"))
+            .and(wiremock::matchers::path_regex(
+                r"(?i)^/subscriptions/[^/]+/providers/Microsoft\.Authorization/policyDefinitions/[^/]+/providers/Microsoft\.PolicyInsights/policyStates/latest/queryResults$",
+            ))
+            .and(wiremock::matchers::bearer_token(TOKEN))
+            .respond_with(
+                ResponseTemplate::new(200)
+                    .set_delay(delay)
+                    .set_body_json(json!({ "value": [] })),
+            )
+            .with_priority(u8::MAX - 1)
+            .named("no ESU patch policy states")
             .mount(&server)
             .await;
         Self {

@@ -39,7 +39,7 @@ fn request_json(request: &Request) -> Value {
 const STATES: &str =
     "policyinsights/PolicyStates_QuerySubscriptionLevelPolicyDefinitionScopeNextLink.json";
 
-fn states_list() -> ArmList<Value> {
+fn states_list() -> ArmList<esu_preflight::models::PolicyState> {
     catalog::policy_states(&format!("/subscriptions/{SUB}"))
         .with_query("$filter", "complianceState eq 'NonCompliant'")
 }
@@ -79,7 +79,7 @@ async fn odata_next_link_posts_again_with_the_same_body() {
     let c = client(&mock, 10);
     let states = c.fetch_all(&list).await.unwrap();
     assert_eq!(states.len(), 4, "two pages of two");
-    assert!(states.iter().all(|s| s["complianceState"].is_string()));
+    assert!(states.iter().all(|s| s.compliance_state.is_some()));
     let received = mock.received().await;
     assert_eq!(received.len(), 2);
     for r in &received {

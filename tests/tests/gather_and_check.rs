@@ -337,7 +337,7 @@ async fn next_link_loop_is_stopped() {
 }
 
 #[tokio::test]
-async fn check_sends_only_authenticated_gets() {
+async fn check_sends_only_authenticated_reads() {
     let mock = ArmMock::start().await;
     mock.healthy(SUB).await;
     // A write would be answered, so the assertion below is what catches it.
@@ -351,11 +351,17 @@ async fn check_sends_only_authenticated_gets() {
         .await;
     evaluate(&gather(&mock).await);
     let requests = mock.received().await;
-    // The subscription, its providers, permissions, ESU licenses and Arc machines.
-    assert_eq!(requests.len(), 5, "one request per fact");
+    // The subscription, its providers, permissions, ESU licenses, Arc machines and the ESU
+    // patch policy's states (a POST that only reads).
+    assert_eq!(requests.len(), 6, "one request per fact");
     mock.assert_no_url_requested_twice().await;
     for request in &requests {
-        assert_eq!(request.method.as_str(), "GET", "{}", request.url);
+        assert!(
+            !esu_preflight_tests::changes_azure(request),
+            "{} {}",
+            request.method,
+            request.url
+        );
         assert!(
             has_token(request),
             "unauthenticated request to {}",
@@ -430,7 +436,7 @@ async fn two_subscriptions_are_read_once_each_in_scope_order() {
         .expect("gather succeeds");
     mock.verify().await;
     mock.assert_no_url_requested_twice().await;
-    assert_eq!(mock.received().await.len(), 10);
+    assert_eq!(mock.received().await.len(), 12);
     let ids: Vec<_> = snapshot
         .subscriptions
         .iter()

@@ -95,7 +95,11 @@ async fn check_json_reports_unregistered_sql_and_exits_1() {
         ".tool.version" => "[version]",
     });
     for request in mock.received().await {
-        assert_eq!(request.method.as_str(), "GET");
+        assert!(
+            !esu_preflight_tests::changes_azure(&request),
+            "{}",
+            request.url
+        );
         assert!(has_token(&request));
     }
 }
@@ -294,7 +298,7 @@ async fn fix_providers_dry_run_changes_nothing() {
         mock.received()
             .await
             .iter()
-            .all(|r| r.method.as_str() == "GET")
+            .all(|r| !esu_preflight_tests::changes_azure(r))
     );
 }
 
@@ -349,7 +353,7 @@ async fn fix_providers_yes_wait_registers_and_polls_until_registered() {
     let requests = mock.received().await;
     let posts: Vec<_> = requests
         .iter()
-        .filter(|r| r.method.as_str() == "POST")
+        .filter(|r| esu_preflight_tests::changes_azure(r))
         .collect();
     assert_eq!(posts.len(), 1, "exactly one registration");
     assert_eq!(posts[0].url.path(), register);
@@ -385,7 +389,7 @@ async fn fix_providers_refuses_without_register_permission() {
         mock.received()
             .await
             .iter()
-            .all(|r| r.method.as_str() == "GET")
+            .all(|r| !esu_preflight_tests::changes_azure(r))
     );
 }
 
@@ -618,7 +622,7 @@ async fn accept_any_post(mock: &ArmMock) {
 fn posts(requests: &[esu_preflight_tests::wiremock::Request]) -> Vec<String> {
     requests
         .iter()
-        .filter(|r| r.method.as_str() == "POST")
+        .filter(|r| esu_preflight_tests::changes_azure(r))
         .map(|r| r.url.path().to_owned())
         .collect()
 }

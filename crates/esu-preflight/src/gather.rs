@@ -17,7 +17,13 @@
 
 use crate::arm::catalog::{self, ArmList, ArmRequest};
 use crate::arm::{ArmClient, ArmError};
-use crate::snapshot::{Fact, ResourceGroupSnapshot, Scope, Snapshot, SubscriptionSnapshot};
+use crate::models::Permission;
+use crate::plan::{LicensePlan, PlannedLicense};
+use crate::programs::PROGRAMS;
+use crate::snapshot::{
+    Fact, LicenseValidation, ResourceGroupSnapshot, Scope, Snapshot, SubscriptionSnapshot,
+    ValidationOutcome,
+};
 use serde::de::DeserializeOwned;
 use std::any::Any;
 use std::collections::HashMap;
@@ -48,12 +54,17 @@ pub type ProgressFn = Arc<dyn Fn(Progress) + Send + Sync>;
 pub struct GatherOptions {
     /// Called when the scope is resolved and each time a subscription is done.
     pub on_progress: Option<ProgressFn>,
+    /// What is to be provisioned: its resource groups are read (do they exist?) and each
+    /// planned license is put to the service's own dry run (`validateLicense`) when the caller
+    /// may.
+    pub plan: LicensePlan,
 }
 
 impl std::fmt::Debug for GatherOptions {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("GatherOptions")
             .field("on_progress", &self.on_progress.is_some())
+            .field("planned_licenses", &self.plan.licenses.len())
             .finish()
     }
 }
@@ -154,6 +165,7 @@ pub async fn gather_with(
         }
     };
     report(0);
+    let default_subscription = scope.subscriptions.first().cloned().unwrap_or_default();
     let done = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let tasks: Vec<_> = scope
         .subscriptions
@@ -161,12 +173,33 @@ pub async fn gather_with(
         .map(|id| {
             let reads = Arc::clone(&reads);
             let id = id.clone();
-            let groups = scope.resource_groups.clone();
+            let planned: Vec<PlannedLicense> = options
+                .plan
+                .licenses
+                .iter()
+                .filter(|l| {
+                    l.subscription_or(&default_subscription)
+                        .eq_ignore_ascii_case(&id)
+                })
+                .cloned()
+                .collect();
+            let mut groups = scope.resource_groups.clone();
+            for license in &planned {
+                if !groups
+                    .iter()
+                    .any(|g| g.eq_ignore_ascii_case(&license.resource_group))
+                {
+                    groups.push(license.resource_group.clone());
+                }
+            }
+            let default_subscription = default_subscription.clone();
             let done = Arc::clone(&done);
             let on_progress = options.on_progress.clone();
             let client = client.clone();
             tokio::spawn(async move {
-                let result = gather_subscription(&reads, &id, &groups).await;
+                let result =
+                    gather_subscription(&reads, &id, &groups, &planned, &default_subscription)
+                        .await;
                 let finished = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
                 if let Some(on_progress) = on_progress {
                     on_progress(Progress {
@@ -253,11 +286,14 @@ async fn resolve_scope(reads: &Reads, scope: &Scope) -> Result<Scope, GatherErro
     Ok(resolved)
 }
 
-/// Round 1 for one subscription: every independent read at once.
+/// One subscription: round 1, every independent read at once; round 2, the reads that depend on
+/// round 1 (the dry runs of planned licenses, which need the caller's permissions).
 async fn gather_subscription(
     reads: &Reads,
     subscription_id: &str,
     resource_groups: &[String],
+    planned: &[PlannedLicense],
+    default_subscription: &str,
 ) -> Result<SubscriptionSnapshot, ArmError> {
     let subscription = catalog::subscription(subscription_id);
     let permissions = catalog::permissions(subscription.path());
@@ -266,22 +302,107 @@ async fn gather_subscription(
             .iter()
             .map(|name| gather_resource_group(reads, subscription_id, name)),
     );
-    let (subscription, providers, permissions, groups, licenses, machines) = futures::join!(
+    let patch_policies: Vec<&str> = PROGRAMS
+        .iter()
+        .filter_map(|p| p.patch_policy.map(|policy| policy.definition))
+        .collect();
+    let patch_states = futures::future::join_all(patch_policies.iter().map(|definition| {
+        reads.list(catalog::policy_definition_states(
+            subscription_id,
+            definition,
+        ))
+    }));
+    let (subscription, providers, permissions, groups, licenses, machines, patch_states) = futures::join!(
         reads.get(subscription),
         reads.list(catalog::providers(subscription_id)),
         reads.list(permissions),
         groups,
         reads.list(catalog::licenses(subscription_id)),
         reads.list(catalog::machines(subscription_id)),
+        patch_states,
     );
+    let permissions = fact(permissions)?;
+    let license_validations = futures::future::join_all(planned.iter().map(|license| {
+        validate(
+            reads,
+            subscription_id,
+            license,
+            &permissions,
+            default_subscription,
+        )
+    }))
+    .await
+    .into_iter()
+    .collect::<Result<_, _>>()?;
     Ok(SubscriptionSnapshot {
         subscription_id: subscription_id.to_owned(),
         subscription: fact(subscription)?,
         providers: fact(providers)?,
-        permissions: fact(permissions)?,
+        permissions,
         resource_groups: groups.into_iter().collect::<Result<_, _>>()?,
         licenses: Some(fact(licenses)?),
         machines: Some(fact(machines)?),
+        patch_states: patch_policies
+            .iter()
+            .map(|definition| definition.to_ascii_lowercase())
+            .zip(patch_states)
+            .map(|(definition, states)| Ok((definition, fact(states)?)))
+            .collect::<Result<_, ArmError>>()?,
+        license_validations,
+    })
+}
+
+/// The action `validateLicense` needs.
+const VALIDATE_ACTION: &str = "Microsoft.HybridCompute/validateLicense/action";
+
+/// Round 2 for one planned license: the service's own dry run, when the caller may ask for it
+/// (or when its permissions could not be read: then ARM decides).
+async fn validate(
+    reads: &Reads,
+    subscription_id: &str,
+    license: &PlannedLicense,
+    permissions: &Fact<Vec<Permission>>,
+    default_subscription: &str,
+) -> Result<LicenseValidation, ArmError> {
+    let license_id = license.resource_id(default_subscription);
+    if permissions
+        .value()
+        .is_some_and(|p| !crate::permissions::is_allowed(p, VALIDATE_ACTION))
+    {
+        return Ok(LicenseValidation {
+            license_id,
+            outcome: ValidationOutcome::NotPermitted {
+                action: VALIDATE_ACTION.to_owned(),
+            },
+        });
+    }
+    let request = catalog::validate_license(subscription_id, license.arm_body());
+    let outcome = match reads.get(request).await {
+        Ok(_) => ValidationOutcome::Accepted,
+        Err(error) if error.is_fatal() => return Err(error),
+        Err(error) => match error.api() {
+            Some(api) if matches!(api.status, 401 | 403) => ValidationOutcome::NotPermitted {
+                action: api
+                    .missing_permission()
+                    .map_or_else(|| VALIDATE_ACTION.to_owned(), |(action, _)| action),
+            },
+            Some(api)
+                if (400..500).contains(&api.status) && !matches!(api.status, 404 | 408 | 429) =>
+            {
+                ValidationOutcome::Rejected {
+                    http_status: api.status,
+                    code: api.code.clone(),
+                    message: api.message.clone(),
+                }
+            }
+            _ => ValidationOutcome::Unavailable {
+                reason: error.to_unavailable(),
+            },
+        },
+    };
+    Ok(LicenseValidation {
+        license_id,
+        outcome,
     })
 }
 

@@ -12,7 +12,8 @@ mod hybrid;
 
 pub use hybrid::{
     CloudMetadata, DetectedProperties, EsuKey, EsuProfile, Item, License, LicenseDetails,
-    LicenseProperties, Machine, MachineLicenseProfile, MachineProperties, SoftwareAssurance,
+    LicenseProperties, Machine, MachineLicenseProfile, MachineProperties, PolicyState,
+    SoftwareAssurance,
 };
 
 /// Declares a string enum whose unknown values are preserved in `Other(String)`.

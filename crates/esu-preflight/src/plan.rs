@@ -59,6 +59,40 @@ pub struct PlannedLicense {
     pub machines: Vec<String>,
 }
 
+impl PlannedLicense {
+    /// The subscription the license is planned in: its own, else `default` (the first in scope).
+    pub fn subscription_or<'a>(&'a self, default: &'a str) -> &'a str {
+        self.subscription.as_deref().unwrap_or(default)
+    }
+
+    /// The ARM id the license will have.
+    pub fn resource_id(&self, default_subscription: &str) -> String {
+        format!(
+            "/subscriptions/{}/resourceGroups/{}/providers/Microsoft.HybridCompute/licenses/{}",
+            self.subscription_or(default_subscription),
+            self.resource_group,
+            self.name
+        )
+    }
+
+    /// The body of the license as ARM takes it (`PUT …/licenses/{name}`, `validateLicense`).
+    pub fn arm_body(&self) -> serde_json::Value {
+        serde_json::json!({
+            "location": self.location,
+            "properties": {
+                "licenseType": "ESU",
+                "licenseDetails": {
+                    "state": self.state,
+                    "target": self.target,
+                    "edition": self.edition,
+                    "type": self.license_type,
+                    "processors": self.processors,
+                }
+            }
+        })
+    }
+}
+
 fn activated() -> String {
     "Activated".to_owned()
 }

@@ -32,7 +32,9 @@
 //! may leave the new fields out.
 
 pub use crate::fact::{Fact, Unavailable, UnavailableKind};
-use crate::models::{Item, License, Machine, Permission, Provider, ResourceGroup, Subscription};
+use crate::models::{
+    Item, License, Machine, Permission, PolicyState, Provider, ResourceGroup, Subscription,
+};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -125,6 +127,51 @@ pub struct SubscriptionSnapshot {
     /// its own. `None`: not read.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub machines: Option<Fact<Vec<Item<Machine>>>>,
+    /// The compliance states of each program's built-in ESU patch policy in the subscription, by
+    /// the policy definition's GUID (lower-case); a definition absent from the map was not read.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub patch_states: BTreeMap<String, Fact<Vec<PolicyState>>>,
+    /// The service's own dry run (`validateLicense`) of each license planned in the subscription.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub license_validations: Vec<LicenseValidation>,
+}
+
+/// What the service said of a planned license (`POST …/Microsoft.HybridCompute/validateLicense`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LicenseValidation {
+    /// The ARM id the planned license will have.
+    pub license_id: String,
+    /// The answer.
+    pub outcome: ValidationOutcome,
+}
+
+/// The service's answer to a `validateLicense` dry run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "result", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum ValidationOutcome {
+    /// The service would create the license.
+    Accepted,
+    /// The service would refuse it: the ARM error it gave.
+    Rejected {
+        /// The HTTP status.
+        http_status: u16,
+        /// The ARM error code, e.g. `InvalidParameter`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        code: Option<String>,
+        /// The service's message.
+        message: String,
+    },
+    /// The signed-in identity lacks the action, so the dry run was not asked for.
+    NotPermitted {
+        /// The missing action, `Microsoft.HybridCompute/validateLicense/action`.
+        action: String,
+    },
+    /// The dry run could not be done (permissions unreadable, throttled, unreachable…).
+    Unavailable {
+        /// Why.
+        reason: Unavailable,
+    },
 }
 
 impl SubscriptionSnapshot {
@@ -142,6 +189,8 @@ impl SubscriptionSnapshot {
             resource_groups: Vec::new(),
             licenses: None,
             machines: None,
+            patch_states: BTreeMap::new(),
+            license_validations: Vec::new(),
         }
     }
 
@@ -600,6 +649,8 @@ mod tests {
             }],
             licenses: None,
             machines: None,
+            patch_states: BTreeMap::new(),
+            license_validations: Vec::new(),
         };
         let names: Vec<_> = sub.unavailable().map(|(name, _)| name).collect();
         assert_eq!(

@@ -24,8 +24,8 @@
 //! ```
 
 use crate::models::{
-    Item, License, Machine, ManagementGroupDescendant, Permission, Provider, ResourceGroup,
-    Subscription,
+    Item, License, Machine, ManagementGroupDescendant, Permission, PolicyState, Provider,
+    ResourceGroup, Subscription,
 };
 use serde_json::{Value, json};
 use std::{fmt, marker::PhantomData};
@@ -599,11 +599,21 @@ pub fn resource_graph_in_management_groups(
 
 // ---- Microsoft.PolicyInsights ------------------------------------------------------------
 
+/// The latest compliance states of one policy definition (built-in or not) in a subscription:
+/// [`policy_states`] at `/subscriptions/{id}/providers/Microsoft.Authorization/policyDefinitions/{guid}`.
+pub fn policy_definition_states(subscription_id: &str, definition: &str) -> ArmList<PolicyState> {
+    policy_states(&format!(
+        "{}/providers/Microsoft.Authorization/policyDefinitions/{}",
+        sub_path(subscription_id),
+        segment(definition)
+    ))
+}
+
 /// `POST {scope}/providers/Microsoft.PolicyInsights/policyStates/latest/queryResults`: the
 /// latest policy states at `scope` (subscription, resource group, resource, assignment or
 /// definition id). Narrow with `.with_query("$filter", …)`. Paged by `@odata.nextLink`. Items
-/// raw (`complianceState`, `policyDefinitionAction`…).
-pub fn policy_states(scope: &str) -> ArmList<Value> {
+/// [`PolicyState`] (`resourceId`, `complianceState`, `policyAssignmentId`…).
+pub fn policy_states(scope: &str) -> ArmList<PolicyState> {
     ArmList::new(
         Spec::post(
             format!(

@@ -364,6 +364,8 @@ impl Fixture {
             machines: self.machines.clone().map(|list| {
                 Fact::from(list.map(|v| serde_json::from_value(Value::Array(v)).unwrap()))
             }),
+            patch_states: Default::default(),
+            license_validations: Vec::new(),
         }
     }
 

@@ -239,6 +239,8 @@ fn odd_snapshots_do_not_panic() {
         resource_groups: Vec::new(),
         licenses: None,
         machines: None,
+        patch_states: Default::default(),
+        license_validations: Vec::new(),
     });
     let config = Config::default();
     let findings = evaluate(&EvalInput::new(

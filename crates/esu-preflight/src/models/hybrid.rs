@@ -494,6 +494,57 @@ fn tags<'de, D: Deserializer<'de>>(deserializer: D) -> Result<BTreeMap<String, S
     })
 }
 
+/// One policy state (`Microsoft.PolicyInsights/policyStates/latest/queryResults`): a resource's
+/// compliance with one policy assignment.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PolicyState {
+    /// The resource evaluated.
+    #[serde(default, deserialize_with = "string_or_default")]
+    pub resource_id: String,
+    /// `Compliant`, `NonCompliant`, `Unknown`, `Exempt`, …
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "lenient"
+    )]
+    pub compliance_state: Option<String>,
+    /// Older answers carry only this.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "lenient"
+    )]
+    pub is_compliant: Option<bool>,
+    /// The assignment that evaluated it.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "lenient"
+    )]
+    pub policy_assignment_id: Option<String>,
+    /// When it was evaluated (RFC 3339).
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "lenient"
+    )]
+    pub timestamp: Option<String>,
+}
+
+impl PolicyState {
+    /// `Compliant`, `NonCompliant` or another state, from `complianceState` or `isCompliant`.
+    pub fn state(&self) -> Option<&str> {
+        self.compliance_state
+            .as_deref()
+            .or(match self.is_compliant {
+                Some(true) => Some("Compliant"),
+                Some(false) => Some("NonCompliant"),
+                None => None,
+            })
+    }
+}
+
 /// One item of a list whose items are decoded one by one: the item, or why it could not be read
 /// (so one bad payload makes only that resource inconclusive).
 #[derive(Debug, Clone, PartialEq, Eq)]
