@@ -33,9 +33,11 @@
 //! ```
 
 pub mod estate;
+mod plan_checks;
 mod providers;
 mod subscription;
 
+pub use plan_checks::{LicenseRejectedByService, ResourceGroupMissing};
 pub use providers::{
     ProviderNotRegistered, ProviderRegistrationNotPermitted, registration_not_permitted_remediation,
 };
@@ -595,10 +597,12 @@ fn unavailable_evidence(reason: &Unavailable) -> serde_json::Value {
     serde_json::to_value(reason).unwrap_or(serde_json::Value::Null)
 }
 
-static CHECKS: [&dyn Check; 3] = [
+static CHECKS: [&dyn Check; 5] = [
     &SubscriptionNotUsable,
+    &ResourceGroupMissing,
     &ProviderNotRegistered,
     &ProviderRegistrationNotPermitted,
+    &LicenseRejectedByService,
 ];
 
 /// Every check, sorted by ID.
@@ -664,7 +668,10 @@ fn run_check(check: &dyn Check, ctx: &CheckCtx<'_>, out: &mut Vec<Finding>) {
     if !check.runs_on_unusable_subscriptions()
         && let Some(skipped) = subscription::skipped_because_unusable(ctx)
     {
-        out.push(ctx.finding(info, skipped));
+        // One `skipped` finding, unless the check has nothing to report on here at all.
+        if !check.subjects(ctx).is_empty() {
+            out.push(ctx.finding(info, skipped));
+        }
         return;
     }
     let missing = check.needs().iter().find_map(|need| {
@@ -685,13 +692,14 @@ fn run_check(check: &dyn Check, ctx: &CheckCtx<'_>, out: &mut Vec<Finding>) {
     check.run(ctx, out);
 }
 
-/// The findings for a subscription in scope that the snapshot holds no facts for: ESU001 is
-/// inconclusive (a subscription is never silently left out), the other checks are skipped.
+/// The finding for a subscription in scope that the snapshot holds no facts for: ESU001 is
+/// inconclusive (a subscription is never silently left out; it fails the run), and no other
+/// check adds noise about it.
 fn no_facts(subscription_id: &str, config: &Config, out: &mut Vec<Finding>) {
     let resource = format!("/subscriptions/{subscription_id}");
-    for check in all() {
+    for check in all().iter().filter(|c| c.runs_on_unusable_subscriptions()) {
         let info = check.info();
-        let diagnostic = if check.runs_on_unusable_subscriptions() {
+        let diagnostic = {
             Diagnostic::new(
                 Status::Inconclusive,
                 resource.clone(),
@@ -703,13 +711,6 @@ fn no_facts(subscription_id: &str, config: &Config, out: &mut Vec<Finding>) {
                  {subscription_id}`"
             ))
             .evidence(serde_json::json!({ "inSnapshot": false }))
-        } else {
-            Diagnostic::new(
-                Status::Skipped,
-                resource.clone(),
-                format!("no facts for subscription {subscription_id} in the snapshot (ESU001)"),
-            )
-            .evidence(serde_json::json!({ "blockedBy": "ESU001", "inSnapshot": false }))
         };
         out.push(make_finding(info, config, subscription_id, diagnostic));
     }
