@@ -33,10 +33,12 @@
 //! ```
 
 pub mod estate;
+mod patches;
 mod plan_checks;
 mod providers;
 mod subscription;
 
+pub use patches::EsuUpdatesNotInstalled;
 pub use plan_checks::{LicenseRejectedByService, ResourceGroupMissing};
 pub use providers::{
     ProviderNotRegistered, ProviderRegistrationNotPermitted, registration_not_permitted_remediation,
@@ -597,12 +599,13 @@ fn unavailable_evidence(reason: &Unavailable) -> serde_json::Value {
     serde_json::to_value(reason).unwrap_or(serde_json::Value::Null)
 }
 
-static CHECKS: [&dyn Check; 5] = [
+static CHECKS: [&dyn Check; 6] = [
     &SubscriptionNotUsable,
     &ResourceGroupMissing,
     &ProviderNotRegistered,
     &ProviderRegistrationNotPermitted,
     &LicenseRejectedByService,
+    &EsuUpdatesNotInstalled,
 ];
 
 /// Every check, sorted by ID.
