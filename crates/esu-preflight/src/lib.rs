@@ -29,6 +29,7 @@ pub mod programs;
 pub mod render;
 pub mod report;
 pub mod snapshot;
+mod serde_text;
 
 pub use checks::evaluate;
 pub use finding::{Finding, Severity, Status};
