@@ -28,8 +28,8 @@ pub mod plan;
 pub mod programs;
 pub mod render;
 pub mod report;
-pub mod snapshot;
 mod serde_text;
+pub mod snapshot;
 
 pub use checks::evaluate;
 pub use finding::{Finding, Severity, Status};
