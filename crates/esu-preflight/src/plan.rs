@@ -1061,9 +1061,7 @@ state = "deactivated"
             &format!(
                 "/subscriptions/{SUB}/resourceGroups/rg/providers/Microsoft.HybridCompute/machines"
             ),
-            &format!(
-                "/subscriptions/x/resourceGroups/rg/providers/Microsoft.HybridCompute/machines/m"
-            ),
+            "/subscriptions/x/resourceGroups/rg/providers/Microsoft.HybridCompute/machines/m",
             &format!(
                 "/subscriptions/{SUB}/resourceGroups/rg/providers/Microsoft.HybridCompute/machines/m/extra"
             ),
