@@ -1354,7 +1354,7 @@ async fn a_bad_license_plan_exits_2_naming_file_line_and_field() {
         assert!(!err.contains("panicked") && !err.contains("u32"), "{err}");
         // The report file says why too.
         let report = std::fs::read_to_string(&report_file).unwrap();
-        assert!(report.contains("license"), "{report}");
+        assert!(report.contains(name), "{report}");
     }
     // A missing plan file is named.
     let missing = dir.path().join("missing.toml");

@@ -117,7 +117,7 @@ impl LicensePlan {
                 path,
                 None,
                 at,
-                format!("not valid TOML: {}", e.message().trim()),
+                format!("not valid TOML: {}", e.message().trim().replace('`', "\"")),
             )
         })?;
         let plan: Self = serde_path_to_error::deserialize(deserializer).map_err(|e| {
