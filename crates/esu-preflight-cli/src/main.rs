@@ -338,6 +338,18 @@ async fn check_report(args: &CheckArgs) -> Result<Report> {
     if let Some(first) = first {
         plan.default_subscription(first);
     }
+    for license in &plan.licenses {
+        if let Some(sub) = &license.subscription
+            && snapshot.subscription(sub).is_none()
+        {
+            eprintln!(
+                "warning: the license plan puts {:?} in subscription {sub}, which this run did \
+                 not read: add --subscription {sub} (or take the snapshot with it) to check it \
+                 against that subscription",
+                license.name
+            );
+        }
+    }
     let mut input = checks::EvalInput::new(&snapshot, &config, time::OffsetDateTime::now_utc())
         .with_plan(&plan);
     if let Some(program) = args.program.program.0 {

@@ -1041,6 +1041,7 @@ async fn bash_completion_completes_subcommand_options_and_values() {
             &["esu-preflight", "check", "--format", ""],
             &["esu-preflight", "snapshot", "--cloud", "AzureU"],
             &["esu-preflight", "check", "--fail-on", "w"],
+            &["esu-preflight", "check", "--program", ""],
         ],
     );
     assert_eq!(
@@ -1053,6 +1054,7 @@ async fn bash_completion_completes_subcommand_options_and_values() {
             "table json",
             "AzureUSGovernment",
             "warning",
+            "ws2012 ws2016 all",
         ]
     );
 }
@@ -1064,7 +1066,13 @@ async fn every_shell_offers_the_fixed_values() {
         let output = run(&["completions", shell], &[]).await;
         assert_eq!(output.status.code(), Some(0), "{shell}");
         let script = stdout(&output);
-        for value in ["workload-identity", "AzureUSGovernment", "warning", "json"] {
+        for value in [
+            "workload-identity",
+            "AzureUSGovernment",
+            "warning",
+            "json",
+            "ws2016",
+        ] {
             assert!(script.contains(value), "{shell} does not offer {value}");
         }
     }
