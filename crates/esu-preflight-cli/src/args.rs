@@ -9,7 +9,8 @@ use std::ffi::OsStr;
 use std::path::PathBuf;
 use std::str::FromStr;
 
-/// Pre-flight checks for Azure Arc Extended Security Updates (Windows Server 2012 / 2012 R2).
+/// Pre-flight checks for Azure Arc Extended Security Updates (Windows Server 2012 / 2012 R2 and
+/// 2016).
 ///
 /// Reads the real state of your Azure subscriptions through Azure Resource Manager and reports
 /// everything that would make ESU license provisioning, linking or patch delivery fail, each
