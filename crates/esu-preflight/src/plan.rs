@@ -155,6 +155,15 @@ impl LicensePlan {
     /// ```
     pub fn from_json_str(text: &str, path: &Path) -> Result<Self, PlanError> {
         let doc = Doc::Json(text);
+        let start = text.len() - text.trim_start().len();
+        if text[start..].starts_with('[') {
+            return Err(doc.error(
+                path,
+                None,
+                start,
+                "expected an object, {\"license\": [{…}, …]}, found a list".to_owned(),
+            ));
+        }
         let mut deserializer = serde_json::Deserializer::from_str(text);
         let parsed: Result<Self, _> = serde_path_to_error::deserialize(&mut deserializer);
         let plan = parsed
@@ -256,6 +265,12 @@ fn field_of(path: &serde_path_to_error::Path) -> Option<String> {
 
 /// Words a serde message for the plan's fields (`processors` is a count of cores).
 fn word_message(field: Option<&str>, message: String) -> String {
+    if matches!(field, Some("license" | "licenses")) && message.ends_with("found an object") {
+        return format!(
+            "{message} (one [[license]] table per license in TOML, with two brackets; \
+             \"license\": [{{…}}] in JSON)"
+        );
+    }
     let is_processors = field.is_some_and(|f| f.ends_with(".processors"));
     match message.strip_prefix("expected a whole number (0 or more)") {
         Some(rest) if is_processors => format!("expected a whole number of cores, 1 or more{rest}"),
@@ -986,6 +1001,10 @@ state = "deactivated"
                 "plan.toml:10:14: not valid TOML:",
             ),
             (
+                "[license]\nname = \"x\"\n".to_owned(),
+                "plan.toml:1:1: license: expected a list, found an object (one [[license]] table per license in TOML, with two brackets",
+            ),
+            (
                 "# nothing yet\n".to_owned(),
                 "plan.toml:1:1: the plan names no license",
             ),
@@ -1026,6 +1045,14 @@ state = "deactivated"
                 "plan.json:12:7: not valid JSON: expected \",\" or \"}\"",
             ),
             ("{}".to_owned(), "plan.json:1:1: the plan names no license"),
+            (
+                "\n [{\"name\": \"x\"}]".to_owned(),
+                "plan.json:2:2: expected an object, {\"license\": [{…}, …]}, found a list",
+            ),
+            (
+                "{\"license\": {\"name\": \"x\"}}".to_owned(),
+                "plan.json:1:13: license: expected a list, found an object (one [[license]] table",
+            ),
         ];
         for (text, expected) in cases {
             let err = json_err(&text);
