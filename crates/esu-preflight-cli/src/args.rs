@@ -2,14 +2,15 @@
 
 use clap::builder::{PossibleValue, PossibleValuesParser, TypedValueParser};
 use clap::{ArgAction, Args, Parser, Subcommand, ValueEnum};
-use esu_preflight::Severity;
 use esu_preflight::arm::{Cloud, CredentialKind};
 use esu_preflight::render::Format;
+use esu_preflight::{Severity, programs};
 use std::ffi::OsStr;
 use std::path::PathBuf;
 use std::str::FromStr;
 
-/// Pre-flight checks for Azure Arc Extended Security Updates (Windows Server 2012 / 2012 R2).
+/// Pre-flight checks for Azure Arc Extended Security Updates (Windows Server 2012 / 2012 R2 and
+/// 2016).
 ///
 /// Reads the real state of your Azure subscriptions through Azure Resource Manager and reports
 /// everything that would make ESU license provisioning, linking or patch delivery fail, each
@@ -136,16 +137,50 @@ pub struct CheckArgs {
     /// Evaluate a snapshot file written by `esu-preflight snapshot` instead of reading Azure
     /// (`-` reads standard input). Refuses the scope and connection flags, and ignores
     /// AZURE_SUBSCRIPTION_ID and ESU_PREFLIGHT_ARM_ENDPOINT.
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", help_heading = "Input")]
     pub snapshot: Option<PathBuf>,
+
+    /// The ESU licenses you intend to provision, and the machines to link to them (TOML, or
+    /// JSON when the name ends in .json; see the README). Checked against the subscriptions,
+    /// or offline against --snapshot. A license without `subscription` goes to the first
+    /// --subscription (with --snapshot: the snapshot's first).
+    #[arg(long, value_name = "FILE", help_heading = "Input")]
+    pub license_plan: Option<PathBuf>,
+
+    #[command(flatten)]
+    pub program: ProgramArgs,
 
     /// Configuration file (TOML), e.g. per-check severity overrides:
     /// `[severity]` then `ESU101 = "warning"`.
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", help_heading = "Input")]
     pub config: Option<PathBuf>,
 
     #[command(flatten)]
     pub output: OutputArgs,
+}
+
+/// Which ESU program a run covers. Not a scope flag for `--snapshot`'s refusal: it narrows
+/// what is evaluated, not what is read, so it works offline too.
+#[derive(Debug, Args)]
+pub struct ProgramArgs {
+    /// Only this ESU program's licenses and machines: ws2012 (Windows Server 2012 / 2012 R2),
+    /// ws2016 (Windows Server 2016), or all.
+    #[arg(long = "program", value_name = "PROGRAM", default_value = "all", help_heading = "Scope",
+          ignore_case = true, value_parser = program_parser())]
+    pub program: ProgramFilter,
+}
+
+/// `--program`: one ESU program of the table, or every one (`None`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProgramFilter(pub Option<&'static programs::Program>);
+
+/// `--program`'s values: each program's id from the program table, then `all`.
+fn program_parser() -> impl TypedValueParser<Value = ProgramFilter> {
+    let names = programs::PROGRAMS
+        .iter()
+        .map(|program| PossibleValue::new(program.id).help(program.name))
+        .chain([PossibleValue::new("all").help("every program")]);
+    PossibleValuesParser::new(names).map(|name: String| ProgramFilter(programs::by_id(&name)))
 }
 
 /// How a report is written and judged.
@@ -403,6 +438,7 @@ mod tests {
             ("cloud", Cloud::ALL.map(Cloud::name).to_vec()),
             ("format", Format::ALL.map(Format::as_str).to_vec()),
             ("fail_on", vec!["info", "warning", "error"]),
+            ("program", vec!["ws2012", "ws2016", "all"]),
         ] {
             let arg = check.get_arguments().find(|a| a.get_id() == flag).unwrap();
             let values: Vec<String> = arg
@@ -421,6 +457,8 @@ mod tests {
             "Azure-CLI",
             "--format",
             "JSON",
+            "--program",
+            "WS2016",
         ])
         .unwrap();
         let Command::Check(args) = parsed.command else {
@@ -429,6 +467,12 @@ mod tests {
         assert_eq!(args.connection.cloud, Cloud::AzureUSGovernment);
         assert_eq!(args.connection.credential, CredentialKind::AzureCli);
         assert_eq!(args.output.format, Format::Json);
+        assert_eq!(args.program.program.0.map(|p| p.id), Some("ws2016"));
+        let parsed = Cli::try_parse_from(["esu-preflight", "check"]).unwrap();
+        let Command::Check(args) = parsed.command else {
+            panic!("not check")
+        };
+        assert_eq!(args.program.program, ProgramFilter(None), "default: all");
         let error = Cli::try_parse_from(["esu-preflight", "check", "--credential", "kerberos"])
             .unwrap_err()
             .to_string();

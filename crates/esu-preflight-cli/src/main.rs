@@ -13,6 +13,7 @@ use esu_preflight::arm::{ArmClient, ArmClientOptions, ArmError, CredentialOption
 use esu_preflight::checks::{self, Config};
 use esu_preflight::fix::{self, ProviderFixPlan, WaitOptions};
 use esu_preflight::gather::{GatherError, GatherOptions, Progress};
+use esu_preflight::plan::LicensePlan;
 use esu_preflight::render::{self, Format, RenderOptions};
 use esu_preflight::snapshot::{Scope, Snapshot};
 use esu_preflight::{Gate, Report};
@@ -311,6 +312,11 @@ async fn check_report(args: &CheckArgs) -> Result<Report> {
         Some(path) => load_config(path)?,
         None => Config::default(),
     };
+    // A bad plan stops the run before anything is read from Azure.
+    let mut plan = match &args.license_plan {
+        Some(path) => LicensePlan::load(path)?,
+        None => LicensePlan::new(),
+    };
     let snapshot = match &args.snapshot {
         Some(path) if path.as_os_str() == "-" => {
             let mut text = String::new();
@@ -322,7 +328,33 @@ async fn check_report(args: &CheckArgs) -> Result<Report> {
         Some(path) => Snapshot::load(path)?,
         None => read_azure(&args.scope, &args.connection).await?,
     };
-    let input = checks::EvalInput::new(&snapshot, &config, time::OffsetDateTime::now_utc());
+    // A planned license without a subscription goes to the first in scope (the first
+    // --subscription, or the snapshot's first).
+    let first = snapshot
+        .scope
+        .subscriptions
+        .first()
+        .or_else(|| snapshot.subscriptions.first().map(|s| &s.subscription_id));
+    if let Some(first) = first {
+        plan.default_subscription(first);
+    }
+    for license in &plan.licenses {
+        if let Some(sub) = &license.subscription
+            && snapshot.subscription(sub).is_none()
+        {
+            eprintln!(
+                "warning: the license plan puts {:?} in subscription {sub}, which this run did \
+                 not read: add --subscription {sub} (or take the snapshot with it) to check it \
+                 against that subscription",
+                license.name
+            );
+        }
+    }
+    let mut input = checks::EvalInput::new(&snapshot, &config, time::OffsetDateTime::now_utc())
+        .with_plan(&plan);
+    if let Some(program) = args.program.program.0 {
+        input = input.with_program(program);
+    }
     let findings = checks::evaluate(&input);
     let gate = Gate {
         fail_on: args.output.fail_on.into(),

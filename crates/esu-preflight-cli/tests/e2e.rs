@@ -1045,6 +1045,7 @@ async fn bash_completion_completes_subcommand_options_and_values() {
             &["esu-preflight", "check", "--format", ""],
             &["esu-preflight", "snapshot", "--cloud", "AzureU"],
             &["esu-preflight", "check", "--fail-on", "w"],
+            &["esu-preflight", "check", "--program", ""],
         ],
     );
     assert_eq!(
@@ -1057,6 +1058,7 @@ async fn bash_completion_completes_subcommand_options_and_values() {
             "table json",
             "AzureUSGovernment",
             "warning",
+            "ws2012 ws2016 all",
         ]
     );
 }
@@ -1068,7 +1070,13 @@ async fn every_shell_offers_the_fixed_values() {
         let output = run(&["completions", shell], &[]).await;
         assert_eq!(output.status.code(), Some(0), "{shell}");
         let script = stdout(&output);
-        for value in ["workload-identity", "AzureUSGovernment", "warning", "json"] {
+        for value in [
+            "workload-identity",
+            "AzureUSGovernment",
+            "warning",
+            "json",
+            "ws2016",
+        ] {
             assert!(script.contains(value), "{shell} does not offer {value}");
         }
     }
@@ -1120,4 +1128,263 @@ async fn a_version_1_snapshot_gives_the_same_report_as_before() {
     let output = run(&["check", "--snapshot", v1.to_str().unwrap()], &[]).await;
     assert_eq!(output.status.code(), Some(1), "stderr: {}", stderr(&output));
     insta::assert_snapshot!("check_table_example_snapshot", stdout(&output));
+}
+
+/// The example snapshot's first subscription with two ESU licenses (WS2012 R2 and WS2016) and
+/// three Arc machines (WS2012 R2, WS2016, WS2019), written to `dir`.
+fn snapshot_with_licenses_and_machines(dir: &Path) -> std::path::PathBuf {
+    let mut snapshot: Value =
+        serde_json::from_str(&std::fs::read_to_string(example_snapshot()).unwrap()).unwrap();
+    let sub = snapshot["subscriptions"][0]["subscription_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    snapshot["scope"]["subscriptions"] = serde_json::json!([sub]);
+    snapshot["subscriptions"]
+        .as_array_mut()
+        .unwrap()
+        .truncate(1);
+    let license = |name: &str, target: &str| {
+        serde_json::json!({
+            "id": format!("/subscriptions/{sub}/resourceGroups/rg-esu/providers/Microsoft.HybridCompute/licenses/{name}"),
+            "name": name,
+            "type": "Microsoft.HybridCompute/licenses",
+            "location": "eastus",
+            "properties": {
+                "provisioningState": "Succeeded",
+                "licenseType": "ESU",
+                "licenseDetails": {
+                    "state": "Activated", "target": target, "edition": "Datacenter",
+                    "type": "pCore", "processors": 16, "assignedLicenses": 0,
+                    "immutableId": format!("imm-{name}")
+                }
+            }
+        })
+    };
+    let machine = |name: &str, os: &str, version: &str| {
+        serde_json::json!({
+            "id": format!("/subscriptions/{sub}/resourceGroups/rg-arc/providers/Microsoft.HybridCompute/machines/{name}"),
+            "name": name,
+            "type": "Microsoft.HybridCompute/machines",
+            "location": "eastus",
+            "properties": {
+                "status": "Connected", "lastStatusChange": "2026-11-29T08:00:00Z",
+                "agentVersion": "1.62.03110.1900", "osType": "windows",
+                "osName": os, "osSku": os, "osVersion": version,
+                "detectedProperties": { "coreCount": "16", "logicalCoreCount": "16" }
+            }
+        })
+    };
+    let s = &mut snapshot["subscriptions"][0];
+    s["licenses"] = serde_json::json!({ "status": "available", "value": [
+        license("esu-12", "Windows Server 2012 R2"),
+        license("esu-16", "Windows Server 2016"),
+    ]});
+    s["machines"] = serde_json::json!({ "status": "available", "value": [
+        machine("srv-12", "Windows Server 2012 R2 Datacenter", "6.3.9600.20778"),
+        machine("srv-16", "Windows Server 2016 Datacenter", "10.0.14393.7000"),
+        machine("srv-19", "Windows Server 2019 Datacenter", "10.0.17763.6000"),
+    ]});
+    snapshot["snapshot_version"] = serde_json::json!(2);
+    let path = dir.join("estate.json");
+    std::fs::write(&path, serde_json::to_string_pretty(&snapshot).unwrap()).unwrap();
+    path
+}
+
+/// The `program` of every finding of a JSON report.
+fn programs_of(report: &Value) -> Vec<Option<String>> {
+    report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["program"].as_str().map(str::to_owned))
+        .collect()
+}
+
+#[tokio::test]
+async fn program_restricts_an_offline_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let snapshot = snapshot_with_licenses_and_machines(dir.path());
+    let snapshot = snapshot.to_str().unwrap();
+    let report = |output: &Output| -> Value {
+        assert_ne!(output.status.code(), Some(2), "stderr: {}", stderr(output));
+        serde_json::from_str(&stdout(output)).unwrap()
+    };
+    let all = report(&run(&["check", "--snapshot", snapshot, "--format", "json"], &[]).await);
+    for (program, other) in [("ws2012", "ws2016"), ("WS2016", "ws2012")] {
+        let only = report(
+            &run(
+                &[
+                    "check",
+                    "--snapshot",
+                    snapshot,
+                    "--format",
+                    "json",
+                    "--program",
+                    program,
+                ],
+                &[],
+            )
+            .await,
+        );
+        let programs = programs_of(&only);
+        assert!(
+            !programs.iter().flatten().any(|p| p == other),
+            "--program {program} reported {other} findings: {programs:?}"
+        );
+        // Subscription-wide findings (no program) stay.
+        let wide = |r: &Value| programs_of(r).iter().filter(|p| p.is_none()).count();
+        assert_eq!(wide(&only), wide(&all), "--program {program}");
+    }
+    // Spelled out, `all` is the default.
+    let explicit = report(
+        &run(
+            &[
+                "check",
+                "--snapshot",
+                snapshot,
+                "--format",
+                "json",
+                "--program",
+                "all",
+            ],
+            &[],
+        )
+        .await,
+    );
+    assert_eq!(explicit["findings"], all["findings"]);
+
+    let output = run(
+        &["check", "--snapshot", snapshot, "--program", "ws2019"],
+        &[],
+    )
+    .await;
+    assert_eq!(output.status.code(), Some(2));
+    let err = stderr(&output);
+    assert!(err.contains("ws2012, ws2016, all"), "{err}");
+}
+
+#[tokio::test]
+async fn license_plan_is_evaluated_offline_in_either_format() {
+    let dir = tempfile::tempdir().unwrap();
+    let snapshot = snapshot_with_licenses_and_machines(dir.path());
+    let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/plans");
+    let mut reports = Vec::new();
+    for plan in ["ws2012.toml", "ws2012.json", "ws2016.toml"] {
+        let plan = examples.join(plan);
+        let output = run(
+            &[
+                "check",
+                "--snapshot",
+                snapshot.to_str().unwrap(),
+                "--license-plan",
+                plan.to_str().unwrap(),
+                "--format",
+                "json",
+            ],
+            &[],
+        )
+        .await;
+        assert_ne!(
+            output.status.code(),
+            Some(2),
+            "{}: {}",
+            plan.display(),
+            stderr(&output)
+        );
+        let report: Value = serde_json::from_str(&stdout(&output)).unwrap();
+        reports.push(report["findings"].clone());
+    }
+    assert_eq!(
+        reports[0], reports[1],
+        "the TOML and JSON plans are the same plan"
+    );
+}
+
+#[tokio::test]
+async fn a_bad_license_plan_exits_2_naming_file_line_and_field() {
+    let dir = tempfile::tempdir().unwrap();
+    let snapshot = snapshot_with_licenses_and_machines(dir.path());
+    let good = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/plans/ws2012.toml"),
+    )
+    .unwrap();
+    let cases = [
+        (
+            "zero.toml",
+            good.replace("processors = 16", "processors = 0"),
+            ":13:14: license[0].processors: expected a whole number of cores, 1 or more",
+        ),
+        (
+            "typo.toml",
+            good.replace("processors = 16", "procesors = 16"),
+            ":13:1: license[0].procesors: unknown field \"procesors\"",
+        ),
+        (
+            "target.toml",
+            good.replace("\"Windows Server 2012 R2\"", "\"Windows Server 2019\""),
+            ":10:10: license[0].target: expected one of \"Windows Server 2012\"",
+        ),
+        (
+            "machine.toml",
+            good.replace("machines/srv-01", "virtualMachines/srv-01"),
+            ":16:3: license[0].machines[0]: expected an Arc machine id",
+        ),
+        (
+            "type.json",
+            r#"{"license": [{"name": "l", "resource_group": "rg", "location": "eastus",
+  "target": "Windows Server 2016", "edition": "Standard", "type": "vCPU", "processors": 8}]}"#
+                .to_owned(),
+            ":2:67: license[0].type: expected one of \"pCore\" or \"vCore\", found \"vCPU\"",
+        ),
+        ("syntax.toml", "[[license]\nname = 1\n".to_owned(), ":1:"),
+    ];
+    for (name, text, expected) in cases {
+        let plan = dir.path().join(name);
+        std::fs::write(&plan, text).unwrap();
+        let plan = plan.to_str().unwrap();
+        let report_file = dir.path().join(format!("{name}.report.json"));
+        let output = run(
+            &[
+                "check",
+                "--snapshot",
+                snapshot.to_str().unwrap(),
+                "--license-plan",
+                plan,
+                "--format",
+                "json",
+                "--output-file",
+                report_file.to_str().unwrap(),
+            ],
+            &[],
+        )
+        .await;
+        let err = stderr(&output);
+        assert_eq!(output.status.code(), Some(2), "{name}: {err}");
+        let expected = format!("{plan}{expected}");
+        assert!(err.contains(&expected), "{name}: {expected:?} not in {err}");
+        assert!(!err.contains("panicked") && !err.contains("u32"), "{err}");
+        // The report file says why too.
+        let report = std::fs::read_to_string(&report_file).unwrap();
+        assert!(report.contains(name), "{report}");
+    }
+    // A missing plan file is named.
+    let missing = dir.path().join("missing.toml");
+    let output = run(
+        &[
+            "check",
+            "--snapshot",
+            snapshot.to_str().unwrap(),
+            "--license-plan",
+            missing.to_str().unwrap(),
+        ],
+        &[],
+    )
+    .await;
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        stderr(&output).contains("missing.toml"),
+        "{}",
+        stderr(&output)
+    );
 }

@@ -28,6 +28,7 @@ pub mod plan;
 pub mod programs;
 pub mod render;
 pub mod report;
+mod serde_text;
 pub mod snapshot;
 
 pub use checks::evaluate;

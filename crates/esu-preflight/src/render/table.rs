@@ -1,7 +1,9 @@
 //! The table for people at a terminal.
 //!
 //! Per subscription: a heading, a table `STATUS | CHECK | RESOURCE / MESSAGE` (the message under
-//! the resource, indented), then a "How to fix" list with the remediation of every failing or
+//! the resource, indented) of its subscription-wide findings, then one table per ESU program
+//! under the program's name (`Windows Server 2012 / 2012 R2`, `Windows Server 2016`, in the
+//! program table's order, by [`Finding::program`]), then a "How to fix" list with the remediation of every failing or
 //! inconclusive finding and what it applies to (resources below a resource group by full ID:
 //! the table shortens them). Rows with the same check, status, severity and message are one row
 //! listing every resource they apply to: seven providers unreadable for one cause are one row
@@ -243,10 +245,21 @@ impl Emitter for TableEmitter {
             for line in wrap(&heading, width, "") {
                 writeln!(out, "{}", self.bold(&line))?;
             }
-            for line in self.table(findings).lines() {
-                writeln!(out, "{}", line.trim_end())?;
+            let groups = by_program(findings);
+            for (program, group) in &groups {
+                if let Some(program) = program {
+                    writeln!(out)?;
+                    for line in wrap(&program_heading(program), width, "") {
+                        writeln!(out, "{}", self.bold(&line))?;
+                    }
+                }
+                for line in self.table(group).lines() {
+                    writeln!(out, "{}", line.trim_end())?;
+                }
             }
-            for line in self.how_to_fix(findings) {
+            // In the order shown: by program.
+            let in_order: Vec<&Finding> = groups.into_iter().flat_map(|(_, g)| g).collect();
+            for line in self.how_to_fix(&in_order) {
                 writeln!(out, "{line}")?;
             }
         }
@@ -255,6 +268,41 @@ impl Emitter for TableEmitter {
             writeln!(out, "{line}")?;
         }
         Ok(())
+    }
+}
+
+/// One subscription's findings by ESU program, each group in the findings' order: first those of
+/// no program (subscription-wide: providers, permissions, policy), then each program in the
+/// order of the program table, then programs the table does not know, by id.
+fn by_program<'a>(findings: &[&'a Finding]) -> Vec<(Option<&'a str>, Vec<&'a Finding>)> {
+    let rank = |program: Option<&str>| match program {
+        None => (0, None),
+        Some(id) => match crate::programs::PROGRAMS
+            .iter()
+            .position(|p| p.id.eq_ignore_ascii_case(id))
+        {
+            Some(at) => (1 + at, None),
+            None => (usize::MAX, Some(id.to_owned())),
+        },
+    };
+    let mut groups: Vec<(Option<&'a str>, Vec<&'a Finding>)> = Vec::new();
+    for &finding in findings {
+        let program = finding.program.as_deref();
+        match groups.iter_mut().find(|(p, _)| rank(*p) == rank(program)) {
+            Some((_, group)) => group.push(finding),
+            None => groups.push((program, vec![finding])),
+        }
+    }
+    groups.sort_by_key(|(program, _)| rank(*program));
+    groups
+}
+
+/// The heading of a program's findings: its name in the program table (`Windows Server 2016`),
+/// or the id as given.
+fn program_heading(program: &str) -> String {
+    match crate::programs::by_id(program) {
+        Some(known) => known.name.to_owned(),
+        None => format!("ESU program {}", clean(program)),
     }
 }
 
@@ -676,6 +724,80 @@ mod tests {
             "{text}"
         );
         assert!(fixes.lines().any(|line| line == machine), "{text}");
+    }
+
+    #[test]
+    fn findings_are_grouped_by_program_within_a_subscription() {
+        let report = testdata::long_report();
+        let template = report.findings[0].clone();
+        let finding = |program: Option<&str>, check_id: &str, resource: &str, message: &str| {
+            let mut f = template.clone();
+            f.program = program.map(str::to_owned);
+            f.check_id = check_id.into();
+            f.check = "some-check".into();
+            f.resource_id = format!(
+                "/subscriptions/{}/resourceGroups/rg/providers/Microsoft.HybridCompute/{resource}",
+                testkit_sub()
+            );
+            f.message = message.into();
+            f.remediation = format!("fix {resource}");
+            f
+        };
+        let findings = vec![
+            finding(
+                Some("ws2016"),
+                "ESU502",
+                "machines/srv-16",
+                "agent 1.61 is below 1.62",
+            ),
+            finding(None, "ESU101", "x", "provider not registered"),
+            finding(
+                Some("ws2012"),
+                "ESU502",
+                "machines/srv-12",
+                "agent 1.30 is below 1.34",
+            ),
+            finding(
+                Some("ws2099"),
+                "ESU501",
+                "machines/srv-99",
+                "from a newer table",
+            ),
+            finding(
+                Some("ws2012"),
+                "ESU401",
+                "licenses/esu-12",
+                "8 cores is below 16",
+            ),
+        ];
+        let mut report = Report::new(
+            report.scope.clone(),
+            findings,
+            crate::report::Gate::default(),
+        );
+        report.tool.version = testdata::TEST_VERSION.to_owned();
+        let text = render(&report, RenderOptions::default());
+        let at = |needle: &str| {
+            text.find(needle)
+                .unwrap_or_else(|| panic!("{needle:?} missing in\n{text}"))
+        };
+        assert!(at("provider not registered") < at("Windows Server 2012 / 2012 R2"));
+        assert!(at("Windows Server 2012 / 2012 R2") < at("agent 1.30"));
+        assert!(at("8 cores is below 16") < at("Windows Server 2016"));
+        assert!(at("agent 1.30") < at("Windows Server 2016"));
+        assert!(at("Windows Server 2016") < at("agent 1.61"));
+        assert!(at("agent 1.61") < at("ESU program ws2099"));
+        assert!(at("ESU program ws2099") < at("from a newer table"));
+        assert!(at("from a newer table") < at("How to fix"));
+        insta::assert_snapshot!(text);
+
+        // Without any program, the table is as before: no program headings.
+        let plain = render(&testdata::report(), RenderOptions::default());
+        assert!(!plain.contains("Windows Server"), "{plain}");
+    }
+
+    fn testkit_sub() -> &'static str {
+        crate::checks::testkit::SUB
     }
 
     #[test]
