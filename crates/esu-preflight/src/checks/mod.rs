@@ -33,9 +33,14 @@
 //! ```
 
 pub mod estate;
+mod machines;
 mod providers;
 mod subscription;
 
+pub use machines::{
+    AgentTooOld, EsuFreeEnvironment, MachineNotConnected, MachineNotLinked, OsNotEligible,
+    ServiceReportsIneligible,
+};
 pub use providers::{
     ProviderNotRegistered, ProviderRegistrationNotPermitted, registration_not_permitted_remediation,
 };
@@ -640,10 +645,16 @@ fn unavailable_evidence(reason: &Unavailable) -> serde_json::Value {
     serde_json::to_value(reason).unwrap_or(serde_json::Value::Null)
 }
 
-static CHECKS: [&dyn Check; 3] = [
+static CHECKS: [&dyn Check; 9] = [
     &SubscriptionNotUsable,
     &ProviderNotRegistered,
     &ProviderRegistrationNotPermitted,
+    &MachineNotConnected,
+    &AgentTooOld,
+    &OsNotEligible,
+    &EsuFreeEnvironment,
+    &MachineNotLinked,
+    &ServiceReportsIneligible,
 ];
 
 /// Every check, sorted by ID.

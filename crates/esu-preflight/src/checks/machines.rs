@@ -1,0 +1,1239 @@
+//! ESU501–ESU506: is each Arc machine ready to enroll in its ESU program.
+//!
+//! Which machines: those the license plan links, those linked to a license, and — when nothing is
+//! planned — every machine whose OS belongs to an ESU program (the candidates). Without a plan, a
+//! machine outside every program (Windows Server 2019, 2008 R2, Linux…) gets one `skipped` finding
+//! per check, with the reason; with a plan, machines neither planned nor linked are not reported.
+//! A machine belongs to the program of its OS (else of its linked or planned license's target),
+//! and every number a check uses (minimum agent, dates, free environments) comes from that
+//! [`Program`]. `--program` leaves out machines of other programs without a finding.
+//!
+//! A machine whose payload could not be decoded is inconclusive on every check, named; the others
+//! still run. A field a check needs that the machine does not report makes that check
+//! inconclusive on it, never a pass.
+
+use super::estate::{Link, MachineRef};
+use super::{Check, CheckCtx, CheckDocs, CheckInfo, Diagnostic, Need};
+use crate::finding::{Finding, Severity, Status};
+use crate::models::{Item, Machine};
+use crate::plan::PlannedLicense;
+use crate::programs::{self, AgentVersion, FreeEnvironments, OsClass, Program};
+use serde_json::json;
+use time::{Date, OffsetDateTime, PrimitiveDateTime, UtcOffset};
+
+/// The facts every machine check needs.
+static NEEDS: [Need; 1] = [Need::Machines];
+
+/// The REST api-version the remediations use for license profiles.
+const API_VERSION: &str = "2024-07-10";
+
+/// ESU501: a machine to be enrolled is not `Connected`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct MachineNotConnected;
+
+/// ESU502: the Connected Machine agent is older than the program's minimum.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct AgentTooOld;
+
+/// ESU503: a machine planned for, or linked to, an ESU license runs an OS its program does not
+/// cover.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct OsNotEligible;
+
+/// ESU504: a machine runs as an Azure VM, on Azure Local or on Azure VMware Solution.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct EsuFreeEnvironment;
+
+/// ESU505: an eligible machine has no license linked, or its license is not activated.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct MachineNotLinked;
+
+/// ESU506: the service's own `esuEligibility` says `Ineligible` or `Unknown`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ServiceReportsIneligible;
+
+static INFO_501: CheckInfo = CheckInfo {
+    id: "ESU501",
+    name: "machine-not-connected",
+    default_severity: Severity::Error,
+    summary: "An Arc machine to be enrolled in ESU is not Connected.",
+    help_uri: "https://learn.microsoft.com/azure/azure-arc/servers/troubleshoot-extended-security-updates",
+    docs: CheckDocs {
+        what_it_checks: "The machine's `status` as Azure Arc reports it. `Connected` passes; \
+`Disconnected`, `Error`, `Expired` and any other state fail, saying since when (`lastStatusChange`) \
+and how long ago. A machine that reports no status is inconclusive. Machines checked: those the \
+license plan links, those linked to a license, and, when nothing is planned, every machine whose \
+OS belongs to an ESU program (the candidates); machines outside every program are `skipped` with \
+the reason (not reported when a plan exists). A machine whose payload could not be read is \
+`inconclusive`, named.",
+        why_it_matters: "ESU keys and patches are delivered only to Connected machines (\"Azure \
+Arc-enabled server is Connected\" in Microsoft's ESU troubleshooting guide). An agent that stays \
+disconnected for 45 days expires and must be onboarded again, losing its link.",
+        how_to_fix: "On the machine run `azcmagent show` and `azcmagent check` to see the state and \
+test connectivity to the Arc endpoints (proxy, firewall, private link); restart the agent services \
+(himds, GCArcService, ExtensionService). An `Expired` machine must be onboarded again: \
+`azcmagent disconnect --force-local-only`, delete the stale Arc resource, `azcmagent connect`, then \
+link its ESU license again.",
+        example_finding: "fail  ESU501  srv-01  machine srv-01 is Disconnected since \
+2026-11-20 08:00 UTC (9 days ago): ESU is delivered only to Connected machines",
+    },
+};
+
+static INFO_502: CheckInfo = CheckInfo {
+    id: "ESU502",
+    name: "agent-too-old",
+    default_severity: Severity::Error,
+    summary: "The Connected Machine agent is older than the minimum of the machine's ESU program.",
+    help_uri: "https://learn.microsoft.com/azure/azure-arc/servers/manage-agent",
+    docs: CheckDocs {
+        what_it_checks: "The machine's `agentVersion` against the minimum of its ESU program, \
+compared as numbers (1.9 < 1.34), not as text: 1.34 for Windows Server 2012 / 2012 R2, 1.62 for \
+Windows Server 2016 (the program table). The finding names the minimum. A machine that reports no \
+agent version, or one that cannot be read, is inconclusive; so is a machine whose program is \
+unknown because it reports no OS. Same machines as ESU501.",
+        why_it_matters: "Older agents cannot receive ESU keys: Microsoft's troubleshooting guide \
+requires agent 1.34 or later for Windows Server 2012 ESU and 1.62 or later for Windows Server 2016 \
+ESU. Linking works, but patches do not arrive.",
+        how_to_fix: "Upgrade the Connected Machine agent: download and run the latest \
+AzureConnectedMachineAgent.msi (https://aka.ms/AzureConnectedMachineAgent), or update it through \
+Microsoft Update or Azure Update Manager; check with `azcmagent version`.",
+        example_finding: "fail  ESU502  srv-16  agent 1.61.0 on machine srv-16 is older than 1.62, \
+the minimum for Windows Server 2016 ESU",
+    },
+};
+
+static INFO_503: CheckInfo = CheckInfo {
+    id: "ESU503",
+    name: "os-not-eligible",
+    default_severity: Severity::Error,
+    summary: "A machine planned for, or linked to, an ESU license runs an OS no ESU program covers.",
+    help_uri: "https://learn.microsoft.com/azure/azure-arc/servers/prepare-extended-security-updates",
+    docs: CheckDocs {
+        what_it_checks: "The machine's `osSku` (or `osName`) and `osVersion` against the program \
+table: Windows Server 2012 (6.2.9200) and 2012 R2 (6.3.9600) for the 2012 program, Windows Server \
+2016 (10.0.14393) for the 2016 program, in the Standard or Datacenter edition. An eligible OS \
+passes. A machine planned or linked that runs another OS (an upgraded machine keeps its link) \
+fails as an error; a candidate in an edition no program covers (Storage, Essentials) fails as \
+`info`. Machines outside every program that are neither planned nor linked are `skipped` with the \
+reason. A machine that reports no OS is inconclusive.",
+        why_it_matters: "ESU through Arc covers only those releases and editions (\"Windows Server \
+2012 Storage isn't supported\"). A license linked to an upgraded or ineligible machine bills \
+cores that deliver nothing, and the machine gets no ESU.",
+        how_to_fix: "Unlink the machine: `az rest --method put --url \
+\"https://management.azure.com{machineId}/licenseProfiles/default?api-version=2024-07-10\" --body \
+'{\"location\": \"REGION\", \"properties\": {\"esuProfile\": {\"assignedLicense\": \"\"}}}'` (or \
+in the portal: Azure Arc > Windows Server ESUs > Eligible resources), and take it out of the plan. \
+For an edition no program covers, plan an upgrade or a move to Azure.",
+        example_finding: "fail  ESU503  srv-19  machine srv-19 runs Windows Server 2019 Datacenter \
+(10.0.17763.1), which no ESU program covers, but it is linked to license esu-dc",
+    },
+};
+
+static INFO_504: CheckInfo = CheckInfo {
+    id: "ESU504",
+    name: "esu-free-environment",
+    default_severity: Severity::Warning,
+    summary: "A machine runs as an Azure VM, on Azure Local / Azure Stack HCI or on Azure VMware \
+Solution, where ESU may be free.",
+    help_uri: "https://learn.microsoft.com/azure/azure-arc/servers/prepare-extended-security-updates",
+    docs: CheckDocs {
+        what_it_checks: "Any of these signals: `kind` AVS (Azure VMware Solution) or HCI (Azure \
+Local / Azure Stack HCI), a `parentClusterResourceId` (an Azure Local cluster), \
+`cloudMetadata.provider` or `detectedProperties.cloudprovider` Azure (an Azure VM), a detected \
+model or manufacturer naming Azure Stack HCI / Azure Local. A model of \"Virtual Machine\" alone is \
+Hyper-V anywhere and is not a signal. For Windows Server 2012 / 2012 R2, where these environments \
+get ESU free: not linked passes (it gets ESU free), linked to a license (or planned on one) fails \
+as a warning (paying for what is free). For Windows Server 2016, Microsoft's pages don't say ESU \
+is free there: an `info` finding citing the sources, never a failure. No signal passes; a machine \
+that reports no cloud provider at all is inconclusive. Machines not eligible (ESU503) are skipped.",
+        why_it_matters: "Windows Server 2012 sources: \"Azure VMware Solution (AVS) machines and \
+virtual machines on Azure Local are eligible for free ESUs and shouldn't enroll in ESUs enabled \
+through Azure Arc\" (Prepare to deliver Extended Security Updates, \
+https://learn.microsoft.com/azure/azure-arc/servers/prepare-extended-security-updates); \"If you \
+create ESU licenses for Windows through Azure Arc, you're charged for the ESUs\" (Azure VMware \
+Solution, https://learn.microsoft.com/azure/azure-vmware/extended-security-updates-windows-sql-server); \
+Azure Local delivers ESU through Azure VM verification \
+(https://learn.microsoft.com/azure/azure-local/manage/azure-benefits-esu); \"Extended Security \
+Updates are also free of charge in other Azure products such as Azure Dedicated Host, Azure \
+VMware Solution, Azure Nutanix Solution, and Azure Stack (Hub, Edge, and HCI)\" (Windows Server \
+ESU overview). Windows Server 2016: the 2016 pivot of \"License Extended Security Updates\" names \
+no free environment besides machines migrated to Azure \
+(https://learn.microsoft.com/azure/azure-arc/servers/license-extended-security-updates).",
+        how_to_fix: "Don't link such machines to a paid Arc ESU license: unlink them (see ESU503) \
+and take their cores off the license. Azure VMs receive ESU automatically; on Azure VMware Solution \
+request free ESU through a support request; on Azure Local enable Azure VM verification. For \
+Windows Server 2016, confirm with Microsoft or your licensing partner before relying on free ESU.",
+        example_finding: "fail  ESU504  avs-01  machine avs-01 runs on Azure VMware Solution (kind \
+AVS), where Windows Server 2012 / 2012 R2 ESU is free, but it is linked to license esu-dc: its \
+cores are paid for nothing",
+    },
+};
+
+static INFO_505: CheckInfo = CheckInfo {
+    id: "ESU505",
+    name: "machine-not-linked",
+    default_severity: Severity::Error,
+    summary: "An eligible machine has no ESU license linked, or its license is not activated.",
+    help_uri: "https://learn.microsoft.com/azure/azure-arc/servers/deliver-extended-security-updates",
+    docs: CheckDocs {
+        what_it_checks: "The machine's `licenseProfile.esuProfile` link, resolved to the license \
+across subscriptions. Linked to an `Activated` license passes; linked to a `Deactivated` one fails; \
+linked to a license the snapshot does not hold (another subscription not in scope) is \
+inconclusive, naming it. Not linked: passes when the plan links it, passes when it runs where its \
+program's ESU is free (Windows Server 2012 in Azure, Azure Local, AVS; see ESU504), is `info` for \
+a Windows Server 2016 machine there; otherwise it fails, by the program's dates (injected clock): \
+before the end of support a warning with the days left, the billing start and the back-billing \
+date (Windows Server 2016: ends 2027-01-12, billed from 2027-01-13, later licenses back-billed to \
+2027-01-12), from the end of support on an error. Machines not eligible (ESU503) are skipped.",
+        why_it_matters: "Only a machine linked to an activated license receives ESU keys and \
+patches (\"After you link a server to an activated ESU license, the server can receive Windows \
+Server ESUs\"). A machine left unlinked past its end of support gets no security updates; a \
+license provisioned late is back-billed anyway.",
+        how_to_fix: "Link the machine to an activated license of its program: in the portal, \
+Azure Arc > Windows Server ESUs > Eligible resources, or `az rest --method put --url \
+\"https://management.azure.com{machineId}/licenseProfiles/default?api-version=2024-07-10\" --body \
+'{\"location\": \"REGION\", \"properties\": {\"esuProfile\": {\"assignedLicense\": \
+\"LICENSE_ID\"}}}'`. Activate a Deactivated license (billing starts on activation): `az rest \
+--method patch --url \"https://management.azure.com{licenseId}?api-version=2024-07-10\" --body \
+'{\"properties\": {\"licenseDetails\": {\"state\": \"Activated\"}}}'`.",
+        example_finding: "fail  ESU505  srv-16  machine srv-16 has no ESU license linked: 44 days \
+are left before Windows Server 2016 leaves support on 2027-01-12; billing starts 2027-01-13 \
+(licenses provisioned later are back-billed to 2027-01-12)",
+    },
+};
+
+static INFO_506: CheckInfo = CheckInfo {
+    id: "ESU506",
+    name: "service-reports-ineligible",
+    default_severity: Severity::Warning,
+    summary: "The ESU service's own esuEligibility for the machine is Ineligible or Unknown.",
+    help_uri: "https://learn.microsoft.com/azure/azure-arc/servers/troubleshoot-extended-security-updates",
+    docs: CheckDocs {
+        what_it_checks: "`licenseProfile.esuProfile.esuEligibility`, computed by the service. \
+`Eligible` passes; `Ineligible` and `Unknown` fail as warnings (the service's reasons are not \
+published, so it never fails as an error); a machine that does not report it is inconclusive. Same \
+machines as ESU501.",
+        why_it_matters: "The service decides whether ESU keys are delivered. When it disagrees with \
+what esu-preflight sees (OS, edition, agent), linking may be refused or keys may not arrive. \
+`Unknown` usually means the agent has not reported what the service needs yet.",
+        how_to_fix: "Make sure the machine is Connected with a current agent (ESU501, ESU502) and \
+runs an eligible OS (ESU503); run `azcmagent show` on it; wait for the next status report (up to an \
+hour) and check again. If it stays Ineligible, open a support request with Azure Arc.",
+        example_finding: "fail  ESU506  srv-01  the ESU service reports machine srv-01 as \
+Ineligible",
+    },
+};
+
+/// A machine a machine check reports on.
+enum Subject<'a> {
+    /// Read, and in scope.
+    InScope(Scoped<'a>),
+    /// Read, outside every ESU program, neither planned nor linked, nothing planned.
+    Outside { machine: &'a Machine, os: String },
+    /// Its payload could not be decoded.
+    Invalid { id: &'a str, error: &'a str },
+}
+
+/// A machine in scope and what is known about it.
+struct Scoped<'a> {
+    machine: &'a Machine,
+    os: OsClass,
+    link: Link<'a>,
+    planned: &'a [&'a PlannedLicense],
+    /// The program of its OS, else of its linked or planned license.
+    program: Option<&'static Program>,
+}
+
+impl Scoped<'_> {
+    fn name(&self) -> &str {
+        label(self.machine)
+    }
+
+    /// The name (or id) of the license it is linked to.
+    fn license_name(&self) -> Option<&str> {
+        match self.link {
+            Link::None => None,
+            Link::Linked(l) => Some(if l.license.name.is_empty() {
+                l.license.id.as_str()
+            } else {
+                l.license.name.as_str()
+            }),
+            Link::Elsewhere(id) => Some(id),
+        }
+    }
+
+    /// The names of the planned licenses that link it.
+    fn planned_names(&self) -> String {
+        self.planned
+            .iter()
+            .map(|p| p.name.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
+    /// A diagnostic about this machine, with its program and base evidence.
+    fn diagnostic(&self, status: Status, message: String) -> Diagnostic {
+        let p = &self.machine.properties;
+        let mut d = Diagnostic::new(status, self.machine.id.clone(), message).evidence(json!({
+            "machine": self.name(),
+            "osSku": p.os_sku.as_deref().or(p.os_name.as_deref()),
+            "osVersion": p.os_version,
+        }));
+        if let Some(license) = self.license_name() {
+            d = d.with_evidence("linkedLicense", license);
+        }
+        if !self.planned.is_empty() {
+            d = d.with_evidence("plannedLicenses", self.planned_names());
+        }
+        if let Some(program) = self.program {
+            d = d.program(program);
+        }
+        d
+    }
+
+    /// `skipped`: the machine is not eligible, so the check does not apply (ESU503 says why).
+    fn skipped_not_eligible(&self) -> Diagnostic {
+        self.diagnostic(
+            Status::Skipped,
+            format!(
+                "machine {} is not eligible for ESU (see ESU503): {}",
+                self.name(),
+                describe_os(&self.os)
+            ),
+        )
+        .with_evidence("blockedBy", "ESU503")
+    }
+}
+
+/// The machine's name, else its id.
+fn label(machine: &Machine) -> &str {
+    if machine.name.is_empty() {
+        &machine.id
+    } else {
+        &machine.name
+    }
+}
+
+/// The OS in words.
+fn describe_os(os: &OsClass) -> String {
+    match os {
+        OsClass::Eligible {
+            release, edition, ..
+        } => match edition {
+            Some(edition) => format!("{} {edition}", release.name),
+            None => release.name.to_owned(),
+        },
+        OsClass::IneligibleEdition { sku, .. } => sku.clone(),
+        OsClass::Outside { os } => format!("{os}, which no ESU program covers"),
+        OsClass::Unknown => "its OS is not reported".to_owned(),
+    }
+}
+
+/// The machines of the subscription the machine checks report on, in snapshot order.
+fn subjects<'a>(ctx: &CheckCtx<'a>) -> Vec<Subject<'a>> {
+    let Some(items) = ctx.subscription.machines.as_ref().and_then(|f| f.value()) else {
+        return Vec::new();
+    };
+    let mut read = ctx.estate.machines_in(ctx.subscription_id());
+    let mut out = Vec::new();
+    for item in items {
+        match item {
+            Item::Invalid { id, error } => out.push(Subject::Invalid { id, error }),
+            Item::Read(_) => {
+                let Some(m) = read.next() else { continue };
+                if let Some(subject) = subject(ctx, m) {
+                    out.push(subject);
+                }
+            }
+        }
+    }
+    out
+}
+
+/// What the machine checks make of one machine; `None`: not reported.
+fn subject<'a>(ctx: &CheckCtx<'a>, m: MachineRef<'a>) -> Option<Subject<'a>> {
+    let machine = m.machine;
+    let p = &machine.properties;
+    let os = programs::classify_os(
+        p.os_sku.as_deref().or(p.os_name.as_deref()),
+        p.os_version.as_deref(),
+    );
+    let link = ctx.estate.link(m);
+    let planned = ctx.estate.planned_for(&machine.id);
+    let os_program = match &os {
+        OsClass::Eligible { program, .. } | OsClass::IneligibleEdition { program, .. } => {
+            Some(*program)
+        }
+        _ => None,
+    };
+    let license_program = match link {
+        Link::Linked(l) => l
+            .license
+            .details()
+            .target
+            .as_deref()
+            .and_then(programs::by_target),
+        _ => None,
+    }
+    .or_else(|| planned.iter().find_map(|p| programs::by_target(&p.target)));
+    let program = os_program.or(license_program);
+    if let Some(only) = ctx.program
+        && program.map(|p| p.id) != Some(only.id)
+    {
+        return None;
+    }
+    let linked = !matches!(link, Link::None);
+    let candidate = ctx.plan.is_empty() && !matches!(os, OsClass::Outside { .. });
+    if linked || !planned.is_empty() || candidate {
+        return Some(Subject::InScope(Scoped {
+            machine,
+            os,
+            link,
+            planned,
+            program,
+        }));
+    }
+    match os {
+        OsClass::Outside { os } if ctx.plan.is_empty() => Some(Subject::Outside { machine, os }),
+        _ => None,
+    }
+}
+
+/// Runs one machine check: `check` on each machine in scope, the shared findings on the others.
+fn run_each(
+    ctx: &CheckCtx<'_>,
+    out: &mut Vec<Finding>,
+    info: &CheckInfo,
+    check: impl Fn(&CheckCtx<'_>, &Scoped<'_>) -> Diagnostic,
+) {
+    for subject in subjects(ctx) {
+        let diagnostic = match subject {
+            Subject::InScope(scoped) => check(ctx, &scoped),
+            Subject::Outside { machine, os } => Diagnostic::new(
+                Status::Skipped,
+                machine.id.clone(),
+                format!(
+                    "machine {} runs {os}, outside every ESU program",
+                    label(machine)
+                ),
+            )
+            .evidence(json!({ "machine": label(machine), "os": os })),
+            Subject::Invalid { id, error } => {
+                let resource = if id.is_empty() {
+                    ctx.subscription_resource_id()
+                } else {
+                    id.to_owned()
+                };
+                let what = if id.is_empty() { "(no id)" } else { id };
+                Diagnostic::new(
+                    Status::Inconclusive,
+                    resource,
+                    format!("could not read machine {what}: {error}"),
+                )
+                .remediation(
+                    "look at the machine's payload with `az resource show --ids MACHINE_ID`; if \
+                     it looks right, report the error to the esu-preflight maintainers with it",
+                )
+                .evidence(json!({ "invalid": true, "error": error }))
+            }
+        };
+        out.push(ctx.finding(info, diagnostic));
+    }
+}
+
+macro_rules! machine_check {
+    ($ty:ty, $info:expr, $body:path) => {
+        impl Check for $ty {
+            fn info(&self) -> &'static CheckInfo {
+                &$info
+            }
+
+            fn needs(&self) -> &'static [Need] {
+                &NEEDS
+            }
+
+            fn run(&self, ctx: &CheckCtx<'_>, out: &mut Vec<Finding>) {
+                run_each(ctx, out, &$info, $body);
+            }
+        }
+    };
+}
+
+machine_check!(MachineNotConnected, INFO_501, connected);
+machine_check!(AgentTooOld, INFO_502, agent);
+machine_check!(OsNotEligible, INFO_503, os_eligible);
+machine_check!(EsuFreeEnvironment, INFO_504, free_environment);
+machine_check!(MachineNotLinked, INFO_505, linked);
+machine_check!(ServiceReportsIneligible, INFO_506, service_eligibility);
+
+/// A non-empty trimmed value.
+fn present(value: Option<&str>) -> Option<&str> {
+    value.map(str::trim).filter(|v| !v.is_empty())
+}
+
+// ---------------------------------------------------------------------------------------------
+// ESU501
+
+fn connected(ctx: &CheckCtx<'_>, s: &Scoped<'_>) -> Diagnostic {
+    let p = &s.machine.properties;
+    let name = s.name();
+    let Some(status) = present(p.status.as_deref()) else {
+        return s
+            .diagnostic(
+                Status::Inconclusive,
+                format!("machine {name} does not report its agent status"),
+            )
+            .remediation(
+                "run `azcmagent show` on the machine to see its state, then run esu-preflight \
+                 again",
+            );
+    };
+    if status.eq_ignore_ascii_case("Connected") {
+        return s
+            .diagnostic(Status::Pass, format!("machine {name} is Connected"))
+            .with_evidence("status", status);
+    }
+    let changed = present(p.last_status_change.as_deref());
+    let since = match changed.and_then(parse_rfc3339) {
+        Some(at) => format!(
+            " since {} ({})",
+            format_utc(at),
+            ago(ctx.now - at).unwrap_or_else(|| "in the future of this run's clock".to_owned())
+        ),
+        None => match changed {
+            Some(text) => format!(" since {text:?}"),
+            None => " (when it changed is not reported)".to_owned(),
+        },
+    };
+    let remediation = if status.eq_ignore_ascii_case("Expired") {
+        "the agent was disconnected so long that its identity expired: on the machine run \
+         `azcmagent disconnect --force-local-only`, delete the stale Arc resource, onboard it again \
+         with `azcmagent connect`, then link its ESU license again"
+    } else if status.eq_ignore_ascii_case("Error") {
+        "on the machine run `azcmagent show` and `azcmagent logs` to see the error, fix it, and test \
+         connectivity with `azcmagent check`"
+    } else {
+        "on the machine run `azcmagent show` and `azcmagent check` (connectivity to the Arc \
+         endpoints: proxy, firewall, private link) and restart the agent services (himds, \
+         GCArcService, ExtensionService); after 45 days disconnected the agent expires and must be \
+         onboarded again"
+    };
+    s.diagnostic(
+        Status::Fail,
+        format!("machine {name} is {status}{since}: ESU is delivered only to Connected machines"),
+    )
+    .remediation(remediation)
+    .with_evidence("status", status)
+    .with_evidence("lastStatusChange", changed)
+}
+
+/// How long ago, in words; `None` for a negative duration.
+fn ago(elapsed: time::Duration) -> Option<String> {
+    if elapsed.is_negative() {
+        return None;
+    }
+    let plural = |n: i64, unit: &str| {
+        if n == 1 {
+            format!("1 {unit} ago")
+        } else {
+            format!("{n} {unit}s ago")
+        }
+    };
+    Some(if elapsed.whole_days() >= 1 {
+        plural(elapsed.whole_days(), "day")
+    } else if elapsed.whole_hours() >= 1 {
+        plural(elapsed.whole_hours(), "hour")
+    } else {
+        plural(elapsed.whole_minutes(), "minute")
+    })
+}
+
+/// `2026-11-20 08:00 UTC`.
+fn format_utc(at: OffsetDateTime) -> String {
+    let at = at.to_offset(UtcOffset::UTC);
+    format!(
+        "{} {:02}:{:02} UTC",
+        at.date(),
+        at.time().hour(),
+        at.time().minute()
+    )
+}
+
+/// Reads an RFC 3339 time as ARM writes it (`2026-11-20T08:00:00.1234567Z`, `…+01:00`); no
+/// offset is read as UTC.
+fn parse_rfc3339(text: &str) -> Option<OffsetDateTime> {
+    let text = text.trim();
+    let bytes = text.as_bytes();
+    if bytes.len() < 19
+        || bytes[4] != b'-'
+        || bytes[7] != b'-'
+        || !matches!(bytes[10], b'T' | b't' | b' ')
+        || bytes[13] != b':'
+        || bytes[16] != b':'
+    {
+        return None;
+    }
+    let number = |from: usize, to: usize| -> Option<u32> {
+        let part = text.get(from..to)?;
+        if !part.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        part.parse().ok()
+    };
+    let year = i32::try_from(number(0, 4)?).ok()?;
+    let month = time::Month::try_from(u8::try_from(number(5, 7)?).ok()?).ok()?;
+    let day = u8::try_from(number(8, 10)?).ok()?;
+    let hour = u8::try_from(number(11, 13)?).ok()?;
+    let minute = u8::try_from(number(14, 16)?).ok()?;
+    let second = u8::try_from(number(17, 19)?).ok()?;
+    let mut rest = text.get(19..)?;
+    if let Some(fraction) = rest.strip_prefix('.') {
+        rest = fraction.trim_start_matches(|c: char| c.is_ascii_digit());
+    }
+    let offset = match rest {
+        "" | "Z" | "z" => 0,
+        _ => {
+            let sign = match rest.as_bytes().first()? {
+                b'+' => 1,
+                b'-' => -1,
+                _ => return None,
+            };
+            let (h, m) = rest.get(1..)?.split_once(':')?;
+            if h.len() != 2 || m.len() != 2 {
+                return None;
+            }
+            let h: i32 = h.parse().ok()?;
+            let m: i32 = m.parse().ok()?;
+            sign * (h * 3600 + m * 60)
+        }
+    };
+    let date = Date::from_calendar_date(year, month, day).ok()?;
+    let time = time::Time::from_hms(hour, minute, second).ok()?;
+    let offset = UtcOffset::from_whole_seconds(offset).ok()?;
+    Some(PrimitiveDateTime::new(date, time).assume_offset(offset))
+}
+
+// ---------------------------------------------------------------------------------------------
+// ESU502
+
+fn agent(_ctx: &CheckCtx<'_>, s: &Scoped<'_>) -> Diagnostic {
+    let name = s.name();
+    let Some(program) = s.program else {
+        return match s.os {
+            OsClass::Unknown => s
+                .diagnostic(
+                    Status::Inconclusive,
+                    format!(
+                        "machine {name} does not report its OS, so the minimum agent version of \
+                         its ESU program is not known"
+                    ),
+                )
+                .remediation(
+                    "run `azcmagent show` on the machine and make sure it reports its OS, then \
+                     run esu-preflight again",
+                ),
+            _ => s.skipped_not_eligible(),
+        };
+    };
+    let min = program.min_agent;
+    let upgrade = format!(
+        "upgrade the Connected Machine agent to {min} or later: run the latest \
+         AzureConnectedMachineAgent.msi (https://aka.ms/AzureConnectedMachineAgent) or update it \
+         through Microsoft Update or Azure Update Manager, then check with `azcmagent version`"
+    );
+    let Some(text) = present(s.machine.properties.agent_version.as_deref()) else {
+        return s
+            .diagnostic(
+                Status::Inconclusive,
+                format!(
+                    "machine {name} does not report its agent version ({} ESU needs {min} or \
+                     later)",
+                    program.name
+                ),
+            )
+            .remediation("run `azcmagent version` on the machine; ".to_owned() + &upgrade)
+            .with_evidence("minimum", min.to_string());
+    };
+    let Some(version) = AgentVersion::parse(text) else {
+        return s
+            .diagnostic(
+                Status::Inconclusive,
+                format!(
+                    "the agent version {text:?} of machine {name} could not be read ({} ESU \
+                     needs {min} or later)",
+                    program.name
+                ),
+            )
+            .remediation("run `azcmagent version` on the machine; ".to_owned() + &upgrade)
+            .with_evidence("agentVersion", text)
+            .with_evidence("minimum", min.to_string());
+    };
+    if version < min {
+        s.diagnostic(
+            Status::Fail,
+            format!(
+                "agent {text} on machine {name} is older than {min}, the minimum for {} ESU",
+                program.name
+            ),
+        )
+        .remediation(upgrade)
+    } else {
+        s.diagnostic(
+            Status::Pass,
+            format!(
+                "agent {text} on machine {name} meets the minimum of {} ESU ({min})",
+                program.name
+            ),
+        )
+    }
+    .with_evidence("agentVersion", text)
+    .with_evidence("minimum", min.to_string())
+}
+
+// ---------------------------------------------------------------------------------------------
+// ESU503
+
+fn os_eligible(_ctx: &CheckCtx<'_>, s: &Scoped<'_>) -> Diagnostic {
+    let name = s.name();
+    let p = &s.machine.properties;
+    let reported = match (
+        present(p.os_sku.as_deref().or(p.os_name.as_deref())),
+        present(p.os_version.as_deref()),
+    ) {
+        (Some(sku), Some(version)) => format!("{sku} ({version})"),
+        (Some(sku), None) => sku.to_owned(),
+        (None, Some(version)) => version.to_owned(),
+        (None, None) => String::new(),
+    };
+    let enrolled = match (s.license_name(), s.planned.is_empty()) {
+        (Some(license), _) => Some(format!("it is linked to license {license}")),
+        (None, false) => Some(format!("the plan links it to {}", s.planned_names())),
+        (None, true) => None,
+    };
+    let unlink = format!(
+        "unlink it: `az rest --method put --url \"https://management.azure.com{}/licenseProfiles/\
+         default?api-version={API_VERSION}\" --body '{{\"location\": \"{}\", \"properties\": \
+         {{\"esuProfile\": {{\"assignedLicense\": \"\"}}}}}}'` (or in the portal: Azure Arc > \
+         Windows Server ESUs > Eligible resources), take its cores off the license and it out of \
+         the plan",
+        s.machine.id,
+        s.machine.location.as_deref().unwrap_or("REGION")
+    );
+    match &s.os {
+        OsClass::Eligible { program, .. } => s.diagnostic(
+            Status::Pass,
+            format!(
+                "machine {name} runs {reported}, eligible for {} ESU",
+                program.name
+            ),
+        ),
+        OsClass::IneligibleEdition { program, .. } => {
+            let covered = program.editions.join(" and ");
+            let base = format!(
+                "machine {name} runs {reported}, an edition {} ESU does not cover (only \
+                 {covered})",
+                program.name
+            );
+            match enrolled {
+                Some(enrolled) => s
+                    .diagnostic(Status::Fail, format!("{base}, but {enrolled}"))
+                    .remediation(unlink),
+                None => s
+                    .diagnostic(
+                        Status::Fail,
+                        format!("{base}: it cannot get ESU through Arc"),
+                    )
+                    .severity(Severity::Info)
+                    .remediation(
+                        "plan an upgrade to a supported release or a move to Azure; don't link \
+                         it to an ESU license",
+                    ),
+            }
+        }
+        OsClass::Outside { os } => s
+            .diagnostic(
+                Status::Fail,
+                format!(
+                    "machine {name} runs {os}, which no ESU program covers, but {}",
+                    enrolled.unwrap_or_else(|| "it is in scope".to_owned())
+                ),
+            )
+            .remediation(format!(
+                "an upgraded machine keeps its ESU link until it is removed: {unlink}"
+            )),
+        _ => s
+            .diagnostic(
+                Status::Inconclusive,
+                format!("machine {name} does not report its OS SKU and version"),
+            )
+            .remediation(
+                "make sure the agent is Connected and reporting (`azcmagent show` on the \
+                 machine), then run esu-preflight again",
+            ),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// ESU504
+
+/// One sign that a machine runs where ESU may be free.
+struct Signal {
+    /// The environment, e.g. `Azure VMware Solution`.
+    environment: &'static str,
+    /// What says so, e.g. `kind AVS`.
+    evidence: String,
+}
+
+const AVS: &str = "Azure VMware Solution";
+const AZURE_LOCAL: &str = "Azure Local (Azure Stack HCI)";
+const AZURE_VM: &str = "an Azure VM";
+
+/// Every sign that `machine` runs as an Azure VM, on Azure Local or on AVS.
+fn free_signals(machine: &Machine) -> Vec<Signal> {
+    let p = &machine.properties;
+    let mut signals = Vec::new();
+    let mut add = |environment, evidence: String| {
+        signals.push(Signal {
+            environment,
+            evidence,
+        })
+    };
+    if let Some(kind) = present(machine.kind.as_deref()) {
+        if kind.eq_ignore_ascii_case("AVS") {
+            add(AVS, format!("kind {kind}"));
+        } else if kind.eq_ignore_ascii_case("HCI") {
+            add(AZURE_LOCAL, format!("kind {kind}"));
+        }
+    }
+    if let Some(cluster) = present(p.parent_cluster_resource_id.as_deref()) {
+        add(AZURE_LOCAL, format!("parentClusterResourceId {cluster}"));
+    }
+    let provider = p
+        .cloud_metadata
+        .as_ref()
+        .and_then(|c| c.provider.as_deref());
+    if let Some(provider) = present(provider)
+        && provider.eq_ignore_ascii_case("Azure")
+    {
+        add(AZURE_VM, format!("cloudMetadata.provider {provider}"));
+    }
+    let detected = &p.detected_properties;
+    if let Some(provider) = present(detected.cloud_provider.as_deref())
+        && provider.eq_ignore_ascii_case("Azure")
+    {
+        add(
+            AZURE_VM,
+            format!("detectedProperties.cloudprovider {provider}"),
+        );
+    }
+    for (field, value) in [
+        ("model", detected.model.as_deref()),
+        ("manufacturer", detected.manufacturer.as_deref()),
+    ] {
+        if let Some(value) = present(value) {
+            let lower = value.to_ascii_lowercase();
+            if lower.contains("azure stack hci") || lower.contains("azure local") {
+                add(AZURE_LOCAL, format!("detected {field} {value}"));
+            }
+        }
+    }
+    signals
+}
+
+/// The environments the signals name, in words: `Azure VMware Solution (kind AVS)`.
+fn environments(signals: &[Signal]) -> String {
+    let mut names: Vec<&str> = signals.iter().map(|s| s.environment).collect();
+    names.dedup();
+    names
+        .iter()
+        .map(|name| {
+            let evidence: Vec<&str> = signals
+                .iter()
+                .filter(|s| s.environment == *name)
+                .map(|s| s.evidence.as_str())
+                .collect();
+            let place = if *name == AZURE_VM { "as" } else { "on" };
+            format!("{place} {name} ({})", evidence.join("; "))
+        })
+        .collect::<Vec<_>>()
+        .join(" and ")
+}
+
+fn free_environment(_ctx: &CheckCtx<'_>, s: &Scoped<'_>) -> Diagnostic {
+    if matches!(
+        s.os,
+        OsClass::IneligibleEdition { .. } | OsClass::Outside { .. }
+    ) {
+        return s.skipped_not_eligible();
+    }
+    let name = s.name();
+    let signals = free_signals(s.machine);
+    let evidence: Vec<&str> = signals.iter().map(|s| s.evidence.as_str()).collect();
+    if signals.is_empty() {
+        let p = &s.machine.properties;
+        let provider = present(
+            p.cloud_metadata
+                .as_ref()
+                .and_then(|c| c.provider.as_deref()),
+        )
+        .or(present(p.detected_properties.cloud_provider.as_deref()));
+        return match provider {
+            Some(provider) => s
+                .diagnostic(
+                    Status::Pass,
+                    format!(
+                        "machine {name} shows no sign of running in Azure, on Azure Local or on \
+                         Azure VMware Solution (cloud provider {provider})"
+                    ),
+                )
+                .with_evidence("cloudProvider", provider)
+                .with_evidence("kind", s.machine.kind.as_deref()),
+            None => s
+                .diagnostic(
+                    Status::Inconclusive,
+                    format!(
+                        "machine {name} reports no cloud provider, so whether it runs in Azure \
+                         is not known"
+                    ),
+                )
+                .remediation(
+                    "make sure the agent is Connected and current (`azcmagent show` lists the \
+                     cloud provider), then run esu-preflight again",
+                ),
+        };
+    }
+    let places = environments(&signals);
+    let Some(program) = s.program else {
+        return s
+            .diagnostic(
+                Status::Inconclusive,
+                format!(
+                    "machine {name} runs {places}, but it does not report its OS, so whether its \
+                     ESU is free there is not known"
+                ),
+            )
+            .remediation(
+                "make sure the agent reports the OS (`azcmagent show`), then run esu-preflight \
+                 again",
+            )
+            .with_evidence("signals", evidence);
+    };
+    let paid = match (s.license_name(), s.planned.is_empty()) {
+        (Some(license), _) => Some(format!("it is linked to license {license}")),
+        (None, false) => Some(format!("the plan links it to {}", s.planned_names())),
+        (None, true) => None,
+    };
+    match program.free_environments {
+        FreeEnvironments::Free => match paid {
+            Some(paid) => s
+                .diagnostic(
+                    Status::Fail,
+                    format!(
+                        "machine {name} runs {places}, where {} ESU is free, but {paid}: its \
+                         cores are paid for nothing",
+                        program.name
+                    ),
+                )
+                .remediation(
+                    "unlink it (see ESU503) and take its cores off the license; Azure VMs get ESU \
+                     automatically, Azure VMware Solution through a support request, Azure Local \
+                     through Azure VM verification",
+                ),
+            None => s.diagnostic(
+                Status::Pass,
+                format!(
+                    "machine {name} runs {places}, where {} ESU is free: it gets ESU without an \
+                     Arc license",
+                    program.name
+                ),
+            ),
+        },
+        FreeEnvironments::Unstated { sources } => s
+            .diagnostic(
+                Status::Fail,
+                format!(
+                    "machine {name} runs {places}; Microsoft's {} ESU pages don't say ESU is \
+                     free there{}",
+                    program.name,
+                    paid.map(|p| format!(" ({p})")).unwrap_or_default()
+                ),
+            )
+            .severity(Severity::Info)
+            .remediation(format!(
+                "confirm with Microsoft or your licensing partner whether {} ESU is free there \
+                 before relying on it; until then treat the machine as needing a license \
+                 (ESU505). Sources: {sources}",
+                program.name
+            ))
+            .with_evidence("sources", sources),
+    }
+    .with_evidence("signals", evidence)
+}
+
+// ---------------------------------------------------------------------------------------------
+// ESU505
+
+/// Where a program stands on `today`: the end of support and billing, in words, and how severe
+/// an unlinked machine is.
+fn deadline(program: &Program, today: Date) -> (String, Severity) {
+    let eos = program.end_of_support;
+    let back_billed = program.back_billed_to.map(|d| d.to_string());
+    if today < eos {
+        let days = (eos - today).whole_days();
+        let days = if days == 1 {
+            "1 day is".to_owned()
+        } else {
+            format!("{days} days are")
+        };
+        let mut text = format!(
+            "{days} left before {} leaves support on {eos}",
+            program.name
+        );
+        if program.billing_start > today {
+            text.push_str(&format!("; billing starts {}", program.billing_start));
+            if let Some(date) = &back_billed {
+                text.push_str(&format!(
+                    " (licenses provisioned later are back-billed to {date})"
+                ));
+            }
+        }
+        (text, Severity::Warning)
+    } else {
+        let mut text = format!(
+            "{} left support on {eos}: it gets no security updates without ESU",
+            program.name
+        );
+        if let Some(date) = &back_billed {
+            text.push_str(&format!(
+                "; a license provisioned now is back-billed to {date}"
+            ));
+        }
+        (text, Severity::Error)
+    }
+}
+
+fn linked(ctx: &CheckCtx<'_>, s: &Scoped<'_>) -> Diagnostic {
+    if matches!(
+        s.os,
+        OsClass::IneligibleEdition { .. } | OsClass::Outside { .. }
+    ) {
+        return s.skipped_not_eligible();
+    }
+    let name = s.name();
+    let link_remediation = format!(
+        "link it to an activated license of its program: in the portal, Azure Arc > Windows \
+         Server ESUs > Eligible resources, or `az rest --method put --url \
+         \"https://management.azure.com{}/licenseProfiles/default?api-version={API_VERSION}\" \
+         --body '{{\"location\": \"{}\", \"properties\": {{\"esuProfile\": {{\"assignedLicense\": \
+         \"LICENSE_ID\"}}}}}}'`",
+        s.machine.id,
+        s.machine.location.as_deref().unwrap_or("REGION")
+    );
+    match s.link {
+        Link::Linked(license) => {
+            let lname = s.license_name().unwrap_or_default();
+            let state = present(license.license.details().state.as_deref());
+            let d = match state {
+                Some(state) if state.eq_ignore_ascii_case("Activated") => s.diagnostic(
+                    Status::Pass,
+                    format!("machine {name} is linked to license {lname}, which is Activated"),
+                ),
+                Some(state) if state.eq_ignore_ascii_case("Deactivated") => s
+                    .diagnostic(
+                        Status::Fail,
+                        format!(
+                            "machine {name} is linked to license {lname}, which is Deactivated: \
+                             it receives no ESU"
+                        ),
+                    )
+                    .remediation(format!(
+                        "activate the license (billing starts on activation): `az rest --method \
+                         patch --url \"https://management.azure.com{}?api-version={API_VERSION}\" \
+                         --body '{{\"properties\": {{\"licenseDetails\": {{\"state\": \
+                         \"Activated\"}}}}}}'`, or {link_remediation}",
+                        license.license.id
+                    )),
+                Some(state) => s
+                    .diagnostic(
+                        Status::Inconclusive,
+                        format!(
+                            "machine {name} is linked to license {lname}, whose state {state:?} \
+                             is not known to esu-preflight"
+                        ),
+                    )
+                    .remediation(
+                        "look at the license in the portal (Azure Arc > Licenses) and make sure \
+                         it is Activated",
+                    ),
+                None => s
+                    .diagnostic(
+                        Status::Inconclusive,
+                        format!(
+                            "machine {name} is linked to license {lname}, which does not report \
+                             its state"
+                        ),
+                    )
+                    .remediation(
+                        "look at the license in the portal (Azure Arc > Licenses) and make sure \
+                         it is Activated",
+                    ),
+            };
+            d.with_evidence("licenseId", license.license.id.as_str())
+                .with_evidence("licenseState", state)
+        }
+        Link::Elsewhere(id) => s
+            .diagnostic(
+                Status::Inconclusive,
+                format!(
+                    "machine {name} is linked to license {id}, which is not in the snapshot, so \
+                     whether it is activated is not known"
+                ),
+            )
+            .remediation(
+                "include the subscription that holds the license in the run (`--subscription \
+                 ID`), or look at it with `az resource show --ids LICENSE_ID`",
+            ),
+        Link::None => not_linked(ctx, s, &link_remediation),
+    }
+}
+
+/// ESU505 on a machine with no license linked.
+fn not_linked(ctx: &CheckCtx<'_>, s: &Scoped<'_>, link_remediation: &str) -> Diagnostic {
+    let name = s.name();
+    if !s.planned.is_empty() {
+        let activated: Vec<&str> = s
+            .planned
+            .iter()
+            .filter(|p| p.state.trim().eq_ignore_ascii_case("Activated"))
+            .map(|p| p.name.as_str())
+            .collect();
+        return if activated.is_empty() {
+            s.diagnostic(
+                Status::Fail,
+                format!(
+                    "machine {name} is not linked; the plan links it to {}, which the plan \
+                     creates Deactivated: it will receive no ESU",
+                    s.planned_names()
+                ),
+            )
+            .remediation("set `state = \"Activated\"` on the planned license, or activate it later")
+        } else {
+            s.diagnostic(
+                Status::Pass,
+                format!(
+                    "machine {name} is not linked yet; the plan links it to {}",
+                    activated.join(", ")
+                ),
+            )
+        };
+    }
+    let Some(program) = s.program else {
+        return s
+            .diagnostic(
+                Status::Inconclusive,
+                format!(
+                    "machine {name} has no ESU license linked, and it does not report its OS, so \
+                     whether it needs one is not known"
+                ),
+            )
+            .remediation(
+                "make sure the agent reports the OS (`azcmagent show`), then run esu-preflight \
+                 again",
+            );
+    };
+    let today = ctx.now.to_offset(UtcOffset::UTC).date();
+    let (when, severity) = deadline(program, today);
+    let signals = free_signals(s.machine);
+    if !signals.is_empty() {
+        let places = environments(&signals);
+        return match program.free_environments {
+            FreeEnvironments::Free => s.diagnostic(
+                Status::Pass,
+                format!(
+                    "machine {name} has no ESU license linked, and needs none: it runs {places}, \
+                     where {} ESU is free (ESU504)",
+                    program.name
+                ),
+            ),
+            _ => s
+                .diagnostic(
+                    Status::Fail,
+                    format!(
+                        "machine {name} has no ESU license linked; it runs {places}, where \
+                         Microsoft's {} ESU pages don't say ESU is free (ESU504): {when}",
+                        program.name
+                    ),
+                )
+                .severity(Severity::Info)
+                .remediation(format!(
+                    "confirm whether ESU is free there (ESU504); if it is not, \
+                     {link_remediation}"
+                )),
+        };
+    }
+    s.diagnostic(
+        Status::Fail,
+        format!("machine {name} has no ESU license linked: {when}"),
+    )
+    .severity(severity)
+    .remediation(link_remediation)
+    .with_evidence("endOfSupport", program.end_of_support.to_string())
+    .with_evidence("billingStart", program.billing_start.to_string())
+    .with_evidence("today", today.to_string())
+}
+
+// ---------------------------------------------------------------------------------------------
+// ESU506
+
+fn service_eligibility(_ctx: &CheckCtx<'_>, s: &Scoped<'_>) -> Diagnostic {
+    let name = s.name();
+    let reported = present(
+        s.machine
+            .esu_profile()
+            .and_then(|e| e.esu_eligibility.as_deref()),
+    );
+    let remediation = "make sure the machine is Connected with a current agent (ESU501, ESU502) \
+                       and runs an eligible OS (ESU503); run `azcmagent show` on it and check \
+                       again after its next status report (up to an hour); if it stays so, open \
+                       a support request with Azure Arc";
+    match reported {
+        None => s
+            .diagnostic(
+                Status::Inconclusive,
+                format!("machine {name} does not report the ESU service's eligibility"),
+            )
+            .remediation(
+                "make sure the agent is Connected and current (`azcmagent show`), then run \
+                 esu-preflight again",
+            ),
+        Some(value) if value.eq_ignore_ascii_case("Eligible") => s.diagnostic(
+            Status::Pass,
+            format!("the ESU service reports machine {name} as Eligible"),
+        ),
+        Some(value) if value.eq_ignore_ascii_case("Ineligible") => s
+            .diagnostic(
+                Status::Fail,
+                format!("the ESU service reports machine {name} as Ineligible"),
+            )
+            .remediation(remediation),
+        Some(value) if value.eq_ignore_ascii_case("Unknown") => s
+            .diagnostic(
+                Status::Fail,
+                format!(
+                    "the ESU service has not decided whether machine {name} is eligible \
+                     (Unknown): the agent may not have reported what it needs yet"
+                ),
+            )
+            .remediation(remediation),
+        Some(value) => s
+            .diagnostic(
+                Status::Inconclusive,
+                format!(
+                    "the ESU service reports machine {name} as {value:?}, a value esu-preflight \
+                     does not know"
+                ),
+            )
+            .remediation(remediation),
+    }
+    .with_evidence("esuEligibility", reported)
+}
