@@ -1237,3 +1237,649 @@ fn service_eligibility(_ctx: &CheckCtx<'_>, s: &Scoped<'_>) -> Diagnostic {
     }
     .with_evidence("esuEligibility", reported)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::checks::testkit::{self, Fixture, SUB};
+    use crate::plan::{LicensePlan, PlannedLicense};
+    use serde_json::Value;
+    use time::macros::datetime;
+
+    const CHECKS: [&dyn Check; 6] = [
+        &MachineNotConnected,
+        &AgentTooOld,
+        &OsNotEligible,
+        &EsuFreeEnvironment,
+        &MachineNotLinked,
+        &ServiceReportsIneligible,
+    ];
+
+    /// The findings of every machine check.
+    fn run_all(fixture: &Fixture) -> Vec<Finding> {
+        CHECKS
+            .iter()
+            .flat_map(|check| testkit::run(*check, fixture))
+            .collect()
+    }
+
+    /// The findings of every machine check, restricted to `program`.
+    fn run_program(fixture: &Fixture, program: &'static Program) -> Vec<Finding> {
+        let (snapshot, config) = fixture.build();
+        let estate = super::super::estate::Estate::new(&snapshot, &fixture.plan);
+        let mut out = Vec::new();
+        for subscription in &snapshot.subscriptions {
+            let ctx = CheckCtx {
+                snapshot: &snapshot,
+                subscription,
+                plan: &fixture.plan,
+                config: &config,
+                now: fixture.now,
+                estate: &estate,
+                program: Some(program),
+            };
+            for check in CHECKS {
+                super::super::run_check(check, &ctx, &mut out);
+            }
+        }
+        out
+    }
+
+    /// The one finding of check `id` on the machine named `name`.
+    fn one<'f>(findings: &'f [Finding], id: &str, name: &str) -> &'f Finding {
+        let found: Vec<&Finding> = findings
+            .iter()
+            .filter(|f| f.check_id == id && f.resource_id.ends_with(&format!("/{name}")))
+            .collect();
+        assert_eq!(found.len(), 1, "{id} on {name}: {findings:#?}");
+        found[0]
+    }
+
+    fn status(findings: &[Finding], id: &str, name: &str) -> (Status, Severity) {
+        let f = one(findings, id, name);
+        (f.status, f.severity)
+    }
+
+    /// A Windows Server 2016 Datacenter machine on agent `agent`, ESU eligible, not linked.
+    fn ws2016(name: &str, agent: &str) -> Value {
+        let mut m = testkit::machine_json(name);
+        let p = &mut m["properties"];
+        p["osSku"] = json!("Windows Server 2016 Datacenter");
+        p["osName"] = json!("Windows Server 2016 Datacenter");
+        p["osVersion"] = json!("10.0.14393.7428");
+        p["agentVersion"] = json!(agent);
+        m
+    }
+
+    /// A Windows Server 2016 Datacenter pCore license.
+    fn license_2016(name: &str) -> Value {
+        let mut l = testkit::license_json(name);
+        l["properties"]["licenseDetails"]["target"] = json!("Windows Server 2016");
+        l
+    }
+
+    fn ws2019(name: &str) -> Value {
+        let mut m = testkit::machine_json(name);
+        m["properties"]["osSku"] = json!("Windows Server 2019 Datacenter");
+        m["properties"]["osVersion"] = json!("10.0.17763.6532");
+        m["properties"]["licenseProfile"]["esuProfile"]["esuEligibility"] = json!("Ineligible");
+        m
+    }
+
+    fn azure_vm(mut m: Value) -> Value {
+        m["properties"]["detectedProperties"]["cloudprovider"] = json!("Azure");
+        m
+    }
+
+    fn planned(name: &str, machines: &[&str], state: &str) -> PlannedLicense {
+        PlannedLicense {
+            name: name.to_owned(),
+            subscription: None,
+            resource_group: "rg-esu".to_owned(),
+            location: "eastus".to_owned(),
+            target: "Windows Server 2012 R2".to_owned(),
+            edition: "Datacenter".to_owned(),
+            license_type: "pCore".to_owned(),
+            processors: 16,
+            state: state.to_owned(),
+            machines: machines
+                .iter()
+                .map(|m| {
+                    format!(
+                        "/subscriptions/{SUB}/resourceGroups/rg-arc/providers/\
+                         Microsoft.HybridCompute/machines/{m}"
+                    )
+                })
+                .collect(),
+        }
+    }
+
+    /// Eligible machines of both programs, linked to activated licenses: nothing to report.
+    fn healthy() -> Fixture {
+        let l12 = testkit::license_json("esu-2012");
+        let l16 = license_2016("esu-2016");
+        let mut m12 = testkit::machine_json("srv-12");
+        testkit::link(&mut m12, &l12);
+        let mut m16 = ws2016("srv-16", "1.62.03211.2000");
+        testkit::link(&mut m16, &l16);
+        Fixture::healthy()
+            .license(l12)
+            .license(l16)
+            .machine(m12)
+            .machine(m16)
+    }
+
+    #[test]
+    fn esu50x_healthy_fixture_passes_every_check() {
+        let findings = run_all(&healthy());
+        assert_eq!(findings.len(), 12, "{findings:#?}");
+        for f in &findings {
+            assert_eq!(f.status, Status::Pass, "{f:#?}");
+            assert!(f.remediation.is_empty(), "{f:#?}");
+            assert!(f.evidence.is_object(), "{f:#?}");
+            assert!(!f.message.ends_with('.'), "{}", f.message);
+            assert!(f.message.starts_with(char::is_lowercase), "{}", f.message);
+        }
+        assert_eq!(
+            one(&findings, "ESU502", "srv-16").program.as_deref(),
+            Some("ws2016")
+        );
+        assert_eq!(
+            one(&findings, "ESU502", "srv-12").program.as_deref(),
+            Some("ws2012")
+        );
+        // No machines at all: nothing to say.
+        assert!(run_all(&Fixture::healthy()).is_empty());
+    }
+
+    #[test]
+    fn esu501_disconnected_and_expired_fail_saying_since_when() {
+        let mut down = testkit::machine_json("srv-down");
+        down["properties"]["status"] = json!("Disconnected");
+        down["properties"]["lastStatusChange"] = json!("2026-11-20T08:00:00.1234567Z");
+        let mut expired = testkit::machine_json("srv-exp");
+        expired["properties"]["status"] = json!("Expired");
+        expired["properties"]["lastStatusChange"] = Value::Null;
+        let mut unknown = testkit::machine_json("srv-null");
+        unknown["properties"]["status"] = Value::Null;
+        let fixture = Fixture::healthy()
+            .machine(down)
+            .machine(expired)
+            .machine(unknown)
+            .machine(testkit::machine_json("srv-ok"));
+        let findings = testkit::run(&MachineNotConnected, &fixture);
+        let f = one(&findings, "ESU501", "srv-down");
+        assert_eq!((f.status, f.severity), (Status::Fail, Severity::Error));
+        assert_eq!(
+            f.message,
+            "machine srv-down is Disconnected since 2026-11-20 08:00 UTC (9 days ago): ESU is \
+             delivered only to Connected machines"
+        );
+        assert!(f.remediation.contains("azcmagent check"));
+        let f = one(&findings, "ESU501", "srv-exp");
+        assert_eq!(f.status, Status::Fail);
+        assert!(
+            f.message
+                .contains("Expired (when it changed is not reported)")
+        );
+        assert!(f.remediation.contains("azcmagent connect"));
+        assert_eq!(
+            status(&findings, "ESU501", "srv-null").0,
+            Status::Inconclusive
+        );
+        assert_eq!(status(&findings, "ESU501", "srv-ok").0, Status::Pass);
+    }
+
+    #[test]
+    fn esu501_error_status_and_offsets() {
+        let mut m = testkit::machine_json("srv-err");
+        m["properties"]["status"] = json!("Error");
+        m["properties"]["lastStatusChange"] = json!("2026-11-29T13:00:00+03:00");
+        let findings = testkit::run(&MachineNotConnected, &Fixture::healthy().machine(m));
+        let f = one(&findings, "ESU501", "srv-err");
+        assert!(
+            f.message
+                .contains("since 2026-11-29 10:00 UTC (2 hours ago)"),
+            "{}",
+            f.message
+        );
+        assert!(f.remediation.contains("azcmagent logs"));
+    }
+
+    #[test]
+    fn rfc3339_times_are_read_as_arm_writes_them() {
+        let at = |s| parse_rfc3339(s).map(format_utc);
+        assert_eq!(at("2026-11-20T08:00:00Z").unwrap(), "2026-11-20 08:00 UTC");
+        assert_eq!(
+            at("2026-11-20T08:00:00.5-01:30").unwrap(),
+            "2026-11-20 09:30 UTC"
+        );
+        assert_eq!(at("2026-11-20T08:00:00").unwrap(), "2026-11-20 08:00 UTC");
+        for bad in [
+            "",
+            "yesterday",
+            "2026-13-01T00:00:00Z",
+            "2026-11-20T08:00:00Q",
+            "+026-11-20T08:00:00Z",
+        ] {
+            assert_eq!(parse_rfc3339(bad), None, "{bad}");
+        }
+        assert_eq!(ago(time::Duration::minutes(-1)), None);
+        assert_eq!(ago(time::Duration::days(1)).unwrap(), "1 day ago");
+    }
+
+    #[test]
+    fn esu502_compares_versions_with_the_programs_minimum() {
+        let mut old = testkit::machine_json("srv-133");
+        old["properties"]["agentVersion"] = json!("1.33.02399.1041");
+        let mut nine = testkit::machine_json("srv-19");
+        nine["properties"]["agentVersion"] = json!("1.9");
+        let mut null = testkit::machine_json("srv-null");
+        null["properties"]["agentVersion"] = Value::Null;
+        let mut odd = testkit::machine_json("srv-odd");
+        odd["properties"]["agentVersion"] = json!("latest");
+        let fixture = Fixture::healthy()
+            .machine(old)
+            .machine(nine)
+            .machine(null)
+            .machine(odd)
+            .machine(ws2016("srv-161", "1.61.0"))
+            .machine(ws2016("srv-162", "1.62"))
+            .machine(testkit::machine_json("srv-134"))
+            .machine(ws2019("srv-2019"));
+        let findings = testkit::run(&AgentTooOld, &fixture);
+        let f = one(&findings, "ESU502", "srv-133");
+        assert_eq!((f.status, f.severity), (Status::Fail, Severity::Error));
+        assert_eq!(
+            f.message,
+            "agent 1.33.02399.1041 on machine srv-133 is older than 1.34, the minimum for \
+             Windows Server 2012 / 2012 R2 ESU"
+        );
+        assert_eq!(f.program.as_deref(), Some("ws2012"));
+        assert_eq!(status(&findings, "ESU502", "srv-19").0, Status::Fail);
+        let f = one(&findings, "ESU502", "srv-161");
+        assert_eq!(f.status, Status::Fail);
+        assert!(f.message.contains("older than 1.62"), "{}", f.message);
+        assert!(f.remediation.contains("1.62 or later"));
+        assert_eq!(f.program.as_deref(), Some("ws2016"));
+        assert_eq!(status(&findings, "ESU502", "srv-162").0, Status::Pass);
+        assert_eq!(status(&findings, "ESU502", "srv-134").0, Status::Pass);
+        assert_eq!(
+            status(&findings, "ESU502", "srv-null").0,
+            Status::Inconclusive
+        );
+        assert_eq!(
+            status(&findings, "ESU502", "srv-odd").0,
+            Status::Inconclusive
+        );
+        let f = one(&findings, "ESU502", "srv-2019");
+        assert_eq!(f.status, Status::Skipped);
+        assert!(
+            f.message.contains("outside every ESU program"),
+            "{}",
+            f.message
+        );
+        assert_eq!(f.program, None);
+    }
+
+    #[test]
+    fn esu503_os_eligibility() {
+        let license = testkit::license_json("esu-dc");
+        let mut upgraded = ws2019("srv-upgraded");
+        testkit::link(&mut upgraded, &license);
+        let mut storage = testkit::machine_json("srv-storage");
+        storage["properties"]["osSku"] = json!("Windows Storage Server 2012 R2 Standard");
+        let mut storage_linked = storage.clone();
+        storage_linked["name"] = json!("srv-storage-linked");
+        storage_linked["id"] = json!(format!(
+            "/subscriptions/{SUB}/resourceGroups/rg-arc/providers/Microsoft.HybridCompute/\
+             machines/srv-storage-linked"
+        ));
+        testkit::link(&mut storage_linked, &license);
+        let mut unknown = testkit::machine_json("srv-unknown");
+        unknown["properties"]["osSku"] = Value::Null;
+        unknown["properties"]["osName"] = Value::Null;
+        let fixture = Fixture::healthy()
+            .license(license)
+            .machine(upgraded)
+            .machine(storage)
+            .machine(storage_linked)
+            .machine(unknown)
+            .machine(ws2019("srv-2019"))
+            .machine(testkit::machine_json("srv-ok"));
+        let findings = testkit::run(&OsNotEligible, &fixture);
+        let f = one(&findings, "ESU503", "srv-upgraded");
+        assert_eq!((f.status, f.severity), (Status::Fail, Severity::Error));
+        assert!(
+            f.message
+                .contains("which no ESU program covers, but it is linked to license esu-dc"),
+            "{}",
+            f.message
+        );
+        assert!(f.remediation.contains("\"assignedLicense\": \"\""));
+        assert_eq!(f.program.as_deref(), Some("ws2012"));
+        assert_eq!(
+            status(&findings, "ESU503", "srv-storage"),
+            (Status::Fail, Severity::Info)
+        );
+        assert_eq!(
+            status(&findings, "ESU503", "srv-storage-linked"),
+            (Status::Fail, Severity::Error)
+        );
+        assert_eq!(
+            status(&findings, "ESU503", "srv-unknown").0,
+            Status::Inconclusive
+        );
+        let f = one(&findings, "ESU503", "srv-2019");
+        assert_eq!(f.status, Status::Skipped);
+        assert!(f.message.contains("Windows Server 2019 Datacenter"));
+        assert_eq!(status(&findings, "ESU503", "srv-ok").0, Status::Pass);
+    }
+
+    #[test]
+    fn esu504_free_environments_by_program() {
+        let license = testkit::license_json("esu-dc");
+        let mut avs = testkit::machine_json("avs-01");
+        avs["kind"] = json!("avs");
+        testkit::link(&mut avs, &license);
+        let mut hci = testkit::machine_json("hci-01");
+        hci["properties"]["parentClusterResourceId"] = json!(
+            "/subscriptions/x/resourceGroups/rg/providers/Microsoft.AzureStackHCI/clusters/c1"
+        );
+        let mut hci_kind = testkit::machine_json("hci-02");
+        hci_kind["kind"] = json!("HCI");
+        let mut no_cloud = testkit::machine_json("srv-nocloud");
+        no_cloud["properties"]["detectedProperties"] = json!({ "model": "Virtual Machine" });
+        let fixture = Fixture::healthy()
+            .license(license)
+            .machine(avs)
+            .machine(hci)
+            .machine(hci_kind)
+            .machine(azure_vm(testkit::machine_json("azvm-12")))
+            .machine(azure_vm(ws2016("azvm-16", "1.62")))
+            .machine(no_cloud)
+            .machine(testkit::machine_json("srv-hyperv"))
+            .machine(ws2019("srv-2019"));
+        let findings = testkit::run(&EsuFreeEnvironment, &fixture);
+        let f = one(&findings, "ESU504", "avs-01");
+        assert_eq!((f.status, f.severity), (Status::Fail, Severity::Warning));
+        assert!(
+            f.message.contains("on Azure VMware Solution (kind avs)")
+                && f.message.contains("linked to license esu-dc"),
+            "{}",
+            f.message
+        );
+        let f = one(&findings, "ESU504", "hci-01");
+        assert_eq!(f.status, Status::Pass);
+        assert!(f.message.contains("gets ESU without an Arc license"));
+        assert_eq!(status(&findings, "ESU504", "hci-02").0, Status::Pass);
+        let f = one(&findings, "ESU504", "azvm-12");
+        assert_eq!(f.status, Status::Pass);
+        assert!(f.message.contains("as an Azure VM"), "{}", f.message);
+        let f = one(&findings, "ESU504", "azvm-16");
+        assert_eq!((f.status, f.severity), (Status::Fail, Severity::Info));
+        assert!(f.message.contains("don't say ESU is free there"));
+        assert!(f.remediation.contains("license-extended-security-updates"));
+        assert!(f.evidence["sources"].is_string());
+        assert_eq!(f.program.as_deref(), Some("ws2016"));
+        assert_eq!(
+            status(&findings, "ESU504", "srv-nocloud").0,
+            Status::Inconclusive
+        );
+        // "Virtual Machine" alone is Hyper-V anywhere.
+        assert_eq!(status(&findings, "ESU504", "srv-hyperv").0, Status::Pass);
+        assert_eq!(status(&findings, "ESU504", "srv-2019").0, Status::Skipped);
+    }
+
+    #[test]
+    fn azure_hci_avs_and_2019_machines_are_not_failed() {
+        let mut avs = testkit::machine_json("avs-01");
+        avs["kind"] = json!("AVS");
+        let mut hci = testkit::machine_json("hci-01");
+        hci["kind"] = json!("HCI");
+        let fixture = Fixture::healthy()
+            .machine(avs)
+            .machine(hci)
+            .machine(azure_vm(testkit::machine_json("azvm-01")))
+            .machine(ws2019("srv-2019"));
+        let findings = run_all(&fixture);
+        assert_eq!(findings.len(), 24);
+        for f in findings {
+            assert!(matches!(f.status, Status::Pass | Status::Skipped), "{f:#?}");
+        }
+    }
+
+    #[test]
+    fn esu505_links_and_license_states() {
+        let active = testkit::license_json("esu-on");
+        let mut off = testkit::license_json("esu-off");
+        off["properties"]["licenseDetails"]["state"] = json!("Deactivated");
+        let mut no_state = testkit::license_json("esu-nostate");
+        no_state["properties"]["licenseDetails"]["state"] = Value::Null;
+        let mut on = testkit::machine_json("srv-on");
+        testkit::link(&mut on, &active);
+        let mut dark = testkit::machine_json("srv-off");
+        testkit::link(&mut dark, &off);
+        let mut unsure = testkit::machine_json("srv-nostate");
+        testkit::link(&mut unsure, &no_state);
+        let mut elsewhere = testkit::machine_json("srv-elsewhere");
+        elsewhere["properties"]["licenseProfile"]["esuProfile"]["assignedLicenseImmutableId"] =
+            json!("imm-in-another-subscription");
+        let mut free = azure_vm(testkit::machine_json("azvm-12"));
+        free["properties"]["licenseProfile"]["esuProfile"]["esuEligibility"] = json!("Ineligible");
+        let fixture = Fixture::healthy()
+            .license(active)
+            .license(off)
+            .license(no_state)
+            .machine(on)
+            .machine(dark)
+            .machine(unsure)
+            .machine(elsewhere)
+            .machine(free)
+            .machine(testkit::machine_json("srv-unlinked"))
+            .machine(ws2019("srv-2019"));
+        let findings = testkit::run(&MachineNotLinked, &fixture);
+        assert_eq!(status(&findings, "ESU505", "srv-on").0, Status::Pass);
+        let f = one(&findings, "ESU505", "srv-off");
+        assert_eq!((f.status, f.severity), (Status::Fail, Severity::Error));
+        assert!(f.message.contains("which is Deactivated"));
+        assert!(f.remediation.contains("\"state\": \"Activated\""));
+        assert_eq!(
+            status(&findings, "ESU505", "srv-nostate").0,
+            Status::Inconclusive
+        );
+        let f = one(&findings, "ESU505", "srv-elsewhere");
+        assert_eq!(f.status, Status::Inconclusive);
+        assert!(f.message.contains("imm-in-another-subscription"));
+        assert_eq!(status(&findings, "ESU505", "azvm-12").0, Status::Pass);
+        // Windows Server 2012 left support long ago: an unlinked machine is an error.
+        let f = one(&findings, "ESU505", "srv-unlinked");
+        assert_eq!((f.status, f.severity), (Status::Fail, Severity::Error));
+        assert!(
+            f.message.contains("left support on 2023-10-10"),
+            "{}",
+            f.message
+        );
+        assert!(f.remediation.contains("licenseProfiles/default"));
+        assert_eq!(status(&findings, "ESU505", "srv-2019").0, Status::Skipped);
+    }
+
+    #[test]
+    fn esu505_ws2016_dates_through_the_clock() {
+        let fixture = Fixture::healthy()
+            .machine(ws2016("srv-16", "1.62"))
+            .machine(azure_vm(ws2016("azvm-16", "1.62")));
+        let findings = testkit::run(&MachineNotLinked, &fixture);
+        let f = one(&findings, "ESU505", "srv-16");
+        assert_eq!((f.status, f.severity), (Status::Fail, Severity::Warning));
+        assert_eq!(
+            f.message,
+            "machine srv-16 has no ESU license linked: 44 days are left before Windows Server \
+             2016 leaves support on 2027-01-12; billing starts 2027-01-13 (licenses provisioned \
+             later are back-billed to 2027-01-12)"
+        );
+        assert_eq!(f.program.as_deref(), Some("ws2016"));
+        // In Azure: info, never a failure, still with the dates.
+        let f = one(&findings, "ESU505", "azvm-16");
+        assert_eq!((f.status, f.severity), (Status::Fail, Severity::Info));
+        assert!(f.message.contains("44 days are left"), "{}", f.message);
+
+        let mut eve = fixture.clone();
+        eve.now = datetime!(2027-01-11 23:59 UTC);
+        let f = testkit::run(&MachineNotLinked, &eve);
+        let f = one(&f, "ESU505", "srv-16");
+        assert_eq!(f.severity, Severity::Warning);
+        assert!(f.message.contains("1 day is left"), "{}", f.message);
+
+        let mut day = fixture.clone();
+        day.now = datetime!(2027-01-12 00:00 UTC);
+        let f = testkit::run(&MachineNotLinked, &day);
+        let f = one(&f, "ESU505", "srv-16");
+        assert_eq!((f.status, f.severity), (Status::Fail, Severity::Error));
+        assert_eq!(
+            f.message,
+            "machine srv-16 has no ESU license linked: Windows Server 2016 left support on \
+             2027-01-12: it gets no security updates without ESU; a license provisioned now is \
+             back-billed to 2027-01-12"
+        );
+    }
+
+    #[test]
+    fn esu505_planned_machines() {
+        let mut fixture = Fixture::healthy()
+            .machine(testkit::machine_json("srv-planned"))
+            .machine(testkit::machine_json("srv-dark"))
+            .machine(testkit::machine_json("srv-other"))
+            .machine(ws2019("srv-2019"));
+        fixture.plan = LicensePlan {
+            licenses: vec![
+                planned("esu-new", &["srv-planned"], "Activated"),
+                planned("esu-later", &["srv-dark"], "Deactivated"),
+            ],
+        };
+        let findings = testkit::run(&MachineNotLinked, &fixture);
+        let f = one(&findings, "ESU505", "srv-planned");
+        assert_eq!(f.status, Status::Pass);
+        assert!(f.message.contains("the plan links it to esu-new"));
+        assert_eq!(status(&findings, "ESU505", "srv-dark").0, Status::Fail);
+        // With a plan, machines neither planned nor linked are not reported.
+        assert_eq!(findings.len(), 2, "{findings:#?}");
+    }
+
+    #[test]
+    fn esu506_the_services_own_verdict() {
+        let mut unknown = testkit::machine_json("srv-unknown");
+        unknown["properties"]["licenseProfile"]["esuProfile"]["esuEligibility"] = json!("Unknown");
+        let mut ineligible = testkit::machine_json("srv-no");
+        ineligible["properties"]["licenseProfile"]["esuProfile"]["esuEligibility"] =
+            json!("Ineligible");
+        let mut absent = testkit::machine_json("srv-absent");
+        absent["properties"]["licenseProfile"] = Value::Null;
+        let fixture = Fixture::healthy()
+            .machine(unknown)
+            .machine(ineligible)
+            .machine(absent)
+            .machine(testkit::machine_json("srv-ok"))
+            .machine(ws2019("srv-2019"));
+        let findings = testkit::run(&ServiceReportsIneligible, &fixture);
+        assert_eq!(
+            status(&findings, "ESU506", "srv-no"),
+            (Status::Fail, Severity::Warning)
+        );
+        assert_eq!(
+            status(&findings, "ESU506", "srv-unknown"),
+            (Status::Fail, Severity::Warning)
+        );
+        assert_eq!(
+            status(&findings, "ESU506", "srv-absent").0,
+            Status::Inconclusive
+        );
+        assert_eq!(status(&findings, "ESU506", "srv-ok").0, Status::Pass);
+        assert_eq!(status(&findings, "ESU506", "srv-2019").0, Status::Skipped);
+    }
+
+    #[test]
+    fn esu50x_unreadable_machine_list_is_inconclusive_on_the_subscription() {
+        let unreadable = Fixture::healthy()
+            .machines_unavailable(testkit::forbidden("Microsoft.HybridCompute/machines/read"));
+        let findings = run_all(&unreadable);
+        assert_eq!(findings.len(), 6);
+        for f in &findings {
+            assert_eq!(f.status, Status::Inconclusive);
+            assert_eq!(f.resource_id, format!("/subscriptions/{SUB}"));
+            assert!(
+                f.message.contains("Microsoft.HybridCompute/machines/read"),
+                "{}",
+                f.message
+            );
+        }
+        let findings = run_all(&Fixture::healthy().without_hybrid_compute());
+        assert_eq!(findings.len(), 6);
+        for f in &findings {
+            assert_eq!(f.status, Status::Inconclusive);
+            assert_eq!(
+                f.message,
+                "could not read the subscription's Arc-enabled machines: the snapshot was taken \
+                 without Arc machines (by an older esu-preflight); take it again"
+            );
+            assert!(f.remediation.contains("esu-preflight snapshot"));
+        }
+    }
+
+    #[test]
+    fn esu50x_an_unreadable_machine_is_inconclusive_and_the_others_still_run() {
+        let id = format!(
+            "/subscriptions/{SUB}/resourceGroups/rg-arc/providers/Microsoft.HybridCompute/\
+             machines/srv-bad"
+        );
+        let fixture = Fixture::healthy()
+            .machine(json!({ "id": id, "esu_preflight_invalid": "invalid type: integer" }))
+            .machine(testkit::machine_json("srv-ok"));
+        let findings = run_all(&fixture);
+        assert_eq!(findings.len(), 12);
+        for check in ["ESU501", "ESU502", "ESU503", "ESU504", "ESU505", "ESU506"] {
+            let f = one(&findings, check, "srv-bad");
+            assert_eq!(f.status, Status::Inconclusive);
+            assert_eq!(
+                f.message,
+                format!("could not read machine {id}: invalid type: integer")
+            );
+            assert!(!f.remediation.is_empty());
+        }
+    }
+
+    #[test]
+    fn esu50x_program_filter_leaves_other_programs_out() {
+        let fixture = Fixture::healthy()
+            .machine(testkit::machine_json("srv-12"))
+            .machine(ws2016("srv-16", "1.61"))
+            .machine(ws2019("srv-2019"));
+        let findings = run_program(&fixture, &programs::WS2016);
+        assert_eq!(findings.len(), 6);
+        assert!(
+            findings
+                .iter()
+                .all(|f| f.resource_id.ends_with("/srv-16")
+                    && f.program.as_deref() == Some("ws2016"))
+        );
+        let findings = run_program(&fixture, &programs::WS2012);
+        assert!(findings.iter().all(|f| f.resource_id.ends_with("/srv-12")));
+    }
+
+    #[test]
+    fn esu50x_docs_are_complete() {
+        for check in CHECKS {
+            let info = check.info();
+            assert!(info.id.starts_with("ESU50"));
+            let docs = info.render_docs();
+            assert!(docs.contains("## Example finding"), "{docs}");
+            assert_eq!(check.needs(), &[Need::Machines]);
+        }
+        assert!(
+            INFO_504
+                .docs
+                .why_it_matters
+                .contains("https://learn.microsoft.com")
+        );
+    }
+}
