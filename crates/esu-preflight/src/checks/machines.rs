@@ -19,6 +19,7 @@ use crate::models::{Item, Machine};
 use crate::plan::PlannedLicense;
 use crate::programs::{self, AgentVersion, FreeEnvironments, OsClass, Program};
 use serde_json::json;
+use std::collections::HashMap;
 use time::{Date, OffsetDateTime, PrimitiveDateTime, UtcOffset};
 
 /// The facts every machine check needs.
@@ -291,6 +292,21 @@ impl Scoped<'_> {
         d
     }
 
+    /// Whether it is linked to a license or planned on one.
+    fn enrolled(&self) -> bool {
+        !matches!(self.link, Link::None) || !self.planned.is_empty()
+    }
+
+    /// An OS no program covers, or an edition its program does not, on a machine neither
+    /// linked nor planned: the checks other than ESU503 have nothing to say about it.
+    fn never_enrolls(&self) -> bool {
+        !self.enrolled()
+            && matches!(
+                self.os,
+                OsClass::IneligibleEdition { .. } | OsClass::Outside { .. }
+            )
+    }
+
     /// `skipped`: the machine is not eligible, so the check does not apply (ESU503 says why).
     fn skipped_not_eligible(&self) -> Diagnostic {
         self.diagnostic(
@@ -334,13 +350,20 @@ fn subjects<'a>(ctx: &CheckCtx<'a>) -> Vec<Subject<'a>> {
     let Some(items) = ctx.subscription.machines.as_ref().and_then(|f| f.value()) else {
         return Vec::new();
     };
-    let mut read = ctx.estate.machines_in(ctx.subscription_id());
+    // The estate's entries for this subscription's items (the very same values).
+    let refs: HashMap<*const Machine, MachineRef<'a>> = ctx
+        .estate
+        .machines_in(ctx.subscription_id())
+        .map(|m| (std::ptr::from_ref(m.machine), m))
+        .collect();
     let mut out = Vec::new();
     for item in items {
         match item {
             Item::Invalid { id, error } => out.push(Subject::Invalid { id, error }),
-            Item::Read(_) => {
-                let Some(m) = read.next() else { continue };
+            Item::Read(machine) => {
+                let Some(&m) = refs.get(&std::ptr::from_ref(machine)) else {
+                    continue;
+                };
                 if let Some(subject) = subject(ctx, m) {
                     out.push(subject);
                 }
@@ -475,6 +498,9 @@ fn present(value: Option<&str>) -> Option<&str> {
 // ESU501
 
 fn connected(ctx: &CheckCtx<'_>, s: &Scoped<'_>) -> Diagnostic {
+    if s.never_enrolls() {
+        return s.skipped_not_eligible();
+    }
     let p = &s.machine.properties;
     let name = s.name();
     let Some(status) = present(p.status.as_deref()) else {
@@ -617,6 +643,9 @@ fn parse_rfc3339(text: &str) -> Option<OffsetDateTime> {
 // ESU502
 
 fn agent(_ctx: &CheckCtx<'_>, s: &Scoped<'_>) -> Diagnostic {
+    if s.never_enrolls() {
+        return s.skipped_not_eligible();
+    }
     let name = s.name();
     let Some(program) = s.program else {
         return match s.os {
@@ -801,7 +830,10 @@ fn free_signals(machine: &Machine) -> Vec<Signal> {
     if let Some(kind) = present(machine.kind.as_deref()) {
         if kind.eq_ignore_ascii_case("AVS") {
             add(AVS, format!("kind {kind}"));
-        } else if kind.eq_ignore_ascii_case("HCI") {
+        } else if ["HCI", "AzureStackHCI", "AzureLocal"]
+            .iter()
+            .any(|k| kind.eq_ignore_ascii_case(k))
+        {
             add(AZURE_LOCAL, format!("kind {kind}"));
         }
     }
@@ -1186,6 +1218,9 @@ fn not_linked(ctx: &CheckCtx<'_>, s: &Scoped<'_>, link_remediation: &str) -> Dia
 // ESU506
 
 fn service_eligibility(_ctx: &CheckCtx<'_>, s: &Scoped<'_>) -> Diagnostic {
+    if s.never_enrolls() {
+        return s.skipped_not_eligible();
+    }
     let name = s.name();
     let reported = present(
         s.machine
@@ -1587,7 +1622,7 @@ mod tests {
             "/subscriptions/x/resourceGroups/rg/providers/Microsoft.AzureStackHCI/clusters/c1"
         );
         let mut hci_kind = testkit::machine_json("hci-02");
-        hci_kind["kind"] = json!("HCI");
+        hci_kind["kind"] = json!("AzureLocal");
         let mut no_cloud = testkit::machine_json("srv-nocloud");
         no_cloud["properties"]["detectedProperties"] = json!({ "model": "Virtual Machine" });
         let fixture = Fixture::healthy()
@@ -1864,6 +1899,36 @@ mod tests {
         );
         let findings = run_program(&fixture, &programs::WS2012);
         assert!(findings.iter().all(|f| f.resource_id.ends_with("/srv-12")));
+    }
+
+    #[test]
+    fn esu50x_an_ineligible_edition_not_enrolled_is_only_reported_by_esu503() {
+        let mut storage = testkit::machine_json("srv-storage");
+        storage["properties"]["osSku"] = json!("Windows Storage Server 2012 R2 Standard");
+        storage["properties"]["status"] = json!("Disconnected");
+        storage["properties"]["agentVersion"] = json!("1.20");
+        let findings = run_all(&Fixture::healthy().machine(storage.clone()));
+        for f in &findings {
+            let expected = if f.check_id == "ESU503" {
+                (Status::Fail, Severity::Info)
+            } else {
+                (Status::Skipped, f.severity)
+            };
+            assert_eq!((f.status, f.severity), expected, "{f:#?}");
+        }
+        let license = testkit::license_json("esu-dc");
+        testkit::link(&mut storage, &license);
+        let findings = run_all(&Fixture::healthy().license(license).machine(storage));
+        assert_eq!(status(&findings, "ESU501", "srv-storage").0, Status::Fail);
+        assert_eq!(status(&findings, "ESU502", "srv-storage").0, Status::Fail);
+        assert_eq!(
+            status(&findings, "ESU503", "srv-storage"),
+            (Status::Fail, Severity::Error)
+        );
+        assert_eq!(
+            status(&findings, "ESU505", "srv-storage").0,
+            Status::Skipped
+        );
     }
 
     #[test]
