@@ -292,6 +292,19 @@ impl Scoped<'_> {
         d
     }
 
+    /// How to unlink it, take its cores off the license and it out of the plan.
+    fn unlink_remediation(&self) -> String {
+        format!(
+            "unlink it: `az rest --method put --url \"https://management.azure.com{}/\
+             licenseProfiles/default?api-version={API_VERSION}\" --body '{{\"location\": \"{}\", \
+             \"properties\": {{\"esuProfile\": {{\"assignedLicense\": \"\"}}}}}}'` (or in the \
+             portal: Azure Arc > Windows Server ESUs > Eligible resources), take its cores off the \
+             license and it out of the plan",
+            self.machine.id,
+            self.machine.location.as_deref().unwrap_or("REGION")
+        )
+    }
+
     /// Whether it is linked to a license or planned on one.
     fn enrolled(&self) -> bool {
         !matches!(self.link, Link::None) || !self.planned.is_empty()
@@ -739,15 +752,7 @@ fn os_eligible(_ctx: &CheckCtx<'_>, s: &Scoped<'_>) -> Diagnostic {
         (None, false) => Some(format!("the plan links it to {}", s.planned_names())),
         (None, true) => None,
     };
-    let unlink = format!(
-        "unlink it: `az rest --method put --url \"https://management.azure.com{}/licenseProfiles/\
-         default?api-version={API_VERSION}\" --body '{{\"location\": \"{}\", \"properties\": \
-         {{\"esuProfile\": {{\"assignedLicense\": \"\"}}}}}}'` (or in the portal: Azure Arc > \
-         Windows Server ESUs > Eligible resources), take its cores off the license and it out of \
-         the plan",
-        s.machine.id,
-        s.machine.location.as_deref().unwrap_or("REGION")
-    );
+    let unlink = s.unlink_remediation();
     match &s.os {
         OsClass::Eligible { program, .. } => s.diagnostic(
             Status::Pass,
@@ -966,11 +971,11 @@ fn free_environment(_ctx: &CheckCtx<'_>, s: &Scoped<'_>) -> Diagnostic {
                         program.name
                     ),
                 )
-                .remediation(
-                    "unlink it (see ESU503) and take its cores off the license; Azure VMs get ESU \
-                     automatically, Azure VMware Solution through a support request, Azure Local \
-                     through Azure VM verification",
-                ),
+                .remediation(format!(
+                    "{}; Azure VMs get ESU automatically, Azure VMware Solution through a support \
+                     request, Azure Local through Azure VM verification",
+                    s.unlink_remediation()
+                )),
             None => s.diagnostic(
                 Status::Pass,
                 format!(
@@ -1200,7 +1205,10 @@ fn not_linked(ctx: &CheckCtx<'_>, s: &Scoped<'_>, link_remediation: &str) -> Dia
                 .remediation(format!(
                     "confirm whether ESU is free there (ESU504); if it is not, \
                      {link_remediation}"
-                )),
+                ))
+                .with_evidence("endOfSupport", program.end_of_support.to_string())
+                .with_evidence("billingStart", program.billing_start.to_string())
+                .with_evidence("today", today.to_string()),
         };
     }
     s.diagnostic(
