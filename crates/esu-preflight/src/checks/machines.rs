@@ -1118,18 +1118,41 @@ fn linked(ctx: &CheckCtx<'_>, s: &Scoped<'_>) -> Diagnostic {
             d.with_evidence("licenseId", license.license.id.as_str())
                 .with_evidence("licenseState", state)
         }
-        Link::Elsewhere(id) => s
-            .diagnostic(
+        Link::Elsewhere(id) => {
+            let unreadable: Vec<&str> = ctx
+                .snapshot
+                .subscriptions
+                .iter()
+                .filter(|sub| Need::Licenses.unavailable(sub).is_some())
+                .map(|sub| sub.subscription_id.as_str())
+                .collect();
+            let (why, remediation) = if unreadable.is_empty() {
+                (
+                    "which is not in the snapshot (its subscription is not in this run)".to_owned(),
+                    "include the subscription that holds the license in the run (`--subscription \
+                     ID`), or look at it with `az resource show --ids LICENSE_ID`",
+                )
+            } else {
+                (
+                    format!(
+                        "which is not among the licenses read (the licenses of subscription {} \
+                         could not be read)",
+                        unreadable.join(", ")
+                    ),
+                    "make the licenses readable (see the inconclusive findings of the license \
+                     checks on that subscription), then run esu-preflight again",
+                )
+            };
+            s.diagnostic(
                 Status::Inconclusive,
                 format!(
-                    "machine {name} is linked to license {id}, which is not in the snapshot, so \
-                     whether it is activated is not known"
+                    "machine {name} is linked to license {id}, {why}, so whether it is activated \
+                     is not known"
                 ),
             )
-            .remediation(
-                "include the subscription that holds the license in the run (`--subscription \
-                 ID`), or look at it with `az resource show --ids LICENSE_ID`",
-            ),
+            .remediation(remediation)
+            .with_evidence("unreadableLicenses", unreadable)
+        }
         Link::None => not_linked(ctx, s, &link_remediation),
     }
 }
@@ -1936,6 +1959,27 @@ mod tests {
         assert_eq!(
             status(&findings, "ESU505", "srv-storage").0,
             Status::Skipped
+        );
+    }
+
+    #[test]
+    fn esu505_linked_license_unreadable_is_inconclusive_naming_why() {
+        let license = testkit::license_json("esu-dc");
+        let mut m = testkit::machine_json("srv-01");
+        testkit::link(&mut m, &license);
+        let fixture = Fixture::healthy()
+            .licenses_unavailable(testkit::server_error())
+            .machine(m);
+        let findings = testkit::run(&MachineNotLinked, &fixture);
+        let f = one(&findings, "ESU505", "srv-01");
+        assert_eq!(f.status, Status::Inconclusive);
+        assert!(
+            f.message.contains("imm-esu-dc")
+                && f.message.contains(&format!(
+                    "the licenses of subscription {SUB} could not be read"
+                )),
+            "{}",
+            f.message
         );
     }
 
