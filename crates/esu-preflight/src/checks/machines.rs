@@ -66,7 +66,8 @@ and how long ago. A machine that reports no status is inconclusive. Machines che
 license plan links, those linked to a license, and, when nothing is planned, every machine whose \
 OS belongs to an ESU program (the candidates); machines outside every program are `skipped` with \
 the reason (not reported when a plan exists). A machine whose payload could not be read is \
-`inconclusive`, named.",
+`inconclusive`, named. A machine the plan links that the subscription does not hold fails: it is \
+not an Arc-enabled machine (a wrong id, or a server not onboarded yet).",
         why_it_matters: "ESU keys and patches are delivered only to Connected machines (\"Azure \
 Arc-enabled server is Connected\" in Microsoft's ESU troubleshooting guide). An agent that stays \
 disconnected for 45 days expires and must be onboarded again, losing its link.",
@@ -495,12 +496,87 @@ macro_rules! machine_check {
     };
 }
 
-machine_check!(MachineNotConnected, INFO_501, connected);
 machine_check!(AgentTooOld, INFO_502, agent);
 machine_check!(OsNotEligible, INFO_503, os_eligible);
 machine_check!(EsuFreeEnvironment, INFO_504, free_environment);
 machine_check!(MachineNotLinked, INFO_505, linked);
 machine_check!(ServiceReportsIneligible, INFO_506, service_eligibility);
+
+impl Check for MachineNotConnected {
+    fn info(&self) -> &'static CheckInfo {
+        &INFO_501
+    }
+
+    fn needs(&self) -> &'static [Need] {
+        &NEEDS
+    }
+
+    fn run(&self, ctx: &CheckCtx<'_>, out: &mut Vec<Finding>) {
+        run_each(ctx, out, &INFO_501, connected);
+        for diagnostic in planned_but_missing(ctx) {
+            out.push(ctx.finding(&INFO_501, diagnostic));
+        }
+    }
+}
+
+/// ESU501 on the machines the plan links in this subscription that it does not hold: they are
+/// not Arc-enabled machines (a wrong id, or a server not onboarded yet), so they cannot be linked.
+fn planned_but_missing(ctx: &CheckCtx<'_>) -> Vec<Diagnostic> {
+    let prefix = format!("/subscriptions/{}/", ctx.subscription_id()).to_ascii_lowercase();
+    let invalid: Vec<String> = ctx
+        .subscription
+        .machines
+        .as_ref()
+        .and_then(|f| f.value())
+        .into_iter()
+        .flatten()
+        .filter_map(|item| match item {
+            Item::Invalid { id, .. } => Some(id.to_ascii_lowercase()),
+            Item::Read(_) => None,
+        })
+        .collect();
+    let mut seen = std::collections::HashSet::new();
+    let mut out = Vec::new();
+    for license in &ctx.plan.licenses {
+        let program = programs::by_target(&license.target);
+        if let Some(only) = ctx.program
+            && program.map(|p| p.id) != Some(only.id)
+        {
+            continue;
+        }
+        for id in &license.machines {
+            let lower = id.trim().to_ascii_lowercase();
+            if !lower.starts_with(&prefix)
+                || ctx.estate.machine(id.trim()).is_some()
+                || invalid.contains(&lower)
+                || !seen.insert(lower)
+            {
+                continue;
+            }
+            let mut d = Diagnostic::new(
+                Status::Fail,
+                id.trim(),
+                format!(
+                    "machine {}, which the plan links to {}, was not found among the Arc-enabled \
+                     machines of subscription {}",
+                    id.trim(),
+                    license.name,
+                    ctx.subscription_id()
+                ),
+            )
+            .remediation(
+                "check the machine id in the plan (`az connectedmachine list --query \"[].id\"`), \
+                 or onboard the server to Azure Arc (`azcmagent connect`) before linking it",
+            )
+            .evidence(json!({ "plannedLicense": license.name, "found": false }));
+            if let Some(program) = program {
+                d = d.program(program);
+            }
+            out.push(d);
+        }
+    }
+    out
+}
 
 /// A non-empty trimmed value.
 fn present(value: Option<&str>) -> Option<&str> {
@@ -1981,6 +2057,28 @@ mod tests {
             "{}",
             f.message
         );
+    }
+
+    #[test]
+    fn esu501_a_planned_machine_that_does_not_exist_fails() {
+        let mut fixture = Fixture::healthy().machine(testkit::machine_json("srv-01"));
+        fixture.plan = LicensePlan {
+            licenses: vec![planned(
+                "esu-new",
+                &["srv-01", "srv-typo", "SRV-TYPO"],
+                "Activated",
+            )],
+        };
+        let findings = testkit::run(&MachineNotConnected, &fixture);
+        assert_eq!(findings.len(), 2, "{findings:#?}");
+        assert_eq!(status(&findings, "ESU501", "srv-01").0, Status::Pass);
+        let f = one(&findings, "ESU501", "srv-typo");
+        assert_eq!((f.status, f.severity), (Status::Fail, Severity::Error));
+        assert!(
+            f.message
+                .contains("which the plan links to esu-new, was not found")
+        );
+        assert_eq!(f.program.as_deref(), Some("ws2012"));
     }
 
     #[test]
