@@ -244,6 +244,9 @@ struct Scoped<'a> {
     planned: &'a [&'a PlannedLicense],
     /// The program of its OS, else of its linked or planned license.
     program: Option<&'static Program>,
+    /// Not linked to a license it names, yet its `licenseAssignmentState` is `Assigned` (seen in
+    /// real payloads): linked, to a license not known.
+    assigned_unnamed: bool,
 }
 
 impl Scoped<'_> {
@@ -308,7 +311,20 @@ impl Scoped<'_> {
 
     /// Whether it is linked to a license or planned on one.
     fn enrolled(&self) -> bool {
-        !matches!(self.link, Link::None) || !self.planned.is_empty()
+        self.enrolment().is_some()
+    }
+
+    /// How it is (to be) linked, in words: `it is linked to license X`, `the plan links it to Y`.
+    fn enrolment(&self) -> Option<String> {
+        if let Some(license) = self.license_name() {
+            Some(format!("it is linked to license {license}"))
+        } else if self.assigned_unnamed {
+            Some("it reports an ESU license assigned (licenseAssignmentState Assigned)".to_owned())
+        } else if !self.planned.is_empty() {
+            Some(format!("the plan links it to {}", self.planned_names()))
+        } else {
+            None
+        }
     }
 
     /// An OS no program covers, or an edition its program does not, on a machine neither
@@ -419,7 +435,12 @@ fn subject<'a>(ctx: &CheckCtx<'a>, m: MachineRef<'a>) -> Option<Subject<'a>> {
     {
         return None;
     }
-    let linked = !matches!(link, Link::None);
+    let assigned_unnamed = matches!(link, Link::None)
+        && machine
+            .esu_profile()
+            .and_then(|e| present(e.license_assignment_state.as_deref()))
+            .is_some_and(|state| state.eq_ignore_ascii_case("Assigned"));
+    let linked = !matches!(link, Link::None) || assigned_unnamed;
     let candidate = ctx.plan.is_empty() && !matches!(os, OsClass::Outside { .. });
     if linked || !planned.is_empty() || candidate {
         return Some(Subject::InScope(Scoped {
@@ -428,6 +449,7 @@ fn subject<'a>(ctx: &CheckCtx<'a>, m: MachineRef<'a>) -> Option<Subject<'a>> {
             link,
             planned,
             program,
+            assigned_unnamed,
         }));
     }
     match os {
@@ -823,11 +845,7 @@ fn os_eligible(_ctx: &CheckCtx<'_>, s: &Scoped<'_>) -> Diagnostic {
         (None, Some(version)) => version.to_owned(),
         (None, None) => String::new(),
     };
-    let enrolled = match (s.license_name(), s.planned.is_empty()) {
-        (Some(license), _) => Some(format!("it is linked to license {license}")),
-        (None, false) => Some(format!("the plan links it to {}", s.planned_names())),
-        (None, true) => None,
-    };
+    let enrolled = s.enrolment();
     let unlink = s.unlink_remediation();
     match &s.os {
         OsClass::Eligible { program, .. } => s.diagnostic(
@@ -1031,11 +1049,7 @@ fn free_environment(_ctx: &CheckCtx<'_>, s: &Scoped<'_>) -> Diagnostic {
             )
             .with_evidence("signals", evidence);
     };
-    let paid = match (s.license_name(), s.planned.is_empty()) {
-        (Some(license), _) => Some(format!("it is linked to license {license}")),
-        (None, false) => Some(format!("the plan links it to {}", s.planned_names())),
-        (None, true) => None,
-    };
+    let paid = s.enrolment();
     match program.free_environments {
         FreeEnvironments::Free => match paid {
             Some(paid) => s
@@ -1229,6 +1243,20 @@ fn linked(ctx: &CheckCtx<'_>, s: &Scoped<'_>) -> Diagnostic {
             .remediation(remediation)
             .with_evidence("unreadableLicenses", unreadable)
         }
+        Link::None if s.assigned_unnamed => s
+            .diagnostic(
+                Status::Inconclusive,
+                format!(
+                    "machine {name} reports an ESU license assigned (licenseAssignmentState \
+                     Assigned) but not which one, so whether it is activated is not known"
+                ),
+            )
+            .remediation(
+                "look at the machine's license profile (`az rest --method get --url \
+                 \"https://management.azure.com/MACHINE_ID/licenseProfiles/default?api-version=\
+                 2024-07-10\"`) and make sure the license it names is Activated",
+            )
+            .with_evidence("licenseAssignmentState", "Assigned"),
         Link::None => not_linked(ctx, s, &link_remediation),
     }
 }
@@ -2079,6 +2107,39 @@ mod tests {
                 .contains("which the plan links to esu-new, was not found")
         );
         assert_eq!(f.program.as_deref(), Some("ws2012"));
+    }
+
+    #[test]
+    fn esu50x_the_real_payloads_never_pass_what_they_do_not_report() {
+        for path in [
+            "hybridcompute/Machines_ListBySubscription.json",
+            "hybridcompute/2026-09-01/Machines_ListBySubscription.json",
+        ] {
+            let list = testkit::fixture(path)["responses"]["200"]["body"]["value"].clone();
+            let mut fixture = Fixture::healthy();
+            for machine in list.as_array().unwrap() {
+                fixture = fixture.machine(machine.clone());
+            }
+            let findings = run_all(&fixture);
+            assert_eq!(findings.len(), 12, "{path}: {findings:#?}");
+            for f in &findings {
+                let expected = match f.check_id.as_str() {
+                    // "Virtual Machine" / cloud provider N/A: no signal; a parent cluster on a
+                    // machine that reports no OS: not known.
+                    "ESU504" if f.resource_id.ends_with("/myMachine2") => Status::Inconclusive,
+                    "ESU504" => Status::Pass,
+                    "ESU506" => Status::Fail,
+                    // No status, agent or OS; "Assigned" without naming the license.
+                    _ => Status::Inconclusive,
+                };
+                assert_eq!(f.status, expected, "{path}: {f:#?}");
+            }
+            assert!(
+                findings
+                    .iter()
+                    .any(|f| f.check_id == "ESU505" && f.message.contains("licenseAssignmentState"))
+            );
+        }
     }
 
     #[test]
