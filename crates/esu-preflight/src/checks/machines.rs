@@ -181,7 +181,9 @@ static INFO_505: CheckInfo = CheckInfo {
         what_it_checks: "The machine's `licenseProfile.esuProfile` link, resolved to the license \
 across subscriptions. Linked to an `Activated` license passes; linked to a `Deactivated` one fails; \
 linked to a license the snapshot does not hold (another subscription not in scope) is \
-inconclusive, naming it. Not linked: passes when the plan links it, passes when it runs where its \
+inconclusive, naming it; so is a machine that reports a license `Assigned` without naming it. \
+Not linked: passes when the plan links it to an activated license (fails when the plan creates \
+that license Deactivated), passes when it runs where its \
 program's ESU is free (Windows Server 2012 in Azure, Azure Local, AVS; see ESU504), is `info` for \
 a Windows Server 2016 machine there; otherwise it fails, by the program's dates (injected clock): \
 before the end of support a warning with the days left, the billing start and the back-billing \
