@@ -33,11 +33,16 @@
 //! ```
 
 pub mod estate;
+mod machines;
 mod patches;
 mod plan_checks;
 mod providers;
 mod subscription;
 
+pub use machines::{
+    AgentTooOld, EsuFreeEnvironment, MachineNotConnected, MachineNotLinked, OsNotEligible,
+    ServiceReportsIneligible,
+};
 pub use patches::EsuUpdatesNotInstalled;
 pub use plan_checks::{LicenseRejectedByService, ResourceGroupMissing};
 pub use providers::{
@@ -143,7 +148,35 @@ pub enum Need {
     Providers,
     /// The signed-in identity's effective permissions on the subscription.
     Permissions,
+    /// The subscription's ESU licenses (`Microsoft.HybridCompute/licenses`).
+    Licenses,
+    /// The subscription's Arc-enabled machines (`Microsoft.HybridCompute/machines`).
+    Machines,
 }
+
+/// The `code` of the [`Unavailable`] a fact gets when the snapshot was taken without it (by a
+/// version of esu-preflight that did not read it).
+pub const NOT_IN_SNAPSHOT: &str = "NotInSnapshot";
+
+/// Why `what` is missing from a snapshot that was taken without it.
+fn not_in_snapshot(what: &str) -> Unavailable {
+    Unavailable {
+        kind: UnavailableKind::Other,
+        http_status: None,
+        code: Some(NOT_IN_SNAPSHOT.to_owned()),
+        message: format!(
+            "the snapshot was taken without {what} (by an older esu-preflight); take it again"
+        ),
+        action: None,
+        scope: None,
+        retry_after_secs: None,
+    }
+}
+
+static LICENSES_NOT_IN_SNAPSHOT: std::sync::LazyLock<Unavailable> =
+    std::sync::LazyLock::new(|| not_in_snapshot("ESU licenses"));
+static MACHINES_NOT_IN_SNAPSHOT: std::sync::LazyLock<Unavailable> =
+    std::sync::LazyLock::new(|| not_in_snapshot("Arc machines"));
 
 impl Need {
     /// The fact, in words, for an inconclusive finding: "could not read {what}".
@@ -152,6 +185,8 @@ impl Need {
             Self::Subscription => "the subscription",
             Self::Providers => "the subscription's resource providers",
             Self::Permissions => "the signed-in identity's permissions on the subscription",
+            Self::Licenses => "the subscription's ESU licenses",
+            Self::Machines => "the subscription's Arc-enabled machines",
         }
     }
 
@@ -161,6 +196,14 @@ impl Need {
             Self::Subscription => subscription.subscription.unavailable(),
             Self::Providers => subscription.providers.unavailable(),
             Self::Permissions => subscription.permissions.unavailable(),
+            Self::Licenses => match &subscription.licenses {
+                Some(fact) => fact.unavailable(),
+                None => Some(&LICENSES_NOT_IN_SNAPSHOT),
+            },
+            Self::Machines => match &subscription.machines {
+                Some(fact) => fact.unavailable(),
+                None => Some(&MACHINES_NOT_IN_SNAPSHOT),
+            },
         }
     }
 }
@@ -483,6 +526,9 @@ fn make_finding(
 /// );
 /// ```
 pub fn describe_unavailable(reason: &Unavailable) -> String {
+    if reason.code.as_deref() == Some(NOT_IN_SNAPSHOT) {
+        return reason.message.trim().trim_end_matches('.').to_owned();
+    }
     let throttled = is_throttled(reason);
     let what = match reason.kind {
         _ if throttled => "ARM throttled the read",
@@ -553,7 +599,11 @@ fn reason_tags(reason: &Unavailable) -> String {
 
 /// What to do about an unavailable fact.
 fn unavailable_remediation(reason: &Unavailable) -> String {
-    if is_access_denied(reason) {
+    if reason.code.as_deref() == Some(NOT_IN_SNAPSHOT) {
+        "take the snapshot again with this version (`esu-preflight snapshot --output-file FILE`), \
+         which reads ESU licenses and Arc machines, or check live with `esu-preflight check`"
+            .to_owned()
+    } else if is_access_denied(reason) {
         match (reason.action.as_deref(), reason.scope.as_deref()) {
             (Some(action), Some(scope)) => format!(
                 "grant the signed-in identity a role with {action} on {scope} (Reader is enough \
@@ -599,12 +649,18 @@ fn unavailable_evidence(reason: &Unavailable) -> serde_json::Value {
     serde_json::to_value(reason).unwrap_or(serde_json::Value::Null)
 }
 
-static CHECKS: [&dyn Check; 6] = [
+static CHECKS: [&dyn Check; 12] = [
     &SubscriptionNotUsable,
     &ResourceGroupMissing,
     &ProviderNotRegistered,
     &ProviderRegistrationNotPermitted,
     &LicenseRejectedByService,
+    &MachineNotConnected,
+    &AgentTooOld,
+    &OsNotEligible,
+    &EsuFreeEnvironment,
+    &MachineNotLinked,
+    &ServiceReportsIneligible,
     &EsuUpdatesNotInstalled,
 ];
 

@@ -496,7 +496,7 @@ mod tests {
         let text = render(&report, RenderOptions::default());
         assert_eq!(
             text.lines().last().unwrap(),
-            "7 passed, 4 failed (3 errors, 1 warning), 8 inconclusive, 2 skipped"
+            "7 passed, 4 failed (3 errors, 1 warning), 8 inconclusive, 8 skipped"
         );
     }
 
