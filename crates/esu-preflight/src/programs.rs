@@ -62,6 +62,21 @@ pub struct Program {
     pub free_environments: FreeEnvironments,
     /// The built-in policy that reports ESU patches on the program's machines, if any.
     pub patch_policy: Option<PatchPolicy>,
+    /// The tag that lets non-production machines link beyond a license's cores, if the program
+    /// has one (esu-licensing.md §6: WS2012 only).
+    pub usage_tag: Option<UsageTag>,
+}
+
+/// The "ESU Usage" tag: machines tagged with an exempt value, linked to a license tagged with
+/// the same value (or the multipurpose one), don't count against the license's cores.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UsageTag {
+    /// The tag name (ARM tag names compare case-insensitively).
+    pub name: &'static str,
+    /// The values that mark an exempt machine (and a license serving only that kind).
+    pub exempt_values: &'static [&'static str],
+    /// The license value that serves every exempt kind.
+    pub multipurpose: &'static str,
 }
 
 /// One OS release a program covers.
@@ -164,6 +179,11 @@ pub const WS2012: Program = Program {
         display_name: "Extended Security Updates should be installed on Windows Server 2012 Arc \
                        machines",
     }),
+    usage_tag: Some(UsageTag {
+        name: "ESU Usage",
+        exempt_values: &["WS2012 VISUAL STUDIO DEV TEST", "WS2012 DISASTER RECOVERY"],
+        multipurpose: "WS2012 MULTIPURPOSE",
+    }),
 };
 
 /// Windows Server 2016 (P16).
@@ -198,6 +218,7 @@ pub const WS2016: Program = Program {
                   https://learn.microsoft.com/azure/azure-local/manage/azure-benefits-esu)",
     },
     patch_policy: None,
+    usage_tag: None,
 };
 
 /// Every program, oldest first.

@@ -33,9 +33,15 @@
 //! ```
 
 pub mod estate;
+mod licenses;
 mod providers;
 mod subscription;
 
+pub use licenses::{
+    LicenseBelowCoreMinimum, LicenseCoresInsufficient, LicenseEditionOrTypeMismatch,
+    LicenseNameTaken, LicenseNotActivated, LicenseOverCoreLimit, LicenseTargetMismatch,
+    LicenseVolumeLicensingNotAllowed, ResourceGroupLicenseLimit,
+};
 pub use providers::{
     ProviderNotRegistered, ProviderRegistrationNotPermitted, registration_not_permitted_remediation,
 };
@@ -595,10 +601,19 @@ fn unavailable_evidence(reason: &Unavailable) -> serde_json::Value {
     serde_json::to_value(reason).unwrap_or(serde_json::Value::Null)
 }
 
-static CHECKS: [&dyn Check; 3] = [
+static CHECKS: [&dyn Check; 12] = [
     &SubscriptionNotUsable,
     &ProviderNotRegistered,
     &ProviderRegistrationNotPermitted,
+    &LicenseBelowCoreMinimum,
+    &LicenseNotActivated,
+    &LicenseTargetMismatch,
+    &LicenseCoresInsufficient,
+    &LicenseNameTaken,
+    &LicenseEditionOrTypeMismatch,
+    &LicenseVolumeLicensingNotAllowed,
+    &LicenseOverCoreLimit,
+    &ResourceGroupLicenseLimit,
 ];
 
 /// Every check, sorted by ID.
