@@ -23,7 +23,8 @@
 //! - ESU402: `Deactivated` with linked machines is an error (they get no ESU, §5.2);
 //!   `Deactivated` with none is a warning (provisioning deactivated ahead of time is a documented
 //!   practice, §5.1, but such a license delivers nothing); `Activated` with no linked machine is
-//!   `info` (billed from activation, §5.3).
+//!   a pass of severity `info` that says it is billed from activation (§5.3): worth knowing, not
+//!   a failure.
 //! - ESU403: a machine of another program, or of no program (e.g. upgraded to 2019), is an error;
 //!   2012 vs 2012 R2 is a warning (§9: Microsoft's own scenarios link 2012 licenses to 2012 R2).
 //! - ESU404: a VM (or a machine not known to be physical) linked to a pCore license is sized by
@@ -122,8 +123,8 @@ static NOT_ACTIVATED: CheckInfo = CheckInfo {
     summary: "A license meant to deliver ESU is Deactivated.",
     help_uri: DELIVER_URI,
     docs: CheckDocs {
-        what_it_checks: "Reads each license's `state`. Activated passes, or is reported as \
-`info` when no machine is linked (it is billed anyway). Deactivated with linked or planned \
+        what_it_checks: "Reads each license's `state`. Activated passes (with severity info \
+and a note on billing when no machine is linked). Deactivated with linked or planned \
 machines fails as an error; Deactivated with none fails as a warning. A missing or unknown state \
 is inconclusive.",
         why_it_matters: "Only a link to an activated license delivers ESU: machines linked to a \
@@ -985,19 +986,14 @@ fn not_activated(lic: &Lic<'_>, scope: &InScope<'_>) -> Diagnostic {
                 .with_evidence("links", links)
             } else {
                 lic.diagnostic(
-                    Status::Fail,
+                    Status::Pass,
                     format!(
-                        "{} is Activated with no machine linked: it is billed from activation all the same",
+                        "{} is Activated with no machine linked: it is billed from activation all \
+                         the same (link its machines, or delete it if none needs it)",
                         lic.label()
                     ),
                 )
                 .severity(Severity::Info)
-                .remediation(format!(
-                    "link the machines it is meant for (portal: Azure Arc > Extended Security \
-                     Updates > Eligible resources > Enable ESUs), or delete or deactivate license \
-                     {} if no machine needs it",
-                    lic.name
-                ))
                 .with_evidence("links", links)
             }
         }
@@ -1717,13 +1713,8 @@ fn edition_or_type(lic: &Lic<'_>) -> Diagnostic {
     let mut problems = Vec::new();
     if !physical.is_empty() {
         problems.push(format!(
-            "vCore licensing can't be used on physical servers, and {} look physical: {}",
-            if physical.len() == 1 {
-                "this machine does"
-            } else {
-                "these machines"
-            }
-            .trim_end_matches(" does"),
+            "vCore licensing can't be used on physical servers, and it is linked to what looks \
+             physical: {}",
             physical.join(", ")
         ));
     }
@@ -1991,5 +1982,1081 @@ impl Check for ResourceGroupLicenseLimit {
             };
             out.push(ctx.finding(&RG_LICENSE_LIMIT, diagnostic));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::checks::testkit::{self, Fixture, SUB};
+    use crate::snapshot::{Scope, Snapshot};
+    use serde_json::Value;
+
+    /// A license of [`testkit::license_json`] with these details.
+    fn lic(name: &str, target: &str, edition: &str, kind: &str, processors: u32) -> Value {
+        let mut l = testkit::license_json(name);
+        let d = &mut l["properties"]["licenseDetails"];
+        d["target"] = json!(target);
+        d["edition"] = json!(edition);
+        d["type"] = json!(kind);
+        d["processors"] = json!(processors);
+        l
+    }
+
+    /// A Windows Server 2012 R2 VM of [`testkit::machine_json`] with `cores` cores.
+    fn vm(name: &str, cores: u32) -> Value {
+        let mut m = testkit::machine_json(name);
+        let d = &mut m["properties"]["detectedProperties"];
+        d["coreCount"] = json!(cores.to_string());
+        d["logicalCoreCount"] = json!(cores.to_string());
+        m
+    }
+
+    /// A physical Windows Server 2012 R2 server with `cores` cores.
+    fn server(name: &str, cores: u32) -> Value {
+        let mut m = vm(name, cores);
+        let d = &mut m["properties"]["detectedProperties"];
+        d["manufacturer"] = json!("Dell Inc.");
+        d["model"] = json!("PowerEdge R740");
+        m
+    }
+
+    /// Makes a machine Windows Server 2016 `edition`.
+    fn ws2016(mut m: Value, edition: &str) -> Value {
+        let p = &mut m["properties"];
+        let sku = format!("Windows Server 2016 {edition}");
+        p["osName"] = json!(sku);
+        p["osSku"] = json!(sku);
+        p["osVersion"] = json!("10.0.14393.7428");
+        p["osEdition"] = json!(edition);
+        p["agentVersion"] = json!("1.62.03001.1");
+        m
+    }
+
+    fn linked(mut m: Value, license: &Value) -> Value {
+        testkit::link(&mut m, license);
+        m
+    }
+
+    fn planned(
+        name: &str,
+        target: &str,
+        edition: &str,
+        kind: &str,
+        processors: u32,
+    ) -> PlannedLicense {
+        PlannedLicense {
+            name: name.to_owned(),
+            subscription: None,
+            resource_group: "rg-esu".to_owned(),
+            location: "eastus".to_owned(),
+            target: target.to_owned(),
+            edition: edition.to_owned(),
+            license_type: kind.to_owned(),
+            processors,
+            state: "Activated".to_owned(),
+            machines: Vec::new(),
+        }
+    }
+
+    fn machine_id(name: &str) -> String {
+        format!(
+            "/subscriptions/{SUB}/resourceGroups/rg-arc/providers/Microsoft.HybridCompute/machines/{name}"
+        )
+    }
+
+    fn license_id(name: &str) -> String {
+        format!(
+            "/subscriptions/{SUB}/resourceGroups/rg-esu/providers/Microsoft.HybridCompute/licenses/{name}"
+        )
+    }
+
+    fn on<'f>(findings: &'f [Finding], name: &str) -> &'f Finding {
+        let matching: Vec<&Finding> = findings
+            .iter()
+            .filter(|f| f.resource_id.ends_with(&format!("/licenses/{name}")))
+            .collect();
+        assert_eq!(matching.len(), 1, "{name}: {findings:#?}");
+        matching[0]
+    }
+
+    fn assert_status(f: &Finding, status: Status, severity: Severity) {
+        assert_eq!((f.status, f.severity), (status, severity), "{f:#?}");
+    }
+
+    /// Runs `check` as [`testkit::run`] does, with `--program`.
+    fn run_program(
+        check: &dyn Check,
+        fixture: &Fixture,
+        program: &'static Program,
+    ) -> Vec<Finding> {
+        let (snapshot, config) = fixture.build();
+        let estate = super::super::estate::Estate::new(&snapshot, &fixture.plan);
+        let mut out = Vec::new();
+        for subscription in &snapshot.subscriptions {
+            let ctx = CheckCtx {
+                snapshot: &snapshot,
+                subscription,
+                plan: &fixture.plan,
+                config: &config,
+                now: fixture.now,
+                estate: &estate,
+                program: Some(program),
+            };
+            super::super::run_check(check, &ctx, &mut out);
+        }
+        out
+    }
+
+    /// Every license check.
+    const ALL: [&dyn Check; 9] = [
+        &LicenseBelowCoreMinimum,
+        &LicenseNotActivated,
+        &LicenseTargetMismatch,
+        &LicenseCoresInsufficient,
+        &LicenseNameTaken,
+        &LicenseEditionOrTypeMismatch,
+        &LicenseVolumeLicensingNotAllowed,
+        &LicenseOverCoreLimit,
+        &ResourceGroupLicenseLimit,
+    ];
+
+    fn run_all(fixture: &Fixture) -> Vec<Finding> {
+        ALL.iter().flat_map(|c| testkit::run(*c, fixture)).collect()
+    }
+
+    fn failing(findings: &[Finding]) -> Vec<(String, String)> {
+        let mut v: Vec<(String, String)> = findings
+            .iter()
+            .filter(|f| f.status != Status::Pass)
+            .map(|f| {
+                (
+                    f.check_id.clone(),
+                    f.resource_id
+                        .rsplit('/')
+                        .next()
+                        .unwrap_or_default()
+                        .to_owned(),
+                )
+            })
+            .collect();
+        v.sort();
+        v
+    }
+
+    /// A healthy estate: a Standard vCore license sized for its VMs, a Datacenter pCore license
+    /// on a physical server, a WS2016 vCore license on a WS2016 VM.
+    fn healthy() -> Fixture {
+        let std = lic("esu-std", "Windows Server 2012 R2", "Standard", "vCore", 20);
+        let dc = lic(
+            "esu-dc",
+            "Windows Server 2012 R2",
+            "Datacenter",
+            "pCore",
+            24,
+        );
+        let w16 = lic("esu-2016", "Windows Server 2016", "Standard", "vCore", 8);
+        Fixture::healthy()
+            .machine(linked(vm("vm-a", 4), &std))
+            .machine(linked(vm("vm-b", 12), &std))
+            .machine(linked(server("host-1", 24), &dc))
+            .machine(linked(ws2016(vm("vm-16", 8), "Datacenter"), &w16))
+            .license(std)
+            .license(dc)
+            .license(w16)
+    }
+
+    #[test]
+    fn healthy_estate_passes_every_license_check() {
+        let findings = run_all(&healthy());
+        assert_eq!(
+            failing(&findings),
+            Vec::<(String, String)>::new(),
+            "{findings:#?}"
+        );
+        // One finding per license for every per-license check; ESU405/ESU410 only for plans.
+        assert_eq!(findings.len(), 3 * 7);
+        let w16 = on(
+            &testkit::run(&LicenseBelowCoreMinimum, &healthy()),
+            "esu-2016",
+        )
+        .clone();
+        assert_eq!(w16.program.as_deref(), Some("ws2016"));
+    }
+
+    #[test]
+    fn done_when_estate_fails_exactly_those() {
+        let mut deactivated = lic("esu-off", "Windows Server 2012 R2", "Standard", "vCore", 8);
+        deactivated["properties"]["licenseDetails"]["state"] = json!("Deactivated");
+        let p8 = lic("esu-p8", "Windows Server 2012 R2", "Datacenter", "pCore", 8);
+        let v4 = lic("esu-v4", "Windows Server 2012 R2", "Standard", "vCore", 4);
+        let w12 = lic("esu-2012", "Windows Server 2012", "Standard", "vCore", 8);
+        let p12 = lic(
+            "esu-2016-p12",
+            "Windows Server 2016",
+            "Datacenter",
+            "pCore",
+            12,
+        );
+        let fixture = Fixture::healthy()
+            .machine(linked(vm("srv-r2", 8), &w12))
+            .license(deactivated)
+            .license(p8)
+            .license(v4)
+            .license(w12)
+            .license(p12);
+        let findings = run_all(&fixture);
+        let expected: Vec<(String, String)> = [
+            ("ESU401", "esu-2016-p12"),
+            ("ESU401", "esu-p8"),
+            ("ESU401", "esu-v4"),
+            ("ESU402", "esu-off"),
+            ("ESU403", "esu-2012"),
+        ]
+        .iter()
+        .map(|(a, b)| ((*a).to_owned(), (*b).to_owned()))
+        .collect();
+        assert_eq!(failing(&findings), expected, "{findings:#?}");
+    }
+
+    // ---- ESU401 ----
+
+    #[test]
+    fn esu401_pass_fail_for_pcore_vcore_and_ws2016() {
+        let fixture = Fixture::healthy()
+            .license(lic(
+                "ok",
+                "Windows Server 2012 R2",
+                "Datacenter",
+                "pCore",
+                16,
+            ))
+            .license(lic(
+                "p8",
+                "Windows Server 2012 R2",
+                "Datacenter",
+                "pCore",
+                8,
+            ))
+            .license(lic("v4", "Windows Server 2012 R2", "Standard", "vCore", 4))
+            .license(lic("v8", "Windows Server 2012", "Standard", "vCore", 8))
+            .license(lic("p12", "Windows Server 2016", "Datacenter", "pCore", 12));
+        let findings = testkit::run(&LicenseBelowCoreMinimum, &fixture);
+        assert_status(on(&findings, "ok"), Status::Pass, Severity::Error);
+        assert_status(on(&findings, "v8"), Status::Pass, Severity::Error);
+        let p8 = on(&findings, "p8");
+        assert_status(p8, Status::Fail, Severity::Error);
+        assert!(
+            p8.message
+                .contains("holds 8 pCores, below the minimum of 16"),
+            "{}",
+            p8.message
+        );
+        assert!(!p8.remediation.is_empty());
+        let v4 = on(&findings, "v4");
+        assert_status(v4, Status::Fail, Severity::Error);
+        assert!(v4.message.contains("minimum of 8"), "{}", v4.message);
+        let p12 = on(&findings, "p12");
+        assert_status(p12, Status::Fail, Severity::Error);
+        assert!(
+            p12.message.contains("Windows Server 2016"),
+            "{}",
+            p12.message
+        );
+        assert_eq!(p12.program.as_deref(), Some("ws2016"));
+        assert_eq!(p12.evidence["minimum"], 16);
+    }
+
+    #[test]
+    fn esu401_planned_license_is_reported_on_its_future_id() {
+        let mut fixture = Fixture::healthy();
+        fixture.plan.licenses.push(planned(
+            "new-16",
+            "Windows Server 2016",
+            "Datacenter",
+            "pCore",
+            12,
+        ));
+        let findings = testkit::run(&LicenseBelowCoreMinimum, &fixture);
+        assert_eq!(findings.len(), 1);
+        assert_eq!(findings[0].resource_id, license_id("new-16"));
+        assert_status(&findings[0], Status::Fail, Severity::Error);
+        assert!(
+            findings[0]
+                .message
+                .starts_with("planned license new-16 holds 12 pCores")
+        );
+        assert!(findings[0].remediation.contains("processors = 16"));
+    }
+
+    #[test]
+    fn esu401_inconclusive_skipped_and_unreadable() {
+        let mut no_cores = testkit::license_json("no-cores");
+        no_cores["properties"]["licenseDetails"]["processors"] = Value::Null;
+        let fixture = Fixture::healthy()
+            .license(no_cores)
+            .license(lic("w19", "Windows Server 2019", "Standard", "vCore", 8))
+            .license(lic("odd", "Windows Server 2012", "Standard", "socket", 8))
+            .license(json!({ "id": license_id("broken"), "properties": [] }).clone());
+        let findings = testkit::run(&LicenseBelowCoreMinimum, &fixture);
+        assert_status(
+            on(&findings, "no-cores"),
+            Status::Inconclusive,
+            Severity::Error,
+        );
+        let w19 = on(&findings, "w19");
+        assert_eq!(w19.status, Status::Skipped);
+        assert_eq!(w19.evidence["blockedBy"], "ESU403");
+        assert_eq!(on(&findings, "odd").status, Status::Skipped);
+
+        let unavailable = Fixture::healthy().licenses_unavailable(testkit::server_error());
+        let findings = testkit::run(&LicenseBelowCoreMinimum, &unavailable);
+        assert_eq!(findings.len(), 1);
+        assert_eq!(findings[0].status, Status::Inconclusive);
+        assert_eq!(findings[0].resource_id, format!("/subscriptions/{SUB}"));
+        assert!(
+            findings[0].message.contains("ESU licenses"),
+            "{}",
+            findings[0].message
+        );
+
+        let v1 = Fixture::healthy().without_hybrid_compute();
+        let findings = testkit::run(&LicenseBelowCoreMinimum, &v1);
+        assert_eq!(findings.len(), 1);
+        assert_eq!(findings[0].status, Status::Inconclusive);
+
+        let gone = Fixture::healthy()
+            .license(testkit::license_json("esu"))
+            .subscription_unavailable(testkit::not_found());
+        let findings = testkit::run(&LicenseBelowCoreMinimum, &gone);
+        assert_eq!(findings.len(), 1);
+        assert_eq!(findings[0].status, Status::Skipped);
+    }
+
+    #[test]
+    fn esu401_a_payload_that_does_not_parse_is_inconclusive_named_and_the_others_run() {
+        let (mut snapshot, config) = Fixture::healthy()
+            .license(lic(
+                "ok",
+                "Windows Server 2012 R2",
+                "Datacenter",
+                "pCore",
+                16,
+            ))
+            .build();
+        let list = snapshot.subscriptions[0].licenses.as_mut().unwrap();
+        if let crate::snapshot::Fact::Available { value } = list {
+            value.push(Item::Invalid {
+                id: license_id("broken"),
+                error: "invalid type: string, expected u32".to_owned(),
+            });
+        }
+        let findings = testkit::run_check(&LicenseBelowCoreMinimum, &(snapshot, config));
+        assert_eq!(on(&findings, "ok").status, Status::Pass);
+        let broken = on(&findings, "broken");
+        assert_eq!(broken.status, Status::Inconclusive);
+        assert!(
+            broken.message.contains("did not parse"),
+            "{}",
+            broken.message
+        );
+    }
+
+    #[test]
+    fn both_license_payload_versions_are_checked() {
+        for path in ["License_Get.json", "2026-09-01/License_Get.json"] {
+            let mut l =
+                testkit::fixture(&format!("hybridcompute/{path}"))["responses"]["200"]["body"]
+                    .clone();
+            l["id"] = json!(license_id("real"));
+            l["name"] = json!("real");
+            let findings = run_all(&Fixture::healthy().license(l.clone()));
+            let below = findings.iter().find(|f| f.check_id == "ESU401").unwrap();
+            assert!(
+                matches!(below.status, Status::Pass | Status::Fail),
+                "{path}: {below:#?}"
+            );
+            assert!(
+                findings.iter().all(|f| f.status != Status::Inconclusive),
+                "{path}: {findings:#?}"
+            );
+        }
+    }
+
+    // ---- ESU402 ----
+
+    #[test]
+    fn esu402_states_and_links() {
+        let on_ = testkit::license_json("on");
+        let mut off = testkit::license_json("off");
+        off["properties"]["licenseDetails"]["state"] = json!("Deactivated");
+        let mut off_idle = testkit::license_json("off-idle");
+        off_idle["properties"]["licenseDetails"]["state"] = json!("Deactivated");
+        let idle = testkit::license_json("idle");
+        let mut none = testkit::license_json("none");
+        none["properties"]["licenseDetails"]["state"] = Value::Null;
+        let fixture = Fixture::healthy()
+            .machine(linked(vm("a", 8), &on_))
+            .machine(linked(vm("b", 8), &off))
+            .machine(linked(vm("c", 8), &off))
+            .license(on_)
+            .license(off)
+            .license(off_idle)
+            .license(idle)
+            .license(none);
+        let findings = testkit::run(&LicenseNotActivated, &fixture);
+        assert_status(on(&findings, "on"), Status::Pass, Severity::Error);
+        let off = on(&findings, "off");
+        assert_status(off, Status::Fail, Severity::Error);
+        assert!(
+            off.message
+                .contains("2 linked machine(s) (b, c) receive no ESU"),
+            "{}",
+            off.message
+        );
+        assert_status(on(&findings, "off-idle"), Status::Fail, Severity::Warning);
+        let idle = on(&findings, "idle");
+        assert_status(idle, Status::Pass, Severity::Info);
+        assert!(idle.message.contains("billed"), "{}", idle.message);
+        assert_eq!(on(&findings, "none").status, Status::Inconclusive);
+    }
+
+    #[test]
+    fn esu402_unknown_links_never_claim_no_machine_and_planned_deactivated_fails() {
+        let fixture = Fixture::healthy()
+            .license(testkit::license_json("idle"))
+            .machines_unavailable(testkit::server_error());
+        let findings = testkit::run(&LicenseNotActivated, &fixture);
+        let idle = on(&findings, "idle");
+        assert_status(idle, Status::Pass, Severity::Error);
+        assert!(idle.message.contains("unknown"), "{}", idle.message);
+
+        let mut fixture = Fixture::healthy().machine(vm("a", 8));
+        let mut p = planned("new", "Windows Server 2012 R2", "Standard", "vCore", 8);
+        p.state = "Deactivated".to_owned();
+        p.machines = vec![machine_id("a")];
+        fixture.plan.licenses.push(p);
+        let findings = testkit::run(&LicenseNotActivated, &fixture);
+        assert_status(on(&findings, "new"), Status::Fail, Severity::Error);
+        assert!(
+            on(&findings, "new")
+                .remediation
+                .contains("state = \"Activated\"")
+        );
+    }
+
+    // ---- ESU403 ----
+
+    #[test]
+    fn esu403_release_mismatch_is_a_warning_program_mismatch_an_error() {
+        let w12 = lic("w12", "Windows Server 2012", "Standard", "vCore", 8);
+        let r2 = lic("r2", "Windows Server 2012 R2", "Standard", "vCore", 16);
+        let w16 = lic("w16", "Windows Server 2016", "Standard", "vCore", 8);
+        let mut upgraded = vm("upgraded", 8);
+        upgraded["properties"]["osSku"] = json!("Windows Server 2019 Datacenter");
+        upgraded["properties"]["osVersion"] = json!("10.0.17763.1");
+        let fixture = Fixture::healthy()
+            .machine(linked(vm("srv-r2", 8), &w12))
+            .machine(linked(ws2016(vm("srv-16", 8), "Standard"), &r2))
+            .machine(linked(upgraded, &w16))
+            .license(w12)
+            .license(r2)
+            .license(w16)
+            .license(lic("idle", "Windows Server 2016", "Standard", "vCore", 8))
+            .license(lic("w19", "windows server 2019", "Standard", "vCore", 8));
+        let findings = testkit::run(&LicenseTargetMismatch, &fixture);
+        let w12 = on(&findings, "w12");
+        assert_status(w12, Status::Fail, Severity::Warning);
+        assert!(
+            w12.message.contains("srv-r2 runs Windows Server 2012 R2"),
+            "{}",
+            w12.message
+        );
+        let r2 = on(&findings, "r2");
+        assert_status(r2, Status::Fail, Severity::Error);
+        assert!(
+            r2.message.contains("srv-16 runs Windows Server 2016"),
+            "{}",
+            r2.message
+        );
+        let w16 = on(&findings, "w16");
+        assert_status(w16, Status::Fail, Severity::Error);
+        assert!(
+            w16.message.contains("no ESU program covers"),
+            "{}",
+            w16.message
+        );
+        assert_status(on(&findings, "idle"), Status::Pass, Severity::Error);
+        let w19 = on(&findings, "w19");
+        assert_status(w19, Status::Fail, Severity::Error);
+        assert!(
+            w19.message.contains("\"Windows Server 2016\""),
+            "{}",
+            w19.message
+        );
+    }
+
+    #[test]
+    fn esu403_pass_inconclusive_and_skipped() {
+        let r2 = lic("r2", "Windows Server 2012 R2", "Standard", "vCore", 16);
+        let other = lic("other", "Windows Server 2012 R2", "Standard", "vCore", 8);
+        let mut silent = vm("silent", 8);
+        silent["properties"]["osSku"] = Value::Null;
+        silent["properties"]["osName"] = Value::Null;
+        silent["properties"]["osVersion"] = Value::Null;
+        let fixture = Fixture::healthy()
+            .machine(linked(vm("a", 8), &r2))
+            .machine(linked(silent, &other))
+            .license(r2)
+            .license(other);
+        let findings = testkit::run(&LicenseTargetMismatch, &fixture);
+        assert_status(on(&findings, "r2"), Status::Pass, Severity::Error);
+        let other = on(&findings, "other");
+        assert_eq!(other.status, Status::Inconclusive);
+        assert!(
+            other.message.contains("no OS reported by silent"),
+            "{}",
+            other.message
+        );
+
+        let mut fixture = Fixture::healthy();
+        let mut p = planned("new", "Windows Server 2012 R2", "Standard", "vCore", 8);
+        p.machines = vec![machine_id("ghost")];
+        fixture.plan.licenses.push(p);
+        let findings = testkit::run(&LicenseTargetMismatch, &fixture);
+        assert_eq!(on(&findings, "new").status, Status::Inconclusive);
+        assert!(on(&findings, "new").message.contains("ghost"));
+
+        let findings = testkit::run(
+            &LicenseTargetMismatch,
+            &healthy().subscription_state("Disabled"),
+        );
+        assert_eq!(findings.len(), 1);
+        assert_eq!(findings[0].status, Status::Skipped);
+    }
+
+    #[test]
+    fn esu403_license_in_one_subscription_linked_to_a_machine_in_another() {
+        const OTHER: &str = "00000000-0000-0000-0000-0000000000b2";
+        let w16 = lic("w16", "Windows Server 2016", "Standard", "vCore", 8);
+        let mut m = linked(vm("far", 8), &w16);
+        m["id"] = json!(format!(
+            "/subscriptions/{OTHER}/resourceGroups/rg/providers/Microsoft.HybridCompute/machines/far"
+        ));
+        let a = Fixture::healthy().license(w16);
+        let b = Fixture::healthy().with_subscription_id(OTHER).machine(m);
+        let mut snapshot = Snapshot::new(Scope::subscriptions([SUB.to_owned(), OTHER.to_owned()]));
+        snapshot.subscriptions.push(a.subscription_snapshot());
+        snapshot.subscriptions.push(b.subscription_snapshot());
+        let findings = testkit::run_check(
+            &LicenseTargetMismatch,
+            &(snapshot.clone(), a.config.clone()),
+        );
+        let f = on(&findings, "w16");
+        assert_status(f, Status::Fail, Severity::Error);
+        assert_eq!(f.subscription_id, SUB);
+        assert!(
+            f.message.contains("far runs Windows Server 2012 R2"),
+            "{}",
+            f.message
+        );
+
+        // The other subscription's machines unreadable: the links may be incomplete.
+        snapshot.subscriptions[1].machines =
+            Some(crate::snapshot::Fact::from(Err::<Vec<Item<Machine>>, _>(
+                testkit::forbidden_at("Microsoft.HybridCompute/machines/read", OTHER),
+            )));
+        let findings = testkit::run_check(&LicenseTargetMismatch, &(snapshot, a.config.clone()));
+        let f = on(&findings, "w16");
+        assert_eq!(f.status, Status::Inconclusive, "{f:#?}");
+        assert!(f.message.contains(OTHER), "{}", f.message);
+    }
+
+    // ---- ESU404 ----
+
+    #[test]
+    fn esu404_vcore_sizing_is_explained() {
+        for (processors, status, severity) in [
+            (16, Status::Fail, Severity::Error),
+            (28, Status::Pass, Severity::Error),
+            (64, Status::Fail, Severity::Info),
+        ] {
+            let l = lic(
+                "std",
+                "Windows Server 2012 R2",
+                "Standard",
+                "vCore",
+                processors,
+            );
+            let fixture = Fixture::healthy()
+                .machine(linked(vm("vm-a", 4), &l))
+                .machine(linked(vm("vm-b", 8), &l))
+                .machine(linked(vm("vm-c", 12), &l))
+                .license(l);
+            let findings = testkit::run(&LicenseCoresInsufficient, &fixture);
+            let f = on(&findings, "std");
+            assert_status(f, status, severity);
+            assert!(
+                f.message.contains("vm-a 4 cores → 8 (minimum 8 per VM), vm-b 8 cores → 8, vm-c 12 cores → 12; total 28"),
+                "{}",
+                f.message
+            );
+            assert_eq!(f.evidence["required"], 28);
+        }
+    }
+
+    #[test]
+    fn esu404_pcore_on_physical_servers_and_on_vms() {
+        let l = lic("dc", "Windows Server 2012 R2", "Datacenter", "pCore", 32);
+        let fixture = Fixture::healthy()
+            .machine(linked(server("small", 8), &l))
+            .machine(linked(server("big", 24), &l))
+            .license(l);
+        let f = on(&testkit::run(&LicenseCoresInsufficient, &fixture), "dc").clone();
+        assert_status(&f, Status::Fail, Severity::Error);
+        assert!(f.message.contains("need at least 40"), "{}", f.message);
+        assert!(
+            f.message
+                .contains("small 8 cores → 16 (minimum 16 per physical server)"),
+            "{}",
+            f.message
+        );
+
+        let l = lic("dc", "Windows Server 2012 R2", "Datacenter", "pCore", 64);
+        let fixture = Fixture::healthy()
+            .machine(linked(vm("guest", 8), &l))
+            .license(l);
+        let f = on(&testkit::run(&LicenseCoresInsufficient, &fixture), "dc").clone();
+        assert_status(&f, Status::Fail, Severity::Warning);
+        assert!(
+            f.message.contains("host cores unverifiable"),
+            "{}",
+            f.message
+        );
+    }
+
+    #[test]
+    fn esu404_inconclusive_when_cores_or_machines_are_unknown() {
+        let l = lic("std", "Windows Server 2012 R2", "Standard", "vCore", 8);
+        let mut m = linked(vm("mute", 8), &l);
+        m["properties"]["detectedProperties"] = json!({ "model": "Virtual Machine" });
+        let fixture = Fixture::healthy().machine(m).license(l);
+        let f = on(&testkit::run(&LicenseCoresInsufficient, &fixture), "std").clone();
+        assert_eq!(f.status, Status::Inconclusive);
+        assert!(
+            f.message.contains("no core count reported by mute"),
+            "{}",
+            f.message
+        );
+        assert!(!f.remediation.is_empty());
+
+        let fixture = Fixture::healthy()
+            .license(lic("std", "Windows Server 2012 R2", "Standard", "vCore", 8))
+            .machines_unavailable(testkit::server_error());
+        let f = on(&testkit::run(&LicenseCoresInsufficient, &fixture), "std").clone();
+        assert_eq!(f.status, Status::Inconclusive);
+
+        // A known shortfall stands even when other facts are missing.
+        let mut fixture = Fixture::healthy().machine(vm("big", 32));
+        let mut p = planned("new", "Windows Server 2012 R2", "Standard", "vCore", 8);
+        p.machines = vec![machine_id("big"), machine_id("ghost")];
+        fixture.plan.licenses.push(p);
+        let f = on(&testkit::run(&LicenseCoresInsufficient, &fixture), "new").clone();
+        assert_status(&f, Status::Fail, Severity::Error);
+        fixture.plan.licenses[0].processors = 40;
+        let f = on(&testkit::run(&LicenseCoresInsufficient, &fixture), "new").clone();
+        assert_eq!(f.status, Status::Inconclusive);
+        assert!(f.message.contains("ghost"), "{}", f.message);
+    }
+
+    #[test]
+    fn esu404_logical_cores_and_exempt_machines() {
+        let mut l = lic("std", "Windows Server 2012 R2", "Standard", "vCore", 16);
+        l["tags"] = json!({ "ESU Usage": "WS2012 MULTIPURPOSE" });
+        let mut smt = linked(vm("smt", 8), &l);
+        smt["properties"]["detectedProperties"]["logicalCoreCount"] = json!("16");
+        let mut dev = linked(vm("dev", 16), &l);
+        dev["tags"] = json!({ "esu usage": "WS2012 VISUAL STUDIO DEV TEST" });
+        let fixture = Fixture::healthy().machine(smt).machine(dev).license(l);
+        let f = on(&testkit::run(&LicenseCoresInsufficient, &fixture), "std").clone();
+        assert_status(&f, Status::Pass, Severity::Error);
+        assert!(f.message.contains("smt 16 logical cores"), "{}", f.message);
+        assert!(f.message.contains("exempt by tag: dev"), "{}", f.message);
+
+        // WS2016 has no such tag: the machine counts.
+        let mut l = lic("w16", "Windows Server 2016", "Standard", "vCore", 8);
+        l["tags"] = json!({ "ESU Usage": "WS2012 MULTIPURPOSE" });
+        let mut dev = linked(ws2016(vm("dev", 16), "Standard"), &l);
+        dev["tags"] = json!({ "ESU Usage": "WS2012 VISUAL STUDIO DEV TEST" });
+        let fixture = Fixture::healthy().machine(dev).license(l);
+        let f = on(&testkit::run(&LicenseCoresInsufficient, &fixture), "w16").clone();
+        assert_status(&f, Status::Fail, Severity::Error);
+    }
+
+    #[test]
+    fn esu404_skipped_on_unknown_target_and_type() {
+        let fixture = Fixture::healthy()
+            .license(lic("w19", "Windows Server 2019", "Standard", "vCore", 8))
+            .license(lic(
+                "odd",
+                "Windows Server 2012 R2",
+                "Standard",
+                "socket",
+                8,
+            ));
+        let findings = testkit::run(&LicenseCoresInsufficient, &fixture);
+        assert_eq!(on(&findings, "w19").status, Status::Skipped);
+        assert_eq!(on(&findings, "odd").status, Status::Skipped);
+        assert_eq!(on(&findings, "odd").evidence["blockedBy"], "ESU406");
+    }
+
+    // ---- ESU405 ----
+
+    #[test]
+    fn esu405_planned_names() {
+        let mut fixture = Fixture::healthy().license(testkit::license_json("esu-dc"));
+        fixture.plan.licenses.push(planned(
+            "ESU-DC",
+            "Windows Server 2012 R2",
+            "Datacenter",
+            "pCore",
+            16,
+        ));
+        fixture.plan.licenses.push(planned(
+            "esu-new",
+            "Windows Server 2012 R2",
+            "Datacenter",
+            "pCore",
+            16,
+        ));
+        let mut elsewhere = planned(
+            "esu-dc",
+            "Windows Server 2012 R2",
+            "Datacenter",
+            "pCore",
+            16,
+        );
+        elsewhere.resource_group = "rg-other".to_owned();
+        fixture.plan.licenses.push(elsewhere);
+        let findings = testkit::run(&LicenseNameTaken, &fixture);
+        assert_eq!(findings.len(), 3);
+        let taken = findings
+            .iter()
+            .find(|f| f.resource_id.ends_with("/ESU-DC"))
+            .unwrap();
+        assert_status(taken, Status::Fail, Severity::Error);
+        assert!(
+            taken
+                .message
+                .contains("already exists in resource group rg-esu"),
+            "{}",
+            taken.message
+        );
+        assert_eq!(on(&findings, "esu-new").status, Status::Pass);
+        assert!(
+            findings
+                .iter()
+                .any(|f| f.resource_id.contains("/rg-other/") && f.status == Status::Pass)
+        );
+    }
+
+    #[test]
+    fn esu405_quiet_without_plan_inconclusive_unreadable_and_duplicates_fail() {
+        assert!(testkit::run(&LicenseNameTaken, &healthy()).is_empty());
+        let mut fixture = Fixture::healthy()
+            .licenses_unavailable(testkit::forbidden("Microsoft.HybridCompute/licenses/read"));
+        fixture.plan.licenses.push(planned(
+            "esu-new",
+            "Windows Server 2012 R2",
+            "Datacenter",
+            "pCore",
+            16,
+        ));
+        let findings = testkit::run(&LicenseNameTaken, &fixture);
+        let new = findings
+            .iter()
+            .find(|f| f.resource_id == license_id("esu-new"))
+            .unwrap();
+        assert_eq!(new.status, Status::Inconclusive);
+        assert!(
+            new.message
+                .contains("Microsoft.HybridCompute/licenses/read"),
+            "{}",
+            new.message
+        );
+
+        let mut fixture = Fixture::healthy();
+        for _ in 0..2 {
+            fixture.plan.licenses.push(planned(
+                "twin",
+                "Windows Server 2012 R2",
+                "Datacenter",
+                "pCore",
+                16,
+            ));
+        }
+        let findings = testkit::run(&LicenseNameTaken, &fixture);
+        assert!(
+            findings
+                .iter()
+                .all(|f| f.status == Status::Fail && f.message.contains("more than once"))
+        );
+    }
+
+    // ---- ESU406 ----
+
+    #[test]
+    fn esu406_combinations_and_machines() {
+        let dcv = lic("dc-v", "Windows Server 2016", "Datacenter", "vCore", 8);
+        let v_phys = lic("v-phys", "Windows Server 2016", "Standard", "vCore", 16);
+        let std_p = lic("std-p", "Windows Server 2012 R2", "Standard", "pCore", 16);
+        let ok = lic("ok", "Windows Server 2012 R2", "Standard", "vCore", 8);
+        let mut unknown = vm("unknown", 8);
+        unknown["properties"]["detectedProperties"] = json!({ "coreCount": "8" });
+        let fixture = Fixture::healthy()
+            .machine(linked(ws2016(server("iron", 16), "Standard"), &v_phys))
+            .machine(linked(server("dc-host", 16), &std_p))
+            .machine(linked(unknown, &ok))
+            .license(dcv)
+            .license(v_phys)
+            .license(std_p)
+            .license(ok);
+        let findings = testkit::run(&LicenseEditionOrTypeMismatch, &fixture);
+        let dcv = on(&findings, "dc-v");
+        assert_status(dcv, Status::Fail, Severity::Error);
+        assert!(
+            dcv.message
+                .contains("Datacenter vCore, not a valid combination for Windows Server 2016"),
+            "{}",
+            dcv.message
+        );
+        let v_phys = on(&findings, "v-phys");
+        assert_status(v_phys, Status::Fail, Severity::Warning);
+        assert!(
+            v_phys.message.contains("iron (model \"PowerEdge R740\")"),
+            "{}",
+            v_phys.message
+        );
+        let std_p = on(&findings, "std-p");
+        assert_status(std_p, Status::Fail, Severity::Warning);
+        assert!(
+            std_p.message.contains("Datacenter edition (dc-host)"),
+            "{}",
+            std_p.message
+        );
+        let ok = on(&findings, "ok");
+        assert_status(ok, Status::Pass, Severity::Warning);
+        assert!(
+            ok.message.contains("could not tell whether unknown"),
+            "{}",
+            ok.message
+        );
+    }
+
+    #[test]
+    fn esu406_inconclusive_and_skipped() {
+        let mut l = testkit::license_json("no-edition");
+        l["properties"]["licenseDetails"]["edition"] = Value::Null;
+        let fixture = Fixture::healthy().license(l).license(lic(
+            "w19",
+            "Windows Server 2019",
+            "Standard",
+            "vCore",
+            8,
+        ));
+        let findings = testkit::run(&LicenseEditionOrTypeMismatch, &fixture);
+        assert_eq!(on(&findings, "no-edition").status, Status::Inconclusive);
+        assert_eq!(on(&findings, "w19").status, Status::Skipped);
+    }
+
+    // ---- ESU408, ESU409 ----
+
+    #[test]
+    fn esu408_volume_licensing_only_where_the_program_allows_it() {
+        let vld = json!([{ "programYear": "Year 1", "invoiceId": "inv-1" }]);
+        let mut w16 = lic("w16", "Windows Server 2016", "Datacenter", "pCore", 16);
+        w16["properties"]["licenseDetails"]["volumeLicenseDetails"] = vld.clone();
+        let mut w12 = testkit::license_json("w12");
+        w12["properties"]["licenseDetails"]["volumeLicenseDetails"] = vld;
+        let fixture = Fixture::healthy()
+            .license(w16)
+            .license(w12)
+            .license(lic(
+                "plain",
+                "Windows Server 2016",
+                "Datacenter",
+                "pCore",
+                16,
+            ))
+            .license(lic("w19", "Windows Server 2019", "Standard", "vCore", 8));
+        let findings = testkit::run(&LicenseVolumeLicensingNotAllowed, &fixture);
+        let w16 = on(&findings, "w16");
+        assert_status(w16, Status::Fail, Severity::Error);
+        assert!(
+            w16.message.contains("no Volume Licensing transition"),
+            "{}",
+            w16.message
+        );
+        assert_eq!(on(&findings, "w12").status, Status::Pass);
+        assert_eq!(on(&findings, "plain").status, Status::Pass);
+        assert_eq!(on(&findings, "w19").status, Status::Skipped);
+        let unavailable = Fixture::healthy().licenses_unavailable(testkit::server_error());
+        assert_eq!(
+            testkit::run(&LicenseVolumeLicensingNotAllowed, &unavailable)[0].status,
+            Status::Inconclusive
+        );
+    }
+
+    #[test]
+    fn esu409_core_limit() {
+        let mut no_cores = testkit::license_json("none");
+        no_cores["properties"]["licenseDetails"]["processors"] = Value::Null;
+        let fixture = Fixture::healthy()
+            .license(lic(
+                "big",
+                "Windows Server 2016",
+                "Datacenter",
+                "pCore",
+                12_000,
+            ))
+            .license(lic(
+                "max",
+                "Windows Server 2016",
+                "Datacenter",
+                "pCore",
+                10_000,
+            ))
+            .license(no_cores)
+            .license(lic("w19", "Windows Server 2019", "Standard", "vCore", 8));
+        let findings = testkit::run(&LicenseOverCoreLimit, &fixture);
+        let big = on(&findings, "big");
+        assert_status(big, Status::Fail, Severity::Error);
+        assert!(
+            big.message.contains("over the limit of 10000"),
+            "{}",
+            big.message
+        );
+        assert!(
+            big.remediation.contains("over 2 licenses"),
+            "{}",
+            big.remediation
+        );
+        assert_eq!(on(&findings, "max").status, Status::Pass);
+        assert_eq!(on(&findings, "none").status, Status::Inconclusive);
+        assert_eq!(on(&findings, "w19").status, Status::Skipped);
+    }
+
+    // ---- ESU410 ----
+
+    #[test]
+    fn esu410_counts_existing_and_planned_licenses_per_resource_group() {
+        let mut fixture = Fixture::healthy();
+        for i in 0..799 {
+            fixture = fixture.license(testkit::license_json(&format!("l{i}")));
+        }
+        fixture.plan.licenses.push(planned(
+            "l0",
+            "Windows Server 2012 R2",
+            "Datacenter",
+            "pCore",
+            16,
+        ));
+        fixture.plan.licenses.push(planned(
+            "n1",
+            "Windows Server 2012 R2",
+            "Datacenter",
+            "pCore",
+            16,
+        ));
+        let findings = testkit::run(&ResourceGroupLicenseLimit, &fixture);
+        assert_eq!(findings.len(), 1);
+        assert_status(&findings[0], Status::Pass, Severity::Error);
+        assert!(
+            findings[0]
+                .message
+                .contains("800 ESU licenses (799 existing, 1 planned)"),
+            "{}",
+            findings[0].message
+        );
+
+        fixture.plan.licenses.push(planned(
+            "n2",
+            "Windows Server 2012 R2",
+            "Datacenter",
+            "pCore",
+            16,
+        ));
+        let findings = testkit::run(&ResourceGroupLicenseLimit, &fixture);
+        assert_eq!(findings.len(), 1);
+        assert_status(&findings[0], Status::Fail, Severity::Error);
+        assert_eq!(
+            findings[0].resource_id,
+            format!("/subscriptions/{SUB}/resourceGroups/rg-esu")
+        );
+        assert!(
+            findings[0].message.contains("over the limit of 800"),
+            "{}",
+            findings[0].message
+        );
+    }
+
+    #[test]
+    fn esu410_quiet_without_plan_inconclusive_unreadable() {
+        assert!(testkit::run(&ResourceGroupLicenseLimit, &healthy()).is_empty());
+        let mut fixture = Fixture::healthy().licenses_unavailable(testkit::server_error());
+        fixture.plan.licenses.push(planned(
+            "n1",
+            "Windows Server 2016",
+            "Datacenter",
+            "pCore",
+            16,
+        ));
+        let findings = testkit::run(&ResourceGroupLicenseLimit, &fixture);
+        assert!(findings.iter().any(|f| f.status == Status::Inconclusive
+            && f.resource_id.ends_with("/resourceGroups/rg-esu")));
+    }
+
+    // ---- --program ----
+
+    #[test]
+    fn program_filter_leaves_other_programs_out() {
+        let fixture = healthy().license(lic("w19", "Windows Server 2019", "Standard", "vCore", 8));
+        for check in ALL {
+            let findings = run_program(check, &fixture, &programs::WS2016);
+            assert!(
+                findings
+                    .iter()
+                    .all(|f| f.program.as_deref() != Some("ws2012")),
+                "{findings:#?}"
+            );
+        }
+        let findings = run_program(&LicenseTargetMismatch, &fixture, &programs::WS2016);
+        let names: Vec<&str> = findings
+            .iter()
+            .map(|f| f.resource_id.rsplit('/').next().unwrap())
+            .collect();
+        assert_eq!(names, ["esu-2016", "w19"]);
+    }
+
+    #[test]
+    fn hosting_signals() {
+        let h = |m: Value| hosting(&serde_json::from_value::<Machine>(m).unwrap());
+        assert!(matches!(h(vm("a", 8)), Hosting::Virtual(_)));
+        assert!(matches!(h(server("b", 8)), Hosting::Physical(_)));
+        let mut avs = server("c", 8);
+        avs["kind"] = json!("AVS");
+        assert!(matches!(h(avs), Hosting::Virtual(_)));
+        let mut azure = server("d", 8);
+        azure["properties"]["detectedProperties"]["cloudprovider"] = json!("Azure");
+        assert!(matches!(h(azure), Hosting::Virtual(_)));
+        let mut hci = server("e", 8);
+        hci["properties"]["parentClusterResourceId"] = json!("/subscriptions/x/clusters/c");
+        assert!(matches!(h(hci), Hosting::Virtual(_)));
+        let mut vmw = server("f", 8);
+        vmw["properties"]["detectedProperties"]["model"] = json!("VMware7,1");
+        assert!(matches!(h(vmw), Hosting::Virtual(_)));
+        let mut bare = server("g", 8);
+        bare["properties"]["detectedProperties"] = json!({});
+        assert_eq!(h(bare), Hosting::Unknown);
     }
 }

@@ -216,14 +216,18 @@ fn evaluate_sorts_and_covers_every_subscription() {
         .take_while(|f| f.subscription_id.starts_with("0000"))
         .map(|f| (f.check_id.as_str(), f.status))
         .collect();
-    assert_eq!(
-        first,
-        [
-            ("ESU001", Status::Fail),
-            ("ESU101", Status::Skipped),
-            ("ESU102", Status::Skipped)
-        ]
-    );
+    let expected: Vec<(&str, Status)> = all()
+        .iter()
+        .map(|c| {
+            let status = if c.info().id == "ESU001" {
+                Status::Fail
+            } else {
+                Status::Skipped
+            };
+            (c.info().id, status)
+        })
+        .collect();
+    assert_eq!(first, expected);
 }
 
 #[test]
@@ -283,14 +287,18 @@ fn a_subscription_in_scope_without_facts_is_never_silence() {
         .filter(|f| f.subscription_id == missing)
         .map(|f| (f.check_id.as_str(), f.status))
         .collect();
-    assert_eq!(
-        about_missing,
-        [
-            ("ESU001", Status::Inconclusive),
-            ("ESU101", Status::Skipped),
-            ("ESU102", Status::Skipped)
-        ]
-    );
+    let expected: Vec<(&str, Status)> = all()
+        .iter()
+        .map(|c| {
+            let status = if c.info().id == "ESU001" {
+                Status::Inconclusive
+            } else {
+                Status::Skipped
+            };
+            (c.info().id, status)
+        })
+        .collect();
+    assert_eq!(about_missing, expected);
     let esu001 = findings
         .iter()
         .find(|f| f.subscription_id == missing && f.check_id == "ESU001")
