@@ -513,6 +513,14 @@ fn resource_group_of(id: &str) -> Option<String> {
     None
 }
 
+/// Machine ids shortened to their names (the last segment), for messages.
+fn short_ids(ids: &[&str]) -> String {
+    ids.iter()
+        .map(|id| id.trim_end_matches('/').rsplit('/').next().unwrap_or(id))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// A machine's name, or its id when it has none.
 fn machine_name(m: &Machine) -> &str {
     if m.name.is_empty() { &m.id } else { &m.name }
@@ -1194,7 +1202,7 @@ fn target_mismatch(lic: &Lic<'_>, scope: &InScope<'_>) -> Diagnostic {
         if !lic.unresolved.is_empty() {
             why.push(format!(
                 "planned machines not in the snapshot: {}",
-                lic.unresolved.join(", ")
+                short_ids(&lic.unresolved)
             ));
         }
         if let Some(gap) = gap {
@@ -1212,10 +1220,14 @@ fn target_mismatch(lic: &Lic<'_>, scope: &InScope<'_>) -> Diagnostic {
     }
     let message = if lic.machines.is_empty() {
         format!(
-            "{} targets {} ({}); no machine is linked to it",
+            "{} targets {}{}; no machine is linked to it",
             lic.label(),
             release.name,
-            program.name
+            if program.name == release.name {
+                String::new()
+            } else {
+                format!(" ({})", program.name)
+            }
         )
     } else {
         format!(
@@ -1422,7 +1434,7 @@ fn cores_insufficient(lic: &Lic<'_>, scope: &InScope<'_>) -> Diagnostic {
         if !lic.unresolved.is_empty() {
             why.push(format!(
                 "planned machines not in the snapshot: {}",
-                lic.unresolved.join(", ")
+                short_ids(&lic.unresolved)
             ));
         }
         if let Some(gap) = gap {
@@ -1435,7 +1447,7 @@ fn cores_insufficient(lic: &Lic<'_>, scope: &InScope<'_>) -> Diagnostic {
                 lic.label(),
                 why.join("; "),
                 if sizing_text.is_empty() {
-                    " nothing".to_owned()
+                    ": no machine".to_owned()
                 } else {
                     sizing_text.clone()
                 }
@@ -1480,8 +1492,8 @@ fn cores_insufficient(lic: &Lic<'_>, scope: &InScope<'_>) -> Diagnostic {
         return evidence(lic.diagnostic(
             Status::Fail,
             format!(
-                "{} holds {processors} {unit} but its {counted} machine(s) need {total}{sizing_text}: \
-                 the {} extra cores are billed{exempt_text}",
+                "{} holds {processors} {unit}, {} more than its {counted} machine(s) need, and \
+                 every core is billed (sizing{sizing_text}){exempt_text}",
                 lic.label(),
                 processors - total
             ),
@@ -1745,7 +1757,7 @@ fn edition_or_type(lic: &Lic<'_>) -> Diagnostic {
         String::new()
     } else {
         format!(
-            "; could not tell whether {} are physical (no model reported)",
+            "; could not tell whether these are physical (no model reported): {}",
             untold.join(", ")
         )
     };
@@ -2847,7 +2859,8 @@ mod tests {
         let ok = on(&findings, "ok");
         assert_status(ok, Status::Pass, Severity::Warning);
         assert!(
-            ok.message.contains("could not tell whether unknown"),
+            ok.message
+                .contains("could not tell whether these are physical (no model reported): unknown"),
             "{}",
             ok.message
         );
@@ -3036,6 +3049,122 @@ mod tests {
             .map(|f| f.resource_id.rsplit('/').next().unwrap())
             .collect();
         assert_eq!(names, ["esu-2016", "w19"]);
+    }
+
+    /// Many cases at once: every diagnostic of every license check appears in one of these.
+    fn variants() -> Vec<Fixture> {
+        let mut off = lic("off", "Windows Server 2012 R2", "Standard", "vCore", 8);
+        off["properties"]["licenseDetails"]["state"] = json!("Deactivated");
+        let mut vld = lic("vld", "Windows Server 2016", "Datacenter", "pCore", 16);
+        vld["properties"]["licenseDetails"]["volumeLicenseDetails"] =
+            json!([{ "programYear": "Year 1", "invoiceId": "x" }]);
+        let mut blank = testkit::license_json("blank");
+        blank["properties"]["licenseDetails"] = json!({});
+        let w12 = lic("w12", "Windows Server 2012", "Standard", "vCore", 64);
+        let p_vm = lic("p-vm", "Windows Server 2012 R2", "Standard", "pCore", 16);
+        let dcv = lic("dcv", "Windows Server 2012 R2", "Datacenter", "vCore", 8);
+        let mut mute = vm("mute", 8);
+        mute["properties"]["detectedProperties"] = json!({});
+        mute["properties"]["osSku"] = Value::Null;
+        let mut mixed = healthy()
+            .machine(linked(vm("r2", 8), &w12))
+            .machine(linked(ws2016(vm("w16", 8), "Datacenter"), &w12))
+            .machine(linked(vm("guest", 8), &p_vm))
+            .machine(linked(server("iron", 8), &dcv))
+            .machine(linked(mute, &off))
+            .license(off)
+            .license(vld)
+            .license(blank)
+            .license(w12)
+            .license(p_vm)
+            .license(dcv)
+            .license(lic("w19", "Windows Server 2019", "Standard", "vCore", 8))
+            .license(lic(
+                "big",
+                "Windows Server 2016",
+                "Datacenter",
+                "pCore",
+                20_000,
+            ))
+            .license(lic("tiny", "Windows Server 2016", "Standard", "vCore", 2));
+        let mut p = planned("esu-std", "Windows Server 2012 R2", "Standard", "vCore", 8);
+        p.machines = vec![machine_id("vm-a"), machine_id("ghost")];
+        mixed.plan.licenses.push(p);
+        mixed.plan.licenses.push(planned(
+            "fresh",
+            "Windows Server 2016",
+            "Standard",
+            "vCore",
+            8,
+        ));
+        let mut unreadable = mixed.clone().licenses_unavailable(testkit::server_error());
+        unreadable = unreadable
+            .machines_unavailable(testkit::forbidden("Microsoft.HybridCompute/machines/read"));
+        vec![
+            mixed.clone(),
+            unreadable,
+            mixed.clone().without_hybrid_compute(),
+            mixed.subscription_unavailable(testkit::not_found()),
+        ]
+    }
+
+    #[test]
+    fn messages_follow_the_convention() {
+        let mut seen = std::collections::BTreeSet::new();
+        for fixture in variants() {
+            for f in run_all(&fixture) {
+                seen.insert((f.check_id.clone(), f.status, f.severity));
+                let first = f.message.chars().next().expect("empty message");
+                assert!(!first.is_uppercase(), "starts upper-case: {}", f.message);
+                assert!(
+                    !f.message.ends_with('.'),
+                    "ends with a period: {}",
+                    f.message
+                );
+                assert!(!f.message.contains('\n'), "multi-line: {}", f.message);
+                match f.status {
+                    Status::Fail | Status::Inconclusive => {
+                        assert!(!f.remediation.is_empty(), "no remediation: {f:#?}")
+                    }
+                    Status::Pass => assert!(f.remediation.is_empty(), "{f:#?}"),
+                    Status::Skipped => {}
+                }
+                assert!(f.evidence.is_object(), "evidence not an object: {f:#?}");
+                assert!(
+                    f.resource_id.starts_with(&format!("/subscriptions/{SUB}")),
+                    "{f:#?}"
+                );
+                if std::env::var_os("SHOW_FINDINGS").is_some() {
+                    println!(
+                        "{:?} {} {:?} {}: {}\n    -> {}",
+                        f.status,
+                        f.check_id,
+                        f.severity,
+                        f.resource_id.rsplit('/').next().unwrap(),
+                        f.message,
+                        f.remediation
+                    );
+                }
+            }
+        }
+        for check in ALL {
+            for status in [
+                Status::Pass,
+                Status::Fail,
+                Status::Inconclusive,
+                Status::Skipped,
+            ] {
+                if (check.info().id, status) == ("ESU410", Status::Fail) {
+                    continue; // 801 licenses: see esu410_counts_existing_and_planned_licenses_…
+                }
+                assert!(
+                    seen.iter()
+                        .any(|(id, s, _)| id == check.info().id && *s == status),
+                    "{} never {status:?}",
+                    check.info().id
+                );
+            }
+        }
     }
 
     #[test]
