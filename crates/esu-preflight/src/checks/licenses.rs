@@ -545,6 +545,8 @@ struct InScope<'a> {
     gap: Option<ListGap<'a>>,
     /// What machine data is missing from the snapshot (so links may be missing), in words.
     missing_machines: Vec<String>,
+    /// The evaluation day (the injected clock).
+    today: time::Date,
 }
 
 impl<'a> InScope<'a> {
@@ -578,6 +580,7 @@ impl<'a> InScope<'a> {
             invalid,
             gap,
             missing_machines: missing_machine_data(ctx),
+            today: ctx.now.date(),
         }
     }
 
@@ -996,9 +999,10 @@ fn not_activated(lic: &Lic<'_>, scope: &InScope<'_>) -> Diagnostic {
                 lic.diagnostic(
                     Status::Pass,
                     format!(
-                        "{} is Activated with no machine linked: it is billed from activation all \
-                         the same (link its machines, or delete it if none needs it)",
-                        lic.label()
+                        "{} is Activated with no machine linked: it is billed {} all the same \
+                         (link its machines, or delete it if none needs it)",
+                        lic.label(),
+                        billed_from(lic, scope.today)
                     ),
                 )
                 .severity(Severity::Info)
@@ -1045,6 +1049,20 @@ fn not_activated(lic: &Lic<'_>, scope: &InScope<'_>) -> Diagnostic {
             )
             .remediation("look at the license in the portal (Azure Arc > Extended Security Updates > Licenses); activate it if its machines should receive ESU")
             .with_evidence("links", links),
+    }
+}
+
+/// When an activated license is billed from, in words: "from activation", or, before the
+/// program's billing start, "from 2027-01-13 (the program's billing start)".
+fn billed_from(lic: &Lic<'_>, today: time::Date) -> String {
+    match lic.program() {
+        Some(program) if today < program.billing_start => {
+            format!(
+                "from {} (the program's billing start)",
+                program.billing_start
+            )
+        }
+        _ => "from activation".to_owned(),
     }
 }
 
@@ -1248,6 +1266,16 @@ fn unknown_machines_remediation() -> &'static str {
 
 // ---- ESU404 --------------------------------------------------------------------------------
 
+/// Whether the machine carries another program's usage tag that `program` does not honour
+/// (esu-licensing.md §6.5: no dev/test or DR exemption for Windows Server 2016).
+fn ignored_usage_tag(program: &Program, m: &Machine) -> bool {
+    program.usage_tag.is_none()
+        && PROGRAMS
+            .iter()
+            .filter_map(|p| p.usage_tag)
+            .any(|tag| m.tags.keys().any(|k| k.eq_ignore_ascii_case(tag.name)))
+}
+
 impl Check for LicenseCoresInsufficient {
     fn info(&self) -> &'static CheckInfo {
         &CORES_INSUFFICIENT
@@ -1367,7 +1395,12 @@ fn cores_insufficient(lic: &Lic<'_>, scope: &InScope<'_>) -> Diagnostic {
                 } else {
                     String::new()
                 };
-                explained.push(format!("{name} {counted} → {needs}{min}"));
+                let tag = if ignored_usage_tag(program, m.machine) {
+                    format!(" (its ESU Usage tag exempts nothing in {})", program.name)
+                } else {
+                    String::new()
+                };
+                explained.push(format!("{name} {counted} → {needs}{min}{tag}"));
                 json!({ "machine": m.machine.id, "cores": cores, "logicalCores": logical, "needs": needs, "minimumApplied": needs > cores })
             }
             Sizing::Exempt(value) => {
@@ -1493,9 +1526,10 @@ fn cores_insufficient(lic: &Lic<'_>, scope: &InScope<'_>) -> Diagnostic {
             Status::Fail,
             format!(
                 "{} holds {processors} {unit}, {} more than its {counted} machine(s) need, and \
-                 every core is billed (sizing{sizing_text}){exempt_text}",
+                 every core is billed {} (sizing{sizing_text}){exempt_text}",
                 lic.label(),
-                processors - total
+                processors - total,
+                billed_from(lic, scope.today)
             ),
         ))
         .severity(Severity::Info)
@@ -2703,6 +2737,38 @@ mod tests {
         let fixture = Fixture::healthy().machine(dev).license(l);
         let f = on(&testkit::run(&LicenseCoresInsufficient, &fixture), "w16").clone();
         assert_status(&f, Status::Fail, Severity::Error);
+        assert!(
+            f.message
+                .contains("its ESU Usage tag exempts nothing in Windows Server 2016"),
+            "{}",
+            f.message
+        );
+    }
+
+    #[test]
+    fn billing_is_dated_by_the_program_and_the_clock() {
+        let fixture = Fixture::healthy()
+            .license(lic("w16", "Windows Server 2016", "Standard", "vCore", 8))
+            .license(lic("w12", "Windows Server 2012 R2", "Standard", "vCore", 8));
+        let findings = testkit::run(&LicenseNotActivated, &fixture);
+        assert!(
+            on(&findings, "w16")
+                .message
+                .contains("billed from 2027-01-13")
+        );
+        assert!(
+            on(&findings, "w12")
+                .message
+                .contains("billed from activation")
+        );
+        let mut later = fixture.clone();
+        later.now = time::macros::datetime!(2027-02-01 00:00 UTC);
+        let findings = testkit::run(&LicenseNotActivated, &later);
+        assert!(
+            on(&findings, "w16")
+                .message
+                .contains("billed from activation")
+        );
     }
 
     #[test]
