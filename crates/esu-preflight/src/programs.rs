@@ -42,6 +42,9 @@ pub struct Program {
     pub min_pcores_per_server: u32,
     /// The least a vCore license may hold per VM (and in total).
     pub min_vcores_per_vm: u32,
+    /// How many VMs a Standard pCore license may cover per `min_pcores_per_server` cores
+    /// (Datacenter pCore: any number).
+    pub standard_pcore_vms: u32,
     /// The valid (edition, type) combinations of a license.
     pub license_combinations: &'static [(&'static str, &'static str)],
     /// The most cores one license may hold.
@@ -165,6 +168,7 @@ pub const WS2012: Program = Program {
     },
     min_pcores_per_server: 16,
     min_vcores_per_vm: 8,
+    standard_pcore_vms: 2,
     license_combinations: COMBINATIONS,
     max_cores_per_license: 10_000,
     max_licenses_per_resource_group: 800,
@@ -201,6 +205,7 @@ pub const WS2016: Program = Program {
     },
     min_pcores_per_server: 16,
     min_vcores_per_vm: 8,
+    standard_pcore_vms: 2,
     license_combinations: COMBINATIONS,
     max_cores_per_license: 10_000,
     max_licenses_per_resource_group: 800,

@@ -185,8 +185,9 @@ VM's cores). pCore: the sum over physical servers of max(16, the server's cores)
 `ESU Usage` as Visual Studio dev/test or disaster recovery, on a license with the same or the \
 multipurpose tag, don't count (Windows Server 2012 only). Fewer cores than needed fails with \
 the sizing spelled out; a VM (or a machine not known to be physical) on a pCore license is \
-sized by its host, which Arc does not report: a warning, \"host cores unverifiable\"; unknown \
-core counts or incomplete links are inconclusive; more cores than needed is `info` \
+sized by its host, which Arc does not report: a warning, \"host cores unverifiable\" (which also \
+says when a Standard pCore license has more VMs than the two per 16 cores Microsoft allows); \
+unknown core counts or incomplete links are inconclusive; more cores than needed is `info` \
 (over-billing).",
         why_it_matters: "A license must hold enough cores for the servers linked to it; links \
 beyond its cores can be refused or leave machines without ESU. Microsoft bills every core on \
@@ -1489,12 +1490,32 @@ fn cores_insufficient(lic: &Lic<'_>, scope: &InScope<'_>) -> Diagnostic {
         .remediation(unknown_machines_remediation());
     }
     if !unverifiable.is_empty() {
+        let vms = lic
+            .machines
+            .iter()
+            .filter(|m| exemption(program, lic, m.machine).is_none())
+            .filter(|m| matches!(hosting(m.machine), Hosting::Virtual(_)))
+            .count();
+        let allowed = program.standard_pcore_vms as usize * (processors / minimum) as usize;
+        let standard_limit = if lic
+            .edition
+            .is_some_and(|e| e.trim().eq_ignore_ascii_case("Standard"))
+            && vms > allowed
+        {
+            format!(
+                "; a Standard pCore license covers at most {} VMs per {minimum} cores, so \
+                 {processors} cores cover {allowed} of these {vms} VMs",
+                program.standard_pcore_vms
+            )
+        } else {
+            String::new()
+        };
         return evidence(lic.diagnostic(
             Status::Fail,
             format!(
                 "{} holds {processors} pCores and is linked to {} (host cores unverifiable: a pCore \
                  license must cover max({minimum}, physical cores) of each host, which Arc does not \
-                 report){}{exempt_text}",
+                 report){}{standard_limit}{exempt_text}",
                 lic.label(),
                 unverifiable.join("; "),
                 if sizing_text.is_empty() {
@@ -1616,6 +1637,18 @@ impl Check for LicenseNameTaken {
                     ),
                 )
                 .remediation("give each planned license in a resource group its own `name`")
+                .evidence(evidence)
+            } else if scope.gap.is_none() && scope.invalid.iter().any(|(id, _)| id.is_empty()) {
+                lic.diagnostic(
+                    Status::Inconclusive,
+                    "a license of the subscription could not be read and has no id to compare \
+                     the name with"
+                        .to_owned(),
+                )
+                .remediation(
+                    "list the subscription's licenses with `az resource list --resource-type \
+                     Microsoft.HybridCompute/licenses` and run esu-preflight again",
+                )
                 .evidence(evidence)
             } else if let Some(gap) = scope.gap {
                 let d = match gap {
@@ -2879,6 +2912,40 @@ mod tests {
                 .iter()
                 .all(|f| f.status == Status::Fail && f.message.contains("more than once"))
         );
+    }
+
+    #[test]
+    fn esu405_a_nameless_unreadable_license_is_inconclusive() {
+        let mut fixture = Fixture::healthy();
+        fixture.plan.licenses.push(planned(
+            "esu-new",
+            "Windows Server 2012 R2",
+            "Datacenter",
+            "pCore",
+            16,
+        ));
+        let (mut snapshot, config) = fixture.build();
+        if let Some(crate::snapshot::Fact::Available { value }) =
+            snapshot.subscriptions[0].licenses.as_mut()
+        {
+            value.push(Item::Invalid {
+                id: String::new(),
+                error: "expected an object".to_owned(),
+            });
+        }
+        let estate = super::super::estate::Estate::new(&snapshot, &fixture.plan);
+        let ctx = CheckCtx {
+            snapshot: &snapshot,
+            subscription: &snapshot.subscriptions[0],
+            plan: &fixture.plan,
+            config: &config,
+            now: fixture.now,
+            estate: &estate,
+            program: None,
+        };
+        let mut out = Vec::new();
+        LicenseNameTaken.run(&ctx, &mut out);
+        assert_eq!(on(&out, "esu-new").status, Status::Inconclusive, "{out:#?}");
     }
 
     // ---- ESU406 ----
