@@ -446,9 +446,11 @@ mod tests {
     fn table_ends_with_the_summary() {
         let report = testdata::report();
         let text = render(&report, RenderOptions::default());
+        // The missing subscription skips every check but ESU001, so the count grows with them.
+        let skipped = 2 + crate::checks::all().len() - 3;
         assert_eq!(
             text.lines().last().unwrap(),
-            "7 passed, 4 failed (3 errors, 1 warning), 8 inconclusive, 2 skipped"
+            format!("7 passed, 4 failed (3 errors, 1 warning), 8 inconclusive, {skipped} skipped")
         );
     }
 
