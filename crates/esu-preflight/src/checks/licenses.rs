@@ -112,7 +112,7 @@ machine. (The API sample that PUTs a 12-core pCore license is wrong.)",
 patch` on the license with `{\"properties\":{\"licenseDetails\":{\"processors\":16}}}`. Size it \
 for all linked machines (see ESU404).",
         example_finding: "fail  ESU401  esu-ws2016-dc  license esu-ws2016-dc holds 12 pCores, \
-below the minimum of 16 for a pCore license of Windows Server 2016",
+below the minimum of 16 for a pCore license of Windows Server 2016 (16 per physical server)",
     },
 };
 
@@ -138,7 +138,7 @@ the license with `{\"properties\":{\"licenseDetails\":{\"state\":\"Activated\"}}
 `state = \"Activated\"`. Reactivating is back-billed for the deactivated window. Delete \
 activated licenses that no machine needs.",
         example_finding: "fail  ESU402  esu-dc  license esu-dc is Deactivated: its 2 linked \
-machines (srv-01, srv-02) receive no ESU",
+machine(s) (srv-01, srv-02) receive no ESU",
     },
 };
 
@@ -182,7 +182,7 @@ static CORES_INSUFFICIENT: CheckInfo = CheckInfo {
 links) need, and compares the total with `processors`. vCore: the sum over VMs of max(8, the \
 VM's cores). pCore: the sum over physical servers of max(16, the server's cores). Cores are \
 `detectedProperties.coreCount`, or `logicalCoreCount` when larger (flagged). Machines tagged \
-`ESU Usage` as Visual Studio dev/test or disaster recovery, on a license with the same or the \
+\"ESU Usage\" as Visual Studio dev/test or disaster recovery, on a license with the same or the \
 multipurpose tag, don't count (Windows Server 2012 only). Fewer cores than needed fails with \
 the sizing spelled out; a VM (or a machine not known to be physical) on a pCore license is \
 sized by its host, which Arc does not report: a warning, \"host cores unverifiable\" (which also \
@@ -198,8 +198,8 @@ machines to another license. For VMs on a pCore license, count the physical core
 host (max(16, host cores) per host), or license each VM with a Standard vCore license instead. \
 Lower an over-provisioned license to the total needed.",
         example_finding: "fail  ESU404  esu-std  license esu-std holds 16 vCores but its 3 \
-linked machines need 28: vm-a 4 cores → 8 (minimum 8 per VM), vm-b 8 → 8, vm-c 12 → 12; total \
-28",
+counted machine(s) need at least 28: vm-a 4 cores → 8 (minimum 8 per VM), vm-b 8 cores → 8, vm-c \
+12 cores → 12; total 28",
     },
 };
 
@@ -222,7 +222,7 @@ all, so the PUT fails.",
 existing license on purpose (then leave it out of the plan). List names with `az resource list \
 --resource-group RG --resource-type Microsoft.HybridCompute/licenses --query [].name`.",
         example_finding: "fail  ESU405  esu-dc  planned license esu-dc already exists in \
-resource group rg-esu",
+resource group rg-esu (/subscriptions/…/resourceGroups/rg-esu/providers/Microsoft.HybridCompute/licenses/esu-dc)",
     },
 };
 
