@@ -478,28 +478,21 @@ impl<'a> Lic<'a> {
         }
     }
 
-    /// `skipped`: the target names no program (ESU403) or is missing.
-    fn skipped_for_target(&self) -> Option<Diagnostic> {
-        match self.target() {
-            Target::Known(..) => None,
-            Target::Unknown(t) => Some(
-                self.diagnostic(
-                    Status::Skipped,
-                    format!(
-                        "{} targets {t:?}, which no ESU program knows (ESU403)",
-                        self.label()
-                    ),
-                )
-                .with_evidence("blockedBy", "ESU403"),
+    /// The license's program, or the `skipped` diagnostic of a check that needs it when the
+    /// target names no program or is missing (ESU403 reports those).
+    fn program_or_skipped(&self) -> Result<&'static Program, Box<Diagnostic>> {
+        let message = match self.target() {
+            Target::Known(program, _) => return Ok(program),
+            Target::Unknown(t) => format!(
+                "{} targets {t:?}, which no ESU program knows (ESU403)",
+                self.label()
             ),
-            Target::Missing => Some(
-                self.diagnostic(
-                    Status::Skipped,
-                    format!("{} reports no target (ESU403)", self.label()),
-                )
+            Target::Missing => format!("{} reports no target (ESU403)", self.label()),
+        };
+        Err(Box::new(
+            self.diagnostic(Status::Skipped, message)
                 .with_evidence("blockedBy", "ESU403"),
-            ),
-        }
+        ))
     }
 }
 
@@ -866,11 +859,9 @@ impl Check for LicenseBelowCoreMinimum {
 }
 
 fn below_minimum(lic: &Lic<'_>) -> Diagnostic {
-    if let Some(skipped) = lic.skipped_for_target() {
-        return skipped;
-    }
-    let Some(program) = lic.program() else {
-        unreachable_target(lic)
+    let program = match lic.program_or_skipped() {
+        Ok(program) => program,
+        Err(skipped) => return *skipped,
     };
     let (minimum, per) = if lic.is_type("pCore") {
         (program.min_pcores_per_server, "physical server")
@@ -931,11 +922,6 @@ fn below_minimum(lic: &Lic<'_>) -> Diagnostic {
             )
             .with_evidence("minimum", minimum),
     }
-}
-
-/// `skipped_for_target` returned `None`, so the target is known.
-fn unreachable_target(lic: &Lic<'_>) -> ! {
-    unreachable!("license {} has a known target", lic.name)
 }
 
 // ---- ESU402 --------------------------------------------------------------------------------
@@ -1339,11 +1325,9 @@ fn sizing(program: &Program, lic: &Lic<'_>, m: &Machine) -> (Sizing, u32) {
 }
 
 fn cores_insufficient(lic: &Lic<'_>, scope: &InScope<'_>) -> Diagnostic {
-    if let Some(skipped) = lic.skipped_for_target() {
-        return skipped;
-    }
-    let Some(program) = lic.program() else {
-        unreachable_target(lic)
+    let program = match lic.program_or_skipped() {
+        Ok(program) => program,
+        Err(skipped) => return *skipped,
     };
     let (minimum, per) = if lic.is_type("pCore") {
         (program.min_pcores_per_server, "physical server")
@@ -1703,11 +1687,9 @@ impl Check for LicenseEditionOrTypeMismatch {
 }
 
 fn edition_or_type(lic: &Lic<'_>) -> Diagnostic {
-    if let Some(skipped) = lic.skipped_for_target() {
-        return skipped;
-    }
-    let Some(program) = lic.program() else {
-        unreachable_target(lic)
+    let program = match lic.program_or_skipped() {
+        Ok(program) => program,
+        Err(skipped) => return *skipped,
     };
     let (Some(edition), Some(kind)) = (
         lic.edition.map(str::trim).filter(|e| !e.is_empty()),
@@ -1851,11 +1833,9 @@ impl Check for LicenseVolumeLicensingNotAllowed {
 }
 
 fn volume_licensing(lic: &Lic<'_>) -> Diagnostic {
-    if let Some(skipped) = lic.skipped_for_target() {
-        return skipped;
-    }
-    let Some(program) = lic.program() else {
-        unreachable_target(lic)
+    let program = match lic.program_or_skipped() {
+        Ok(program) => program,
+        Err(skipped) => return *skipped,
     };
     let entries = lic.volume_license_details.len();
     if entries > 0 && !program.volume_licensing_transition {
@@ -1909,11 +1889,9 @@ impl Check for LicenseOverCoreLimit {
 }
 
 fn over_core_limit(lic: &Lic<'_>) -> Diagnostic {
-    if let Some(skipped) = lic.skipped_for_target() {
-        return skipped;
-    }
-    let Some(program) = lic.program() else {
-        unreachable_target(lic)
+    let program = match lic.program_or_skipped() {
+        Ok(program) => program,
+        Err(skipped) => return *skipped,
     };
     let limit = program.max_cores_per_license;
     match lic.processors {
