@@ -47,6 +47,11 @@ use serde_json::{Value, json};
 use std::collections::BTreeMap;
 
 /// ESU401: a license holds fewer cores than its program's minimum for its type.
+///
+/// ```
+/// let info = esu_preflight::checks::find("license-below-core-minimum").unwrap();
+/// assert_eq!(info.id, "ESU401");
+/// ```
 #[derive(Debug, Clone, Copy, Default)]
 pub struct LicenseBelowCoreMinimum;
 
@@ -2274,6 +2279,48 @@ mod tests {
         .map(|(a, b)| ((*a).to_owned(), (*b).to_owned()))
         .collect();
         assert_eq!(failing(&findings), expected, "{findings:#?}");
+    }
+
+    #[test]
+    fn planned_licenses_go_to_their_subscription_or_the_first_in_scope() {
+        const OTHER: &str = "00000000-0000-0000-0000-0000000000b2";
+        let a = Fixture::healthy();
+        let b = Fixture::healthy().with_subscription_id(OTHER);
+        let mut snapshot = Snapshot::new(Scope::subscriptions([SUB.to_owned(), OTHER.to_owned()]));
+        snapshot.subscriptions.push(a.subscription_snapshot());
+        snapshot.subscriptions.push(b.subscription_snapshot());
+        let mut plan = crate::plan::LicensePlan::new();
+        plan.licenses.push(planned(
+            "first",
+            "Windows Server 2016",
+            "Standard",
+            "vCore",
+            8,
+        ));
+        let mut there = planned("there", "Windows Server 2016", "Standard", "vCore", 4);
+        there.subscription = Some(OTHER.to_uppercase());
+        plan.licenses.push(there);
+        let config = crate::checks::Config::default();
+        let input =
+            crate::checks::EvalInput::new(&snapshot, &config, testkit::TODAY).with_plan(&plan);
+        let findings: Vec<Finding> = crate::checks::evaluate(&input)
+            .into_iter()
+            .filter(|f| f.check_id == "ESU401")
+            .collect();
+        assert_eq!(findings.len(), 2, "{findings:#?}");
+        let first = on(&findings, "first");
+        assert_eq!(first.subscription_id, SUB);
+        assert_eq!(first.status, Status::Pass);
+        let there = on(&findings, "there");
+        assert_eq!(there.subscription_id, OTHER);
+        assert!(
+            there
+                .resource_id
+                .starts_with(&format!("/subscriptions/{OTHER}/")),
+            "{}",
+            there.resource_id
+        );
+        assert_eq!(there.status, Status::Fail);
     }
 
     // ---- ESU401 ----
