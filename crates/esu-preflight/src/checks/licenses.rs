@@ -188,7 +188,8 @@ links) need, and compares the total with `processors`. vCore: the sum over VMs o
 VM's cores). pCore: the sum over physical servers of max(16, the server's cores). Cores are \
 `detectedProperties.coreCount`, or `logicalCoreCount` when larger (flagged). Machines tagged \
 \"ESU Usage\" as Visual Studio dev/test or disaster recovery, on a license with the same or the \
-multipurpose tag, don't count (Windows Server 2012 only). Fewer cores than needed fails with \
+multipurpose tag, don't count (Windows Server 2012 only); a license serving only such machines \
+is a warning (Microsoft allows no license for dev/test or disaster recovery alone). Fewer cores than needed fails with \
 the sizing spelled out; a VM (or a machine not known to be physical) on a pCore license is \
 sized by its host, which Arc does not report: a warning, \"host cores unverifiable\" (which also \
 says when a Standard pCore license has more VMs than the two per 16 cores Microsoft allows); \
@@ -1522,6 +1523,23 @@ fn cores_insufficient(lic: &Lic<'_>, scope: &InScope<'_>) -> Diagnostic {
             lic.name, program.min_vcores_per_vm
         ));
     }
+    if counted == 0 && !exempt.is_empty() {
+        return evidence(lic.diagnostic(
+            Status::Fail,
+            format!(
+                "{} serves only machines exempt by their ESU Usage tag ({}): Microsoft allows the \
+                 exemption only beside billed production machines on the same license",
+                lic.label(),
+                exempt.join(", ")
+            ),
+        ))
+        .severity(Severity::Warning)
+        .remediation(format!(
+            "link the exempt machines to a license that also covers production machines, and \
+             delete license {} (a license only for dev/test or disaster recovery is not allowed)",
+            lic.name
+        ));
+    }
     if counted == 0 {
         return evidence(lic.diagnostic(
             Status::Pass,
@@ -2827,6 +2845,18 @@ mod tests {
                 .message
                 .contains("billed from activation")
         );
+    }
+
+    #[test]
+    fn esu404_a_license_only_for_exempt_machines_is_a_warning() {
+        let mut l = lic("dr", "Windows Server 2012 R2", "Standard", "vCore", 8);
+        l["tags"] = json!({ "ESU Usage": "WS2012 DISASTER RECOVERY" });
+        let mut dr = linked(vm("dr-1", 8), &l);
+        dr["tags"] = json!({ "ESU Usage": "WS2012 DISASTER RECOVERY" });
+        let fixture = Fixture::healthy().machine(dr).license(l);
+        let f = on(&testkit::run(&LicenseCoresInsufficient, &fixture), "dr").clone();
+        assert_status(&f, Status::Fail, Severity::Warning);
+        assert!(f.message.contains("only machines exempt"), "{}", f.message);
     }
 
     #[test]
