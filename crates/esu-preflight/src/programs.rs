@@ -42,6 +42,9 @@ pub struct Program {
     pub min_pcores_per_server: u32,
     /// The least a vCore license may hold per VM (and in total).
     pub min_vcores_per_vm: u32,
+    /// How many VMs a Standard pCore license may cover per `min_pcores_per_server` cores
+    /// (Datacenter pCore: any number).
+    pub standard_pcore_vms: u32,
     /// The valid (edition, type) combinations of a license.
     pub license_combinations: &'static [(&'static str, &'static str)],
     /// The most cores one license may hold.
@@ -62,6 +65,21 @@ pub struct Program {
     pub free_environments: FreeEnvironments,
     /// The built-in policy that reports ESU patches on the program's machines, if any.
     pub patch_policy: Option<PatchPolicy>,
+    /// The tag that lets non-production machines link beyond a license's cores, if the program
+    /// has one (esu-licensing.md §6: WS2012 only).
+    pub usage_tag: Option<UsageTag>,
+}
+
+/// The "ESU Usage" tag: machines tagged with an exempt value, linked to a license tagged with
+/// the same value (or the multipurpose one), don't count against the license's cores.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UsageTag {
+    /// The tag name (ARM tag names compare case-insensitively).
+    pub name: &'static str,
+    /// The values that mark an exempt machine (and a license serving only that kind).
+    pub exempt_values: &'static [&'static str],
+    /// The license value that serves every exempt kind.
+    pub multipurpose: &'static str,
 }
 
 /// One OS release a program covers.
@@ -150,6 +168,7 @@ pub const WS2012: Program = Program {
     },
     min_pcores_per_server: 16,
     min_vcores_per_vm: 8,
+    standard_pcore_vms: 2,
     license_combinations: COMBINATIONS,
     max_cores_per_license: 10_000,
     max_licenses_per_resource_group: 800,
@@ -163,6 +182,11 @@ pub const WS2012: Program = Program {
         definition: "14b4e776-9fab-44b0-b53f-38d2458ea8be",
         display_name: "Extended Security Updates should be installed on Windows Server 2012 Arc \
                        machines",
+    }),
+    usage_tag: Some(UsageTag {
+        name: "ESU Usage",
+        exempt_values: &["WS2012 VISUAL STUDIO DEV TEST", "WS2012 DISASTER RECOVERY"],
+        multipurpose: "WS2012 MULTIPURPOSE",
     }),
 };
 
@@ -181,6 +205,7 @@ pub const WS2016: Program = Program {
     },
     min_pcores_per_server: 16,
     min_vcores_per_vm: 8,
+    standard_pcore_vms: 2,
     license_combinations: COMBINATIONS,
     max_cores_per_license: 10_000,
     max_licenses_per_resource_group: 800,
@@ -198,6 +223,7 @@ pub const WS2016: Program = Program {
                   https://learn.microsoft.com/azure/azure-local/manage/azure-benefits-esu)",
     },
     patch_policy: None,
+    usage_tag: None,
 };
 
 /// Every program, oldest first.

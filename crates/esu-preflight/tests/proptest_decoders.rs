@@ -364,6 +364,7 @@ fn names_field(message: &str, key: &str) -> bool {
         format!(": {key}:"),
         format!(": {key}."),
         format!(": {key}["),
+        format!(": {key} "),
     ]
     .iter()
     .any(|form| message.contains(form.as_str()))

@@ -33,12 +33,18 @@
 //! ```
 
 pub mod estate;
+mod licenses;
 mod machines;
 mod patches;
 mod plan_checks;
 mod providers;
 mod subscription;
 
+pub use licenses::{
+    LicenseBelowCoreMinimum, LicenseCoresInsufficient, LicenseEditionOrTypeMismatch,
+    LicenseNameTaken, LicenseNotActivated, LicenseOverCoreLimit, LicenseTargetMismatch,
+    LicenseVolumeLicensingNotAllowed, ResourceGroupLicenseLimit,
+};
 pub use machines::{
     AgentTooOld, EsuFreeEnvironment, MachineNotConnected, MachineNotLinked, OsNotEligible,
     ServiceReportsIneligible,
@@ -649,12 +655,21 @@ fn unavailable_evidence(reason: &Unavailable) -> serde_json::Value {
     serde_json::to_value(reason).unwrap_or(serde_json::Value::Null)
 }
 
-static CHECKS: [&dyn Check; 12] = [
+static CHECKS: [&dyn Check; 21] = [
     &SubscriptionNotUsable,
     &ResourceGroupMissing,
     &ProviderNotRegistered,
     &ProviderRegistrationNotPermitted,
+    &LicenseBelowCoreMinimum,
+    &LicenseNotActivated,
+    &LicenseTargetMismatch,
+    &LicenseCoresInsufficient,
+    &LicenseNameTaken,
+    &LicenseEditionOrTypeMismatch,
     &LicenseRejectedByService,
+    &LicenseVolumeLicensingNotAllowed,
+    &LicenseOverCoreLimit,
+    &ResourceGroupLicenseLimit,
     &MachineNotConnected,
     &AgentTooOld,
     &OsNotEligible,
