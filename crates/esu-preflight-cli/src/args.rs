@@ -240,6 +240,12 @@ pub struct SnapshotArgs {
     /// failed run removes an older file of that name rather than leave it stale.
     #[arg(long, value_name = "FILE")]
     pub output_file: PathBuf,
+
+    /// The ESU licenses you intend to provision (as for `check`): the snapshot then also holds
+    /// their resource groups and the service's dry run of each, so `check --snapshot FILE
+    /// --license-plan PLAN` evaluates them offline.
+    #[arg(long, value_name = "FILE")]
+    pub license_plan: Option<PathBuf>,
 }
 
 /// `esu-preflight fix providers`.

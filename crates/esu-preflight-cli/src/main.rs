@@ -326,7 +326,7 @@ async fn check_report(args: &CheckArgs) -> Result<Report> {
             Snapshot::from_json(&text, Path::new("<standard input>"))?
         }
         Some(path) => Snapshot::load(path)?,
-        None => read_azure(&args.scope, &args.connection).await?,
+        None => read_azure(&args.scope, &args.connection, &mut plan).await?,
     };
     // A planned license without a subscription goes to the first in scope (the first
     // --subscription, or the snapshot's first).
@@ -338,18 +338,8 @@ async fn check_report(args: &CheckArgs) -> Result<Report> {
     if let Some(first) = first {
         plan.default_subscription(first);
     }
-    for license in &plan.licenses {
-        if let Some(sub) = &license.subscription
-            && snapshot.subscription(sub).is_none()
-        {
-            eprintln!(
-                "warning: the license plan puts {:?} in subscription {sub}, which this run did \
-                 not read: add --subscription {sub} (or take the snapshot with it) to check it \
-                 against that subscription",
-                license.name
-            );
-        }
-    }
+    // A planned license in a subscription the snapshot has no facts for makes that
+    // subscription's ESU001 inconclusive (evaluate sees the plan's subscriptions too).
     let mut input = checks::EvalInput::new(&snapshot, &config, time::OffsetDateTime::now_utc())
         .with_plan(&plan);
     if let Some(program) = args.program.program.0 {
@@ -401,7 +391,12 @@ fn load_config(path: &Path) -> Result<Config> {
 /// an older file of that name is removed rather than left to pass for this run's.
 async fn snapshot(args: args::SnapshotArgs) -> Result<u8> {
     let to_stdout = args.output_file.as_os_str() == "-";
-    let snapshot = match read_azure(&args.scope, &args.connection).await {
+    // A bad plan stops the run before anything is read from Azure.
+    let mut plan = match &args.license_plan {
+        Some(path) => LicensePlan::load(path)?,
+        None => LicensePlan::new(),
+    };
+    let snapshot = match read_azure(&args.scope, &args.connection, &mut plan).await {
         Ok(snapshot) => snapshot,
         Err(error) if !to_stdout && args.output_file.is_file() => {
             let path = args.output_file.display();
@@ -451,7 +446,7 @@ async fn fix_providers(args: FixProvidersArgs) -> Result<u8> {
     // Only --yes gives a client that may change Azure.
     let client = arm_client(&args.connection, args.yes)?.with_deadline(deadline);
     let scope = scope(&args.scope)?;
-    let snapshot = gather_with_progress(&client, &scope).await?;
+    let snapshot = gather_with_progress(&client, &scope, &LicensePlan::new()).await?;
     let plans = fix::plan_provider_registration(&snapshot);
     let mut stdout = std::io::stdout().lock();
     let mut incomplete = false;
@@ -670,13 +665,36 @@ fn list_checks(format: Format) -> Result<u8> {
 }
 
 /// Reads the snapshot from Azure for the given scope.
-async fn read_azure(scope_args: &ScopeArgs, connection: &ConnectionArgs) -> Result<Snapshot> {
-    let scope = scope(scope_args)?;
+/// Reads the snapshot from Azure for the given scope and license plan: the plan's subscriptions
+/// are read too (after those given), and its licenses default to the first subscription.
+async fn read_azure(
+    scope_args: &ScopeArgs,
+    connection: &ConnectionArgs,
+    plan: &mut LicensePlan,
+) -> Result<Snapshot> {
+    let mut scope = scope(scope_args)?;
+    if let Some(first) = scope.subscriptions.first().cloned() {
+        plan.default_subscription(&first);
+    }
+    for license in &plan.licenses {
+        if let Some(sub) = &license.subscription
+            && !scope
+                .subscriptions
+                .iter()
+                .any(|s| s.eq_ignore_ascii_case(sub))
+        {
+            scope.subscriptions.push(sub.to_ascii_lowercase());
+        }
+    }
     let client = arm_client(connection, false)?;
-    gather_with_progress(&client, &scope).await
+    gather_with_progress(&client, &scope, plan).await
 }
 
-async fn gather_with_progress(client: &ArmClient, scope: &Scope) -> Result<Snapshot> {
+async fn gather_with_progress(
+    client: &ArmClient,
+    scope: &Scope,
+    plan: &LicensePlan,
+) -> Result<Snapshot> {
     let bar =
         (std::io::stderr().is_terminal() && progress_allowed() && !LOGGING.load(Ordering::Relaxed))
             .then(|| {
@@ -685,7 +703,10 @@ async fn gather_with_progress(client: &ArmClient, scope: &Scope) -> Result<Snaps
                 bar.enable_steady_tick(Duration::from_millis(100));
                 bar
             });
-    let mut options = GatherOptions::default();
+    let mut options = GatherOptions {
+        plan: plan.clone(),
+        ..GatherOptions::default()
+    };
     if let Some(bar) = &bar {
         let bar = bar.clone();
         let endpoint = client.endpoint().to_string();

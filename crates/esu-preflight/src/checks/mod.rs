@@ -709,7 +709,14 @@ pub fn evaluate(input: &EvalInput<'_>) -> Vec<Finding> {
         .subscriptions
         .iter()
         .map(|s| s.subscription_id.as_str());
-    for id in in_scope.chain(with_facts) {
+    // A planned license's subscription is checked too: without facts it is an inconclusive
+    // ESU001, never a plan silently left unchecked.
+    let planned = input
+        .plan
+        .licenses
+        .iter()
+        .filter_map(|l| l.subscription.as_deref());
+    for id in in_scope.chain(with_facts).chain(planned) {
         if !seen.insert(id.to_ascii_lowercase()) {
             continue;
         }

@@ -367,3 +367,25 @@ fn throttling_says_so_with_the_wait_asked_for() {
     assert!(f.remediation.contains("wait 120 s"), "{}", f.remediation);
     assert!(f.remediation.contains("--timeout"), "{}", f.remediation);
 }
+
+#[test]
+fn a_planned_subscription_without_facts_is_an_inconclusive_esu001() {
+    let (snapshot, config) = Fixture::healthy().build();
+    let elsewhere = "00000000-0000-0000-0000-0000000000aa";
+    let plan: crate::plan::LicensePlan = serde_json::from_value(serde_json::json!({
+        "license": [{
+            "name": "esu-16", "subscription": elsewhere, "resource_group": "rg-esu",
+            "location": "eastus", "target": "Windows Server 2016", "edition": "Datacenter",
+            "type": "pCore", "processors": 16
+        }]
+    }))
+    .unwrap();
+    let input = EvalInput::new(&snapshot, &config, testkit::TODAY).with_plan(&plan);
+    let findings = evaluate(&input);
+    let esu001: Vec<Status> = findings
+        .iter()
+        .filter(|f| f.subscription_id == elsewhere)
+        .map(|f| f.status)
+        .collect();
+    assert_eq!(esu001, [Status::Inconclusive]);
+}
