@@ -8,7 +8,8 @@
 //!
 //! Scenarios: `healthy`, `sql-missing`, `reader` (Sql missing, caller a Reader),
 //! `providers-forbidden`, `throttled` (providers answer 429 with `Retry-After: 120`),
-//! `registering` (HybridCompute registering). It serves until killed (or for the seconds given
+//! `registering` (HybridCompute registering), `estate` (ESU licenses and Arc machines, each with
+//! its own problem). It serves until killed (or for the seconds given
 //! as a second argument). Every request is answered as often as it comes.
 
 use esu_preflight_tests::{
@@ -35,6 +36,11 @@ async fn main() {
     mock.permissions(SUB, permissions).await;
     match scenario.as_str() {
         "healthy" => mock.providers(SUB, &[]).await,
+        "estate" => {
+            mock.providers(SUB, &[]).await;
+            let (licenses, machines) = esu_preflight_tests::troubled_estate(SUB);
+            mock.hybrid_compute(SUB, licenses, machines).await;
+        }
         "sql-missing" | "reader" => {
             mock.providers(SUB, &[("Microsoft.Sql", "NotRegistered")])
                 .await

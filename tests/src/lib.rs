@@ -35,7 +35,8 @@ pub const SUB: &str = "291bba3f-e0a5-47bc-a099-3bdcb2a50a05";
 
 /// api-versions the gatherer sends (from the request catalogue); the mock's routes match on them.
 pub use esu_preflight::arm::catalog::api_version::{
-    PERMISSIONS as PERMISSIONS_API, PROVIDERS as PROVIDERS_API, SUBSCRIPTION as SUBSCRIPTION_API,
+    HYBRID_COMPUTE as HYBRID_COMPUTE_API, PERMISSIONS as PERMISSIONS_API,
+    PROVIDERS as PROVIDERS_API, SUBSCRIPTION as SUBSCRIPTION_API,
 };
 
 /// The seven providers Azure Arc ESU needs (troubleshooting guide, "Resource providers").
@@ -587,5 +588,197 @@ impl ArmMock {
             "URLs requested more than once:\n{}",
             repeated.join("\n")
         );
+    }
+}
+
+/// An ESU license in `sub` (shape of the real `License_Get.json`, 2026-09-01), in `rg-esu`, with
+/// immutable id `imm-{name}`.
+pub fn license_json(
+    sub: &str,
+    name: &str,
+    target: &str,
+    edition: &str,
+    kind: &str,
+    processors: u32,
+) -> Value {
+    let mut license = fixture_body("hybridcompute/2026-09-01/License_Get.json");
+    license["id"] = json!(format!(
+        "/subscriptions/{sub}/resourceGroups/rg-esu/providers/Microsoft.HybridCompute/licenses/{name}"
+    ));
+    license["name"] = json!(name);
+    license["location"] = json!("eastus");
+    license["properties"]["tenantId"] = json!("31c75423-32d6-4322-88b7-c478bdde4858");
+    license["properties"]["licenseDetails"] = json!({
+        "state": "Activated",
+        "target": target,
+        "edition": edition,
+        "type": kind,
+        "processors": processors,
+        "assignedLicenses": processors / 2,
+        "immutableId": format!("imm-{name}"),
+    });
+    license
+}
+
+/// An Arc machine in `sub` (shape of the real `Machines_ListBySubscription.json`, 2026-09-01):
+/// Connected, the given OS and agent, `cores` cores as a Hyper-V VM on premises, ESU eligible,
+/// no license linked.
+pub fn machine_json(
+    sub: &str,
+    name: &str,
+    os_sku: &str,
+    os_version: &str,
+    agent: &str,
+    cores: u32,
+) -> Value {
+    let list = fixture_body("hybridcompute/2026-09-01/Machines_ListBySubscription.json");
+    let mut machine = list["value"][0].clone();
+    machine["id"] = json!(format!(
+        "/subscriptions/{sub}/resourceGroups/rg-arc/providers/Microsoft.HybridCompute/machines/{name}"
+    ));
+    machine["name"] = json!(name);
+    machine["location"] = json!("eastus");
+    machine["kind"] = Value::Null;
+    let p = &mut machine["properties"];
+    p["status"] = json!("Connected");
+    p["lastStatusChange"] = json!("2026-11-29T08:00:00Z");
+    p["agentVersion"] = json!(agent);
+    p["osType"] = json!("windows");
+    p["osName"] = json!(os_sku);
+    p["osSku"] = json!(os_sku);
+    p["osVersion"] = json!(os_version);
+    p["osEdition"] = json!(if os_sku.contains("Datacenter") {
+        "Datacenter"
+    } else {
+        "Standard"
+    });
+    p["detectedProperties"] = json!({
+        "cloudprovider": "N/A",
+        "manufacturer": "Microsoft Corporation",
+        "model": "Virtual Machine",
+        "coreCount": cores.to_string(),
+        "logicalCoreCount": cores.to_string(),
+    });
+    p["licenseProfile"]["esuProfile"] = json!({
+        "licenseAssignmentState": "NotAssigned",
+        "esuEligibility": "Eligible",
+        "serverType": if os_sku.contains("Datacenter") { "Datacenter" } else { "Standard" },
+        "esuKeyState": "Inactive",
+        "esuKeys": [],
+    });
+    machine
+}
+
+/// Links `machine` to `license` as a machine list reports it.
+pub fn link(machine: &mut Value, license: &Value) {
+    let esu = &mut machine["properties"]["licenseProfile"]["esuProfile"];
+    esu["licenseAssignmentState"] = json!("Assigned");
+    esu["esuKeyState"] = json!("Active");
+    esu["assignedLicenseImmutableId"] =
+        license["properties"]["licenseDetails"]["immutableId"].clone();
+}
+
+/// The estate of issue 6's "done when": licenses and machines that each fail one check (or
+/// must not fail), in `sub`. Returns `(licenses, machines)`.
+pub fn troubled_estate(sub: &str) -> (Vec<Value>, Vec<Value>) {
+    const R2: (&str, &str) = ("Windows Server 2012 R2 Datacenter", "6.3.9600.20778");
+    const WS16: (&str, &str) = ("Windows Server 2016 Datacenter", "10.0.14393.7428");
+    let mut off = license_json(
+        sub,
+        "esu-off",
+        "Windows Server 2012 R2",
+        "Standard",
+        "vCore",
+        8,
+    );
+    off["properties"]["licenseDetails"]["state"] = json!("Deactivated");
+    let w12 = license_json(
+        sub,
+        "esu-2012",
+        "Windows Server 2012",
+        "Standard",
+        "vCore",
+        8,
+    );
+    let licenses = vec![
+        off,
+        license_json(
+            sub,
+            "esu-p8",
+            "Windows Server 2012 R2",
+            "Datacenter",
+            "pCore",
+            8,
+        ),
+        license_json(
+            sub,
+            "esu-v4",
+            "Windows Server 2012 R2",
+            "Standard",
+            "vCore",
+            4,
+        ),
+        w12.clone(),
+        license_json(
+            sub,
+            "esu-2016-p12",
+            "Windows Server 2016",
+            "Datacenter",
+            "pCore",
+            12,
+        ),
+    ];
+    let machine = |name: &str, (sku, version): (&str, &str), agent: &str| {
+        machine_json(sub, name, sku, version, agent, 8)
+    };
+    let mut r2 = machine("srv-r2", R2, "1.34.02440.1130");
+    link(&mut r2, &w12);
+    let mut disconnected = machine("srv-disc", R2, "1.34.02440.1130");
+    disconnected["properties"]["status"] = json!("Disconnected");
+    disconnected["properties"]["lastStatusChange"] = json!("2026-11-01T08:00:00Z");
+    let mut azure = machine("srv-azure", R2, "1.40.02664.1629");
+    azure["properties"]["detectedProperties"]["cloudprovider"] = json!("Azure");
+    azure["properties"]["cloudMetadata"] = json!({ "provider": "Azure" });
+    let mut hci = machine("srv-hci", R2, "1.40.02664.1629");
+    hci["kind"] = json!("HCI");
+    hci["properties"]["parentClusterResourceId"] = json!(format!(
+        "/subscriptions/{sub}/resourceGroups/rg-hci/providers/Microsoft.AzureStackHCI/clusters/hci-01"
+    ));
+    let mut avs = machine("srv-avs", R2, "1.40.02664.1629");
+    avs["kind"] = json!("AVS");
+    let mut ws2019 = machine(
+        "srv-2019",
+        ("Windows Server 2019 Datacenter", "10.0.17763.6414"),
+        "1.40.02664.1629",
+    );
+    ws2019["properties"]["licenseProfile"]["esuProfile"]["esuEligibility"] = json!("Ineligible");
+    let machines = vec![
+        r2,
+        disconnected,
+        machine("srv-old", R2, "1.33.02399.1041"),
+        azure,
+        hci,
+        avs,
+        ws2019,
+        machine("srv-2016", WS16, "1.61.03050.1722"),
+    ];
+    (licenses, machines)
+}
+
+impl ArmMock {
+    /// `GET /subscriptions/{sub}/providers/Microsoft.HybridCompute/licenses` and `…/machines`
+    /// answer these lists (one page each).
+    pub async fn hybrid_compute(&self, sub: &str, licenses: Vec<Value>, machines: Vec<Value>) {
+        for (kind, items) in [("licenses", licenses), ("machines", machines)] {
+            let route = format!("/subscriptions/{sub}/providers/Microsoft.HybridCompute/{kind}");
+            self.mount(
+                self.route("GET", &route)
+                    .and(query_param("api-version", HYBRID_COMPUTE_API))
+                    .respond_with(self.json(200, json!({ "value": items })))
+                    .named(format!("GET {route}"))
+                    .expect(self.expected_per_route()),
+            )
+            .await;
+        }
     }
 }

@@ -1398,3 +1398,127 @@ async fn a_bad_license_plan_exits_2_naming_file_line_and_field() {
         stderr(&output)
     );
 }
+
+/// Issue 6's "done when", with the real binary against the mock: each troubled license and
+/// machine fails the check meant for it, and the machines in free environments or outside every
+/// program are not failed.
+#[tokio::test]
+async fn licenses_and_machines_fail_exactly_where_they_should() {
+    let mock = ArmMock::start().await;
+    mock.healthy(SUB).await;
+    let (licenses, machines) = esu_preflight_tests::troubled_estate(SUB);
+    mock.hybrid_compute(SUB, licenses, machines).await;
+    let output = run_against(&mock, &["check", "--format", "json"]).await;
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    let report: Value = serde_json::from_str(&stdout(&output)).unwrap();
+    let findings = report["findings"].as_array().unwrap();
+    let failing = |check: &str| -> Vec<String> {
+        let mut names: Vec<String> = findings
+            .iter()
+            .filter(|f| f["check_id"] == check && f["status"] == "fail")
+            .map(|f| {
+                f["resource_id"]
+                    .as_str()
+                    .unwrap()
+                    .rsplit('/')
+                    .next()
+                    .unwrap()
+                    .to_owned()
+            })
+            .collect();
+        names.sort();
+        names
+    };
+    assert_eq!(failing("ESU401"), ["esu-2016-p12", "esu-p8", "esu-v4"]);
+    assert_eq!(failing("ESU402"), ["esu-off"]);
+    assert_eq!(failing("ESU403"), ["esu-2012"]);
+    assert_eq!(failing("ESU501"), ["srv-disc"]);
+    assert_eq!(failing("ESU502"), ["srv-2016", "srv-old"]);
+    let on = |check: &str, name: &str| {
+        findings
+            .iter()
+            .find(|f| f["check_id"] == check && f["resource_id"].as_str().unwrap().ends_with(name))
+            .unwrap_or_else(|| panic!("no {check} finding on {name}"))
+    };
+    assert!(
+        on("ESU502", "/srv-2016")["message"]
+            .as_str()
+            .unwrap()
+            .contains("1.62")
+    );
+    assert_eq!(on("ESU502", "/srv-2016")["program"], "ws2016");
+    assert!(
+        on("ESU501", "/srv-disc")["message"]
+            .as_str()
+            .unwrap()
+            .contains("days")
+    );
+    // Unlinked eligible WS2016 machine: days left before 2027-01-12 (the run's real clock).
+    let unlinked = on("ESU505", "/srv-2016");
+    assert_eq!(unlinked["status"], "fail");
+    let text = unlinked["message"].as_str().unwrap().to_owned()
+        + unlinked["remediation"].as_str().unwrap();
+    assert!(
+        text.contains("2027-01-12") || text.contains("2027-01-13"),
+        "{text}"
+    );
+    // Not failed: free environments, and Windows Server 2019 outside every program.
+    for name in ["srv-azure", "srv-hci", "srv-avs", "srv-2019"] {
+        let failed: Vec<&Value> = findings
+            .iter()
+            .filter(|f| {
+                f["resource_id"]
+                    .as_str()
+                    .unwrap()
+                    .ends_with(&format!("/{name}"))
+                    && f["status"] == "fail"
+                    && f["severity"] != "info"
+            })
+            .collect();
+        assert!(failed.is_empty(), "{name} failed: {failed:#?}");
+    }
+    assert!(findings.iter().any(
+        |f| f["resource_id"].as_str().unwrap().ends_with("/srv-2019") && f["status"] == "skipped"
+    ));
+}
+
+/// A subscription whose licenses and machines are all in order exits 0.
+#[tokio::test]
+async fn a_healthy_estate_passes_with_exit_0() {
+    let mock = ArmMock::start().await;
+    mock.healthy(SUB).await;
+    let license = esu_preflight_tests::license_json(
+        SUB,
+        "esu-ws2012r2-vcore",
+        "Windows Server 2012 R2",
+        "Standard",
+        "vCore",
+        16,
+    );
+    let mut machines = Vec::new();
+    for name in ["srv-01", "srv-02"] {
+        let mut machine = esu_preflight_tests::machine_json(
+            SUB,
+            name,
+            "Windows Server 2012 R2 Standard",
+            "6.3.9600.20778",
+            "1.45.02801.1937",
+            8,
+        );
+        esu_preflight_tests::link(&mut machine, &license);
+        machines.push(machine);
+    }
+    mock.hybrid_compute(SUB, vec![license], machines).await;
+    let output = run_against(&mock, &["check", "--format", "json"]).await;
+    let report: Value = serde_json::from_str(&stdout(&output)).unwrap();
+    let bad: Vec<&Value> = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| {
+            f["status"] == "fail" && f["severity"] != "info" || f["status"] == "inconclusive"
+        })
+        .collect();
+    assert!(bad.is_empty(), "{bad:#?}");
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+}

@@ -38,6 +38,7 @@
 
 use super::estate::MachineRef;
 use super::{Check, CheckCtx, CheckDocs, CheckInfo, Diagnostic, describe_unavailable};
+use crate::arm::catalog::api_version::HYBRID_COMPUTE as API_VERSION;
 use crate::finding::{Finding, Severity, Status};
 use crate::models::{Item, License, Machine};
 use crate::plan::PlannedLicense;
@@ -911,7 +912,7 @@ fn below_minimum(lic: &Lic<'_>) -> Diagnostic {
                 format!(
                     "raise license {} to at least {minimum} cores: portal Azure Arc > Extended \
                      Security Updates > Licenses > {} > Edit, or `az rest --method patch --url \
-                     \"https://management.azure.com{}?api-version=2024-07-10\" --body \
+                     \"{}?api-version={API_VERSION}\" --body \
                      '{{\"properties\":{{\"licenseDetails\":{{\"processors\":{minimum}}}}}}}'`",
                     lic.name, lic.name, lic.id
                 )
@@ -961,7 +962,7 @@ fn not_activated(lic: &Lic<'_>, scope: &InScope<'_>) -> Diagnostic {
     } else {
         format!(
             "activate license {}: portal Azure Arc > Extended Security Updates > Licenses > {} > \
-             Activate, or `az rest --method patch --url \"https://management.azure.com{}?api-version=2024-07-10\" \
+             Activate, or `az rest --method patch --url \"{}?api-version={API_VERSION}\" \
              --body '{{\"properties\":{{\"licenseDetails\":{{\"state\":\"Activated\"}}}}}}'` \
              (reactivation is back-billed for the deactivated window)",
             lic.name, lic.name, lic.id
@@ -1195,7 +1196,7 @@ fn target_mismatch(lic: &Lic<'_>, scope: &InScope<'_>) -> Diagnostic {
         .severity(Severity::Warning)
         .remediation(format!(
             "Microsoft's pages don't say whether the target must match each machine's release \
-             (esu-licensing.md §9); to be safe, link these machines to a license targeting their \
+             (https://learn.microsoft.com/azure/azure-arc/servers/api-extended-security-updates); to be safe, link these machines to a license targeting their \
              own release{}",
             if lic.planned {
                 ", or set `target` in the plan"
@@ -1876,7 +1877,7 @@ fn volume_licensing(lic: &Lic<'_>) -> Diagnostic {
             )
             .remediation(format!(
                 "remove the entries: `az rest --method patch --url \
-                 \"https://management.azure.com{}?api-version=2024-07-10\" --body \
+                 \"{}?api-version={API_VERSION}\" --body \
                  '{{\"properties\":{{\"licenseDetails\":{{\"volumeLicenseDetails\":[]}}}}}}'`, or \
                  recreate the license without them",
                 lic.id

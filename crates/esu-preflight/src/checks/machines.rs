@@ -26,7 +26,7 @@ use time::{Date, OffsetDateTime, PrimitiveDateTime, UtcOffset};
 static NEEDS: [Need; 1] = [Need::Machines];
 
 /// The REST api-version the remediations use for license profiles.
-const API_VERSION: &str = "2024-07-10";
+use crate::arm::catalog::api_version::HYBRID_COMPUTE as API_VERSION;
 
 /// ESU501: a machine to be enrolled is not `Connected`.
 #[derive(Debug, Clone, Copy, Default)]
@@ -122,7 +122,7 @@ reason. A machine that reports no OS is inconclusive.",
 2012 Storage isn't supported\"). A license linked to an upgraded or ineligible machine bills \
 cores that deliver nothing, and the machine gets no ESU.",
         how_to_fix: "Unlink the machine: `az rest --method put --url \
-\"https://management.azure.com{machineId}/licenseProfiles/default?api-version=2024-07-10\" --body \
+\"{machineId}/licenseProfiles/default?api-version=2026-09-01\" --body \
 '{\"location\": \"REGION\", \"properties\": {\"esuProfile\": {\"assignedLicense\": \"\"}}}'` (or \
 in the portal: Azure Arc > Windows Server ESUs > Eligible resources), and take it out of the plan. \
 For an edition no program covers, plan an upgrade or a move to Azure.",
@@ -195,10 +195,10 @@ Server ESUs\"). A machine left unlinked past its end of support gets no security
 license provisioned late is back-billed anyway.",
         how_to_fix: "Link the machine to an activated license of its program: in the portal, \
 Azure Arc > Windows Server ESUs > Eligible resources, or `az rest --method put --url \
-\"https://management.azure.com{machineId}/licenseProfiles/default?api-version=2024-07-10\" --body \
+\"{machineId}/licenseProfiles/default?api-version=2026-09-01\" --body \
 '{\"location\": \"REGION\", \"properties\": {\"esuProfile\": {\"assignedLicense\": \
 \"LICENSE_ID\"}}}'`. Activate a Deactivated license (billing starts on activation): `az rest \
---method patch --url \"https://management.azure.com{licenseId}?api-version=2024-07-10\" --body \
+--method patch --url \"{licenseId}?api-version=2026-09-01\" --body \
 '{\"properties\": {\"licenseDetails\": {\"state\": \"Activated\"}}}'`.",
         example_finding: "fail  ESU505  srv-16  machine srv-16 has no ESU license linked: 44 days \
 are left before Windows Server 2016 leaves support on 2027-01-12; billing starts 2027-01-13 \
@@ -301,7 +301,7 @@ impl Scoped<'_> {
     /// How to unlink it, take its cores off the license and it out of the plan.
     fn unlink_remediation(&self) -> String {
         format!(
-            "unlink it: `az rest --method put --url \"https://management.azure.com{}/\
+            "unlink it: `az rest --method put --url \"{}/\
              licenseProfiles/default?api-version={API_VERSION}\" --body '{{\"location\": \"{}\", \
              \"properties\": {{\"esuProfile\": {{\"assignedLicense\": \"\"}}}}}}'` (or in the \
              portal: Azure Arc > Windows Server ESUs > Eligible resources), take its cores off the \
@@ -1152,7 +1152,7 @@ fn linked(ctx: &CheckCtx<'_>, s: &Scoped<'_>) -> Diagnostic {
     let link_remediation = format!(
         "link it to an activated license of its program: in the portal, Azure Arc > Windows \
          Server ESUs > Eligible resources, or `az rest --method put --url \
-         \"https://management.azure.com{}/licenseProfiles/default?api-version={API_VERSION}\" \
+         \"{}/licenseProfiles/default?api-version={API_VERSION}\" \
          --body '{{\"location\": \"{}\", \"properties\": {{\"esuProfile\": {{\"assignedLicense\": \
          \"LICENSE_ID\"}}}}}}'`",
         s.machine.id,
@@ -1177,7 +1177,7 @@ fn linked(ctx: &CheckCtx<'_>, s: &Scoped<'_>) -> Diagnostic {
                     )
                     .remediation(format!(
                         "activate the license (billing starts on activation): `az rest --method \
-                         patch --url \"https://management.azure.com{}?api-version={API_VERSION}\" \
+                         patch --url \"{}?api-version={API_VERSION}\" \
                          --body '{{\"properties\": {{\"licenseDetails\": {{\"state\": \
                          \"Activated\"}}}}}}'`, or {link_remediation}",
                         license.license.id
@@ -1253,11 +1253,12 @@ fn linked(ctx: &CheckCtx<'_>, s: &Scoped<'_>) -> Diagnostic {
                      Assigned) but not which one, so whether it is activated is not known"
                 ),
             )
-            .remediation(
+            .remediation(format!(
                 "look at the machine's license profile (`az rest --method get --url \
-                 \"https://management.azure.com/MACHINE_ID/licenseProfiles/default?api-version=\
-                 2024-07-10\"`) and make sure the license it names is Activated",
-            )
+                 \"{}/licenseProfiles/default?api-version={API_VERSION}\"`) and make sure the \
+                 license it names is Activated",
+                s.machine.id
+            ))
             .with_evidence("licenseAssignmentState", "Assigned"),
         Link::None => not_linked(ctx, s, &link_remediation),
     }
