@@ -486,13 +486,7 @@ impl Reads {
         &self,
         request: ArmRequest<T>,
     ) -> Result<Arc<T>, ArmError> {
-        let key = key(
-            request.method().as_str(),
-            request.path(),
-            request.query(),
-            request.api_version(),
-            request.body(),
-        );
+        let key = request.key();
         self.read(key, |client| async move { client.fetch(&request).await })
             .await
     }
@@ -501,13 +495,7 @@ impl Reads {
         &self,
         request: ArmRequest<T>,
     ) -> Result<Arc<Option<T>>, ArmError> {
-        let key = key(
-            request.method().as_str(),
-            request.path(),
-            request.query(),
-            request.api_version(),
-            request.body(),
-        );
+        let key = request.key();
         self.read(
             key,
             |client| async move { client.fetch_opt(&request).await },
@@ -519,36 +507,8 @@ impl Reads {
         &self,
         list: ArmList<T>,
     ) -> Result<Arc<Vec<T>>, ArmError> {
-        let key = key(
-            list.method().as_str(),
-            list.path(),
-            list.query(),
-            list.api_version(),
-            list.body(),
-        );
+        let key = list.key();
         self.read(key, |client| async move { client.fetch_all(&list).await })
             .await
     }
-}
-
-/// The table key of a read: its method and URL (paths are case-insensitive in ARM). Reads in
-/// this run are GETs and read-only POSTs, whose body is part of the key.
-fn key(
-    method: &str,
-    path: &str,
-    query: &[(String, String)],
-    api_version: &str,
-    body: Option<&serde_json::Value>,
-) -> String {
-    let mut key = format!(
-        "{method} {}?api-version={api_version}",
-        path.to_ascii_lowercase()
-    );
-    for (name, value) in query {
-        key.push_str(&format!("&{name}={value}"));
-    }
-    if let Some(body) = body {
-        key.push_str(&format!(" {body}"));
-    }
-    key
 }

@@ -164,6 +164,25 @@ macro_rules! accessors {
             self.spec.body.as_ref()
         }
 
+        /// What makes this request the same as another: method, path (ARM paths are
+        /// case-insensitive), query, api-version and body. Two requests with one key read the
+        /// same thing, so a run need send only one of them.
+        pub fn key(&self) -> String {
+            let mut key = format!(
+                "{} {}?api-version={}",
+                self.spec.method.as_str(),
+                self.spec.path.to_ascii_lowercase(),
+                self.spec.api_version
+            );
+            for (name, value) in &self.spec.query {
+                key.push_str(&format!("&{name}={value}"));
+            }
+            if let Some(body) = &self.spec.body {
+                key.push_str(&format!(" {body}"));
+            }
+            key
+        }
+
         /// The same request with query parameter `key` set to `value` (replacing it).
         #[must_use]
         pub fn with_query(mut self, key: &str, value: &str) -> Self {

@@ -2172,21 +2172,14 @@ mod tests {
         program: &'static Program,
     ) -> Vec<Finding> {
         let (snapshot, config) = fixture.build();
-        let estate = super::super::estate::Estate::new(&snapshot, &fixture.plan);
-        let mut out = Vec::new();
-        for subscription in &snapshot.subscriptions {
-            let ctx = CheckCtx {
-                snapshot: &snapshot,
-                subscription,
-                plan: &fixture.plan,
-                config: &config,
-                now: fixture.now,
-                estate: &estate,
-                program: Some(program),
-            };
-            super::super::run_check(check, &ctx, &mut out);
-        }
-        out
+        testkit::run_on(
+            &[check],
+            &snapshot,
+            &config,
+            &fixture.plan,
+            fixture.now,
+            Some(program),
+        )
     }
 
     /// Every license check.
@@ -2989,18 +2982,14 @@ mod tests {
                 error: "expected an object".to_owned(),
             });
         }
-        let estate = super::super::estate::Estate::new(&snapshot, &fixture.plan);
-        let ctx = CheckCtx {
-            snapshot: &snapshot,
-            subscription: &snapshot.subscriptions[0],
-            plan: &fixture.plan,
-            config: &config,
-            now: fixture.now,
-            estate: &estate,
-            program: None,
-        };
-        let mut out = Vec::new();
-        LicenseNameTaken.run(&ctx, &mut out);
+        let out = testkit::run_on(
+            &[&LicenseNameTaken],
+            &snapshot,
+            &config,
+            &fixture.plan,
+            fixture.now,
+            None,
+        );
         assert_eq!(on(&out, "esu-new").status, Status::Inconclusive, "{out:#?}");
     }
 

@@ -1439,23 +1439,14 @@ mod tests {
     /// The findings of every machine check, restricted to `program`.
     fn run_program(fixture: &Fixture, program: &'static Program) -> Vec<Finding> {
         let (snapshot, config) = fixture.build();
-        let estate = super::super::estate::Estate::new(&snapshot, &fixture.plan);
-        let mut out = Vec::new();
-        for subscription in &snapshot.subscriptions {
-            let ctx = CheckCtx {
-                snapshot: &snapshot,
-                subscription,
-                plan: &fixture.plan,
-                config: &config,
-                now: fixture.now,
-                estate: &estate,
-                program: Some(program),
-            };
-            for check in CHECKS {
-                super::super::run_check(check, &ctx, &mut out);
-            }
-        }
-        out
+        testkit::run_on(
+            &CHECKS,
+            &snapshot,
+            &config,
+            &fixture.plan,
+            fixture.now,
+            Some(program),
+        )
     }
 
     /// The one finding of check `id` on the machine named `name`.

@@ -257,19 +257,14 @@ mod tests {
                 .patch_states
                 .insert(POLICY.into(), states);
         }
-        let estate = crate::checks::estate::Estate::new(&snapshot, &fixture.plan);
-        let ctx = CheckCtx {
-            snapshot: &snapshot,
-            subscription: &snapshot.subscriptions[0],
-            plan: &fixture.plan,
-            config: &config,
-            now: fixture.now,
-            estate: &estate,
-            program: None,
-        };
-        let mut out = Vec::new();
-        crate::checks::run_check(&EsuUpdatesNotInstalled, &ctx, &mut out);
-        out
+        testkit::run_on(
+            &[&EsuUpdatesNotInstalled],
+            &snapshot,
+            &config,
+            &fixture.plan,
+            fixture.now,
+            None,
+        )
     }
 
     fn estate_fixture() -> Fixture {
@@ -300,17 +295,17 @@ mod tests {
         assert_eq!(
             by_machine,
             [
+                ("srv-16", Status::Skipped),
+                ("srv-new", Status::Inconclusive),
                 ("srv-ok", Status::Pass),
                 ("srv-pending", Status::Fail),
-                ("srv-new", Status::Inconclusive),
-                ("srv-16", Status::Skipped),
             ]
         );
-        let pending = &findings[1];
+        let pending = &findings[3];
         assert_eq!(pending.severity, Severity::Warning);
         assert_eq!(pending.program.as_deref(), Some("ws2012"));
-        assert!(findings[3].message.contains("Azure Update Manager"));
-        assert_eq!(findings[3].program.as_deref(), Some("ws2016"));
+        assert!(findings[0].message.contains("Azure Update Manager"));
+        assert_eq!(findings[0].program.as_deref(), Some("ws2016"));
     }
 
     #[test]

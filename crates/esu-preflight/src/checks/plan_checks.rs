@@ -285,19 +285,14 @@ mod tests {
         snapshot: crate::Snapshot,
         config: crate::checks::Config,
     ) -> Vec<Finding> {
-        let estate = crate::checks::estate::Estate::new(&snapshot, &fixture.plan);
-        let mut out = Vec::new();
-        let ctx = CheckCtx {
-            snapshot: &snapshot,
-            subscription: &snapshot.subscriptions[0],
-            plan: &fixture.plan,
-            config: &config,
-            now: fixture.now,
-            estate: &estate,
-            program: None,
-        };
-        crate::checks::run_check(check, &ctx, &mut out);
-        out
+        testkit::run_on(
+            &[check],
+            &snapshot,
+            &config,
+            &fixture.plan,
+            fixture.now,
+            None,
+        )
     }
 
     fn group(name: &str, exists: bool) -> ResourceGroupSnapshot {
@@ -343,13 +338,13 @@ mod tests {
         assert_eq!(
             status,
             [
-                (Status::Pass, "rg-there"),
                 (Status::Fail, "rg-gone"),
-                (Status::Inconclusive, "rg-unread"),
                 (Status::Inconclusive, "rg-not-in-snapshot"),
+                (Status::Pass, "rg-there"),
+                (Status::Inconclusive, "rg-unread"),
             ]
         );
-        assert!(findings[1].remediation.contains(&format!(
+        assert!(findings[0].remediation.contains(&format!(
             "az group create --name rg-gone --location eastus --subscription {SUB}"
         )));
     }

@@ -377,49 +377,62 @@ impl Fixture {
     }
 }
 
-/// Runs one check over every subscription of a snapshot, under the rules [`super::evaluate`]
-/// applies to every check (skipped, inconclusive), findings sorted.
-pub(crate) fn run_check(
-    check: &dyn Check,
-    (snapshot, config): &(Snapshot, Config),
+/// Runs `checks` over every subscription of `snapshot` under the rules [`super::evaluate`]
+/// applies to every check (skipped, inconclusive), with this plan, clock and `--program` filter;
+/// findings sorted. Every test runner below is this one.
+pub(crate) fn run_on(
+    checks: &[&dyn Check],
+    snapshot: &Snapshot,
+    config: &Config,
+    plan: &crate::plan::LicensePlan,
+    now: time::OffsetDateTime,
+    program: Option<&'static crate::programs::Program>,
 ) -> Vec<Finding> {
+    let estate = super::estate::Estate::new(snapshot, plan);
     let mut out = Vec::new();
-    let plan = crate::plan::LicensePlan::new();
-    let estate = super::estate::Estate::new(snapshot, &plan);
     for subscription in &snapshot.subscriptions {
         let ctx = CheckCtx {
             snapshot,
             subscription,
-            plan: &plan,
+            plan,
             config,
-            now: time::OffsetDateTime::UNIX_EPOCH,
+            now,
             estate: &estate,
-            program: None,
+            program,
         };
-        super::run_check(check, &ctx, &mut out);
+        for check in checks {
+            super::run_check(*check, &ctx, &mut out);
+        }
     }
     out.sort_by(|a, b| a.sort_key().cmp(&b.sort_key()));
     out
 }
 
-/// Runs one check over the fixture under the rules [`super::evaluate`] applies to every check,
-/// with the fixture's plan and clock; findings sorted.
+/// Runs one check over every subscription of a snapshot (empty plan, the epoch as clock).
+pub(crate) fn run_check(
+    check: &dyn Check,
+    (snapshot, config): &(Snapshot, Config),
+) -> Vec<Finding> {
+    let plan = crate::plan::LicensePlan::new();
+    run_on(
+        &[check],
+        snapshot,
+        config,
+        &plan,
+        time::OffsetDateTime::UNIX_EPOCH,
+        None,
+    )
+}
+
+/// Runs one check over the fixture, with the fixture's plan and clock.
 pub(crate) fn run(check: &dyn Check, fixture: &Fixture) -> Vec<Finding> {
     let (snapshot, config) = fixture.build();
-    let estate = super::estate::Estate::new(&snapshot, &fixture.plan);
-    let mut out = Vec::new();
-    for subscription in &snapshot.subscriptions {
-        let ctx = CheckCtx {
-            snapshot: &snapshot,
-            subscription,
-            plan: &fixture.plan,
-            config: &config,
-            now: fixture.now,
-            estate: &estate,
-            program: None,
-        };
-        super::run_check(check, &ctx, &mut out);
-    }
-    out.sort_by(|a, b| a.sort_key().cmp(&b.sort_key()));
-    out
+    run_on(
+        &[check],
+        &snapshot,
+        &config,
+        &fixture.plan,
+        fixture.now,
+        None,
+    )
 }
