@@ -865,18 +865,17 @@ impl Check for LicenseBelowCoreMinimum {
     }
 }
 
-fn below_minimum(lic: &Lic<'_>) -> Diagnostic {
-    let program = match lic.program_or_skipped() {
-        Ok(program) => program,
-        Err(skipped) => return *skipped,
-    };
-    let (minimum, per) = if lic.is_type("pCore") {
-        (program.min_pcores_per_server, "physical server")
+/// The license's program, its minimum cores per server or VM for the license's type, and what
+/// the minimum is per; or the `skipped` diagnostic when the target or type is unknown.
+fn minimum_of(lic: &Lic<'_>) -> Result<(&'static Program, u32, &'static str), Box<Diagnostic>> {
+    let program = lic.program_or_skipped()?;
+    if lic.is_type("pCore") {
+        Ok((program, program.min_pcores_per_server, "physical server"))
     } else if lic.is_type("vCore") {
-        (program.min_vcores_per_vm, "VM")
+        Ok((program, program.min_vcores_per_vm, "VM"))
     } else {
-        return lic
-            .diagnostic(
+        Err(Box::new(
+            lic.diagnostic(
                 Status::Skipped,
                 format!(
                     "{} has type {:?}, neither pCore nor vCore (ESU406)",
@@ -884,7 +883,15 @@ fn below_minimum(lic: &Lic<'_>) -> Diagnostic {
                     lic.kind.unwrap_or_default()
                 ),
             )
-            .with_evidence("blockedBy", "ESU406");
+            .with_evidence("blockedBy", "ESU406"),
+        ))
+    }
+}
+
+fn below_minimum(lic: &Lic<'_>) -> Diagnostic {
+    let (program, minimum, per) = match minimum_of(lic) {
+        Ok(found) => found,
+        Err(skipped) => return *skipped,
     };
     let kind = lic.kind.unwrap_or_default();
     match lic.processors {
@@ -1332,25 +1339,9 @@ fn sizing(program: &Program, lic: &Lic<'_>, m: &Machine) -> (Sizing, u32) {
 }
 
 fn cores_insufficient(lic: &Lic<'_>, scope: &InScope<'_>) -> Diagnostic {
-    let program = match lic.program_or_skipped() {
-        Ok(program) => program,
+    let (program, minimum, per) = match minimum_of(lic) {
+        Ok(found) => found,
         Err(skipped) => return *skipped,
-    };
-    let (minimum, per) = if lic.is_type("pCore") {
-        (program.min_pcores_per_server, "physical server")
-    } else if lic.is_type("vCore") {
-        (program.min_vcores_per_vm, "VM")
-    } else {
-        return lic
-            .diagnostic(
-                Status::Skipped,
-                format!(
-                    "{} has type {:?}, neither pCore nor vCore (ESU406)",
-                    lic.label(),
-                    lic.kind.unwrap_or_default()
-                ),
-            )
-            .with_evidence("blockedBy", "ESU406");
     };
     let Some(processors) = lic.processors else {
         return lic
