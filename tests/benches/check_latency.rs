@@ -43,7 +43,8 @@ async fn measure(scenario: &Scenario) -> Row {
     let chunk = providers.len().div_ceil(scenario.provider_pages);
     mock.providers_paged(SUB, providers.chunks(chunk).map(<[_]>::to_vec).collect())
         .await;
-    // Independent chains: subscription (1), providers (pages, in sequence), permissions (1).
+    // Independent chains: subscription (1), providers (pages, in sequence), permissions (1), ESU
+    // licenses (1), Arc machines (1), the ESU patch policy's states (1).
     let chain = 1.max(scenario.provider_pages);
     let critical_path = LATENCY * u32::try_from(chain).expect("small");
     let scope = Scope::subscriptions([SUB]);

@@ -155,14 +155,18 @@ pub async fn gather_with(
     let reads = Arc::new(Reads::new(client.clone()));
     let scope = resolve_scope(&reads, scope).await?;
     let total = scope.subscriptions.len();
-    let report = |done: usize| {
-        if let Some(on_progress) = &options.on_progress {
-            on_progress(Progress {
-                subscriptions: total,
-                subscriptions_done: done,
-                requests: client.request_count(),
-            });
-        }
+    let report: Arc<dyn Fn(usize) + Send + Sync> = {
+        let on_progress = options.on_progress.clone();
+        let client = client.clone();
+        Arc::new(move |done: usize| {
+            if let Some(on_progress) = &on_progress {
+                on_progress(Progress {
+                    subscriptions: total,
+                    subscriptions_done: done,
+                    requests: client.request_count(),
+                });
+            }
+        })
     };
     report(0);
     let default_subscription = scope.subscriptions.first().cloned().unwrap_or_default();
@@ -194,20 +198,12 @@ pub async fn gather_with(
             }
             let default_subscription = default_subscription.clone();
             let done = Arc::clone(&done);
-            let on_progress = options.on_progress.clone();
-            let client = client.clone();
+            let report = Arc::clone(&report);
             tokio::spawn(async move {
                 let result =
                     gather_subscription(&reads, &id, &groups, &planned, &default_subscription)
                         .await;
-                let finished = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
-                if let Some(on_progress) = on_progress {
-                    on_progress(Progress {
-                        subscriptions: total,
-                        subscriptions_done: finished,
-                        requests: client.request_count(),
-                    });
-                }
+                report(done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1);
                 result
             })
         })
