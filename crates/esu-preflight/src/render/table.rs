@@ -42,30 +42,77 @@ pub struct TableEmitter {
 }
 
 /// One row of the table: findings of one check with the same status, severity and message, and
-/// the (short) resources they are about.
+/// the (short) resources they are about. `skipped` findings with the same message are one row
+/// across checks too (a machine outside every program is skipped by six checks for one reason).
 struct Row<'a> {
     first: &'a Finding,
+    checks: Vec<&'a str>,
     resources: Vec<String>,
+}
+
+/// Check IDs as compact ranges, in order: `ESU101–ESU102, ESU401–ESU406, ESU501`.
+fn check_ranges(ids: &[&str]) -> String {
+    let mut sorted: Vec<String> = ids.iter().map(|id| clean(id)).collect();
+    sorted.sort();
+    let number = |id: &str| id.get(3..).and_then(|n| n.parse::<u32>().ok());
+    let mut ranges: Vec<(String, String)> = Vec::new();
+    for id in sorted {
+        match ranges.last_mut() {
+            Some((_, last))
+                if number(last)
+                    .zip(number(&id))
+                    .is_some_and(|(a, b)| b == a + 1) =>
+            {
+                *last = id;
+            }
+            _ => ranges.push((id.clone(), id)),
+        }
+    }
+    ranges
+        .into_iter()
+        .map(|(first, last)| {
+            if first == last {
+                first
+            } else {
+                format!("{first}–{last}")
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// Groups findings into rows, in the order of each row's first finding.
 fn rows<'a>(findings: &[&'a Finding]) -> Vec<Row<'a>> {
     let mut rows: Vec<Row<'a>> = Vec::new();
-    let mut index: HashMap<(&str, Status, Severity, &str), usize> = HashMap::new();
+    let mut index: HashMap<(&str, Status, Option<Severity>, &str), usize> = HashMap::new();
     for &finding in findings {
+        let skipped = finding.status == Status::Skipped;
         let key = (
-            finding.check_id.as_str(),
+            if skipped {
+                ""
+            } else {
+                finding.check_id.as_str()
+            },
             finding.status,
-            finding.severity,
+            (!skipped).then_some(finding.severity),
             finding.message.as_str(),
         );
         let resource = clean(&short_resource(&finding.resource_id));
         match index.get(&key) {
-            Some(&at) => rows[at].resources.push(resource),
+            Some(&at) => {
+                let row = &mut rows[at];
+                if !row.checks.contains(&finding.check_id.as_str()) {
+                    row.checks.push(&finding.check_id);
+                }
+                if !row.resources.contains(&resource) {
+                    row.resources.push(resource);
+                }
+            }
             None => {
                 index.insert(key, rows.len());
                 rows.push(Row {
                     first: finding,
+                    checks: vec![&finding.check_id],
                     resources: vec![resource],
                 });
             }
@@ -90,7 +137,13 @@ impl TableEmitter {
             .iter()
             .map(|row| status_label(row.first, "\n"))
             .collect();
-        let checks: Vec<String> = rows.iter().map(|row| clean(&row.first.check_id)).collect();
+        let checks: Vec<String> = rows
+            .iter()
+            .map(|row| match row.checks.len() {
+                1 => clean(row.checks[0]),
+                n => format!("{}\n+{}", clean(row.checks[0]), n - 1),
+            })
+            .collect();
         let widest = |header: &str, texts: &[String]| {
             texts
                 .iter()
@@ -123,7 +176,10 @@ impl TableEmitter {
         ]);
         for ((row, label), check) in rows.iter().zip(labels).zip(checks) {
             let mut text = wrap(&row.resources.join(", "), room, "");
-            let message = shorten_ids(&clean(&row.first.message), &row.first.subscription_id);
+            let mut message = shorten_ids(&clean(&row.first.message), &row.first.subscription_id);
+            if row.checks.len() > 1 {
+                message = format!("{}: {message}", check_ranges(&row.checks));
+            }
             text.extend(wrap(&message, room, MESSAGE_INDENT));
             table.add_row(vec![
                 self.status_cell(row.first, label),
@@ -488,6 +544,18 @@ mod tests {
                 assert_eq!(rule.chars().count(), usize::from(width), "{text}");
             }
         }
+    }
+
+    #[test]
+    fn skipped_rows_with_one_reason_are_one_row_across_checks() {
+        assert_eq!(
+            check_ranges(&["ESU502", "ESU101", "ESU501", "ESU503", "ESU102", "ESU601"]),
+            "ESU101–ESU102, ESU501–ESU503, ESU601"
+        );
+        let text = render(&testdata::report(), RenderOptions::default());
+        let skipped_rows = text.lines().filter(|l| l.starts_with(" skipped")).count();
+        assert_eq!(skipped_rows, 1, "{text}");
+        assert!(text.contains("ESU501–ESU506: subscription"), "{text}");
     }
 
     #[test]
