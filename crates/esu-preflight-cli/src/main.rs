@@ -446,7 +446,12 @@ async fn fix_providers(args: FixProvidersArgs) -> Result<u8> {
     // Only --yes gives a client that may change Azure.
     let client = arm_client(&args.connection, args.yes)?.with_deadline(deadline);
     let scope = scope(&args.scope)?;
-    let snapshot = gather_with_progress(&client, &scope, &LicensePlan::new()).await?;
+    // Registering providers needs the subscriptions' own facts only.
+    let options = GatherOptions {
+        subscription_facts_only: true,
+        ..GatherOptions::default()
+    };
+    let snapshot = gather_with_progress(&client, &scope, options).await?;
     let plans = fix::plan_provider_registration(&snapshot);
     let mut stdout = std::io::stdout().lock();
     let mut incomplete = false;
@@ -687,13 +692,17 @@ async fn read_azure(
         }
     }
     let client = arm_client(connection, false)?;
-    gather_with_progress(&client, &scope, plan).await
+    let options = GatherOptions {
+        plan: plan.clone(),
+        ..GatherOptions::default()
+    };
+    gather_with_progress(&client, &scope, options).await
 }
 
 async fn gather_with_progress(
     client: &ArmClient,
     scope: &Scope,
-    plan: &LicensePlan,
+    mut options: GatherOptions,
 ) -> Result<Snapshot> {
     let bar =
         (std::io::stderr().is_terminal() && progress_allowed() && !LOGGING.load(Ordering::Relaxed))
@@ -703,10 +712,6 @@ async fn gather_with_progress(
                 bar.enable_steady_tick(Duration::from_millis(100));
                 bar
             });
-    let mut options = GatherOptions {
-        plan: plan.clone(),
-        ..GatherOptions::default()
-    };
     if let Some(bar) = &bar {
         let bar = bar.clone();
         let endpoint = client.endpoint().to_string();

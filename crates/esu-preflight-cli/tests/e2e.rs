@@ -294,11 +294,19 @@ async fn fix_providers_dry_run_changes_nothing() {
         )),
         "{text}"
     );
+    let requests = mock.received().await;
     assert!(
-        mock.received()
-            .await
+        requests
             .iter()
             .all(|r| !esu_preflight_tests::changes_azure(r))
+    );
+    // Registering providers needs no licenses, machines or policy states.
+    let paths: Vec<String> = requests.iter().map(|r| r.url.path().to_owned()).collect();
+    assert!(
+        paths
+            .iter()
+            .all(|p| !p.contains("Microsoft.HybridCompute/") && !p.contains("policyStates")),
+        "{paths:#?}"
     );
 }
 

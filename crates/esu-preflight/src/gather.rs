@@ -58,6 +58,10 @@ pub struct GatherOptions {
     /// planned license is put to the service's own dry run (`validateLicense`) when the caller
     /// may.
     pub plan: LicensePlan,
+    /// Read only each subscription's own facts (the subscription, providers, permissions, the
+    /// resource groups in scope), not its licenses, machines and patch-policy states: what
+    /// `fix providers` needs.
+    pub subscription_facts_only: bool,
 }
 
 impl std::fmt::Debug for GatherOptions {
@@ -65,6 +69,7 @@ impl std::fmt::Debug for GatherOptions {
         f.debug_struct("GatherOptions")
             .field("on_progress", &self.on_progress.is_some())
             .field("planned_licenses", &self.plan.licenses.len())
+            .field("subscription_facts_only", &self.subscription_facts_only)
             .finish()
     }
 }
@@ -199,10 +204,17 @@ pub async fn gather_with(
             let default_subscription = default_subscription.clone();
             let done = Arc::clone(&done);
             let report = Arc::clone(&report);
+            let read_estate = !options.subscription_facts_only;
             tokio::spawn(async move {
-                let result =
-                    gather_subscription(&reads, &id, &groups, &planned, &default_subscription)
-                        .await;
+                let result = gather_subscription(
+                    &reads,
+                    &id,
+                    &groups,
+                    &planned,
+                    &default_subscription,
+                    read_estate,
+                )
+                .await;
                 report(done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1);
                 result
             })
@@ -290,6 +302,7 @@ async fn gather_subscription(
     resource_groups: &[String],
     planned: &[PlannedLicense],
     default_subscription: &str,
+    read_estate: bool,
 ) -> Result<SubscriptionSnapshot, ArmError> {
     let subscription = catalog::subscription(subscription_id);
     let permissions = catalog::permissions(subscription.path());
@@ -302,21 +315,44 @@ async fn gather_subscription(
         .iter()
         .filter_map(|p| p.patch_policy.map(|policy| policy.definition))
         .collect();
-    let patch_states = futures::future::join_all(patch_policies.iter().map(|definition| {
-        reads.list(catalog::policy_definition_states(
-            subscription_id,
-            definition,
+    // The licenses, machines and patch-policy states, unless only the subscription's own facts
+    // are wanted.
+    let estate = async {
+        if !read_estate {
+            return None;
+        }
+        let patch_states = futures::future::join_all(patch_policies.iter().map(|definition| {
+            reads.list(catalog::policy_definition_states(
+                subscription_id,
+                definition,
+            ))
+        }));
+        Some(futures::join!(
+            reads.list(catalog::licenses(subscription_id)),
+            reads.list(catalog::machines(subscription_id)),
+            patch_states,
         ))
-    }));
-    let (subscription, providers, permissions, groups, licenses, machines, patch_states) = futures::join!(
+    };
+    let (subscription, providers, permissions, groups, estate) = futures::join!(
         reads.get(subscription),
         reads.list(catalog::providers(subscription_id)),
         reads.list(permissions),
         groups,
-        reads.list(catalog::licenses(subscription_id)),
-        reads.list(catalog::machines(subscription_id)),
-        patch_states,
+        estate,
     );
+    let (licenses, machines, patch_states) = match estate {
+        Some((licenses, machines, states)) => (
+            Some(fact(licenses)?),
+            Some(fact(machines)?),
+            patch_policies
+                .iter()
+                .map(|definition| definition.to_ascii_lowercase())
+                .zip(states)
+                .map(|(definition, states)| Ok((definition, fact(states)?)))
+                .collect::<Result<_, ArmError>>()?,
+        ),
+        None => (None, None, std::collections::BTreeMap::new()),
+    };
     let permissions = fact(permissions)?;
     let license_validations = futures::future::join_all(planned.iter().map(|license| {
         validate(
@@ -336,14 +372,9 @@ async fn gather_subscription(
         providers: fact(providers)?,
         permissions,
         resource_groups: groups.into_iter().collect::<Result<_, _>>()?,
-        licenses: Some(fact(licenses)?),
-        machines: Some(fact(machines)?),
-        patch_states: patch_policies
-            .iter()
-            .map(|definition| definition.to_ascii_lowercase())
-            .zip(patch_states)
-            .map(|(definition, states)| Ok((definition, fact(states)?)))
-            .collect::<Result<_, ArmError>>()?,
+        licenses,
+        machines,
+        patch_states,
         license_validations,
     })
 }
