@@ -292,37 +292,34 @@ impl ArmMock {
             .named("fallback")
             .mount(&server)
             .await;
-        // A subscription with no ESU licenses and no Arc machines, unless a test mounts its
-        // own lists (any route of the default priority wins over this one).
-        Mock::given(method("GET"))
-            .and(wiremock::matchers::path_regex(
+        // Empty answers for what a test does not care about, unless it mounts its own routes
+        // (any route of the default priority wins over these): a subscription with no ESU
+        // licenses and no Arc machines, and no compliance data for the ESU patch policies.
+        for (verb, route, name) in [
+            (
+                "GET",
                 r"(?i)^/subscriptions/[^/]+/providers/Microsoft\.HybridCompute/(licenses|machines)$",
-            ))
-            .and(wiremock::matchers::bearer_token(TOKEN))
-            .respond_with(
-                ResponseTemplate::new(200)
-                    .set_delay(delay)
-                    .set_body_json(json!({ "value": [] })),
-            )
-            .with_priority(u8::MAX - 1)
-            .named("no licenses or machines")
-            .mount(&server)
-            .await;
-        // No compliance data for the ESU patch policies, unless a test mounts its own.
-        Mock::given(method("POST"))
-            .and(wiremock::matchers::path_regex(
+                "no licenses or machines",
+            ),
+            (
+                "POST",
                 r"(?i)^/subscriptions/[^/]+/providers/Microsoft\.Authorization/policyDefinitions/[^/]+/providers/Microsoft\.PolicyInsights/policyStates/latest/queryResults$",
-            ))
-            .and(wiremock::matchers::bearer_token(TOKEN))
-            .respond_with(
-                ResponseTemplate::new(200)
-                    .set_delay(delay)
-                    .set_body_json(json!({ "value": [] })),
-            )
-            .with_priority(u8::MAX - 1)
-            .named("no ESU patch policy states")
-            .mount(&server)
-            .await;
+                "no ESU patch policy states",
+            ),
+        ] {
+            Mock::given(method(verb))
+                .and(wiremock::matchers::path_regex(route))
+                .and(wiremock::matchers::bearer_token(TOKEN))
+                .respond_with(
+                    ResponseTemplate::new(200)
+                        .set_delay(delay)
+                        .set_body_json(json!({ "value": [] })),
+                )
+                .with_priority(u8::MAX - 1)
+                .named(name)
+                .mount(&server)
+                .await;
+        }
         Self {
             server,
             delay,
