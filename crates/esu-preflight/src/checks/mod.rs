@@ -760,7 +760,13 @@ fn run_check(check: &dyn Check, ctx: &CheckCtx<'_>, out: &mut Vec<Finding>) {
             .map(|reason| (need, reason))
     });
     if let Some((need, reason)) = missing {
-        for subject in check.subjects(ctx) {
+        // What the check reports on may itself come from the missing fact (the machines of an
+        // unreadable machine list): then it is inconclusive on the subscription, never silent.
+        let mut subjects = check.subjects(ctx);
+        if subjects.is_empty() {
+            subjects.push(Subject::new(ctx.subscription_resource_id()));
+        }
+        for subject in subjects {
             let mut diagnostic =
                 Diagnostic::inconclusive(subject.resource_id, need.describe(), reason);
             for (key, value) in subject.evidence {

@@ -1,7 +1,7 @@
 //! ESU601 esu-updates-not-installed: are ESU patches arriving on the machines linked to a license?
 
 use super::estate::{Link, MachineRef};
-use super::{Check, CheckCtx, CheckDocs, CheckInfo, Diagnostic, Subject};
+use super::{Check, CheckCtx, CheckDocs, CheckInfo, Diagnostic, Need, Subject};
 use crate::finding::{Finding, Severity, Status};
 use crate::models::PolicyState;
 use crate::programs::{self, OsClass, Program};
@@ -42,6 +42,11 @@ machine, and see the ESU patch troubleshooting guide.",
 impl Check for EsuUpdatesNotInstalled {
     fn info(&self) -> &'static CheckInfo {
         &INFO
+    }
+
+    /// The linked machines come from the machine list.
+    fn needs(&self) -> &'static [Need] {
+        &[Need::Machines]
     }
 
     fn subjects(&self, ctx: &CheckCtx<'_>) -> Vec<Subject> {
@@ -346,6 +351,15 @@ mod tests {
             assert_eq!(ws2012.len(), 3);
             assert!(ws2012.iter().all(|f| f.status == Status::Inconclusive));
         }
+    }
+
+    #[test]
+    fn esu601_an_unreadable_machine_list_is_inconclusive_not_silent() {
+        let fixture = estate_fixture().machines_unavailable(testkit::server_error());
+        let findings = testkit::run(&EsuUpdatesNotInstalled, &fixture);
+        assert_eq!(findings.len(), 1, "{findings:#?}");
+        assert_eq!(findings[0].status, Status::Inconclusive);
+        assert_eq!(findings[0].resource_id, format!("/subscriptions/{SUB}"));
     }
 
     #[test]

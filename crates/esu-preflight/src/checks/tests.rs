@@ -389,3 +389,20 @@ fn a_planned_subscription_without_facts_is_an_inconclusive_esu001() {
         .collect();
     assert_eq!(esu001, [Status::Inconclusive]);
 }
+
+#[test]
+fn a_check_whose_facts_are_unreadable_is_inconclusive_never_silent() {
+    let reason = testkit::server_error();
+    let fixture = Fixture::healthy()
+        .providers_unavailable(reason.clone())
+        .permissions_unavailable(reason.clone())
+        .licenses_unavailable(reason.clone())
+        .machines_unavailable(reason);
+    for check in all().iter().filter(|c| !c.needs().is_empty()) {
+        let findings = testkit::run(*check, &fixture);
+        assert!(!findings.is_empty(), "{} reported nothing", check.info().id);
+        for f in &findings {
+            assert_eq!(f.status, Status::Inconclusive, "{f:#?}");
+        }
+    }
+}
