@@ -1588,3 +1588,107 @@ async fn a_healthy_estate_passes_with_exit_0() {
     assert!(bad.is_empty(), "{bad:#?}");
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
 }
+
+/// `snapshot --license-plan` reads the plan's resource group and asks the service's dry run
+/// (round 2, after the permissions): `check --snapshot … --license-plan` then judges the plan
+/// offline with those facts.
+#[tokio::test]
+async fn a_snapshot_taken_with_a_plan_carries_its_resource_groups_and_dry_runs() {
+    let mock = ArmMock::start().await;
+    mock.healthy(SUB).await;
+    let rg_path = format!("/subscriptions/{SUB}/resourceGroups/rg-esu");
+    let mut group = esu_preflight_tests::fixture_body("resources/CreateResourceGroup.json");
+    group["id"] = serde_json::json!(rg_path);
+    group["name"] = serde_json::json!("rg-esu");
+    mock.mount(
+        mock.route("GET", &rg_path)
+            .respond_with(mock.json(200, group))
+            .expect(1),
+    )
+    .await;
+    mock.mount(
+        mock.route(
+            "GET",
+            &format!("{rg_path}/providers/Microsoft.Authorization/permissions"),
+        )
+        .respond_with(mock.json(200, esu_preflight_tests::permissions_owner()))
+        .expect(1),
+    )
+    .await;
+    let validated = esu_preflight_tests::fixture_body("hybridcompute/License_ValidateLicense.json");
+    mock.mount(
+        mock.route(
+            "POST",
+            &format!("/subscriptions/{SUB}/providers/Microsoft.HybridCompute/validateLicense"),
+        )
+        .respond_with(mock.json(200, validated))
+        .expect(1),
+    )
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let plan = dir.path().join("plan.toml");
+    std::fs::write(
+        &plan,
+        "[[license]]\nname = \"esu-ws2016-std\"\nresource_group = \"rg-esu\"\nlocation = \"eastus\"\n\
+         target = \"Windows Server 2016\"\nedition = \"Standard\"\ntype = \"vCore\"\nprocessors = 16\n",
+    )
+    .unwrap();
+    let file = dir.path().join("snapshot.json");
+    let output = run_against(
+        &mock,
+        &[
+            "snapshot",
+            "--license-plan",
+            plan.to_str().unwrap(),
+            "--output-file",
+            file.to_str().unwrap(),
+        ],
+    )
+    .await;
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let snapshot: Value = serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+    let sub = &snapshot["subscriptions"][0];
+    assert_eq!(sub["resource_groups"][0]["name"], "rg-esu");
+    assert_eq!(
+        sub["license_validations"][0]["outcome"]["result"],
+        "accepted"
+    );
+    // The one POST sent is the dry run, which only reads.
+    let posts: Vec<String> = mock
+        .received()
+        .await
+        .iter()
+        .filter(|r| r.method.as_str() == "POST" && r.url.path().ends_with("/validateLicense"))
+        .map(|r| String::from_utf8_lossy(&r.body).into_owned())
+        .collect();
+    assert_eq!(posts.len(), 1);
+    assert!(
+        posts[0].contains("\"target\":\"Windows Server 2016\""),
+        "{}",
+        posts[0]
+    );
+
+    let output = run(
+        &[
+            "check",
+            "--snapshot",
+            file.to_str().unwrap(),
+            "--license-plan",
+            plan.to_str().unwrap(),
+            "--format",
+            "json",
+        ],
+        &[],
+    )
+    .await;
+    let report: Value = serde_json::from_str(&stdout(&output)).unwrap();
+    for check in ["ESU002", "ESU407"] {
+        let finding = report["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|f| f["check_id"] == check)
+            .unwrap_or_else(|| panic!("no {check} finding"));
+        assert_eq!(finding["status"], "pass", "{finding:#}");
+    }
+}
