@@ -662,7 +662,10 @@ fn list_checks(format: Format) -> Result<u8> {
             writeln!(
                 out,
                 "{:<7} {:<38} {:<8} {}",
-                info.id, info.name, info.default_severity, info.summary
+                info.id,
+                info.name,
+                info.default_severity.as_str(),
+                info.summary
             )?;
         }
     }
