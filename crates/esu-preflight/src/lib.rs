@@ -25,6 +25,7 @@ pub mod gather;
 pub mod models;
 pub mod permissions;
 pub mod plan;
+pub mod policy;
 pub mod programs;
 pub mod render;
 pub mod report;
