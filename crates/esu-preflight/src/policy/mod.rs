@@ -107,10 +107,12 @@ impl Undecided {
 ///
 /// `fields` holds aliases by their lower-case name (`microsoft.hybridcompute/licenses/licensetype`);
 /// a `Value::Null` there means "modelled and absent". An alias that is neither here nor a
-/// built-in field is **undecidable** when it belongs to the resource's own provider namespace
-/// (the evaluator cannot know its value) and **absent** when it belongs to another namespace
-/// (an alias of `Microsoft.Storage` cannot apply to a `Microsoft.HybridCompute` resource — Azure
-/// evaluates it as not existing).
+/// built-in field is **undecidable** when it is one of the resource's own type
+/// (`Microsoft.HybridCompute/licenses/…`) or a short alias of its namespace
+/// (`Microsoft.HybridCompute/imageOffer`): the evaluator cannot know its value. An alias of
+/// another type (`Microsoft.Storage/storageAccounts/sku.name`,
+/// `Microsoft.HybridCompute/machines/…` on a license) is **absent**, as Azure evaluates it —
+/// which is why built-ins guard such conditions with a `type` test.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Resource {
     /// The full resource type, `Microsoft.HybridCompute/licenses`.
@@ -226,9 +228,16 @@ impl Resource {
         if let Some(value) = self.fields.get(&lower) {
             return Ok((!value.is_null()).then(|| value.clone()));
         }
-        let namespace = |s: &str| s.split('/').next().unwrap_or_default().to_lowercase();
-        if lower.contains('/') && namespace(&lower) != namespace(&self.type_) {
-            return Ok(None);
+        // An alias is `{type}/{property path}`; the path has no `/`. One of another resource
+        // type does not apply to this resource: Azure evaluates it as absent. A short alias
+        // (`{namespace}/{property}`) of this namespace may or may not: undecidable.
+        if let Some((alias_type, _)) = lower.rsplit_once('/') {
+            let own_type = self.type_.to_lowercase();
+            let namespace = |s: &str| s.split('/').next().unwrap_or_default().to_owned();
+            let short = !alias_type.contains('/');
+            if alias_type != own_type && (!short || namespace(alias_type) != namespace(&own_type)) {
+                return Ok(None);
+            }
         }
         Err(Undecided::new(
             field,
