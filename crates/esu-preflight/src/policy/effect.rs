@@ -104,6 +104,36 @@ pub enum Allowed {
     RuleDoesNotMatch,
 }
 
+/// One member of an initiative: what [`AssignmentContext::reference_id`] and the definition to
+/// read come from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SetMember {
+    /// `policyDefinitionReferenceId`.
+    pub reference_id: String,
+    /// `policyDefinitionId`: the definition to read for this member.
+    pub definition_id: String,
+}
+
+/// The members of an initiative (`policySetDefinitions` payload), in order; a member without a
+/// reference id or definition id is left out.
+pub fn set_members(set_definition: &Value) -> Vec<SetMember> {
+    array(props(set_definition), "policyDefinitions")
+        .filter_map(|m| {
+            Some(SetMember {
+                reference_id: text(m, "policyDefinitionReferenceId")?.to_owned(),
+                definition_id: text(m, "policyDefinitionId")?.to_owned(),
+            })
+        })
+        .collect()
+}
+
+/// Whether a policy definition id names an initiative (`…/policySetDefinitions/…`) rather than a
+/// single definition, as an assignment's `policyDefinitionId` may.
+pub fn is_set_definition_id(id: &str) -> bool {
+    id.to_ascii_lowercase()
+        .contains("/providers/microsoft.authorization/policysetdefinitions/")
+}
+
 /// A payload's `properties`, or the payload itself when it is already the properties.
 fn props(v: &Value) -> &Value {
     v.get("properties").unwrap_or(v)

@@ -46,8 +46,8 @@ mod expr;
 mod tests;
 
 pub use effect::{
-    Allowed, AssignmentContext, Decision, EffectResolution, Exclusion, decide, resolve_effect,
-    resolve_parameters,
+    Allowed, AssignmentContext, Decision, EffectResolution, Exclusion, SetMember, decide,
+    is_set_definition_id, resolve_effect, resolve_parameters, set_members,
 };
 pub use eval::evaluate_rule;
 
@@ -188,6 +188,35 @@ impl Resource {
             "Microsoft.HybridCompute/machines/licenseProfiles/esuProfile.assignedLicense",
             license_id,
         )
+    }
+
+    /// Any other resource the plan would create or that a required provider serves (ESU303):
+    /// its type, ARM id and location; the name is the id's last segment.
+    ///
+    /// ```
+    /// use esu_preflight::policy::Resource;
+    ///
+    /// let mak = Resource::planned(
+    ///     "Microsoft.WindowsESU/multipleActivationKeys",
+    ///     "/subscriptions/s/resourceGroups/rg/providers/Microsoft.WindowsESU/multipleActivationKeys/mak1",
+    ///     Some("westeurope"),
+    /// );
+    /// assert_eq!(mak.name, "mak1");
+    /// ```
+    pub fn planned(type_: &str, id: &str, location: Option<&str>) -> Resource {
+        let name = id
+            .trim_end_matches('/')
+            .rsplit('/')
+            .next()
+            .unwrap_or_default();
+        Resource {
+            type_: type_.to_owned(),
+            name: name.to_owned(),
+            full_name: name.to_owned(),
+            id: id.to_owned(),
+            location: location.map(str::to_owned),
+            ..Resource::default()
+        }
     }
 
     /// The same resource with one more modelled alias (`Value::Null` = modelled and absent).

@@ -659,3 +659,29 @@ fn a_foreign_builtin_does_not_touch_esu_resources() {
         );
     }
 }
+
+#[test]
+fn initiative_members_are_listed_for_the_caller_to_read() {
+    let set = example("policy/getPolicySetDefinition.json");
+    let members = set_members(&set);
+    assert_eq!(
+        members
+            .iter()
+            .map(|m| m.reference_id.as_str())
+            .collect::<Vec<_>>(),
+        ["Limit_Skus", "Resource_Naming"]
+    );
+    assert!(
+        members[1]
+            .definition_id
+            .ends_with("/policyDefinitions/ResourceNaming")
+    );
+    let a = example("policy/getPolicyAssignmentWithOverrides.json");
+    assert!(is_set_definition_id(
+        a["properties"]["policyDefinitionId"].as_str().unwrap()
+    ));
+    let d = example("policy/createPolicyAssignmentWithoutEnforcement.json");
+    assert!(!is_set_definition_id(
+        d["properties"]["policyDefinitionId"].as_str().unwrap()
+    ));
+}
