@@ -375,7 +375,11 @@ fn selectors_match(
         let subject: Option<String> = match kind.as_str() {
             "resourcelocation" => resource.location.clone(),
             "resourcetype" => Some(resource.type_.clone()),
-            "resourcewithoutlocation" => Some(resource.location.is_none().to_string()),
+            // The only documented value: subscription-level resources, which have no location.
+            "resourcewithoutlocation" => resource
+                .location
+                .is_none()
+                .then(|| "subscriptionLevelResources".to_owned()),
             "policydefinitionreferenceid" => reference_id.map(str::to_owned),
             _ => {
                 return Err(Undecided::new(

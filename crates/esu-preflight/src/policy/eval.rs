@@ -145,6 +145,7 @@ fn leaf(
             "a condition needs one of field/value/count and one operator",
         ));
     };
+    let mut is_location = false;
     let actual: Option<Value> = match kind.as_str() {
         "field" => {
             let Value::String(name) = subject else {
@@ -154,6 +155,7 @@ fn leaf(
                 Value::String(n) => n,
                 other => return Err(Undecided::new(name.as_str(), format!("field name {other}"))),
             };
+            is_location = name.trim().eq_ignore_ascii_case("location");
             scope
                 .resource
                 .ok_or_else(|| Undecided::new(shown(), "no resource"))?
@@ -170,7 +172,13 @@ fn leaf(
             ));
         }
     };
-    let operand = eval_value(operand, scope)?;
+    let mut operand = eval_value(operand, scope)?;
+    let mut actual = actual;
+    if is_location {
+        // Azure normalises locations: `East US 2` is `eastus2`.
+        actual = actual.map(normalise_location);
+        operand = normalise_location(operand);
+    }
     let (negated, positive) = match op.strip_prefix("not") {
         Some(rest) => (true, rest),
         None => (false, op.as_str()),
@@ -256,10 +264,26 @@ fn apply(op: &str, actual: Option<&Value>, operand: &Value) -> Result<bool, Stri
     }
 }
 
-/// Policy equality: strings ignoring case, numbers by value, arrays and objects member-wise.
+/// A location (or the strings of an array of them) lower-cased without spaces.
+fn normalise_location(value: Value) -> Value {
+    match value {
+        Value::String(s) => Value::String(s.split_whitespace().collect::<String>().to_lowercase()),
+        Value::Array(items) => Value::Array(items.into_iter().map(normalise_location).collect()),
+        other => other,
+    }
+}
+
+/// Policy equality: strings ignoring case, numbers by value, arrays and objects member-wise; a
+/// boolean or number equals its text (`"[less(…)]"` equals `"true"`, `"4"` equals `4`).
 fn same(a: &Value, b: &Value) -> bool {
     match (a, b) {
         (Value::String(x), Value::String(y)) => x.to_lowercase() == y.to_lowercase(),
+        (Value::Bool(x), Value::String(y)) | (Value::String(y), Value::Bool(x)) => {
+            y.trim().eq_ignore_ascii_case(&x.to_string())
+        }
+        (Value::Number(x), Value::String(y)) | (Value::String(y), Value::Number(x)) => {
+            y.trim().parse::<f64>().ok() == x.as_f64()
+        }
         (Value::Number(x), Value::Number(y)) => x.as_f64() == y.as_f64(),
         (Value::Array(x), Value::Array(y)) => {
             x.len() == y.len() && x.iter().zip(y).all(|(a, b)| same(a, b))

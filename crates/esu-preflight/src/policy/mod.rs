@@ -52,6 +52,7 @@ pub use effect::{
 pub use eval::evaluate_rule;
 
 use serde_json::{Map, Value};
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 /// Resolved parameter values of one definition, by parameter name (looked up ignoring case).
@@ -167,6 +168,7 @@ impl Resource {
             fields: BTreeMap::new(),
         }
         .with_field("Microsoft.HybridCompute/licenses/licenseType", "ESU")
+        .with_field("identity.type", Value::Null)
     }
 
     /// The license profile linking a license to a machine: `PUT {machine_id}/licenseProfiles/default`
@@ -188,6 +190,7 @@ impl Resource {
             "Microsoft.HybridCompute/machines/licenseProfiles/esuProfile.assignedLicense",
             license_id,
         )
+        .with_field("identity.type", Value::Null)
     }
 
     /// Any other resource the plan would create or that a required provider serves (ESU303):
@@ -251,7 +254,7 @@ impl Resource {
             return Ok(self
                 .tags
                 .iter()
-                .find(|(k, _)| k.eq_ignore_ascii_case(tag))
+                .find(|(k, _)| k.eq_ignore_ascii_case(&tag))
                 .map(|(_, v)| Value::String(v.clone())));
         }
         if let Some(value) = self.fields.get(&lower) {
@@ -276,21 +279,22 @@ impl Resource {
 }
 
 /// The tag name of a `tags['x']`, `tags[x]` or `tags.x` field.
-fn tag_name(field: &str) -> Option<&str> {
+fn tag_name(field: &str) -> Option<Cow<'_, str>> {
     let head = field.get(..4)?;
     if !head.eq_ignore_ascii_case("tags") {
         return None;
     }
     let rest = &field[4..];
     if let Some(name) = rest.strip_prefix('.') {
-        return (!name.is_empty()).then_some(name);
+        return (!name.is_empty()).then_some(Cow::Borrowed(name));
     }
     let inner = rest.strip_prefix('[')?.strip_suffix(']')?;
+    // `tags['name']`, and `tags['''name''']` for a name with apostrophes (`''` is one).
     Some(
-        inner
-            .strip_prefix('\'')
-            .and_then(|s| s.strip_suffix('\''))
-            .unwrap_or(inner),
+        match inner.strip_prefix('\'').and_then(|s| s.strip_suffix('\'')) {
+            Some(quoted) => Cow::Owned(quoted.replace("''", "'")),
+            None => Cow::Borrowed(inner),
+        },
     )
 }
 

@@ -623,6 +623,22 @@ fn operators_follow_the_policy_semantics() {
         true,
     );
     check(json!({"field": "location", "in": ["WESTEUROPE"]}), true);
+    check(json!({"field": "location", "equals": "West Europe"}), true);
+    check(
+        json!({"field": "location", "notIn": ["West Europe", "eastus"]}),
+        false,
+    );
+    check(
+        json!({"value": "[less(length(field('tags')), 3)]", "equals": "true"}),
+        true,
+    );
+    check(json!({"value": "4", "equals": 4}), true);
+    check(json!({"field": "identity.type", "exists": true}), false);
+    check(
+        json!({"field": "tags['''ESU Usage''']", "exists": true}),
+        false,
+    );
+    check(json!({"field": "tags['ESU Usage']", "exists": true}), true);
     check(
         json!({"value": "[length(field('name'))]", "greaterOrEquals": 12}),
         true,
