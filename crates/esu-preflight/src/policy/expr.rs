@@ -13,8 +13,8 @@ use super::{Parameters, Resource, Undecided, lookup_ci};
 use serde_json::{Map, Value};
 
 /// How deep expressions may nest before the evaluator gives up (undecided, never a stack
-/// overflow on hostile input).
-const MAX_DEPTH: usize = 32;
+/// overflow on hostile input); Azure's own limit for nested functions is 64.
+const MAX_DEPTH: usize = 64;
 
 /// What an expression may read: the resolved parameters and, inside a policy rule, the resource.
 #[derive(Clone, Copy)]
@@ -309,6 +309,37 @@ impl Eval<'_> {
                     .resource
                     .ok_or_else(|| self.fail("field() outside a policy rule"))?;
                 Ok(resource.field(&key)?.unwrap_or(Value::Null))
+            }
+            "resourcegroup" | "subscription" => {
+                // Only what the resource's id tells: a property it does not (the group's
+                // location or tags, the subscription's display name) is undecided when read.
+                self.arity(name, args, 0, 0)?;
+                let resource = self
+                    .scope
+                    .resource
+                    .ok_or_else(|| self.fail(format!("{name}() outside a policy rule")))?;
+                let segment = |key: &str| {
+                    let parts: Vec<&str> = resource.id.split('/').collect();
+                    parts
+                        .windows(2)
+                        .find(|w| w[0].eq_ignore_ascii_case(key))
+                        .map(|w| w[1].to_owned())
+                        .filter(|v| !v.is_empty())
+                };
+                let sub = segment("subscriptions")
+                    .ok_or_else(|| self.fail("the resource id names no subscription"))?;
+                if lower == "subscription" {
+                    return Ok(serde_json::json!({
+                        "id": format!("/subscriptions/{sub}"),
+                        "subscriptionId": sub,
+                    }));
+                }
+                let group = segment("resourceGroups")
+                    .ok_or_else(|| self.fail("the resource id names no resource group"))?;
+                Ok(serde_json::json!({
+                    "id": format!("/subscriptions/{sub}/resourceGroups/{group}"),
+                    "name": group,
+                }))
             }
             "if" => {
                 self.arity(name, args, 3, 3)?;

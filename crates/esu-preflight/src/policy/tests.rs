@@ -549,6 +549,13 @@ fn undecidable_conditions_name_the_expression() {
         json!({"allOf": [{"field": "type", "equals": "Microsoft.HybridCompute/machines"}, short]});
     assert_eq!(evaluate_rule(&guarded, &none, &lic), Verdict::DoesNotMatch);
 
+    // The resource group's location is not in the resource's id.
+    let group_location = json!({"value": "[resourceGroup().location]", "equals": "westeurope"});
+    let Verdict::Undecidable { why, .. } = evaluate_rule(&group_location, &none, &lic) else {
+        panic!("resourceGroup().location");
+    };
+    assert!(why.contains("'location'"), "{why}");
+
     let count = json!({"count": {"field": "Microsoft.HybridCompute/licenses/x[*]"}, "greater": 0});
     assert!(matches!(
         evaluate_rule(&count, &none, &lic),
@@ -633,6 +640,18 @@ fn operators_follow_the_policy_semantics() {
         true,
     );
     check(json!({"value": "4", "equals": 4}), true);
+    check(
+        json!({"field": "name", "like": "[concat(resourceGroup().name, '*')]"}),
+        false,
+    );
+    check(
+        json!({"value": "[resourceGroup().name]", "equals": "testresourcegroup"}),
+        true,
+    );
+    check(
+        json!({"value": "[subscription().subscriptionId]", "equals": SUB}),
+        true,
+    );
     check(json!({"field": "identity.type", "exists": true}), false);
     check(
         json!({"field": "tags['''ESU Usage''']", "exists": true}),
