@@ -102,6 +102,9 @@ pub enum Allowed {
     Effect(String),
     /// The rule's condition is false for the resource.
     RuleDoesNotMatch,
+    /// The definition's `mode` is a resource provider mode (`Microsoft.KeyVault.Data`, …): it
+    /// evaluates data-plane objects, never an ARM PUT.
+    Mode(String),
 }
 
 /// One member of an initiative: what [`AssignmentContext::reference_id`] and the definition to
@@ -469,12 +472,23 @@ fn exemption_covers(
     }))
 }
 
-/// One assignment's verdict on one resource: the rule and the effect together.
+/// One assignment's verdict on one resource: the definition's mode, the rule and the effect
+/// together.
 ///
 /// A definitive "allows" wins over anything undecided (an exclusion, a non-Deny effect, a false
 /// condition); otherwise anything undecided makes the decision undecidable; otherwise the
 /// resource is denied.
 pub fn decide(ctx: &AssignmentContext<'_>, resource: &Resource) -> Decision {
+    // `All` and `Indexed` evaluate ARM resources (licenses and license profiles have tags and a
+    // location, so `Indexed` sees them too); no mode at all is `Indexed` for older payloads.
+    if let Some(mode) = text(props(ctx.definition), "mode")
+        && !mode.eq_ignore_ascii_case("all")
+        && !mode.eq_ignore_ascii_case("indexed")
+    {
+        return Decision::Allows {
+            reason: Allowed::Mode(mode.to_owned()),
+        };
+    }
     let resolution = resolve_effect(ctx, resource);
     if let Some(exclusion) = resolution.exclusion {
         return Decision::Allows {

@@ -146,6 +146,7 @@ fn leaf(
         ));
     };
     let mut is_location = false;
+    let mut each_member = false;
     let actual: Option<Value> = match kind.as_str() {
         "field" => {
             let Value::String(name) = subject else {
@@ -156,6 +157,7 @@ fn leaf(
                 other => return Err(Undecided::new(name.as_str(), format!("field name {other}"))),
             };
             is_location = name.trim().eq_ignore_ascii_case("location");
+            each_member = name.contains("[*]");
             scope
                 .resource
                 .ok_or_else(|| Undecided::new(shown(), "no resource"))?
@@ -183,9 +185,16 @@ fn leaf(
         Some(rest) => (true, rest),
         None => (false, op.as_str()),
     };
-    apply(positive, actual.as_ref(), &operand)
-        .map(|b| b != negated)
-        .map_err(|why| Undecided::new(shown(), why))
+    let test = |value: Option<&Value>| apply(positive, value, &operand).map(|b| b != negated);
+    let result = match actual {
+        // A `[*]` alias: the condition holds for every member (logical and; true when empty).
+        Some(Value::Array(members)) if each_member => members
+            .iter()
+            .map(|m| test(Some(m)))
+            .try_fold(true, |all, b| b.map(|b| all && b)),
+        other => test(other.as_ref()),
+    };
+    result.map_err(|why| Undecided::new(shown(), why))
 }
 
 /// A positive operator applied to the subject's value (`None`: the field does not exist).

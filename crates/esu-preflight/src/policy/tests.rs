@@ -720,3 +720,39 @@ fn initiative_members_are_listed_for_the_caller_to_read() {
         d["properties"]["policyDefinitionId"].as_str().unwrap()
     ));
 }
+
+#[test]
+fn array_aliases_hold_for_every_member() {
+    let none = Parameters::new();
+    let alias = "Microsoft.HybridCompute/licenses/volumeLicenseDetails[*].programYear";
+    let lic = license("lic", "westeurope").with_field(alias, json!(["Year 1", "Year 2"]));
+    let eval = |cond: Value| evaluate_rule(&cond, &none, &lic);
+    assert_eq!(
+        eval(json!({"field": alias, "like": "year *"})),
+        Verdict::Matches
+    );
+    assert_eq!(
+        eval(json!({"field": alias, "equals": "Year 1"})),
+        Verdict::DoesNotMatch
+    );
+    assert_eq!(
+        eval(json!({"field": alias, "notEquals": "Year 3"})),
+        Verdict::Matches
+    );
+    let empty = license("lic", "westeurope").with_field(alias, json!([]));
+    assert_eq!(
+        evaluate_rule(&json!({"field": alias, "equals": "x"}), &none, &empty),
+        Verdict::Matches
+    );
+}
+
+#[test]
+fn resource_provider_modes_never_see_an_arm_put() {
+    let mut def = builtin_def("GuestConfiguration_ArcESU_Deny.json");
+    def["properties"]["mode"] = json!("Microsoft.KeyVault.Data");
+    let a = assign(&def, json!({}));
+    assert_eq!(
+        decide(&ctx(&a, &def), &license("lic", "westeurope")),
+        allows(Allowed::Mode("Microsoft.KeyVault.Data".into()))
+    );
+}
