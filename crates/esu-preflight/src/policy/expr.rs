@@ -84,18 +84,17 @@ enum Expr {
     Index(Box<Expr>, Box<Expr>),
 }
 
-struct Parser<'s> {
+/// A recursive-descent parser over the expression's characters (without the brackets).
+struct Parser {
     chars: Vec<char>,
     at: usize,
-    _text: &'s str,
 }
 
-impl<'s> Parser<'s> {
-    fn new(text: &'s str) -> Self {
+impl Parser {
+    fn new(text: &str) -> Self {
         Parser {
             chars: text.chars().collect(),
             at: 0,
-            _text: text,
         }
     }
 
