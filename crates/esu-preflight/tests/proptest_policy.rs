@@ -184,6 +184,7 @@ proptest! {
         set in prop::option::of(any_json()),
         reference in prop::option::of(prop::sample::select(vec!["a", "A", "ref"])),
         exemptions in prop::collection::vec(any_json(), 0..3),
+        groups in prop::option::of(prop::collection::vec("[a-zA-Z/]{0,12}", 0..3)),
         resource in any_resource(),
     ) {
         let ctx = AssignmentContext {
@@ -193,6 +194,7 @@ proptest! {
             reference_id: reference,
             exemptions: &exemptions,
             now: datetime!(2026-11-29 12:00 UTC),
+            management_groups: groups.as_deref(),
         };
         let _ = resolve_effect(&ctx, &resource);
         let _ = decide(&ctx, &resource);

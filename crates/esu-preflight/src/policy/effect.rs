@@ -25,6 +25,10 @@ pub struct AssignmentContext<'a> {
     pub exemptions: &'a [Value],
     /// The time exemptions' `expiresOn` is compared with.
     pub now: OffsetDateTime,
+    /// The management groups above the resource's subscription (names or ids), or `None` when
+    /// not known: a `notScopes` entry or an exemption at a management group then cannot be
+    /// placed, and is undecidable rather than assumed to cover the resource or not.
+    pub management_groups: Option<&'a [String]>,
 }
 
 /// Why an assignment does not enforce its effect on a resource.
@@ -224,7 +228,8 @@ pub fn resolve_parameters(ctx: &AssignmentContext<'_>) -> Result<Parameters, Und
 /// The effect is the definition's `then.effect` (a literal in any case, or an expression over
 /// the resolved parameters), replaced by the first matching `overrides` entry of kind
 /// `policyEffect`. The assignment is excluded by `enforcementMode: DoNotEnforce`, a `notScopes`
-/// entry that is the resource's id or one of its ancestors (ARM ids, ignoring case), an
+/// entry that is the resource's id or one of its ancestors (ARM ids, ignoring case; a
+/// management group through [`AssignmentContext::management_groups`]), an
 /// exemption for this assignment (and, in an initiative, this member) whose scope covers the
 /// resource and that has not expired at `ctx.now`, or `resourceSelectors` that select
 /// nothing the resource is.
@@ -308,11 +313,33 @@ fn text<'v>(v: &'v Value, key: &str) -> Option<&'v str> {
     v.as_object().and_then(|m| lookup_ci(m, key))?.as_str()
 }
 
-/// Whether `scope` (an ARM id) is `id` or one of its ancestors, ignoring case.
-fn covers(scope: &str, id: &str) -> bool {
-    let scope = scope.trim_end_matches('/').to_lowercase();
-    let id = id.to_lowercase();
-    !scope.is_empty() && (id == scope || id.starts_with(&format!("{scope}/")))
+/// Whether `scope` (an ARM id) is the resource or one of its ancestors, ignoring case. A
+/// management group is an ancestor when it is one of `ctx.management_groups`.
+fn covers(
+    scope: &str,
+    resource: &Resource,
+    ctx: &AssignmentContext<'_>,
+) -> Result<bool, Undecided> {
+    const GROUPS: &str = "/providers/microsoft.management/managementgroups/";
+    let lower = scope.trim_end_matches('/').to_lowercase();
+    if let Some(group) = lower.strip_prefix(GROUPS) {
+        let Some(known) = ctx.management_groups else {
+            return Err(Undecided::new(
+                scope,
+                "the management groups above the subscription are not known",
+            ));
+        };
+        let name = |g: &str| {
+            g.trim_end_matches('/')
+                .rsplit('/')
+                .next()
+                .unwrap_or_default()
+                .to_lowercase()
+        };
+        return Ok(!group.contains('/') && known.iter().any(|g| name(g) == group));
+    }
+    let id = resource.id.to_lowercase();
+    Ok(!lower.is_empty() && (id == lower || id.starts_with(&format!("{lower}/"))))
 }
 
 fn excluded(
@@ -323,30 +350,43 @@ fn excluded(
     if text(assignment, "enforcementMode").is_some_and(|m| m.eq_ignore_ascii_case("DoNotEnforce")) {
         return Ok(Some(Exclusion::DoNotEnforce));
     }
+    // A definitive exclusion wins over one that cannot be decided, whatever the order.
+    let mut undecided = None;
     for scope in array(assignment, "notScopes") {
-        let Value::String(scope) = scope else {
-            return Err(Undecided::new(
-                scope.to_string(),
+        let covered = match scope {
+            Value::String(scope) => covers(scope, resource, ctx),
+            other => Err(Undecided::new(
+                other.to_string(),
                 "a notScopes entry is not a string",
-            ));
+            )),
         };
-        if covers(scope, &resource.id) {
-            return Ok(Some(Exclusion::NotScope {
-                scope: scope.clone(),
-            }));
+        match covered {
+            Ok(true) => {
+                return Ok(Some(Exclusion::NotScope {
+                    scope: scope.as_str().unwrap_or_default().to_owned(),
+                }));
+            }
+            Ok(false) => {}
+            Err(u) => undecided = undecided.or(Some(u)),
         }
     }
     let assignment_id = text(ctx.assignment, "id").unwrap_or_default();
     for exemption in ctx.exemptions {
-        if let Some(found) = exemption_covers(exemption, assignment_id, ctx, resource)? {
-            return Ok(Some(found));
+        match exemption_covers(exemption, assignment_id, ctx, resource) {
+            Ok(Some(found)) => return Ok(Some(found)),
+            Ok(None) => {}
+            Err(u) => undecided = undecided.or(Some(u)),
         }
     }
     let selectors: Vec<&Value> = array(assignment, "resourceSelectors").collect();
-    if !selectors.is_empty() && !any_resource_selector(&selectors, resource)? {
-        return Ok(Some(Exclusion::NotSelected));
+    if !selectors.is_empty() {
+        match any_resource_selector(&selectors, resource) {
+            Ok(false) => return Ok(Some(Exclusion::NotSelected)),
+            Ok(true) => {}
+            Err(u) => undecided = undecided.or(Some(u)),
+        }
     }
-    Ok(None)
+    undecided.map_or(Ok(None), Err)
 }
 
 /// `resourceSelectors`: the resource is selected when every selector of some entry matches.
@@ -454,13 +494,12 @@ fn exemption_covers(
         || ctx
             .reference_id
             .is_some_and(|r| references.iter().any(|x| x.eq_ignore_ascii_case(r)));
-    if !(for_assignment
-        && known_category
-        && live
-        && member
-        && scope.is_some_and(|s| covers(s, &resource.id)))
-    {
+    if !(for_assignment && known_category && live && member) {
         return Ok(None);
+    }
+    match scope {
+        Some(scope) if covers(scope, resource, ctx)? => {}
+        _ => return Ok(None),
     }
     let selectors: Vec<&Value> = array(p, "resourceSelectors").collect();
     if !selectors.is_empty() && !any_resource_selector(&selectors, resource)? {

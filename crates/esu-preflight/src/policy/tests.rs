@@ -96,6 +96,7 @@ fn ctx<'a>(assignment: &'a Value, definition: &'a Value) -> AssignmentContext<'a
         reference_id: None,
         exemptions: &[],
         now: NOW,
+        management_groups: None,
     }
 }
 
@@ -755,4 +756,42 @@ fn resource_provider_modes_never_see_an_arm_put() {
         decide(&ctx(&a, &def), &license("lic", "westeurope")),
         allows(Allowed::Mode("Microsoft.KeyVault.Data".into()))
     );
+}
+
+#[test]
+fn management_group_scopes_need_the_hierarchy() {
+    let def = builtin_def("GuestConfiguration_ArcESU_Deny.json");
+    let mut a = assign(&def, json!({}));
+    a["properties"]["notScopes"] =
+        json!(["/providers/Microsoft.Management/managementGroups/Sandbox"]);
+    let lic = license("lic", "westeurope");
+    let Decision::Undecidable(u) = decide(&ctx(&a, &def), &lic) else {
+        panic!("a management group notScope without the hierarchy is undecidable");
+    };
+    assert!(u.expression.ends_with("managementGroups/Sandbox"), "{u:?}");
+    let above = ["/providers/Microsoft.Management/managementGroups/sandbox".to_owned()];
+    let with_groups = |groups| AssignmentContext {
+        management_groups: Some(groups),
+        ..ctx(&a, &def)
+    };
+    assert!(matches!(
+        decide(&with_groups(&above), &lic),
+        Decision::Allows {
+            reason: Allowed::Excluded(Exclusion::NotScope { .. })
+        }
+    ));
+    assert_eq!(
+        decide(&with_groups(&["Prod".to_owned()]), &lic),
+        denies("Deny")
+    );
+    // A definitive exclusion wins over the undecidable management group.
+    let mut also = a.clone();
+    also["properties"]["notScopes"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!(format!("/subscriptions/{SUB}")));
+    assert!(matches!(
+        decide(&ctx(&also, &def), &lic),
+        Decision::Allows { .. }
+    ));
 }
