@@ -185,7 +185,8 @@ fn layered<'v>(
 /// `defaultValue`. As an initiative member: the member's `parameters.<name>.value` — which may
 /// be an expression over the set's parameters (`[parameters('x')]`), themselves the
 /// assignment's value, else the set's default — else the definition's default. A parameter
-/// with no value at all is left out (using it is undecidable).
+/// with no value at all, or whose member value cannot be resolved, is left out (using it is
+/// undecidable). A reference id the initiative does not have is undecidable.
 pub fn resolve_parameters(ctx: &AssignmentContext<'_>) -> Result<Parameters, Undecided> {
     let assigned = || values(ctx.assignment);
     let Some(set) = ctx.set_definition else {
@@ -214,13 +215,21 @@ pub fn resolve_parameters(ctx: &AssignmentContext<'_>) -> Result<Parameters, Und
         resource: None,
     };
     let mut member_values = Vec::new();
+    let mut unresolved = Vec::new();
     for (name, value) in values(member) {
-        member_values.push((name, eval_value(value, scope)?));
+        match eval_value(value, scope) {
+            Ok(v) => member_values.push((name, v)),
+            Err(_) => unresolved.push(name),
+        }
     }
-    Ok(layered(
+    let mut parameters = layered(
         defaults(ctx.definition),
         member_values.iter().map(|(k, v)| (*k, v)),
-    ))
+    );
+    // A member value that cannot be resolved has no value: not the definition's default,
+    // which the initiative meant to replace.
+    parameters.retain(|k, _| !unresolved.iter().any(|u| u.eq_ignore_ascii_case(k)));
+    Ok(parameters)
 }
 
 /// What the assignment does to `resource`: the effect, and whether it applies.

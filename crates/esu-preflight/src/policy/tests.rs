@@ -458,6 +458,25 @@ fn an_initiative_effect_comes_through_a_set_parameter() {
         with(&assign(&set, json!({}))),
         allows(Allowed::Effect("Audit".into()))
     );
+    // A set parameter with no value anywhere: undecidable, not the definition's default.
+    let mut no_default = set.clone();
+    no_default["properties"]["parameters"]["esuEffect"]
+        .as_object_mut()
+        .unwrap()
+        .remove("defaultValue");
+    let a = assign(&no_default, json!({}));
+    let verdict = decide(
+        &AssignmentContext {
+            set_definition: Some(&no_default),
+            reference_id: Some("DenyEsu"),
+            ..ctx(&a, &def)
+        },
+        &lic,
+    );
+    let Decision::Undecidable(u) = verdict else {
+        panic!("expected undecidable, got {verdict:?}");
+    };
+    assert!(u.why.contains("'effect'"), "{u:?}");
 }
 
 #[test]
