@@ -10,6 +10,8 @@
 //!    with the unknowns must be that answer or undecidable; if they disagree, it must be
 //!    undecidable. With a single hole the answer must be exact (Kleene logic is exact for a
 //!    variable that occurs once), so the evaluator cannot over-report undecidable either.
+//! 3. The real Not allowed resource types built-in, under arbitrary lists, effects and
+//!    enforcement modes, denies a planned license exactly when it should.
 
 use esu_preflight::policy::{
     AssignmentContext, Parameters, Resource, Verdict, decide, evaluate_rule, resolve_effect,
@@ -377,5 +379,71 @@ fn unknown_condition(kind: &str) -> Value {
             json!({"count": {"field": "Microsoft.HybridCompute/licenses/x[*]"}, "greater": 0})
         }
         _ => json!({"field": "name"}),
+    }
+}
+
+/// A built-in definition from `tests/fixtures/arm/policy-builtin/`.
+fn builtin(file: &str) -> Value {
+    let path = format!(
+        "{}/../../tests/fixtures/arm/policy-builtin/{file}",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap()
+}
+
+fn assignment_of(definition: &Value, parameters: Value, mode: &str) -> Value {
+    json!({
+        "id": "/subscriptions/sub/providers/Microsoft.Authorization/policyAssignments/a",
+        "properties": {
+            "policyDefinitionId": definition["id"],
+            "parameters": parameters,
+            "enforcementMode": mode,
+        }
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    /// The real Not allowed resource types built-in denies a planned license exactly when its
+    /// list names the license type (in any case), under the effect the assignment gives.
+    #[test]
+    fn not_allowed_types_denies_exactly_the_listed_type(
+        listed in prop::collection::vec(
+            prop::sample::select(vec![
+                "Microsoft.HybridCompute/licenses",
+                "microsoft.hybridcompute/LICENSES",
+                "Microsoft.HybridCompute/machines",
+                "Microsoft.Storage/storageAccounts",
+            ]),
+            0..4,
+        ),
+        effect in prop::option::of(prop::sample::select(vec!["Deny", "deny", "Audit", "Disabled"])),
+        enforced in any::<bool>(),
+    ) {
+        let def = builtin("InvalidResourceTypes_Deny.json");
+        let mut parameters = json!({"listOfResourceTypesNotAllowed": {"value": listed}});
+        if let Some(effect) = effect {
+            parameters["effect"] = json!({"value": effect});
+        }
+        let mode = if enforced { "Default" } else { "DoNotEnforce" };
+        let a = assignment_of(&def, parameters, mode);
+        let ctx = AssignmentContext {
+            assignment: &a,
+            definition: &def,
+            set_definition: None,
+            reference_id: None,
+            exemptions: &[],
+            now: datetime!(2026-11-29 12:00 UTC),
+            management_groups: None,
+        };
+        let blocked = listed.iter().any(|t| t.eq_ignore_ascii_case("Microsoft.HybridCompute/licenses"));
+        let deny = effect.is_none_or(|e| e.eq_ignore_ascii_case("deny"));
+        let decision = decide(&ctx, &license());
+        prop_assert_eq!(
+            matches!(decision, esu_preflight::policy::Decision::Denies { .. }),
+            blocked && deny && enforced,
+            "{:?}", decision
+        );
     }
 }
