@@ -551,12 +551,12 @@ pub fn decide(ctx: &AssignmentContext<'_>, resource: &Resource) -> Decision {
         };
     }
     let verdict = match resolve_parameters(ctx) {
-        Ok(parameters) => {
-            let rule = props(ctx.definition)
-                .get("policyRule")
-                .unwrap_or(&Value::Null);
-            evaluate_rule(rule, &parameters, resource)
-        }
+        Ok(parameters) => match props(ctx.definition).get("policyRule") {
+            Some(rule @ Value::Object(_)) if rule.get("if").is_some() => {
+                evaluate_rule(rule, &parameters, resource)
+            }
+            _ => Undecided::new("policyRule.if", "the definition has no policy rule").into(),
+        },
         Err(u) => u.into(),
     };
     match verdict {

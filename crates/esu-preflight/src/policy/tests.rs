@@ -814,3 +814,17 @@ fn management_group_scopes_need_the_hierarchy() {
         Decision::Allows { .. }
     ));
 }
+
+#[test]
+fn a_definition_without_a_rule_is_undecidable() {
+    let mut def = builtin_def("GuestConfiguration_ArcESU_Deny.json");
+    def["properties"]["policyRule"] = json!({"then": {"effect": "deny"}});
+    let a = assign(&def, json!({}));
+    assert_eq!(
+        decide(&ctx(&a, &def), &license("lic", "westeurope")),
+        Decision::Undecidable(Undecided::new(
+            "policyRule.if",
+            "the definition has no policy rule"
+        ))
+    );
+}
