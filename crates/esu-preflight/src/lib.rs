@@ -12,6 +12,9 @@
 //! - [`evaluate`] runs the [checks] over a snapshot, purely, into [`Finding`]s;
 //! - [`render`] writes a [`Report`] as a table or JSON to any `io::Write`.
 //!
+//! [`policy`] evaluates Azure Policy rules and effects against the resources a plan would
+//! create, purely, for the policy checks.
+//!
 //! The library never prints.
 #![forbid(unsafe_code)]
 
