@@ -12,6 +12,9 @@
 //! - [`evaluate`] runs the [checks] over a snapshot, purely, into [`Finding`]s;
 //! - [`render`] writes a [`Report`] as a table or JSON to any `io::Write`.
 //!
+//! [`policy`] evaluates Azure Policy rules and effects against the resources a plan would
+//! create, purely, for the policy checks.
+//!
 //! The library never prints.
 #![forbid(unsafe_code)]
 
@@ -25,6 +28,7 @@ pub mod gather;
 pub mod models;
 pub mod permissions;
 pub mod plan;
+pub mod policy;
 pub mod programs;
 pub mod render;
 pub mod report;
