@@ -34,6 +34,7 @@ pub mod render;
 pub mod report;
 mod serde_text;
 pub mod snapshot;
+mod times;
 
 pub use checks::evaluate;
 pub use finding::{Finding, Severity, Status};

@@ -7,6 +7,7 @@
 
 use super::expr::{Scope, eval_str, eval_value};
 use super::{Parameters, Resource, Undecided, Verdict, evaluate_rule, lookup_ci};
+use crate::times::parse_rfc3339;
 use serde_json::Value;
 use time::OffsetDateTime;
 
@@ -571,57 +572,4 @@ pub fn decide(ctx: &AssignmentContext<'_>, resource: &Resource) -> Decision {
             (Ok(effect), None) => Decision::Denies { effect },
         },
     }
-}
-
-/// Reads an RFC 3339 time as ARM writes it (`2026-11-20T08:00:00.1234567Z`, `…+01:00`); no
-/// offset is read as UTC.
-fn parse_rfc3339(text: &str) -> Option<OffsetDateTime> {
-    use time::{Date, Month, PrimitiveDateTime, Time, UtcOffset};
-    let text = text.trim();
-    let b = text.as_bytes();
-    if b.len() < 19 || b[4] != b'-' || b[7] != b'-' || !matches!(b[10], b'T' | b't' | b' ') {
-        return None;
-    }
-    let n = |from: usize, to: usize| -> Option<u16> {
-        let part = text.get(from..to)?;
-        part.bytes()
-            .all(|c| c.is_ascii_digit())
-            .then(|| part.parse().ok())?
-    };
-    let date = Date::from_calendar_date(
-        i32::from(n(0, 4)?),
-        Month::try_from(u8::try_from(n(5, 7)?).ok()?).ok()?,
-        u8::try_from(n(8, 10)?).ok()?,
-    )
-    .ok()?;
-    if b[13] != b':' || b[16] != b':' {
-        return None;
-    }
-    let clock = Time::from_hms(
-        u8::try_from(n(11, 13)?).ok()?,
-        u8::try_from(n(14, 16)?).ok()?,
-        u8::try_from(n(17, 19)?).ok()?,
-    )
-    .ok()?;
-    let mut rest = text.get(19..)?;
-    if let Some(fraction) = rest.strip_prefix('.') {
-        rest = fraction.trim_start_matches(|c: char| c.is_ascii_digit());
-    }
-    let offset = match rest {
-        "" | "Z" | "z" => 0,
-        _ => {
-            let sign = match rest.as_bytes()[0] {
-                b'+' => 1,
-                b'-' => -1,
-                _ => return None,
-            };
-            let (h, m) = rest.get(1..)?.split_once(':')?;
-            if h.len() != 2 || m.len() != 2 {
-                return None;
-            }
-            sign * (h.parse::<i32>().ok()? * 3600 + m.parse::<i32>().ok()? * 60)
-        }
-    };
-    let offset = UtcOffset::from_whole_seconds(offset).ok()?;
-    Some(PrimitiveDateTime::new(date, clock).assume_offset(offset))
 }
