@@ -37,7 +37,7 @@ impl Status {
 
 impl fmt::Display for Status {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
+        f.pad(self.as_str())
     }
 }
 
@@ -69,7 +69,7 @@ impl Severity {
 
 impl fmt::Display for Severity {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
+        f.pad(self.as_str())
     }
 }
 
@@ -130,5 +130,20 @@ impl Finding {
             &self.resource_id,
             self.status,
         )
+    }
+}
+
+#[cfg(test)]
+mod display_tests {
+    use super::{Severity, Status};
+
+    /// `list-checks` lines up its columns with `{:<8}`: the names honour width and alignment.
+    #[test]
+    fn severity_and_status_honour_width() {
+        assert_eq!(format!("{:<8}|", Severity::Warning), "warning |");
+        assert_eq!(format!("{:<8}|", Severity::Error), "error   |");
+        assert_eq!(format!("{:>6}|", Severity::Info), "  info|");
+        assert_eq!(format!("{:<13}|", Status::Skipped), "skipped      |");
+        assert_eq!(Severity::Error.to_string(), "error");
     }
 }
