@@ -583,15 +583,17 @@ fn planned_but_missing(ctx: &CheckCtx<'_>) -> Vec<Diagnostic> {
                 format!(
                     "machine {}, which the plan links to {}, was not found among the Arc-enabled \
                      machines of subscription {}",
-                    id.trim(),
+                    id.trim().rsplit('/').next().unwrap_or(id.trim()),
                     license.name,
                     ctx.subscription_id()
                 ),
             )
-            .remediation(
-                "check the machine id in the plan (`az connectedmachine list --query \"[].id\"`), \
-                 or onboard the server to Azure Arc (`azcmagent connect`) before linking it",
-            )
+            .remediation(format!(
+                "check the machine id in the plan (`az connectedmachine list --subscription {} \
+                 --query \"[].id\"`), or onboard the server to Azure Arc (`azcmagent connect`) \
+                 before linking it",
+                ctx.subscription_id()
+            ))
             .evidence(json!({ "plannedLicense": license.name, "found": false }));
             if let Some(program) = program {
                 d = d.program(program);
@@ -2099,6 +2101,21 @@ mod tests {
         assert!(
             f.message
                 .contains("which the plan links to esu-new, was not found")
+        );
+        // Named like every other machine finding (the id is the finding's resource), and the
+        // listing command looks in the subscription the finding is about.
+        assert!(
+            f.message.starts_with("machine srv-typo, which"),
+            "{}",
+            f.message
+        );
+        assert!(
+            f.remediation.contains(&format!(
+                "az connectedmachine list --subscription {} --query",
+                f.subscription_id
+            )),
+            "{}",
+            f.remediation
         );
         assert_eq!(f.program.as_deref(), Some("ws2012"));
     }
