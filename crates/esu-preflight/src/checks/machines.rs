@@ -1131,7 +1131,7 @@ fn deadline(program: &Program, today: Date) -> (String, Severity) {
         (text, Severity::Warning)
     } else {
         let mut text = format!(
-            "{} left support on {eos}: it gets no security updates without ESU",
+            "{} left support on {eos}; it gets no security updates without ESU",
             program.name
         );
         if let Some(date) = &back_billed {
@@ -1905,7 +1905,7 @@ mod tests {
         assert_eq!(
             f.message,
             "machine srv-16 has no ESU license linked: Windows Server 2016 left support on \
-             2027-01-12: it gets no security updates without ESU; a license provisioned now is \
+             2027-01-12; it gets no security updates without ESU; a license provisioned now is \
              back-billed to 2027-01-12"
         );
     }
