@@ -61,8 +61,9 @@ static INFO_501: CheckInfo = CheckInfo {
     help_uri: "https://learn.microsoft.com/azure/azure-arc/servers/troubleshoot-extended-security-updates",
     docs: CheckDocs {
         what_it_checks: "The machine's `status` as Azure Arc reports it. `Connected` passes; \
-`Disconnected`, `Error`, `Expired` and any other state fail, saying since when (`lastStatusChange`) \
-and how long ago. A machine that reports no status is inconclusive. Machines checked: those the \
+`Disconnected`, `Error` and `Expired` fail, saying since when (`lastStatusChange`) \
+and how long ago. A machine that reports no status, or a status ARM does not document, is \
+inconclusive. Machines checked: those the \
 license plan links, those linked to a license, and, when nothing is planned, every machine whose \
 OS belongs to an ESU program (the candidates); machines outside every program are `skipped` with \
 the reason (not reported when a plan exists). A machine whose payload could not be read is \
@@ -632,6 +633,25 @@ fn connected(ctx: &CheckCtx<'_>, s: &Scoped<'_>) -> Diagnostic {
     if status.eq_ignore_ascii_case("Connected") {
         return s
             .diagnostic(Status::Pass, format!("machine {name} is Connected"))
+            .with_evidence("status", status);
+    }
+    // The statuses ARM documents; any other value is not evidence of a disconnection.
+    if !["Disconnected", "Error", "Expired"]
+        .iter()
+        .any(|known| status.eq_ignore_ascii_case(known))
+    {
+        return s
+            .diagnostic(
+                Status::Inconclusive,
+                format!(
+                    "machine {name} reports agent status {status:?}, a value esu-preflight does \
+                     not know"
+                ),
+            )
+            .remediation(
+                "run `azcmagent show` on the machine to see its state, then run esu-preflight \
+                 again",
+            )
             .with_evidence("status", status);
     }
     let changed = present(p.last_status_change.as_deref());
@@ -1594,6 +1614,29 @@ mod tests {
             Status::Inconclusive
         );
         assert_eq!(status(&findings, "ESU501", "srv-ok").0, Status::Pass);
+    }
+
+    #[test]
+    fn esu501_an_unknown_status_is_inconclusive_not_a_failure() {
+        let mut m = testkit::machine_json("srv-odd");
+        m["properties"]["status"] = json!("Upgrading");
+        let mut down = testkit::machine_json("srv-down");
+        down["properties"]["status"] = json!("disconnected");
+        let findings = testkit::run(
+            &MachineNotConnected,
+            &Fixture::healthy().machine(m).machine(down),
+        );
+        let f = one(&findings, "ESU501", "srv-odd");
+        assert_eq!(f.status, Status::Inconclusive, "{f:#?}");
+        assert!(
+            f.message
+                .contains("\"Upgrading\", a value esu-preflight does not know"),
+            "{}",
+            f.message
+        );
+        assert!(f.remediation.contains("azcmagent show"));
+        // The documented statuses still fail, whatever their case.
+        assert_eq!(status(&findings, "ESU501", "srv-down").0, Status::Fail);
     }
 
     #[test]
