@@ -133,6 +133,11 @@ async fn a_management_group_that_cannot_be_listed_ends_the_run_with_the_reason()
             ),
             "may not list it",
         ),
+        (
+            400,
+            arm_error("BadRequest", "something is wrong with the request"),
+            "its subscriptions could not be listed",
+        ),
     ] {
         let mock = ArmMock::start().await;
         mount_descendants(&mock, status, body).await;
@@ -151,6 +156,18 @@ async fn a_management_group_that_cannot_be_listed_ends_the_run_with_the_reason()
             "{text}"
         );
         assert!(text.contains(expected), "{text}");
+        // As the CLI prints it (the message, then its sources): the ARM error once.
+        let mut chain = text.clone();
+        let mut source = std::error::Error::source(&error);
+        while let Some(cause) = source {
+            chain.push_str(&format!(": {cause}"));
+            source = cause.source();
+        }
+        assert_eq!(
+            chain.matches(&format!("HTTP {status}")).count(),
+            1,
+            "{chain}"
+        );
     }
 }
 

@@ -44,7 +44,7 @@ pub const KNOWN_ERRORS: &[ErrorExplanation] = &[
               license). Or allow the machine to reach http://www.microsoft.com/pkiops/certs and \
               https://www.microsoft.com/pkiops/certs (TCP 80 and 443), or install the \
               'Microsoft Azure RSA TLS Issuing CA 03/04/07/08' certificates into the \
-              Intermediate Certificate Authorities store with `certutil -addstore CA <file>`; \
+              Intermediate Certificate Authorities store with `certutil -addstore CA CERT_FILE`; \
               then retry Windows Update (a reboot may be needed).",
         help_uri: TROUBLESHOOT,
         patterns: &["12002", "12029", "check imds again"],
@@ -64,7 +64,7 @@ pub const KNOWN_ERRORS: &[ErrorExplanation] = &[
                 only available to subscriptions Microsoft has approved, and the provider must be \
                 registered on the subscription.",
         fix: "Register the provider (`az provider register --namespace Microsoft.WindowsESU \
-              --subscription <id>`); if it persists, the subscription is not enabled for MAK \
+              --subscription SUBSCRIPTION_ID`); if it persists, the subscription is not enabled for MAK \
               keys: open a support request to have it approved.",
         help_uri: "https://learn.microsoft.com/windows-server/get-started/extended-security-updates-deploy",
         patterns: &["namespace 'microsoft.windowsesu'", "microsoft.windowsesu"],
@@ -100,8 +100,8 @@ pub const KNOWN_ERRORS: &[ErrorExplanation] = &[
         title: "MissingSubscriptionRegistration",
         cause: "The subscription is not registered to use the resource provider named in the \
                 message.",
-        fix: "`az provider register --namespace <namespace> --subscription <id>` (needs \
-              Contributor or Owner), or `esu-preflight fix providers --subscription <id> --yes \
+        fix: "`az provider register --namespace NAMESPACE --subscription SUBSCRIPTION_ID` (needs \
+              Contributor or Owner), or `esu-preflight fix providers --subscription SUBSCRIPTION_ID --yes \
               --wait`. Registration can take several minutes.",
         help_uri: "https://learn.microsoft.com/azure/azure-resource-manager/troubleshooting/error-register-resource-provider",
         patterns: &[
@@ -159,6 +159,20 @@ mod tests {
                 found.title.contains(title),
                 "{text} matched {}",
                 found.title
+            );
+        }
+    }
+
+    /// `<id>` in a command is a shell redirection: pasted as printed, it fails. Placeholders
+    /// are upper-case words, as in the check remediations (`LICENSE_ID`).
+    #[test]
+    fn no_placeholder_is_a_shell_redirection() {
+        for entry in KNOWN_ERRORS {
+            let text = entry.render();
+            assert!(
+                !text.contains('<') && !text.contains('>'),
+                "{}: {text}",
+                entry.title
             );
         }
     }

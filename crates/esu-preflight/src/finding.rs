@@ -132,3 +132,18 @@ impl Finding {
         )
     }
 }
+
+#[cfg(test)]
+mod display_tests {
+    use super::{Severity, Status};
+
+    /// `list-checks` lines up its columns with `{:<8}`: the names honour width and alignment.
+    #[test]
+    fn severity_and_status_honour_width() {
+        assert_eq!(format!("{:<8}|", Severity::Warning), "warning |");
+        assert_eq!(format!("{:<8}|", Severity::Error), "error   |");
+        assert_eq!(format!("{:>6}|", Severity::Info), "  info|");
+        assert_eq!(format!("{:<13}|", Status::Skipped), "skipped      |");
+        assert_eq!(Severity::Error.to_string(), "error");
+    }
+}

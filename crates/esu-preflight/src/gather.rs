@@ -261,11 +261,12 @@ async fn resolve_scope(reads: &Reads, scope: &Scope) -> Result<Scope, GatherErro
                 Some(404) => "not found: check the id (`az account management-group list \
                               --output table`)"
                     .to_owned(),
-                Some(401 | 403) => format!(
-                    "the signed-in identity may not list it ({source}); it needs Reader (or \
-                     Microsoft.Management/managementGroups/descendants/read) on the group"
-                ),
-                _ => format!("its subscriptions could not be listed: {source}"),
+                // The ARM error is the source: printed after the reason, never twice.
+                Some(401 | 403) => "the signed-in identity may not list it; it needs Reader (or \
+                                    Microsoft.Management/managementGroups/descendants/read) on \
+                                    the group"
+                    .to_owned(),
+                _ => "its subscriptions could not be listed".to_owned(),
             };
             GatherError::ManagementGroup {
                 id: group.clone(),

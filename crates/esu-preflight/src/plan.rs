@@ -230,11 +230,12 @@ impl PlanFormat {
 #[non_exhaustive]
 pub enum PlanError {
     /// The file could not be read.
-    #[error("cannot read the license plan {}: {source}", .path.display())]
+    #[error("cannot read the license plan {}", .path.display())]
     Io {
         /// The file.
         path: PathBuf,
-        /// The I/O error.
+        /// The I/O error (its cause, not repeated in this message: the CLI prints the chain).
+        #[source]
         source: std::io::Error,
     },
     /// The file does not parse, or a field is wrong.

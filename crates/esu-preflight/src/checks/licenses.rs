@@ -1220,7 +1220,7 @@ fn target_mismatch(lic: &Lic<'_>, scope: &InScope<'_>) -> Diagnostic {
         }
         if !lic.unresolved.is_empty() {
             why.push(format!(
-                "planned machines not in the snapshot: {}",
+                "planned machines not found among the Arc machines read: {}",
                 short_ids(&lic.unresolved)
             ));
         }
@@ -1449,7 +1449,7 @@ fn cores_insufficient(lic: &Lic<'_>, scope: &InScope<'_>) -> Diagnostic {
         }
         if !lic.unresolved.is_empty() {
             why.push(format!(
-                "planned machines not in the snapshot: {}",
+                "planned machines not found among the Arc machines read: {}",
                 short_ids(&lic.unresolved)
             ));
         }
@@ -2774,6 +2774,22 @@ mod tests {
         let f = on(&testkit::run(&LicenseCoresInsufficient, &fixture), "new").clone();
         assert_eq!(f.status, Status::Inconclusive);
         assert!(f.message.contains("ghost"), "{}", f.message);
+        // A live run has no snapshot to speak of: the words fit both.
+        assert!(
+            f.message
+                .contains("planned machines not found among the Arc machines read: ghost"),
+            "{}",
+            f.message
+        );
+        let f = on(&testkit::run(&LicenseTargetMismatch, &fixture), "new").clone();
+        assert_eq!(f.status, Status::Inconclusive);
+        assert!(
+            f.message
+                .contains("planned machines not found among the Arc machines read: ghost"),
+            "{}",
+            f.message
+        );
+        assert!(!f.message.contains("snapshot"), "{}", f.message);
     }
 
     #[test]

@@ -62,8 +62,9 @@ static INFO_501: CheckInfo = CheckInfo {
     help_uri: "https://learn.microsoft.com/azure/azure-arc/servers/troubleshoot-extended-security-updates",
     docs: CheckDocs {
         what_it_checks: "The machine's `status` as Azure Arc reports it. `Connected` passes; \
-`Disconnected`, `Error`, `Expired` and any other state fail, saying since when (`lastStatusChange`) \
-and how long ago. A machine that reports no status is inconclusive. Machines checked: those the \
+`Disconnected`, `Error` and `Expired` fail, saying since when (`lastStatusChange`) \
+and how long ago. A machine that reports no status, or a status ARM does not document, is \
+inconclusive. Machines checked: those the \
 license plan links, those linked to a license, and, when nothing is planned, every machine whose \
 OS belongs to an ESU program (the candidates); machines outside every program are `skipped` with \
 the reason (not reported when a plan exists). A machine whose payload could not be read is \
@@ -584,15 +585,17 @@ fn planned_but_missing(ctx: &CheckCtx<'_>) -> Vec<Diagnostic> {
                 format!(
                     "machine {}, which the plan links to {}, was not found among the Arc-enabled \
                      machines of subscription {}",
-                    id.trim(),
+                    id.trim().rsplit('/').next().unwrap_or(id.trim()),
                     license.name,
                     ctx.subscription_id()
                 ),
             )
-            .remediation(
-                "check the machine id in the plan (`az connectedmachine list --query \"[].id\"`), \
-                 or onboard the server to Azure Arc (`azcmagent connect`) before linking it",
-            )
+            .remediation(format!(
+                "check the machine id in the plan (`az connectedmachine list --subscription {} \
+                 --query \"[].id\"`), or onboard the server to Azure Arc (`azcmagent connect`) \
+                 before linking it",
+                ctx.subscription_id()
+            ))
             .evidence(json!({ "plannedLicense": license.name, "found": false }));
             if let Some(program) = program {
                 d = d.program(program);
@@ -631,6 +634,25 @@ fn connected(ctx: &CheckCtx<'_>, s: &Scoped<'_>) -> Diagnostic {
     if status.eq_ignore_ascii_case("Connected") {
         return s
             .diagnostic(Status::Pass, format!("machine {name} is Connected"))
+            .with_evidence("status", status);
+    }
+    // The statuses ARM documents; any other value is not evidence of a disconnection.
+    if !["Disconnected", "Error", "Expired"]
+        .iter()
+        .any(|known| status.eq_ignore_ascii_case(known))
+    {
+        return s
+            .diagnostic(
+                Status::Inconclusive,
+                format!(
+                    "machine {name} reports agent status {status:?}, a value esu-preflight does \
+                     not know"
+                ),
+            )
+            .remediation(
+                "run `azcmagent show` on the machine to see its state, then run esu-preflight \
+                 again",
+            )
             .with_evidence("status", status);
     }
     let changed = present(p.last_status_change.as_deref());
@@ -1076,7 +1098,7 @@ fn deadline(program: &Program, today: Date) -> (String, Severity) {
         (text, Severity::Warning)
     } else {
         let mut text = format!(
-            "{} left support on {eos}: it gets no security updates without ESU",
+            "{} left support on {eos}; it gets no security updates without ESU",
             program.name
         );
         if let Some(date) = &back_billed {
@@ -1542,6 +1564,29 @@ mod tests {
     }
 
     #[test]
+    fn esu501_an_unknown_status_is_inconclusive_not_a_failure() {
+        let mut m = testkit::machine_json("srv-odd");
+        m["properties"]["status"] = json!("Upgrading");
+        let mut down = testkit::machine_json("srv-down");
+        down["properties"]["status"] = json!("disconnected");
+        let findings = testkit::run(
+            &MachineNotConnected,
+            &Fixture::healthy().machine(m).machine(down),
+        );
+        let f = one(&findings, "ESU501", "srv-odd");
+        assert_eq!(f.status, Status::Inconclusive, "{f:#?}");
+        assert!(
+            f.message
+                .contains("\"Upgrading\", a value esu-preflight does not know"),
+            "{}",
+            f.message
+        );
+        assert!(f.remediation.contains("azcmagent show"));
+        // The documented statuses still fail, whatever their case.
+        assert_eq!(status(&findings, "ESU501", "srv-down").0, Status::Fail);
+    }
+
+    #[test]
     fn esu501_error_status_and_offsets() {
         let mut m = testkit::machine_json("srv-err");
         m["properties"]["status"] = json!("Error");
@@ -1850,7 +1895,7 @@ mod tests {
         assert_eq!(
             f.message,
             "machine srv-16 has no ESU license linked: Windows Server 2016 left support on \
-             2027-01-12: it gets no security updates without ESU; a license provisioned now is \
+             2027-01-12; it gets no security updates without ESU; a license provisioned now is \
              back-billed to 2027-01-12"
         );
     }
@@ -2046,6 +2091,21 @@ mod tests {
         assert!(
             f.message
                 .contains("which the plan links to esu-new, was not found")
+        );
+        // Named like every other machine finding (the id is the finding's resource), and the
+        // listing command looks in the subscription the finding is about.
+        assert!(
+            f.message.starts_with("machine srv-typo, which"),
+            "{}",
+            f.message
+        );
+        assert!(
+            f.remediation.contains(&format!(
+                "az connectedmachine list --subscription {} --query",
+                f.subscription_id
+            )),
+            "{}",
+            f.remediation
         );
         assert_eq!(f.program.as_deref(), Some("ws2012"));
     }

@@ -735,7 +735,14 @@ pub fn evaluate(input: &EvalInput<'_>) -> Vec<Finding> {
                     run_check(*check, &ctx, &mut findings);
                 }
             }
-            None => no_facts(id, input.config, &mut findings),
+            None => {
+                let scoped = snapshot
+                    .scope
+                    .subscriptions
+                    .iter()
+                    .any(|s| s.eq_ignore_ascii_case(id));
+                no_facts(id, scoped, input.config, &mut findings);
+            }
         }
     }
     findings.sort_by(|a, b| a.sort_key().cmp(&b.sort_key()));
@@ -782,20 +789,26 @@ fn run_check(check: &dyn Check, ctx: &CheckCtx<'_>, out: &mut Vec<Finding>) {
 /// The finding for a subscription in scope that the snapshot holds no facts for: ESU001 is
 /// inconclusive (a subscription is never silently left out; it fails the run), and no other
 /// check adds noise about it.
-fn no_facts(subscription_id: &str, config: &Config, out: &mut Vec<Finding>) {
+/// `scoped`: the subscription is in the snapshot's scope (otherwise only the plan names it).
+fn no_facts(subscription_id: &str, scoped: bool, config: &Config, out: &mut Vec<Finding>) {
     let resource = format!("/subscriptions/{subscription_id}");
+    let (why, plan_flag) = if scoped {
+        ("which is in its scope", "")
+    } else {
+        ("which the license plan names", " --license-plan PLAN")
+    };
     for check in all().iter().filter(|c| c.runs_on_unusable_subscriptions()) {
         let info = check.info();
         let diagnostic = {
             Diagnostic::new(
                 Status::Inconclusive,
                 resource.clone(),
-                format!("the snapshot holds no facts for subscription {subscription_id}, which is in its scope"),
+                format!("the snapshot holds no facts for subscription {subscription_id}, {why}"),
             )
             .remediation(format!(
-                "take the snapshot again with `esu-preflight snapshot --subscription {subscription_id} \
-                 --output-file FILE`, or check it live with `esu-preflight check --subscription \
-                 {subscription_id}`"
+                "take the snapshot again with `esu-preflight snapshot --subscription {subscription_id}\
+                 {plan_flag} --output-file FILE`, or check it live with `esu-preflight check \
+                 --subscription {subscription_id}{plan_flag}`"
             ))
             .evidence(serde_json::json!({ "inSnapshot": false }))
         };

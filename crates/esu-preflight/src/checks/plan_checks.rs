@@ -179,9 +179,11 @@ impl Check for LicenseRejectedByService {
                          without this license plan"
                     ),
                 )
-                .remediation(
-                    "take the snapshot again with `--license-plan PLAN`, or check live".to_owned(),
-                ),
+                .remediation(format!(
+                    "take the snapshot again with the plan: `esu-preflight snapshot \
+                     --subscription {} --license-plan PLAN --output-file FILE`, or check live",
+                    ctx.subscription_id()
+                )),
                 Some(ValidationOutcome::Accepted) => Diagnostic::new(
                     Status::Pass,
                     id.clone(),
@@ -400,5 +402,14 @@ mod tests {
         let f = with_validation(None);
         assert_eq!(f.status, Status::Inconclusive);
         assert!(f.remediation.contains("--license-plan"));
+        // A whole command, as ESU002 gives, not a flag on its own.
+        assert!(
+            f.remediation.contains(&format!(
+                "`esu-preflight snapshot --subscription {SUB} --license-plan PLAN --output-file \
+                 FILE`"
+            )),
+            "{}",
+            f.remediation
+        );
     }
 }

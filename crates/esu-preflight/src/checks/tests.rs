@@ -388,6 +388,23 @@ fn a_planned_subscription_without_facts_is_an_inconclusive_esu001() {
         .map(|f| f.status)
         .collect();
     assert_eq!(esu001, [Status::Inconclusive]);
+    // It is the plan's subscription, not one of the snapshot's scope: the finding says which.
+    let f = findings
+        .iter()
+        .find(|f| f.subscription_id == elsewhere)
+        .unwrap();
+    assert!(
+        f.message.ends_with("which the license plan names"),
+        "{}",
+        f.message
+    );
+    assert!(
+        f.remediation.contains(&format!(
+            "esu-preflight snapshot --subscription {elsewhere} --license-plan PLAN --output-file"
+        )),
+        "{}",
+        f.remediation
+    );
 }
 
 #[test]
