@@ -60,6 +60,8 @@ pub struct Estate<'a> {
     by_machine_id: HashMap<String, usize>,
     by_license_id: HashMap<String, usize>,
     planned_links: HashMap<String, Vec<&'a PlannedLicense>>,
+    /// `--resource-group`: the groups the run is narrowed to (lower-case); empty: all.
+    resource_groups: Vec<String>,
 }
 
 impl<'a> Estate<'a> {
@@ -137,6 +139,12 @@ impl<'a> Estate<'a> {
             by_machine_id,
             by_license_id,
             planned_links,
+            resource_groups: snapshot
+                .scope
+                .resource_groups
+                .iter()
+                .map(|g| g.to_ascii_lowercase())
+                .collect(),
         }
     }
 
@@ -150,20 +158,37 @@ impl<'a> Estate<'a> {
         &self.machines
     }
 
-    /// The licenses held by subscription `id`.
+    /// The licenses held by subscription `id` that the run reports on (within
+    /// `--resource-group`). Links still resolve to every license read.
     pub fn licenses_in<'s>(&'s self, id: &'s str) -> impl Iterator<Item = LicenseRef<'a>> + 's {
-        self.licenses
-            .iter()
-            .copied()
-            .filter(move |l| l.subscription_id.eq_ignore_ascii_case(id))
+        self.licenses.iter().copied().filter(move |l| {
+            l.subscription_id.eq_ignore_ascii_case(id) && self.in_scope(&l.license.id)
+        })
     }
 
-    /// The machines held by subscription `id`.
+    /// The machines held by subscription `id` that the run reports on (within
+    /// `--resource-group`).
     pub fn machines_in<'s>(&'s self, id: &'s str) -> impl Iterator<Item = MachineRef<'a>> + 's {
-        self.machines
-            .iter()
-            .copied()
-            .filter(move |m| m.subscription_id.eq_ignore_ascii_case(id))
+        self.machines.iter().copied().filter(move |m| {
+            m.subscription_id.eq_ignore_ascii_case(id) && self.in_scope(&m.machine.id)
+        })
+    }
+
+    /// Whether the resource with this ARM id is in the run's resource groups (always, without
+    /// `--resource-group`; an id that names no resource group is kept, never silently dropped).
+    pub fn in_scope(&self, resource_id: &str) -> bool {
+        if self.resource_groups.is_empty() {
+            return true;
+        }
+        let mut segments = resource_id.split('/');
+        while let Some(segment) = segments.next() {
+            if segment.eq_ignore_ascii_case("resourceGroups") {
+                return segments
+                    .next()
+                    .is_some_and(|g| self.resource_groups.contains(&g.to_ascii_lowercase()));
+            }
+        }
+        true
     }
 
     /// What `machine` is linked to.
@@ -223,6 +248,41 @@ mod tests {
             value: serde_json::from_value(machines).unwrap(),
         });
         s
+    }
+
+    #[test]
+    fn resource_groups_in_scope_narrow_what_is_reported_not_the_links() {
+        let lic =
+            "/subscriptions/a/resourceGroups/rg-esu/providers/Microsoft.HybridCompute/licenses/l1";
+        let mut snapshot = Snapshot::new(Scope {
+            subscriptions: vec!["a".into()],
+            resource_groups: vec!["RG-ARC".into()],
+            ..Scope::default()
+        });
+        snapshot.subscriptions.push(sub(
+            "a",
+            json!([{ "id": lic, "properties": { "licenseDetails": { "immutableId": "i" } } }]),
+            json!([
+                { "id": "/subscriptions/a/resourceGroups/rg-arc/providers/Microsoft.HybridCompute/machines/in", "properties": { "licenseProfile": { "esuProfile": { "assignedLicenseImmutableId": "i" } } } },
+                { "id": "/subscriptions/a/resourceGroups/rg-other/providers/Microsoft.HybridCompute/machines/out" }
+            ]),
+        ));
+        let plan = LicensePlan::new();
+        let estate = Estate::new(&snapshot, &plan);
+        let names: Vec<&str> = estate
+            .machines_in("a")
+            .map(|m| m.machine.id.rsplit('/').next().unwrap())
+            .collect();
+        assert_eq!(names, ["in"]);
+        assert_eq!(
+            estate.licenses_in("a").count(),
+            0,
+            "rg-esu is outside the scope"
+        );
+        // The machine in scope still resolves its link to the license outside it.
+        let machine = estate.machines_in("a").next().unwrap();
+        assert!(matches!(estate.link(machine), Link::Linked(_)));
+        assert!(estate.in_scope("/subscriptions/a"));
     }
 
     #[test]

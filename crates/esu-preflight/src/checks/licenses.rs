@@ -568,7 +568,9 @@ impl<'a> InScope<'a> {
                 Err(reason) => Some(ListGap::Unavailable(reason)),
                 Ok(items) => {
                     for item in items {
-                        if let Item::Invalid { id, error } = item {
+                        if let Item::Invalid { id, error } = item
+                            && ctx.estate.in_scope(id)
+                        {
                             invalid.push((id.as_str(), error.as_str()));
                         }
                     }

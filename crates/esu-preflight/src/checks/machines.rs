@@ -393,7 +393,10 @@ fn subjects<'a>(ctx: &CheckCtx<'a>) -> Vec<Subject<'a>> {
     let mut out = Vec::new();
     for item in items {
         match item {
-            Item::Invalid { id, error } => out.push(Subject::Invalid { id, error }),
+            Item::Invalid { id, error } if ctx.estate.in_scope(id) => {
+                out.push(Subject::Invalid { id, error });
+            }
+            Item::Invalid { .. } => {}
             Item::Read(machine) => {
                 let Some(&m) = refs.get(&std::ptr::from_ref(machine)) else {
                     continue;

@@ -20,13 +20,15 @@ static RG_MISSING: CheckInfo = CheckInfo {
     id: "ESU002",
     name: "resource-group-missing",
     default_severity: Severity::Error,
-    summary: "A resource group the license plan creates a license in does not exist.",
+    summary: "A resource group the license plan creates a license in, or the run is narrowed to (--resource-group), does not exist.",
     help_uri: "https://learn.microsoft.com/azure/azure-resource-manager/management/manage-resource-groups-cli",
     docs: CheckDocs {
         what_it_checks: "For each license of the license plan (--license-plan), reads its resource \
 group in its subscription (GET /subscriptions/{id}/resourceGroups/{name}). Found passes; ARM's 404 \
-ResourceGroupNotFound fails; a group that could not be read is inconclusive. Without a plan the check \
-has nothing to look at and reports nothing.",
+ResourceGroupNotFound fails; a group that could not be read is inconclusive. The groups of \
+--resource-group are checked the same way: a run narrowed to a group that does not exist checks \
+nothing, and says so. Without a plan or --resource-group the check has nothing to look at and \
+reports nothing.",
         why_it_matters: "An ESU license is a resource in a resource group: creating it in a group \
 that does not exist fails with ResourceGroupNotFound, in the portal and in `az connectedmachine \
 license create` alike.",
@@ -65,23 +67,80 @@ impl Check for ResourceGroupMissing {
         &RG_MISSING
     }
 
-    /// The planned licenses' groups (none without a plan: nothing to report).
+    /// The groups of `--resource-group` and of the planned licenses (none: nothing to report).
     fn subjects(&self, ctx: &CheckCtx<'_>) -> Vec<Subject> {
-        planned_here(ctx)
-            .map(|l| {
-                Subject::new(format!(
-                    "/subscriptions/{}/resourceGroups/{}",
-                    ctx.subscription_id(),
-                    l.resource_group
-                ))
-            })
+        let sub = ctx.subscription_id();
+        scope_groups(ctx)
+            .map(|rg| format!("/subscriptions/{sub}/resourceGroups/{rg}"))
+            .chain(
+                planned_here(ctx)
+                    .map(|l| format!("/subscriptions/{sub}/resourceGroups/{}", l.resource_group)),
+            )
+            .map(Subject::new)
             .collect()
     }
 
     fn run(&self, ctx: &CheckCtx<'_>, out: &mut Vec<Finding>) {
+        for rg in scope_groups(ctx) {
+            out.push(ctx.finding(&RG_MISSING, scope_group_diagnostic(ctx, rg)));
+        }
         for license in planned_here(ctx) {
             out.push(ctx.finding(&RG_MISSING, resource_group_diagnostic(ctx, license)));
         }
+    }
+}
+
+/// The resource groups the run is narrowed to (`--resource-group`).
+fn scope_groups<'a>(ctx: &'a CheckCtx<'_>) -> impl Iterator<Item = &'a str> + 'a {
+    ctx.snapshot
+        .scope
+        .resource_groups
+        .iter()
+        .map(String::as_str)
+}
+
+/// ESU002 for a group of `--resource-group`: the run checks nothing there if it does not exist.
+fn scope_group_diagnostic(ctx: &CheckCtx<'_>, rg: &str) -> Diagnostic {
+    let sub = ctx.subscription_id();
+    let resource = format!("/subscriptions/{sub}/resourceGroups/{rg}");
+    let evidence = json!({ "resourceGroup": rg, "scope": "--resource-group" });
+    match ctx
+        .subscription
+        .resource_group(rg)
+        .map(|g| g.group.as_result())
+    {
+        Some(Ok(Some(_))) => Diagnostic::new(
+            Status::Pass,
+            resource,
+            format!("resource group {rg} (--resource-group) exists"),
+        )
+        .evidence(evidence),
+        Some(Ok(None)) => Diagnostic::new(
+            Status::Fail,
+            resource,
+            format!(
+                "resource group {rg} (--resource-group) does not exist in subscription {sub}: \
+                 nothing in it could be checked"
+            ),
+        )
+        .remediation(format!(
+            "check the name: `az group list --subscription {sub} --output table`, then run the \
+             check again with the right --resource-group"
+        ))
+        .evidence(evidence),
+        Some(Err(reason)) => {
+            Diagnostic::inconclusive(resource, &format!("resource group {rg}"), reason)
+        }
+        None => Diagnostic::new(
+            Status::Inconclusive,
+            resource,
+            format!("the snapshot holds no facts for resource group {rg}"),
+        )
+        .remediation(format!(
+            "take the snapshot again: `esu-preflight snapshot --subscription {sub} \
+             --resource-group {rg} --output-file FILE`"
+        ))
+        .evidence(evidence),
     }
 }
 
@@ -349,6 +408,36 @@ mod tests {
         assert!(findings[0].remediation.contains(&format!(
             "az group create --name rg-gone --location eastus --subscription {SUB}"
         )));
+    }
+
+    #[test]
+    fn esu002_checks_the_resource_groups_of_the_scope_too() {
+        let fixture = Fixture::healthy();
+        let (mut snapshot, config) = fixture.build();
+        snapshot.scope.resource_groups = vec!["rg-there".into(), "rg-nothing".into()];
+        snapshot.subscriptions[0].resource_groups =
+            vec![group("rg-there", true), group("rg-nothing", false)];
+        let findings = testkit::run_on(
+            &[&ResourceGroupMissing],
+            &snapshot,
+            &config,
+            &fixture.plan,
+            fixture.now,
+            None,
+        );
+        let status: Vec<(Status, &str)> = findings
+            .iter()
+            .map(|f| (f.status, f.resource_id.rsplit('/').next().unwrap()))
+            .collect();
+        assert_eq!(
+            status,
+            [(Status::Fail, "rg-nothing"), (Status::Pass, "rg-there")]
+        );
+        assert!(
+            findings[0]
+                .message
+                .contains("nothing in it could be checked")
+        );
     }
 
     #[test]
