@@ -515,6 +515,29 @@ fn resource_group_of(id: &str) -> Option<String> {
 }
 
 /// Machine ids shortened to their names (the last segment), for messages.
+/// Why not every machine of `lic` is known: machines that lack a fact (`lacking`, e.g. "no OS
+/// reported by"), planned machines not found, a machine list not read; `None` when all are known.
+fn machine_gaps<S: AsRef<str>>(
+    lic: &Lic<'_>,
+    scope: &InScope<'_>,
+    lacking: &str,
+    unknown: &[S],
+) -> Option<Vec<String>> {
+    let mut why = Vec::new();
+    if !unknown.is_empty() {
+        let names: Vec<&str> = unknown.iter().map(AsRef::as_ref).collect();
+        why.push(format!("{lacking} {}", names.join(", ")));
+    }
+    if !lic.unresolved.is_empty() {
+        why.push(format!(
+            "planned machines not found among the Arc machines read: {}",
+            short_ids(&lic.unresolved)
+        ));
+    }
+    why.extend(scope.links_gap());
+    (!why.is_empty()).then_some(why)
+}
+
 fn short_ids(ids: &[&str]) -> String {
     ids.iter()
         .map(|id| id.trim_end_matches('/').rsplit('/').next().unwrap_or(id))
@@ -1214,21 +1237,7 @@ fn target_mismatch(lic: &Lic<'_>, scope: &InScope<'_>) -> Diagnostic {
             }
         ));
     }
-    let gap = scope.links_gap();
-    if !unknown.is_empty() || !lic.unresolved.is_empty() || gap.is_some() {
-        let mut why = Vec::new();
-        if !unknown.is_empty() {
-            why.push(format!("no OS reported by {}", unknown.join(", ")));
-        }
-        if !lic.unresolved.is_empty() {
-            why.push(format!(
-                "planned machines not found among the Arc machines read: {}",
-                short_ids(&lic.unresolved)
-            ));
-        }
-        if let Some(gap) = gap {
-            why.push(gap);
-        }
+    if let Some(why) = machine_gaps(lic, scope, "no OS reported by", &unknown) {
         return evidence(lic.diagnostic(
             Status::Inconclusive,
             format!(
@@ -1443,21 +1452,7 @@ fn cores_insufficient(lic: &Lic<'_>, scope: &InScope<'_>) -> Diagnostic {
             )
         });
     }
-    let gap = scope.links_gap();
-    if !unknown.is_empty() || !lic.unresolved.is_empty() || gap.is_some() {
-        let mut why = Vec::new();
-        if !unknown.is_empty() {
-            why.push(format!("no core count reported by {}", unknown.join(", ")));
-        }
-        if !lic.unresolved.is_empty() {
-            why.push(format!(
-                "planned machines not found among the Arc machines read: {}",
-                short_ids(&lic.unresolved)
-            ));
-        }
-        if let Some(gap) = gap {
-            why.push(gap);
-        }
+    if let Some(why) = machine_gaps(lic, scope, "no core count reported by", &unknown) {
         return evidence(lic.diagnostic(
             Status::Inconclusive,
             format!(
