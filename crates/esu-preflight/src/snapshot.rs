@@ -195,30 +195,49 @@ impl SubscriptionSnapshot {
     }
 
     /// The facts that could not be read, by name (`subscription`, `providers`, `permissions`,
-    /// `resource group NAME`, `permissions on resource group NAME`).
+    /// `resource group NAME`, `permissions on resource group NAME`, `licenses`, `machines`,
+    /// `states of policy GUID`, `dry run of LICENSE_ID`).
     pub fn unavailable(&self) -> impl Iterator<Item = (String, &Unavailable)> {
-        let own = [
-            ("subscription", self.subscription.unavailable()),
-            ("providers", self.providers.unavailable()),
-            ("permissions", self.permissions.unavailable()),
-        ]
-        .into_iter()
-        .filter_map(|(name, reason)| reason.map(|reason| (name.to_owned(), reason)));
-        let groups = self.resource_groups.iter().flat_map(|rg| {
-            [
-                (
-                    format!("resource group {}", rg.name),
-                    rg.group.unavailable(),
-                ),
-                (
-                    format!("permissions on resource group {}", rg.name),
-                    rg.permissions.unavailable(),
-                ),
-            ]
+        let mut facts: Vec<(String, Option<&Unavailable>)> = vec![
+            ("subscription".to_owned(), self.subscription.unavailable()),
+            ("providers".to_owned(), self.providers.unavailable()),
+            ("permissions".to_owned(), self.permissions.unavailable()),
+        ];
+        for rg in &self.resource_groups {
+            facts.push((
+                format!("resource group {}", rg.name),
+                rg.group.unavailable(),
+            ));
+            facts.push((
+                format!("permissions on resource group {}", rg.name),
+                rg.permissions.unavailable(),
+            ));
+        }
+        facts.push((
+            "licenses".to_owned(),
+            self.licenses.as_ref().and_then(Fact::unavailable),
+        ));
+        facts.push((
+            "machines".to_owned(),
+            self.machines.as_ref().and_then(Fact::unavailable),
+        ));
+        for (definition, states) in &self.patch_states {
+            facts.push((
+                format!("states of policy {definition}"),
+                states.unavailable(),
+            ));
+        }
+        for validation in &self.license_validations {
+            if let ValidationOutcome::Unavailable { reason } = &validation.outcome {
+                facts.push((
+                    format!("dry run of {}", validation.license_id),
+                    Some(reason),
+                ));
+            }
+        }
+        facts
             .into_iter()
             .filter_map(|(name, reason)| reason.map(|reason| (name, reason)))
-        });
-        own.chain(groups)
     }
 
     /// The resource group `name` (case-insensitive), if it is in the snapshot.
@@ -587,9 +606,27 @@ mod tests {
                 },
             }],
             licenses: None,
-            machines: None,
-            patch_states: BTreeMap::new(),
-            license_validations: Vec::new(),
+            machines: Some(Fact::Unavailable {
+                reason: reason.clone(),
+            }),
+            patch_states: BTreeMap::from([(
+                "14b4e776".to_owned(),
+                Fact::Unavailable {
+                    reason: reason.clone(),
+                },
+            )]),
+            license_validations: vec![
+                LicenseValidation {
+                    license_id: "/l1".into(),
+                    outcome: ValidationOutcome::Accepted,
+                },
+                LicenseValidation {
+                    license_id: "/l2".into(),
+                    outcome: ValidationOutcome::Unavailable {
+                        reason: reason.clone(),
+                    },
+                },
+            ],
         };
         let names: Vec<_> = sub.unavailable().map(|(name, _)| name).collect();
         assert_eq!(
@@ -597,7 +634,10 @@ mod tests {
             [
                 "subscription",
                 "permissions",
-                "permissions on resource group rg-esu"
+                "permissions on resource group rg-esu",
+                "machines",
+                "states of policy 14b4e776",
+                "dry run of /l2"
             ]
         );
     }
