@@ -3296,26 +3296,7 @@ mod tests {
         for fixture in variants() {
             for f in run_all(&fixture) {
                 seen.insert((f.check_id.clone(), f.status, f.severity));
-                let first = f.message.chars().next().expect("empty message");
-                assert!(!first.is_uppercase(), "starts upper-case: {}", f.message);
-                assert!(
-                    !f.message.ends_with('.'),
-                    "ends with a period: {}",
-                    f.message
-                );
-                assert!(!f.message.contains('\n'), "multi-line: {}", f.message);
-                match f.status {
-                    Status::Fail | Status::Inconclusive => {
-                        assert!(!f.remediation.is_empty(), "no remediation: {f:#?}")
-                    }
-                    Status::Pass => assert!(f.remediation.is_empty(), "{f:#?}"),
-                    Status::Skipped => {}
-                }
-                assert!(f.evidence.is_object(), "evidence not an object: {f:#?}");
-                assert!(
-                    f.resource_id.starts_with(&format!("/subscriptions/{SUB}")),
-                    "{f:#?}"
-                );
+                testkit::assert_conventions(&f);
                 if std::env::var_os("SHOW_FINDINGS").is_some() {
                     println!(
                         "{:?} {} {:?} {}: {}\n    -> {}",

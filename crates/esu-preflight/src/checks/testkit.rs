@@ -436,3 +436,29 @@ pub(crate) fn run(check: &dyn Check, fixture: &Fixture) -> Vec<Finding> {
         None,
     )
 }
+
+/// The conventions every finding follows: a one-line message, lower-case first letter, no
+/// trailing period; a remediation on fail and inconclusive, none on pass; an evidence object; a
+/// resource in [`SUB`].
+pub(crate) fn assert_conventions(f: &Finding) {
+    let first = f.message.chars().next().expect("empty message");
+    assert!(!first.is_uppercase(), "starts upper-case: {}", f.message);
+    assert!(
+        !f.message.ends_with('.'),
+        "ends with a period: {}",
+        f.message
+    );
+    assert!(!f.message.contains('\n'), "multi-line: {}", f.message);
+    match f.status {
+        crate::Status::Fail | crate::Status::Inconclusive => {
+            assert!(!f.remediation.is_empty(), "no remediation: {f:#?}")
+        }
+        crate::Status::Pass => assert!(f.remediation.is_empty(), "{f:#?}"),
+        crate::Status::Skipped => {}
+    }
+    assert!(f.evidence.is_object(), "evidence not an object: {f:#?}");
+    assert!(
+        f.resource_id.starts_with(&format!("/subscriptions/{SUB}")),
+        "{f:#?}"
+    );
+}

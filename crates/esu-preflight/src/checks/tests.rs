@@ -147,24 +147,8 @@ fn messages_follow_the_convention() {
     for fixture in variants() {
         for f in evaluate_fixture(&fixture) {
             statuses.insert(f.status);
-            let first = f.message.chars().next().expect("empty message");
-            assert!(!first.is_uppercase(), "starts upper-case: {}", f.message);
-            assert!(
-                !f.message.ends_with('.'),
-                "ends with a period: {}",
-                f.message
-            );
-            assert!(!f.message.contains('\n'), "multi-line: {}", f.message);
-            match f.status {
-                Status::Fail | Status::Inconclusive => {
-                    assert!(!f.remediation.is_empty(), "no remediation: {f:#?}")
-                }
-                Status::Pass => assert!(f.remediation.is_empty(), "{f:#?}"),
-                Status::Skipped => {}
-            }
-            assert!(f.evidence.is_object(), "evidence not an object: {f:#?}");
+            testkit::assert_conventions(&f);
             assert_eq!(f.subscription_id, SUB);
-            assert!(f.resource_id.starts_with(&format!("/subscriptions/{SUB}")));
             assert_eq!(f.help_uri, find(&f.check_id).unwrap().help_uri);
         }
     }
