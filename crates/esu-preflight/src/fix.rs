@@ -154,10 +154,7 @@ pub async fn register_providers(
     client: &ArmClient,
     plan: &ProviderFixPlan,
 ) -> Vec<RegistrationOutcome> {
-    let client = match client.deadline() {
-        Some(_) => client.clone(),
-        None => client.with_deadline(tokio::time::Instant::now() + client.timeout()),
-    };
+    let client = client.for_operation();
     let client = &client;
     futures::future::join_all(plan.register.iter().map(|ns| {
         let request = catalog::register_provider(&plan.subscription_id, ns);

@@ -152,10 +152,7 @@ pub async fn gather_with(
 ) -> Result<Snapshot, GatherError> {
     // The deadline belongs to this gather (unless the caller set one): a client kept for hours
     // keeps working, and every read of this run ends by `client.timeout()` from now.
-    let client = match client.deadline() {
-        Some(_) => client.clone(),
-        None => client.with_deadline(tokio::time::Instant::now() + client.timeout()),
-    };
+    let client = client.for_operation();
     let client = &client;
     let reads = Arc::new(Reads::new(client.clone()));
     let scope = resolve_scope(&reads, scope).await?;

@@ -280,6 +280,15 @@ impl ArmClient {
         }
     }
 
+    /// This client for one operation: its own deadline if it has one, else `timeout()` from
+    /// now (what [`crate::gather::gather`] and the fixes start with).
+    pub fn for_operation(&self) -> ArmClient {
+        match self.deadline() {
+            Some(_) => self.clone(),
+            None => self.with_deadline(Instant::now() + self.timeout()),
+        }
+    }
+
     /// The timeout of the options (`ArmClientOptions::timeout`): what bounds each call of a
     /// client without an explicit deadline, and what an operation is usually given.
     pub fn timeout(&self) -> Duration {
