@@ -21,8 +21,8 @@ use crate::models::Permission;
 use crate::plan::{LicensePlan, PlannedLicense};
 use crate::programs::PROGRAMS;
 use crate::snapshot::{
-    Fact, LicenseValidation, ResourceGroupSnapshot, Scope, Snapshot, SubscriptionSnapshot,
-    ValidationOutcome,
+    Fact, LicenseValidation, ResourceGroupSnapshot, Scope, ScopeAuthorization, Snapshot,
+    SubscriptionSnapshot, ValidationOutcome,
 };
 use serde::de::DeserializeOwned;
 use std::any::Any;
@@ -374,6 +374,9 @@ async fn gather_subscription(
         machines,
         patch_states,
         license_validations,
+        authorization: ScopeAuthorization::default(),
+        management_groups: None,
+        policy_restrictions: Vec::new(),
     })
 }
 
@@ -444,6 +447,7 @@ async fn gather_resource_group(
         name: name.to_owned(),
         group: fact(group)?,
         permissions: fact(permissions)?,
+        authorization: ScopeAuthorization::default(),
     })
 }
 

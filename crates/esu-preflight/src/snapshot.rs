@@ -16,6 +16,8 @@
 //!   providers, the caller's permissions on it;
 //! - per resource group ([`ResourceGroupSnapshot`], inside its subscription): whether it exists,
 //!   the caller's permissions on it;
+//! - access and policy at each of those scopes ([`ScopeAuthorization`]): the caller's role
+//!   assignments, deny assignments, policy assignments and exemptions that apply there;
 //! - tenant-wide ([`TenantSnapshot`]): definitions shared across subscriptions (policy, policy
 //!   set and role definitions), in maps keyed by their lower-case ARM id.
 //!
@@ -63,6 +65,23 @@ pub struct Snapshot {
     /// Facts shared by the whole tenant, stored once.
     #[serde(default, skip_serializing_if = "TenantSnapshot::is_empty")]
     pub tenant: TenantSnapshot,
+    /// Who the facts were read as: whose role and deny assignments apply. `None` when not known
+    /// (an older snapshot, or a token that names no object id).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub caller: Option<Caller>,
+}
+
+/// The signed-in identity, as its token names it (never the token itself).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Caller {
+    /// The Entra object id (`oid` claim) of the user, service principal or managed identity.
+    pub object_id: String,
+    /// The tenant (`tid` claim), when the token names it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tenant_id: Option<String>,
+    /// A readable name (`upn`, `unique_name` or `appid` claim), for messages only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub display_name: Option<String>,
 }
 
 /// The scope of a run: what the user asked to check.
@@ -134,6 +153,84 @@ pub struct SubscriptionSnapshot {
     /// The service's own dry run (`validateLicense`) of each license planned in the subscription.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub license_validations: Vec<LicenseValidation>,
+    /// The access and policy facts at subscription scope (role, deny and policy assignments,
+    /// exemptions); each `None` until read.
+    #[serde(default, skip_serializing_if = "ScopeAuthorization::is_empty")]
+    pub authorization: ScopeAuthorization,
+    /// The management groups above the subscription, nearest first (names), when known: where
+    /// an inherited assignment's `notScopes` or an exemption at a management group applies.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub management_groups: Option<Vec<String>>,
+    /// The service's own policy pre-check (`checkPolicyRestrictions`) of each resource the plan
+    /// would create in the subscription (licenses, license profiles).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub policy_restrictions: Vec<PolicyRestrictionCheck>,
+}
+
+/// Access and policy facts that apply at one scope (a subscription or a resource group).
+///
+/// The payloads are kept as ARM sent them (`serde_json::Value`): a new or malformed property
+/// never breaks reading the rest; the checks that read one say so when it is malformed.
+/// `None`: not read (an older snapshot, or gather was not asked for it).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ScopeAuthorization {
+    /// The caller's role assignments that apply at this scope, inherited ones included
+    /// (`roleAssignments?$filter=atScope() and assignedTo('{objectId}')`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role_assignments: Option<Fact<Vec<serde_json::Value>>>,
+    /// The deny assignments that apply at this scope (`denyAssignments?$filter=atScope()`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deny_assignments: Option<Fact<Vec<serde_json::Value>>>,
+    /// The policy assignments that apply at this scope, management-group ones included
+    /// (`policyAssignments?$filter=atScope()`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policy_assignments: Option<Fact<Vec<serde_json::Value>>>,
+    /// The policy exemptions that apply at this scope (`policyExemptions?$filter=atScope()`, a
+    /// preview API).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policy_exemptions: Option<Fact<Vec<serde_json::Value>>>,
+}
+
+impl ScopeAuthorization {
+    /// Whether nothing was read at this scope.
+    pub fn is_empty(&self) -> bool {
+        self.role_assignments.is_none()
+            && self.deny_assignments.is_none()
+            && self.policy_assignments.is_none()
+            && self.policy_exemptions.is_none()
+    }
+
+    /// The facts that could not be read, by name, for [`SubscriptionSnapshot::unavailable`].
+    fn unavailable<'a>(&'a self, at: &str) -> Vec<(String, Option<&'a Unavailable>)> {
+        [
+            ("role assignments", &self.role_assignments),
+            ("deny assignments", &self.deny_assignments),
+            ("policy assignments", &self.policy_assignments),
+            ("policy exemptions", &self.policy_exemptions),
+        ]
+        .into_iter()
+        .map(|(name, fact)| {
+            (
+                format!("{name}{at}"),
+                fact.as_ref().and_then(Fact::unavailable),
+            )
+        })
+        .collect()
+    }
+}
+
+/// The service's policy pre-check of one planned resource
+/// (`POST …/Microsoft.PolicyInsights/checkPolicyRestrictions`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PolicyRestrictionCheck {
+    /// The ARM id the planned resource will have (a license, or a machine's license profile).
+    pub resource_id: String,
+    /// Its type, e.g. `Microsoft.HybridCompute/licenses`.
+    pub resource_type: String,
+    /// The answer (`fieldRestrictions`, `contentEvaluationResult`) as ARM sent it, or why there
+    /// is none. A caller without `Microsoft.PolicyInsights/checkPolicyRestrictions/read` is
+    /// unavailable with kind `forbidden`.
+    pub answer: Fact<serde_json::Value>,
 }
 
 /// What the service said of a planned license (`POST …/Microsoft.HybridCompute/validateLicense`).
@@ -191,18 +288,23 @@ impl SubscriptionSnapshot {
             machines: None,
             patch_states: BTreeMap::new(),
             license_validations: Vec::new(),
+            authorization: ScopeAuthorization::default(),
+            management_groups: None,
+            policy_restrictions: Vec::new(),
         }
     }
 
     /// The facts that could not be read, by name (`subscription`, `providers`, `permissions`,
     /// `resource group NAME`, `permissions on resource group NAME`, `licenses`, `machines`,
-    /// `states of policy GUID`, `dry run of LICENSE_ID`).
+    /// `states of policy GUID`, `dry run of LICENSE_ID`, `role assignments`, `policy assignments
+    /// on resource group NAME`, `policy pre-check of RESOURCE_ID`…).
     pub fn unavailable(&self) -> impl Iterator<Item = (String, &Unavailable)> {
         let mut facts: Vec<(String, Option<&Unavailable>)> = vec![
             ("subscription".to_owned(), self.subscription.unavailable()),
             ("providers".to_owned(), self.providers.unavailable()),
             ("permissions".to_owned(), self.permissions.unavailable()),
         ];
+        facts.extend(self.authorization.unavailable(""));
         for rg in &self.resource_groups {
             facts.push((
                 format!("resource group {}", rg.name),
@@ -212,6 +314,10 @@ impl SubscriptionSnapshot {
                 format!("permissions on resource group {}", rg.name),
                 rg.permissions.unavailable(),
             ));
+            facts.extend(
+                rg.authorization
+                    .unavailable(&format!(" on resource group {}", rg.name)),
+            );
         }
         facts.push((
             "licenses".to_owned(),
@@ -234,6 +340,12 @@ impl SubscriptionSnapshot {
                     Some(reason),
                 ));
             }
+        }
+        for check in &self.policy_restrictions {
+            facts.push((
+                format!("policy pre-check of {}", check.resource_id),
+                check.answer.unavailable(),
+            ));
         }
         facts
             .into_iter()
@@ -258,6 +370,9 @@ pub struct ResourceGroupSnapshot {
     pub group: Fact<Option<ResourceGroup>>,
     /// The caller's effective permissions on the group (inherited ones included).
     pub permissions: Fact<Vec<Permission>>,
+    /// The access and policy facts at the group's scope.
+    #[serde(default, skip_serializing_if = "ScopeAuthorization::is_empty")]
+    pub authorization: ScopeAuthorization,
 }
 
 /// Facts shared by the whole tenant, each stored once, keyed by lower-case ARM id.
@@ -348,6 +463,7 @@ impl Snapshot {
             scope,
             subscriptions: Vec::new(),
             tenant: TenantSnapshot::default(),
+            caller: None,
         }
     }
 
@@ -604,6 +720,12 @@ mod tests {
                 permissions: Fact::Unavailable {
                     reason: reason.clone(),
                 },
+                authorization: ScopeAuthorization {
+                    policy_assignments: Some(Fact::Unavailable {
+                        reason: reason.clone(),
+                    }),
+                    ..Default::default()
+                },
             }],
             licenses: None,
             machines: Some(Fact::Unavailable {
@@ -627,6 +749,9 @@ mod tests {
                     },
                 },
             ],
+            authorization: Default::default(),
+            management_groups: None,
+            policy_restrictions: Vec::new(),
         };
         let names: Vec<_> = sub.unavailable().map(|(name, _)| name).collect();
         assert_eq!(
@@ -635,6 +760,7 @@ mod tests {
                 "subscription",
                 "permissions",
                 "permissions on resource group rg-esu",
+                "policy assignments on resource group rg-esu",
                 "machines",
                 "states of policy 14b4e776",
                 "dry run of /l2"

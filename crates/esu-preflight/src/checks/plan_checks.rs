@@ -367,6 +367,7 @@ mod tests {
                 }),
             },
             permissions: Fact::Available { value: Vec::new() },
+            authorization: Default::default(),
         }
     }
 

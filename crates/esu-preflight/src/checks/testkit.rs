@@ -366,6 +366,9 @@ impl Fixture {
             }),
             patch_states: Default::default(),
             license_validations: Vec::new(),
+            authorization: Default::default(),
+            management_groups: None,
+            policy_restrictions: Vec::new(),
         }
     }
 

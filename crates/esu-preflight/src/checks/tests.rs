@@ -231,6 +231,9 @@ fn odd_snapshots_do_not_panic() {
         machines: None,
         patch_states: Default::default(),
         license_validations: Vec::new(),
+        authorization: Default::default(),
+        management_groups: None,
+        policy_restrictions: Vec::new(),
     });
     let config = Config::default();
     let findings = evaluate(&EvalInput::new(
