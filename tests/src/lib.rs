@@ -43,12 +43,13 @@ pub use esu_preflight::arm::catalog::api_version::{
 pub use esu_preflight::checks::REQUIRED_PROVIDERS as REQUIRED;
 
 /// Providers a real subscription also lists; registered everywhere, irrelevant to ESU.
-const OTHER_PROVIDERS: [&str; 5] = [
+const OTHER_PROVIDERS: [&str; 6] = [
     "Microsoft.Resources",
     "Microsoft.Network",
     "Microsoft.KeyVault",
     "Microsoft.Insights",
     "Microsoft.ResourceHealth",
+    "Microsoft.WindowsESU",
 ];
 
 /// The directory holding the ARM fixtures.
@@ -294,7 +295,8 @@ impl ArmMock {
             .await;
         // Empty answers for what a test does not care about, unless it mounts its own routes
         // (any route of the default priority wins over these): a subscription with no ESU
-        // licenses and no Arc machines, and no compliance data for the ESU patch policies.
+        // licenses and no Arc machines, no compliance data for the ESU patch policies, and no
+        // Windows Server 2008 MAK keys.
         for (verb, route, name) in [
             (
                 "GET",
@@ -305,6 +307,11 @@ impl ArmMock {
                 "POST",
                 r"(?i)^/subscriptions/[^/]+/providers/Microsoft\.Authorization/policyDefinitions/[^/]+/providers/Microsoft\.PolicyInsights/policyStates/latest/queryResults$",
                 "no ESU patch policy states",
+            ),
+            (
+                "GET",
+                r"(?i)^/subscriptions/[^/]+/providers/Microsoft\.WindowsESU/multipleActivationKeys$",
+                "no Windows Server 2008 MAK keys",
             ),
         ] {
             Mock::given(method(verb))
@@ -777,5 +784,20 @@ impl ArmMock {
             )
             .await;
         }
+    }
+
+    /// `GET /subscriptions/{sub}/providers/Microsoft.WindowsESU/multipleActivationKeys` answers
+    /// `status` with these keys (200) or this body (an error).
+    pub async fn mak_keys(&self, sub: &str, status: u16, body: Value) {
+        let route =
+            format!("/subscriptions/{sub}/providers/Microsoft.WindowsESU/multipleActivationKeys");
+        self.mount(
+            self.route("GET", &route)
+                .and(query_param("api-version", "2019-09-16-preview"))
+                .respond_with(self.json(status, body))
+                .named(format!("GET {route} ({status})"))
+                .expect(self.expected_per_route()),
+        )
+        .await;
     }
 }

@@ -110,7 +110,7 @@ async fn management_group_adds_its_subscriptions_after_the_explicit_ones() {
         *counts.entry(request.url.to_string()).or_default() += 1;
     }
     assert!(counts.values().all(|&n| n == 1), "{counts:#?}");
-    assert_eq!(counts.len(), 1 + 3 * 6, "{counts:#?}");
+    assert_eq!(counts.len(), 1 + 3 * 7, "{counts:#?}");
     mock.server().verify().await;
 }
 

@@ -164,23 +164,43 @@ pub struct CheckArgs {
 #[derive(Debug, Args)]
 pub struct ProgramArgs {
     /// Only this ESU program's licenses and machines: ws2012 (Windows Server 2012 / 2012 R2),
-    /// ws2016 (Windows Server 2016), or all.
+    /// ws2016 (Windows Server 2016), ws2008 (Windows Server 2008 / 2008 R2 Multiple Activation
+    /// Keys: only ESU001 and ESU701–ESU702), or all (the 2008 checks where the scope holds 2008
+    /// machines or keys).
     #[arg(long = "program", value_name = "PROGRAM", default_value = "all", help_heading = "Scope",
           ignore_case = true, value_parser = program_parser())]
     pub program: ProgramFilter,
 }
 
-/// `--program`: one ESU program of the table, or every one (`None`).
+/// `--program`: one Arc ESU program of the table, the 2008 MAK program, or every one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ProgramFilter(pub Option<&'static programs::Program>);
+pub enum ProgramFilter {
+    /// Every program (`all`).
+    All,
+    /// One Arc program of the table (`ws2012`, `ws2016`).
+    Arc(&'static programs::Program),
+    /// The Windows Server 2008 / 2008 R2 MAK program (`ws2008`).
+    Mak,
+}
 
-/// `--program`'s values: each program's id from the program table, then `all`.
+/// The `--program` value of the Windows Server 2008 / 2008 R2 MAK program.
+const MAK_PROGRAM: &str = "ws2008";
+
+/// `--program`'s values: each program's id from the program table, `ws2008`, then `all`.
 fn program_parser() -> impl TypedValueParser<Value = ProgramFilter> {
     let names = programs::PROGRAMS
         .iter()
         .map(|program| PossibleValue::new(program.id).help(program.name))
-        .chain([PossibleValue::new("all").help("every program")]);
-    PossibleValuesParser::new(names).map(|name: String| ProgramFilter(programs::by_id(&name)))
+        .chain([
+            PossibleValue::new(MAK_PROGRAM)
+                .help("Windows Server 2008 / 2008 R2 (Multiple Activation Keys)"),
+            PossibleValue::new("all").help("every program"),
+        ]);
+    PossibleValuesParser::new(names).map(|name: String| match programs::by_id(&name) {
+        Some(program) => ProgramFilter::Arc(program),
+        None if name.eq_ignore_ascii_case(MAK_PROGRAM) => ProgramFilter::Mak,
+        None => ProgramFilter::All,
+    })
 }
 
 /// How a report is written and judged.
@@ -444,7 +464,7 @@ mod tests {
             ("cloud", Cloud::ALL.map(Cloud::name).to_vec()),
             ("format", Format::ALL.map(Format::as_str).to_vec()),
             ("fail_on", vec!["info", "warning", "error"]),
-            ("program", vec!["ws2012", "ws2016", "all"]),
+            ("program", vec!["ws2012", "ws2016", "ws2008", "all"]),
         ] {
             let arg = check.get_arguments().find(|a| a.get_id() == flag).unwrap();
             let values: Vec<String> = arg
@@ -473,12 +493,18 @@ mod tests {
         assert_eq!(args.connection.cloud, Cloud::AzureUSGovernment);
         assert_eq!(args.connection.credential, CredentialKind::AzureCli);
         assert_eq!(args.output.format, Format::Json);
-        assert_eq!(args.program.program.0.map(|p| p.id), Some("ws2016"));
+        assert!(matches!(args.program.program, ProgramFilter::Arc(p) if p.id == "ws2016"));
         let parsed = Cli::try_parse_from(["esu-preflight", "check"]).unwrap();
         let Command::Check(args) = parsed.command else {
             panic!("not check")
         };
-        assert_eq!(args.program.program, ProgramFilter(None), "default: all");
+        assert_eq!(args.program.program, ProgramFilter::All, "default: all");
+        let parsed =
+            Cli::try_parse_from(["esu-preflight", "check", "--program", "WS2008"]).unwrap();
+        let Command::Check(args) = parsed.command else {
+            panic!("not check")
+        };
+        assert_eq!(args.program.program, ProgramFilter::Mak);
         let error = Cli::try_parse_from(["esu-preflight", "check", "--credential", "kerberos"])
             .unwrap_err()
             .to_string();

@@ -6,7 +6,9 @@
 mod args;
 
 use anyhow::{Context, Result, anyhow, bail};
-use args::{CheckArgs, Cli, Command, ConnectionArgs, FixCommand, FixProvidersArgs, ScopeArgs};
+use args::{
+    CheckArgs, Cli, Command, ConnectionArgs, FixCommand, FixProvidersArgs, ProgramFilter, ScopeArgs,
+};
 use clap::parser::ValueSource;
 use clap::{ArgMatches, CommandFactory, FromArgMatches};
 use esu_preflight::arm::{ArmClient, ArmClientOptions, ArmError, CredentialOptions};
@@ -342,9 +344,11 @@ async fn check_report(args: &CheckArgs) -> Result<Report> {
     // subscription's ESU001 inconclusive (evaluate sees the plan's subscriptions too).
     let mut input = checks::EvalInput::new(&snapshot, &config, time::OffsetDateTime::now_utc())
         .with_plan(&plan);
-    if let Some(program) = args.program.program.0 {
-        input = input.with_program(program);
-    }
+    input = match args.program.program {
+        ProgramFilter::All => input,
+        ProgramFilter::Arc(program) => input.with_program(program),
+        ProgramFilter::Mak => input.with_mak_only(),
+    };
     let findings = checks::evaluate(&input);
     let gate = Gate {
         fail_on: args.output.fail_on.into(),

@@ -272,7 +272,7 @@ async fn output_file_receives_the_report() {
     assert!(output.stdout.is_empty());
     assert!(
         stderr(&output)
-            .contains("8 passed, 1 failed (1 error), 0 inconclusive, 0 skipped; report written to"),
+            .contains("8 passed, 1 failed (1 error), 0 inconclusive, 2 skipped; report written to"),
         "{}",
         stderr(&output)
     );
@@ -1066,7 +1066,7 @@ async fn bash_completion_completes_subcommand_options_and_values() {
             "table json",
             "AzureUSGovernment",
             "warning",
-            "ws2012 ws2016 all",
+            "ws2012 ws2016 ws2008 all",
         ]
     );
 }
@@ -1337,7 +1337,7 @@ async fn program_restricts_an_offline_run() {
     .await;
     assert_eq!(output.status.code(), Some(2));
     let err = stderr(&output);
-    assert!(err.contains("ws2012, ws2016, all"), "{err}");
+    assert!(err.contains("ws2012, ws2016, ws2008, all"), "{err}");
 }
 
 #[tokio::test]
@@ -1690,4 +1690,100 @@ async fn a_snapshot_taken_with_a_plan_carries_its_resource_groups_and_dry_runs()
             .unwrap_or_else(|| panic!("no {check} finding"));
         assert_eq!(finding["status"], "pass", "{finding:#}");
     }
+}
+
+/// The spec's example key list, moved into the test subscription (both keys expired in 2020).
+fn expired_mak_keys() -> Value {
+    let mut body = esu_preflight_tests::fixture_body("windowsesu/ListMultipleActivationKeys.json");
+    for key in body["value"].as_array_mut().unwrap() {
+        let id = key["id"]
+            .as_str()
+            .unwrap()
+            .replace("fd3c3665-1729-4b7b-9a38-238e83b0f98b", SUB);
+        key["id"] = Value::String(id);
+    }
+    body
+}
+
+#[tokio::test]
+async fn an_expired_mak_key_is_named_by_esu702_and_never_printed() {
+    let mock = ArmMock::start().await.expect_runs(2);
+    mock.healthy(SUB).await;
+    mock.mak_keys(SUB, 200, expired_mak_keys()).await;
+    let output = run_against(&mock, &["check", "--format", "json"]).await;
+    assert_eq!(output.status.code(), Some(1), "stderr: {}", stderr(&output));
+    let text = stdout(&output);
+    assert!(
+        !text.contains("aaaaa-bbbbb"),
+        "the product key leaked: {text}"
+    );
+    let report: Value = serde_json::from_str(&text).unwrap();
+    let esu702: Vec<&Value> = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["check_id"] == "ESU702")
+        .collect();
+    let expired = esu702
+        .iter()
+        .find(|f| {
+            f["resource_id"]
+                .as_str()
+                .unwrap()
+                .ends_with("/server08-key-2019")
+        })
+        .expect("ESU702 names the key");
+    assert_eq!(expired["status"], "fail");
+    assert!(
+        expired["message"]
+            .as_str()
+            .unwrap()
+            .contains("the MAK key server08-key-2019 (WindowsServer2008) expired on 2020-11-21"),
+        "{expired:#}"
+    );
+    let esu701 = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["check_id"] == "ESU701")
+        .unwrap();
+    assert_eq!(esu701["status"], "pass", "{esu701:#}");
+
+    // The table shows it too, the key name whole.
+    let table = stdout(&run_against(&mock, &["check"]).await);
+    assert!(table.contains("server08-key-2019"), "{table}");
+    assert!(!table.contains("aaaaa-bbbbb"), "{table}");
+}
+
+#[tokio::test]
+async fn program_ws2008_on_a_subscription_not_approved() {
+    let mock = ArmMock::start().await;
+    mock.healthy(SUB).await;
+    mock.mak_keys(
+        SUB,
+        404,
+        serde_json::json!({"error": {"code": "InvalidResourceType", "message":
+            "The resource type could not be found in the namespace 'Microsoft.WindowsESU' for api version '2019-09-16-preview'."}}),
+    )
+    .await;
+    let output = run_against(&mock, &["check", "--program", "ws2008", "--format", "json"]).await;
+    assert_eq!(output.status.code(), Some(1), "stderr: {}", stderr(&output));
+    let report: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let ids: Vec<&str> = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["check_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["ESU001", "ESU701", "ESU702"], "{report:#}");
+    let esu701 = &report["findings"][1];
+    assert_eq!(esu701["status"], "fail");
+    assert!(esu701["message"].as_str().unwrap().contains("not approved"));
+    assert!(
+        esu701["remediation"]
+            .as_str()
+            .unwrap()
+            .contains("the agreement number and the number of ESU servers")
+    );
+    assert_eq!(report["findings"][2]["status"], "skipped");
 }

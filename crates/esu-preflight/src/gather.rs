@@ -329,6 +329,7 @@ async fn gather_subscription(
             reads.list(catalog::licenses(subscription_id)),
             reads.list(catalog::machines(subscription_id)),
             patch_states,
+            reads.list(catalog::multiple_activation_keys(subscription_id)),
         ))
     };
     let (subscription, providers, permissions, groups, estate) = futures::join!(
@@ -338,8 +339,8 @@ async fn gather_subscription(
         groups,
         estate,
     );
-    let (licenses, machines, patch_states) = match estate {
-        Some((licenses, machines, states)) => (
+    let (licenses, machines, patch_states, mak_keys) = match estate {
+        Some((licenses, machines, states, mak_keys)) => (
             Some(fact(licenses)?),
             Some(fact(machines)?),
             patch_policies
@@ -348,8 +349,9 @@ async fn gather_subscription(
                 .zip(states)
                 .map(|(definition, states)| Ok((definition, fact(states)?)))
                 .collect::<Result<_, ArmError>>()?,
+            Some(fact(mak_keys)?),
         ),
-        None => (None, None, std::collections::BTreeMap::new()),
+        None => (None, None, std::collections::BTreeMap::new(), None),
     };
     let permissions = fact(permissions)?;
     let license_validations = futures::future::join_all(planned.iter().map(|license| {
@@ -377,6 +379,7 @@ async fn gather_subscription(
         authorization: ScopeAuthorization::default(),
         management_groups: None,
         policy_restrictions: Vec::new(),
+        mak_keys,
     })
 }
 

@@ -9,12 +9,14 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::fmt;
 
 mod hybrid;
+mod windows_esu;
 
 pub use hybrid::{
     CloudMetadata, DetectedProperties, EsuKey, EsuProfile, Item, License, LicenseDetails,
     LicenseProperties, Machine, MachineLicenseProfile, MachineProperties, PolicyState,
     SoftwareAssurance,
 };
+pub use windows_esu::{MultipleActivationKey, MultipleActivationKeyProperties};
 
 /// Declares a string enum whose unknown values are preserved in `Other(String)`.
 ///

@@ -41,6 +41,52 @@ pub struct LicensePlan {
     /// The planned licenses (`[[license]]` in TOML).
     #[serde(default, rename = "license", alias = "licenses")]
     pub licenses: Vec<PlannedLicense>,
+    /// The Windows Server 2008 / 2008 R2 servers to cover with Multiple Activation Keys
+    /// (`[[mak_key]]` in TOML): what ESU702 compares the subscription's keys with.
+    #[serde(
+        default,
+        rename = "mak_key",
+        alias = "mak_keys",
+        skip_serializing_if = "Vec::is_empty"
+    )]
+    pub mak_keys: Vec<PlannedMakKey>,
+}
+
+/// Windows Server 2008 / 2008 R2 servers planned to receive ESU through a Multiple Activation
+/// Key (`Microsoft.WindowsESU/multipleActivationKeys`).
+///
+/// ```toml
+/// [[mak_key]]
+/// os_type = "WindowsServer2008R2"   # or "WindowsServer2008"
+/// servers = 120                     # how many servers the key(s) must cover
+/// name = "Agreement01"              # optional: only this key counts
+/// resource_group = "rg-esu"         # optional: only keys in this resource group count
+/// subscription = "00000000-0000-0000-0000-000000000000"  # optional: the first in scope
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PlannedMakKey {
+    /// The operating system the keys must be for: `WindowsServer2008` or `WindowsServer2008R2`
+    /// (`Windows Server 2008 R2` is accepted too).
+    pub os_type: String,
+    /// How many servers the keys must cover together (`installedServerNumber`).
+    pub servers: u32,
+    /// Only the key of this name counts; `None`: every key of `os_type`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// Only keys in this resource group count; `None`: the whole subscription.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resource_group: Option<String>,
+    /// The subscription (GUID); `None`: the first subscription in scope.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subscription: Option<String>,
+}
+
+impl PlannedMakKey {
+    /// The subscription the keys are planned in: its own, else `default` (the first in scope).
+    pub fn subscription_or<'a>(&'a self, default: &'a str) -> &'a str {
+        self.subscription.as_deref().unwrap_or(default)
+    }
 }
 
 impl LicensePlan {
@@ -48,12 +94,13 @@ impl LicensePlan {
     pub const fn new() -> Self {
         Self {
             licenses: Vec::new(),
+            mak_keys: Vec::new(),
         }
     }
 
     /// Whether nothing is planned.
     pub fn is_empty(&self) -> bool {
-        self.licenses.is_empty()
+        self.licenses.is_empty() && self.mak_keys.is_empty()
     }
 
     /// Reads a plan file: JSON when its name ends in `.json` (any case), TOML otherwise.
@@ -202,6 +249,11 @@ impl LicensePlan {
                 license.subscription = Some(subscription_id.to_ascii_lowercase());
             }
         }
+        for key in &mut self.mak_keys {
+            if key.subscription.is_none() {
+                key.subscription = Some(subscription_id.to_ascii_lowercase());
+            }
+        }
     }
 }
 
@@ -315,15 +367,22 @@ impl Doc<'_> {
 
     /// Validates and canonicalizes a parsed plan, naming the line of a bad field.
     fn validated(&self, mut plan: LicensePlan, path: &Path) -> Result<LicensePlan, PlanError> {
-        if plan.licenses.is_empty() {
+        if plan.licenses.is_empty() && plan.mak_keys.is_empty() {
             return Err(self.error(
                 path,
                 None,
                 0,
                 "the plan names no license: expected at least one [[license]] table (TOML) or a \
-                 \"license\" list (JSON)"
+                 \"license\" list (JSON) (or, for Windows Server 2008, a [[mak_key]] table)"
                     .to_owned(),
             ));
+        }
+        for (index, key) in plan.mak_keys.iter_mut().enumerate() {
+            if let Err((field, message)) = validate_mak_key(key) {
+                let field = format!("mak_key[{index}].{field}");
+                let at = self.locate(&field);
+                return Err(self.error(path, Some(field), at, message));
+            }
         }
         let mut seen: Vec<(String, String, String, usize)> = Vec::new();
         for (index, license) in plan.licenses.iter_mut().enumerate() {
@@ -360,6 +419,69 @@ impl Doc<'_> {
         }
         Ok(plan)
     }
+}
+
+/// The operating systems a Windows Server ESU Multiple Activation Key is for, as ARM spells them.
+pub const MAK_OS_TYPES: [&str; 2] = ["WindowsServer2008", "WindowsServer2008R2"];
+
+/// Checks one planned MAK key's fields and canonicalizes `os_type`; the error names the field.
+fn validate_mak_key(key: &mut PlannedMakKey) -> Result<(), (String, String)> {
+    let bad = |field: &str, message: String| Err((field.to_owned(), message));
+    let squeezed: String = key.os_type.chars().filter(|c| !c.is_whitespace()).collect();
+    match MAK_OS_TYPES
+        .iter()
+        .find(|t| t.eq_ignore_ascii_case(&squeezed))
+    {
+        Some(canonical) => key.os_type = (*canonical).to_owned(),
+        None => {
+            return bad(
+                "os_type",
+                format!(
+                    "expected WindowsServer2008 or WindowsServer2008R2, found {:?}",
+                    key.os_type
+                ),
+            );
+        }
+    }
+    if !(1..=5000).contains(&key.servers) {
+        return bad(
+            "servers",
+            format!(
+                "expected a number of servers from 1 to 5000 (one key covers at most 5000), \
+                 found {}",
+                key.servers
+            ),
+        );
+    }
+    if let Some(name) = &key.name
+        && !is_arm_name(name)
+    {
+        return bad(
+            "name",
+            format!("expected a key name of letters, digits, '-', '_' or '.', found {name:?}"),
+        );
+    }
+    if let Some(group) = &key.resource_group
+        && !is_resource_group(group)
+    {
+        return bad(
+            "resource_group",
+            format!("expected a resource group name, found {group:?}"),
+        );
+    }
+    if let Some(subscription) = &mut key.subscription {
+        if !is_guid(subscription) {
+            return bad(
+                "subscription",
+                format!(
+                    "expected a subscription id, a GUID such as \
+                     00000000-0000-0000-0000-000000000000, found {subscription:?}"
+                ),
+            );
+        }
+        *subscription = subscription.to_ascii_lowercase();
+    }
+    Ok(())
 }
 
 /// Checks one license's fields and canonicalizes their spelling; the error names the field

@@ -35,7 +35,8 @@
 
 pub use crate::fact::{Fact, Unavailable, UnavailableKind};
 use crate::models::{
-    Item, License, Machine, Permission, PolicyState, Provider, ResourceGroup, Subscription,
+    Item, License, Machine, MultipleActivationKey, Permission, PolicyState, Provider,
+    ResourceGroup, Subscription,
 };
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -165,6 +166,11 @@ pub struct SubscriptionSnapshot {
     /// would create in the subscription (licenses, license profiles).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub policy_restrictions: Vec<PolicyRestrictionCheck>,
+    /// The Windows Server 2008 / 2008 R2 ESU Multiple Activation Keys
+    /// (`Microsoft.WindowsESU/multipleActivationKeys`, all pages), each decoded on its own, without
+    /// the product key. `None`: not read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mak_keys: Option<Fact<Vec<Item<MultipleActivationKey>>>>,
 }
 
 /// Access and policy facts that apply at one scope (a subscription or a resource group).
@@ -291,6 +297,7 @@ impl SubscriptionSnapshot {
             authorization: ScopeAuthorization::default(),
             management_groups: None,
             policy_restrictions: Vec::new(),
+            mak_keys: None,
         }
     }
 
@@ -326,6 +333,10 @@ impl SubscriptionSnapshot {
         facts.push((
             "machines".to_owned(),
             self.machines.as_ref().and_then(Fact::unavailable),
+        ));
+        facts.push((
+            "MAK keys".to_owned(),
+            self.mak_keys.as_ref().and_then(Fact::unavailable),
         ));
         for (definition, states) in &self.patch_states {
             facts.push((
@@ -752,6 +763,7 @@ mod tests {
             authorization: Default::default(),
             management_groups: None,
             policy_restrictions: Vec::new(),
+            mak_keys: None,
         };
         let names: Vec<_> = sub.unavailable().map(|(name, _)| name).collect();
         assert_eq!(

@@ -24,8 +24,8 @@
 //! ```
 
 use crate::models::{
-    Item, License, Machine, ManagementGroupDescendant, Permission, PolicyState, Provider,
-    ResourceGroup, Subscription,
+    Item, License, Machine, ManagementGroupDescendant, MultipleActivationKey, Permission,
+    PolicyState, Provider, ResourceGroup, Subscription,
 };
 use serde_json::{Value, json};
 use std::{fmt, marker::PhantomData};
@@ -52,6 +52,8 @@ pub mod api_version {
     /// (unverified whether it accepts licence target "Windows Server 2016": the spec examples
     /// only show 2012 targets).
     pub const HYBRID_COMPUTE: &str = "2026-09-01";
+    /// Microsoft.WindowsESU (2008 / 2008 R2 Multiple Activation Keys): the only version there is.
+    pub const WINDOWS_ESU: &str = "2019-09-16-preview";
     /// Azure Resource Graph queries.
     pub const RESOURCE_GRAPH: &str = "2024-04-01";
     /// Policy Insights: policy states, `checkPolicyRestrictions`.
@@ -475,6 +477,24 @@ pub fn policy_set_definition(set_definition_id: &str) -> ArmRequest<Value> {
         scope_path(set_definition_id),
         api_version::POLICY,
     ))
+}
+
+/// `GET /subscriptions/{id}/providers/Microsoft.WindowsESU/multipleActivationKeys`: the
+/// Windows Server 2008 / 2008 R2 ESU Multiple Activation Keys of a subscription, each item decoded
+/// on its own (the product key itself is never kept). A subscription that Microsoft has not
+/// approved for the program answers "The resource type could not be found in the namespace
+/// 'Microsoft.WindowsESU'".
+pub fn multiple_activation_keys(subscription_id: &str) -> ArmList<Item<MultipleActivationKey>> {
+    ArmList::new(
+        Spec::get(
+            format!(
+                "{}/providers/Microsoft.WindowsESU/multipleActivationKeys",
+                sub_path(subscription_id)
+            ),
+            api_version::WINDOWS_ESU,
+        ),
+        Paging::NextLink,
+    )
 }
 
 /// `GET {scope}/providers/Microsoft.Authorization/policyExemptions?$filter=atScope()`: the

@@ -365,3 +365,12 @@ mod fixture_tests {
         assert_eq!(fixture.now, testkit::TODAY);
     }
 }
+
+/// The resource group named in an ARM id (`…/resourceGroups/{name}/…`), if any.
+pub(crate) fn resource_group_of(id: &str) -> Option<&str> {
+    let mut parts = id.split('/');
+    parts
+        .by_ref()
+        .find(|p| p.eq_ignore_ascii_case("resourceGroups"))?;
+    parts.next().filter(|p| !p.is_empty())
+}

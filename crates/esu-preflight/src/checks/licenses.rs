@@ -37,6 +37,7 @@
 //!   does not fail.
 
 use super::estate::MachineRef;
+use super::estate::resource_group_of;
 use super::{Check, CheckCtx, CheckDocs, CheckInfo, Diagnostic, describe_unavailable};
 use crate::arm::catalog::api_version::HYBRID_COMPUTE as API_VERSION;
 use crate::finding::{Finding, Severity, Status};
@@ -367,7 +368,7 @@ impl<'a> Lic<'a> {
         Self {
             id: l.id.clone(),
             name: if l.name.is_empty() { &l.id } else { &l.name },
-            resource_group: resource_group_of(&l.id).unwrap_or_default(),
+            resource_group: resource_group_of(&l.id).unwrap_or_default().to_owned(),
             planned: false,
             target: details.target.as_deref(),
             edition: details.edition.as_deref(),
@@ -501,17 +502,6 @@ impl<'a> Lic<'a> {
                 .with_evidence("blockedBy", "ESU403"),
         ))
     }
-}
-
-/// The resource group named in an ARM id.
-fn resource_group_of(id: &str) -> Option<String> {
-    let mut parts = id.split('/');
-    while let Some(part) = parts.next() {
-        if part.eq_ignore_ascii_case("resourceGroups") {
-            return parts.next().map(str::to_owned);
-        }
-    }
-    None
 }
 
 /// Machine ids shortened to their names (the last segment), for messages.

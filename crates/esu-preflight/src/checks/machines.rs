@@ -1915,6 +1915,7 @@ mod tests {
                 planned("esu-new", &["srv-planned"], "Activated"),
                 planned("esu-later", &["srv-dark"], "Deactivated"),
             ],
+            mak_keys: Vec::new(),
         };
         let findings = testkit::run(&MachineNotLinked, &fixture);
         let f = one(&findings, "ESU505", "srv-planned");
@@ -2085,6 +2086,7 @@ mod tests {
                 &["srv-01", "srv-typo", "SRV-TYPO"],
                 "Activated",
             )],
+            mak_keys: Vec::new(),
         };
         let findings = testkit::run(&MachineNotConnected, &fixture);
         assert_eq!(findings.len(), 2, "{findings:#?}");

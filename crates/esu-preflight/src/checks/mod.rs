@@ -35,6 +35,7 @@
 pub mod estate;
 mod licenses;
 mod machines;
+mod mak;
 mod patches;
 mod plan_checks;
 mod providers;
@@ -49,6 +50,7 @@ pub use machines::{
     AgentTooOld, EsuFreeEnvironment, MachineNotConnected, MachineNotLinked, OsNotEligible,
     ServiceReportsIneligible,
 };
+pub use mak::{MakKeyProblem, WindowsEsuNamespaceUnavailable};
 pub use patches::EsuUpdatesNotInstalled;
 pub use plan_checks::{LicenseRejectedByService, ResourceGroupMissing};
 pub use providers::{
@@ -241,11 +243,54 @@ pub trait Check: Send + Sync {
         false
     }
 
+    /// Which ESU programs the check belongs to; [`evaluate`] runs it only when the input's
+    /// [`EvalInput::mak`] selection includes them. Default: the Azure Arc programs (WS2012,
+    /// WS2016).
+    fn family(&self) -> Family {
+        Family::Arc
+    }
+
     /// Runs the check over one subscription's facts, pushing its findings to `out`. The facts
     /// in [`Check::needs`] are available when this is called.
     ///
     /// Must not panic on any snapshot: unavailable or odd facts become `inconclusive` findings.
     fn run(&self, ctx: &CheckCtx<'_>, out: &mut Vec<Finding>);
+}
+
+/// The ESU programs a check belongs to ([`Check::family`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Family {
+    /// Every program (ESU001: the subscription itself).
+    Any,
+    /// The Azure Arc-enabled ESU programs: Windows Server 2012 / 2012 R2 and 2016.
+    Arc,
+    /// The Windows Server 2008 / 2008 R2 program, through Multiple Activation Keys.
+    Mak,
+}
+
+/// Whether a run covers the Windows Server 2008 / 2008 R2 MAK program ([`EvalInput::mak`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum MakSelection {
+    /// `--program all`: the MAK checks run where the scope holds Windows Server 2008 / 2008 R2
+    /// machines, MAK keys or planned keys; elsewhere they are skipped, saying so.
+    #[default]
+    Auto,
+    /// `--program ws2008`: only the MAK program; the Arc checks don't run.
+    Only,
+    /// `--program ws2012|ws2016`: the MAK checks don't run.
+    Excluded,
+}
+
+impl MakSelection {
+    /// Whether a check of `family` runs under this selection.
+    pub fn runs(self, family: Family) -> bool {
+        !matches!(
+            (self, family),
+            (Self::Only, Family::Arc) | (Self::Excluded, Family::Mak)
+        )
+    }
 }
 
 /// A resource a check reports on, with evidence that names it (e.g. a provider's namespace).
@@ -289,6 +334,8 @@ pub struct EvalInput<'a> {
     pub now: time::OffsetDateTime,
     /// Only this ESU program's licenses and machines (`--program`); `None`: every program.
     pub program: Option<&'static crate::programs::Program>,
+    /// Whether the Windows Server 2008 / 2008 R2 MAK checks run.
+    pub mak: MakSelection,
 }
 
 /// The plan of an [`EvalInput`] made without one.
@@ -303,13 +350,26 @@ impl<'a> EvalInput<'a> {
             config,
             now,
             program: None,
+            mak: MakSelection::Auto,
         }
     }
 
-    /// The same input restricted to one ESU program (`--program ws2016`).
+    /// The same input restricted to one Arc ESU program (`--program ws2016`): the Windows
+    /// Server 2008 MAK checks don't run.
     pub fn with_program(self, program: &'static crate::programs::Program) -> Self {
         Self {
             program: Some(program),
+            mak: MakSelection::Excluded,
+            ..self
+        }
+    }
+
+    /// The same input restricted to the Windows Server 2008 / 2008 R2 MAK program
+    /// (`--program ws2008`): only ESU001 and the MAK checks run.
+    pub fn with_mak_only(self) -> Self {
+        Self {
+            program: None,
+            mak: MakSelection::Only,
             ..self
         }
     }
@@ -371,6 +431,8 @@ pub struct CheckCtx<'a> {
     pub estate: &'a estate::Estate<'a>,
     /// Only this ESU program's licenses and machines; `None`: every program.
     pub program: Option<&'static crate::programs::Program>,
+    /// Whether the MAK checks were asked for (`--program ws2008`) or run where they apply.
+    pub mak: MakSelection,
 }
 
 /// The check-specific part of a finding, built by a check's own typed diagnostics.
@@ -655,7 +717,7 @@ fn unavailable_evidence(reason: &Unavailable) -> serde_json::Value {
     serde_json::to_value(reason).unwrap_or(serde_json::Value::Null)
 }
 
-static CHECKS: [&dyn Check; 21] = [
+static CHECKS: [&dyn Check; 23] = [
     &SubscriptionNotUsable,
     &ResourceGroupMissing,
     &ProviderNotRegistered,
@@ -677,6 +739,8 @@ static CHECKS: [&dyn Check; 21] = [
     &MachineNotLinked,
     &ServiceReportsIneligible,
     &EsuUpdatesNotInstalled,
+    &WindowsEsuNamespaceUnavailable,
+    &MakKeyProblem,
 ];
 
 /// Every check, sorted by ID.
@@ -715,7 +779,14 @@ pub fn evaluate(input: &EvalInput<'_>) -> Vec<Finding> {
         .plan
         .licenses
         .iter()
-        .filter_map(|l| l.subscription.as_deref());
+        .filter_map(|l| l.subscription.as_deref())
+        .chain(
+            input
+                .plan
+                .mak_keys
+                .iter()
+                .filter_map(|k| k.subscription.as_deref()),
+        );
     for id in in_scope.chain(with_facts).chain(planned) {
         if !seen.insert(id.to_ascii_lowercase()) {
             continue;
@@ -730,8 +801,9 @@ pub fn evaluate(input: &EvalInput<'_>) -> Vec<Finding> {
                     now: input.now,
                     estate: &estate,
                     program: input.program,
+                    mak: input.mak,
                 };
-                for check in all() {
+                for check in all().iter().filter(|c| input.mak.runs(c.family())) {
                     run_check(*check, &ctx, &mut findings);
                 }
             }

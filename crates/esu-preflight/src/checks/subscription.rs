@@ -47,6 +47,11 @@ impl Check for SubscriptionNotUsable {
         true
     }
 
+    /// Every program needs a usable subscription.
+    fn family(&self) -> super::Family {
+        super::Family::Any
+    }
+
     fn run(&self, ctx: &CheckCtx<'_>, out: &mut Vec<Finding>) {
         let usability = Usability::of(ctx.subscription);
         out.push(ctx.finding(&INFO, usability.diagnostic(ctx)));

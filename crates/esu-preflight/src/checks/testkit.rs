@@ -273,6 +273,18 @@ impl Fixture {
     }
 
     /// Sets a provider's `registrationState`; an empty state removes the field.
+    /// Adds a provider the fixture does not list (e.g. `Microsoft.WindowsESU`) in `state`.
+    pub(crate) fn with_provider(mut self, namespace: &str, state: &str) -> Self {
+        if let Ok(providers) = &mut self.providers {
+            providers.push(json!({
+                "id": format!("/subscriptions/{}/providers/{namespace}", self.subscription_id),
+                "namespace": namespace,
+                "registrationState": state,
+            }));
+        }
+        self
+    }
+
     pub(crate) fn provider_state(mut self, namespace: &str, state: &str) -> Self {
         for entry in self.provider_entries(namespace) {
             if state.is_empty() {
@@ -369,6 +381,7 @@ impl Fixture {
             authorization: Default::default(),
             management_groups: None,
             policy_restrictions: Vec::new(),
+            mak_keys: None,
         }
     }
 
@@ -402,8 +415,13 @@ pub(crate) fn run_on(
             now,
             estate: &estate,
             program,
+            mak: if program.is_some() {
+                super::MakSelection::Excluded
+            } else {
+                super::MakSelection::Auto
+            },
         };
-        for check in checks {
+        for check in checks.iter().filter(|c| ctx.mak.runs(c.family())) {
             super::run_check(*check, &ctx, &mut out);
         }
     }

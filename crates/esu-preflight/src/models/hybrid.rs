@@ -426,7 +426,7 @@ impl Machine {
 }
 
 /// A value of type `T`, or `None` when absent, `null` or of another type.
-fn lenient<'de, D, T>(deserializer: D) -> Result<Option<T>, D::Error>
+pub(super) fn lenient<'de, D, T>(deserializer: D) -> Result<Option<T>, D::Error>
 where
     D: Deserializer<'de>,
     T: serde::de::DeserializeOwned,
@@ -436,7 +436,7 @@ where
 }
 
 /// Like [`lenient`], with the type's default in place of `None`.
-fn lenient_default<'de, D, T>(deserializer: D) -> Result<T, D::Error>
+pub(super) fn lenient_default<'de, D, T>(deserializer: D) -> Result<T, D::Error>
 where
     D: Deserializer<'de>,
     T: serde::de::DeserializeOwned + Default,
@@ -444,12 +444,14 @@ where
     Ok(lenient(deserializer)?.unwrap_or_default())
 }
 
-fn string_or_default<'de, D: Deserializer<'de>>(deserializer: D) -> Result<String, D::Error> {
+pub(super) fn string_or_default<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<String, D::Error> {
     lenient_default(deserializer)
 }
 
 /// A count sent as a number or as a string of digits; anything else is `None`.
-fn count<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<u32>, D::Error> {
+pub(super) fn count<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<u32>, D::Error> {
     Ok(match serde_json::Value::deserialize(deserializer)? {
         serde_json::Value::Number(n) => n.as_u64().and_then(|n| u32::try_from(n).ok()),
         serde_json::Value::String(s) => s.trim().parse().ok(),
@@ -484,7 +486,9 @@ fn assigned_license<'de, D: Deserializer<'de>>(
 }
 
 /// Tags with string values; `null`, non-objects and non-string values are dropped.
-fn tags<'de, D: Deserializer<'de>>(deserializer: D) -> Result<BTreeMap<String, String>, D::Error> {
+pub(super) fn tags<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<BTreeMap<String, String>, D::Error> {
     Ok(match serde_json::Value::deserialize(deserializer)? {
         serde_json::Value::Object(object) => object
             .into_iter()

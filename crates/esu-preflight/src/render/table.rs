@@ -553,9 +553,14 @@ mod tests {
             "ESU101–ESU102, ESU501–ESU503, ESU601"
         );
         let text = render(&testdata::report(), RenderOptions::default());
+        // One row per subscription: the unusable one's (every check, ESU701–ESU702 included),
+        // and the MAK checks' on each of the two others (no Windows Server 2008 there).
         let skipped_rows = text.lines().filter(|l| l.starts_with(" skipped")).count();
-        assert_eq!(skipped_rows, 1, "{text}");
-        assert!(text.contains("ESU501–ESU506: subscription"), "{text}");
+        assert_eq!(skipped_rows, 3, "{text}");
+        assert!(
+            text.contains("ESU501–ESU506, ESU701–ESU702: subscription"),
+            "{text}"
+        );
     }
 
     #[test]
@@ -865,7 +870,7 @@ mod tests {
 
         // Without any program, the table is as before: no program headings.
         let plain = render(&testdata::report(), RenderOptions::default());
-        assert!(!plain.contains("Windows Server"), "{plain}");
+        assert!(!plain.contains("Windows Server 2012 / 2012 R2"), "{plain}");
     }
 
     fn testkit_sub() -> &'static str {
