@@ -659,7 +659,7 @@ fn coverage(
         .any(|k| k.properties.installed_server_number.is_none());
     let names: Vec<&str> = usable.iter().map(|k| k.name.as_str()).collect();
     let what = match &planned.name {
-        Some(name) => format!("key {name} for {}", planned.os_type),
+        Some(name) => format!("key {name} ({})", planned.os_type),
         None => format!("{} keys", planned.os_type),
     };
     let resource = match (&planned.name, usable.first()) {
@@ -684,7 +684,7 @@ fn coverage(
             Status::Fail,
             resource,
             format!(
-                "the plan needs {} for {} servers, and the subscription has no usable one{}",
+                "the plan needs {} covering {} servers, and the subscription has no usable one{}",
                 what,
                 planned.servers,
                 if matching.is_empty() {
