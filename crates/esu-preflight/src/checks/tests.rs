@@ -158,7 +158,10 @@ fn messages_follow_the_convention() {
 #[test]
 fn healthy_snapshot_has_no_failures() {
     let findings = evaluate_fixture(&Fixture::healthy());
-    assert_eq!(findings.len(), 1 + REQUIRED_PROVIDERS.len() + 1);
+    assert_eq!(
+        findings.len(),
+        1 + REQUIRED_PROVIDERS.len() + 1 + 2 /* ESU201, ESU203 */
+    );
     for f in &findings {
         assert_eq!(f.status, Status::Pass, "{f:#?}");
     }
@@ -167,10 +170,14 @@ fn healthy_snapshot_has_no_failures() {
 #[test]
 fn unavailable_facts_never_pass() {
     let reason = testkit::server_error();
-    let fixture = Fixture::healthy()
+    let mut fixture = Fixture::healthy()
         .subscription_unavailable(reason.clone())
         .providers_unavailable(reason.clone())
-        .permissions_unavailable(reason);
+        .permissions_unavailable(reason.clone());
+    fixture.authorization.role_assignments = Some(Fact::Unavailable {
+        reason: reason.clone(),
+    });
+    fixture.authorization.deny_assignments = Some(Fact::Unavailable { reason });
     let findings = evaluate_fixture(&fixture);
     assert!(!findings.is_empty());
     assert!(findings.iter().all(|f| f.status == Status::Inconclusive));
@@ -292,7 +299,7 @@ fn a_subscription_in_scope_without_facts_is_never_silence() {
     // The subscription with facts is still checked in full.
     assert_eq!(
         findings.iter().filter(|f| f.subscription_id == SUB).count(),
-        1 + REQUIRED_PROVIDERS.len() + 1
+        1 + REQUIRED_PROVIDERS.len() + 1 + 2 /* ESU201, ESU203 */
     );
 }
 
@@ -305,7 +312,10 @@ fn facts_outside_the_scope_are_checked_too() {
         &config,
         time::OffsetDateTime::UNIX_EPOCH,
     ));
-    assert_eq!(findings.len(), 1 + REQUIRED_PROVIDERS.len() + 1);
+    assert_eq!(
+        findings.len(),
+        1 + REQUIRED_PROVIDERS.len() + 1 + 2 /* ESU201, ESU203 */
+    );
 }
 
 #[test]
