@@ -644,22 +644,26 @@ fn rights<'a>(ctx: &CheckCtx<'a>, place: &Place, action: &str) -> Rights<'a> {
     }
 }
 
-/// The access facts at `place`: the group's when read, else the subscription's (with a note of
-/// what that leaves out).
-fn authorization_at<'a>(
-    ctx: &CheckCtx<'a>,
-    place: &Place,
-) -> (
-    &'a ScopeAuthorization,
-    Option<&'a crate::snapshot::ResourceGroupSnapshot>,
-) {
-    let group = place
-        .rg
-        .as_deref()
-        .and_then(|rg| ctx.subscription.resource_group(rg));
-    match group {
-        Some(g) => (&g.authorization, Some(g)),
-        None => (&ctx.subscription.authorization, None),
+/// Where the access facts of a place come from.
+#[derive(Clone, Copy)]
+enum AuthSource<'a> {
+    /// Read at the place itself (the subscription, or a group that exists).
+    Own(&'a ScopeAuthorization),
+    /// The group does not exist yet: the subscription's, all it will inherit.
+    Absent(&'a ScopeAuthorization),
+    /// The group is not in the snapshot: the subscription's, which miss the group's own.
+    Missing(&'a ScopeAuthorization),
+}
+
+fn authorization_at<'a>(ctx: &CheckCtx<'a>, place: &Place) -> AuthSource<'a> {
+    let subscription = &ctx.subscription.authorization;
+    let Some(rg) = place.rg.as_deref() else {
+        return AuthSource::Own(subscription);
+    };
+    match ctx.subscription.resource_group(rg) {
+        Some(g) if matches!(g.group.value(), Some(None)) => AuthSource::Absent(subscription),
+        Some(g) => AuthSource::Own(&g.authorization),
+        None => AuthSource::Missing(subscription),
     }
 }
 
@@ -667,15 +671,18 @@ fn authorization_at<'a>(
 /// `place` grant `action` (inherited ones included), and what could not be resolved.
 fn role_evidence(ctx: &CheckCtx<'_>, place: &Place, action: &str) -> Map<String, Value> {
     let mut evidence = Map::new();
-    let (at_group, group) = authorization_at(ctx, place);
-    let (fact, read_at) = match (&at_group.role_assignments, group) {
-        (Some(fact), _) => (Some(fact), place.id.clone()),
-        // The subscription's list misses assignments on the group itself, but its grants apply.
-        (None, _) if place.rg.is_some() => (
+    let sub = || {
+        (
             ctx.subscription.authorization.role_assignments.as_ref(),
             ctx.subscription_resource_id(),
-        ),
-        (None, _) => (None, place.id.clone()),
+        )
+    };
+    let (fact, read_at) = match authorization_at(ctx, place) {
+        AuthSource::Own(own) if own.role_assignments.is_some() || place.rg.is_none() => {
+            (own.role_assignments.as_ref(), place.id.clone())
+        }
+        // The subscription's list misses assignments on the group itself, but its grants apply.
+        AuthSource::Own(_) | AuthSource::Absent(_) | AuthSource::Missing(_) => sub(),
     };
     evidence.insert("roleAssignmentsReadAt".into(), json!(read_at));
     let items = match fact {
@@ -699,7 +706,14 @@ fn role_evidence(ctx: &CheckCtx<'_>, place: &Place, action: &str) -> Map<String,
         }
         Some(Fact::Available { value }) => value,
     };
-    evidence.insert("roleAssignments".into(), json!("read"));
+    let status = if ctx.snapshot.caller.is_some() {
+        "read"
+    } else {
+        // Read without `assignedTo('{objectId}')`: other principals' assignments are listed too.
+        "read, but the signed-in identity's object id is not known: these may be other \
+         principals' assignments"
+    };
+    evidence.insert("roleAssignments".into(), json!(status));
     let mut granted = Vec::new();
     let mut unresolved = Vec::new();
     for item in items {
@@ -1197,25 +1211,20 @@ impl Check for DenyAssignmentBlocks {
 
 /// The deny assignments that apply at `place`, or why they are not known.
 fn deny_list<'a>(ctx: &CheckCtx<'a>, place: &Place) -> Result<&'a [Value], Cow<'a, Unavailable>> {
-    let (auth, group) = authorization_at(ctx, place);
-    let what = || match &place.rg {
-        Some(rg) => format!("the deny assignments on resource group {rg}"),
-        None => "the deny assignments on the subscription".to_owned(),
-    };
-    match (&auth.deny_assignments, group) {
-        (Some(fact), _) if place.rg.is_none() || group.is_some() => {
-            fact.as_result().map(Vec::as_slice).map_err(Cow::Borrowed)
-        }
+    let (fact, what) = match authorization_at(ctx, place) {
+        AuthSource::Own(own) => (own.deny_assignments.as_ref(), place.describe(ctx)),
         // A group that does not exist yet has only the subscription's (inherited) ones.
-        (None, Some(g)) if matches!(g.group.value(), Some(None)) => {
-            match &ctx.subscription.authorization.deny_assignments {
-                Some(fact) => fact.as_result().map(Vec::as_slice).map_err(Cow::Borrowed),
-                None => Err(Cow::Owned(not_in_snapshot(
-                    "the deny assignments on the subscription".to_owned(),
-                ))),
-            }
-        }
-        _ => Err(Cow::Owned(not_in_snapshot(what()))),
+        AuthSource::Absent(sub) => (
+            sub.deny_assignments.as_ref(),
+            format!("subscription {}", ctx.subscription_id()),
+        ),
+        AuthSource::Missing(_) => (None, place.describe(ctx)),
+    };
+    match fact {
+        Some(fact) => fact.as_result().map(Vec::as_slice).map_err(Cow::Borrowed),
+        None => Err(Cow::Owned(not_in_snapshot(format!(
+            "the deny assignments on {what}"
+        )))),
     }
 }
 
@@ -2006,6 +2015,14 @@ mod tests {
             f.remediation
         );
         assert!(f.remediation.contains("az ad signed-in-user show"));
+        let f = &case.run(&LicenseLinkNotPermitted)[0];
+        assert!(
+            f.evidence["roleAssignments"]
+                .as_str()
+                .unwrap()
+                .contains("may be other principals'"),
+            "{f:#?}"
+        );
     }
 
     #[test]
@@ -2107,7 +2124,9 @@ mod tests {
             g.permissions = Fact::Unavailable {
                 reason: testkit::not_found(),
             };
-            g.authorization = ScopeAuthorization::default();
+            g.authorization.deny_assignments = Some(Fact::Unavailable {
+                reason: testkit::not_found(),
+            });
             let f = &case.run(&LicenseWriteNotPermitted)[0];
             assert_eq!(f.status, status, "{f:#?}");
             assert!(f.evidence["inherited"].is_string());
