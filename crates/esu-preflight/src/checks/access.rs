@@ -649,10 +649,10 @@ fn rights<'a>(ctx: &CheckCtx<'a>, place: &Place, action: &str) -> Rights<'a> {
 enum AuthSource<'a> {
     /// Read at the place itself (the subscription, or a group that exists).
     Own(&'a ScopeAuthorization),
-    /// The group does not exist yet: the subscription's, all it will inherit.
-    Absent(&'a ScopeAuthorization),
-    /// The group is not in the snapshot: the subscription's, which miss the group's own.
-    Missing(&'a ScopeAuthorization),
+    /// The group does not exist yet: the subscription's are all it will inherit.
+    Absent,
+    /// The group is not in the snapshot: the subscription's miss the group's own.
+    Missing,
 }
 
 fn authorization_at<'a>(ctx: &CheckCtx<'a>, place: &Place) -> AuthSource<'a> {
@@ -661,9 +661,9 @@ fn authorization_at<'a>(ctx: &CheckCtx<'a>, place: &Place) -> AuthSource<'a> {
         return AuthSource::Own(subscription);
     };
     match ctx.subscription.resource_group(rg) {
-        Some(g) if matches!(g.group.value(), Some(None)) => AuthSource::Absent(subscription),
+        Some(g) if matches!(g.group.value(), Some(None)) => AuthSource::Absent,
         Some(g) => AuthSource::Own(&g.authorization),
-        None => AuthSource::Missing(subscription),
+        None => AuthSource::Missing,
     }
 }
 
@@ -682,7 +682,7 @@ fn role_evidence(ctx: &CheckCtx<'_>, place: &Place, action: &str) -> Map<String,
             (own.role_assignments.as_ref(), place.id.clone())
         }
         // The subscription's list misses assignments on the group itself, but its grants apply.
-        AuthSource::Own(_) | AuthSource::Absent(_) | AuthSource::Missing(_) => sub(),
+        AuthSource::Own(_) | AuthSource::Absent | AuthSource::Missing => sub(),
     };
     evidence.insert("roleAssignmentsReadAt".into(), json!(read_at));
     let items = match fact {
@@ -1214,11 +1214,11 @@ fn deny_list<'a>(ctx: &CheckCtx<'a>, place: &Place) -> Result<&'a [Value], Cow<'
     let (fact, what) = match authorization_at(ctx, place) {
         AuthSource::Own(own) => (own.deny_assignments.as_ref(), place.describe(ctx)),
         // A group that does not exist yet has only the subscription's (inherited) ones.
-        AuthSource::Absent(sub) => (
-            sub.deny_assignments.as_ref(),
+        AuthSource::Absent => (
+            ctx.subscription.authorization.deny_assignments.as_ref(),
             format!("subscription {}", ctx.subscription_id()),
         ),
-        AuthSource::Missing(_) => (None, place.describe(ctx)),
+        AuthSource::Missing => (None, place.describe(ctx)),
     };
     match fact {
         Some(fact) => fact.as_result().map(Vec::as_slice).map_err(Cow::Borrowed),
