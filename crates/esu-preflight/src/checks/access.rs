@@ -583,19 +583,37 @@ impl Rights<'_> {
 }
 
 /// The reason a fact is missing from a snapshot taken without it.
-fn not_in_snapshot(what: String) -> Unavailable {
+fn not_in_snapshot(ctx: &CheckCtx<'_>, what: String) -> Unavailable {
+    let plan = if ctx.plan.is_empty() {
+        ""
+    } else {
+        ", or without this license plan"
+    };
     Unavailable {
         kind: UnavailableKind::Other,
         http_status: None,
         code: Some(NOT_IN_SNAPSHOT.to_owned()),
         message: format!(
-            "the snapshot was taken without {what} (by an older esu-preflight, or without this \
-             license plan); take it again"
+            "the snapshot was taken without {what} (by an older esu-preflight{plan}); take it \
+             again"
         ),
         action: None,
         scope: None,
         retry_after_secs: None,
     }
+}
+
+/// How to get a fact the snapshot of subscription `sub` was taken without.
+fn snapshot_again(ctx: &CheckCtx<'_>, sub: &str) -> String {
+    let plan = if ctx.plan.is_empty() {
+        ""
+    } else {
+        " --license-plan PLAN"
+    };
+    format!(
+        "take the snapshot again with this version (`esu-preflight snapshot --subscription \
+         {sub}{plan} --output-file FILE`), or check live"
+    )
 }
 
 /// The caller's permissions that settle `action` at `place` (see the module docs).
@@ -637,9 +655,10 @@ fn rights<'a>(ctx: &CheckCtx<'a>, place: &Place, action: &str) -> Rights<'a> {
         },
         _ => match group.map(|g| g.permissions.as_result()) {
             Some(Err(reason)) => Rights::Unknown(Cow::Borrowed(reason)),
-            _ => Rights::Unknown(Cow::Owned(not_in_snapshot(format!(
-                "the signed-in identity's permissions on resource group {rg}"
-            )))),
+            _ => Rights::Unknown(Cow::Owned(not_in_snapshot(
+                ctx,
+                format!("the signed-in identity's permissions on resource group {rg}"),
+            ))),
         },
     }
 }
@@ -931,11 +950,7 @@ fn write_diagnostic(ctx: &CheckCtx<'_>, scope: &LicenseScope<'_>) -> Diagnostic 
             reason,
         );
         if reason.code.as_deref() == Some(NOT_IN_SNAPSHOT) {
-            d = d.remediation(format!(
-                "take the snapshot again with this version and the plan (`esu-preflight snapshot \
-                 --subscription {} --license-plan PLAN --output-file FILE`), or check live",
-                ctx.subscription_id()
-            ));
+            d = d.remediation(snapshot_again(ctx, ctx.subscription_id()));
         }
         for (key, value) in evidence {
             d = d.with_evidence(&key, value);
@@ -1072,11 +1087,7 @@ fn link_diagnostic(ctx: &CheckCtx<'_>, group: &MachineGroup) -> Diagnostic {
             reason,
         );
         if reason.code.as_deref() == Some(NOT_IN_SNAPSHOT) {
-            d = d.remediation(format!(
-                "take the snapshot again with this version (`esu-preflight snapshot \
-                 --subscription {} --license-plan PLAN --output-file FILE`), or check live",
-                ctx.subscription_id()
-            ));
+            d = d.remediation(snapshot_again(ctx, ctx.subscription_id()));
         }
         for (key, value) in evidence {
             d = d.with_evidence(&key, value);
@@ -1125,14 +1136,22 @@ struct DenyScope {
     /// below the scope.
     targets: Vec<String>,
     /// Not settleable from this subscription's facts: why.
-    unknown: Option<Unavailable>,
+    unknown: Option<Unknown>,
+}
+
+/// Why ESU203 cannot look at a scope.
+enum Unknown {
+    /// A fact could not be read.
+    Reason(Unavailable),
+    /// The scope is in another subscription the snapshot holds no facts for.
+    Elsewhere(String),
 }
 
 fn deny_scopes(ctx: &CheckCtx<'_>) -> Vec<DenyScope> {
     let mut scopes: Vec<DenyScope> = Vec::new();
     let default = default_subscription(ctx);
     let mut add =
-        |place: Place, action: &'static str, targets: Vec<String>, unknown: Option<Unavailable>| {
+        |place: Place, action: &'static str, targets: Vec<String>, unknown: Option<Unknown>| {
             match scopes
                 .iter_mut()
                 .find(|s| s.place.id.eq_ignore_ascii_case(&place.id))
@@ -1167,9 +1186,7 @@ fn deny_scopes(ctx: &CheckCtx<'_>) -> Vec<DenyScope> {
             for group in groups {
                 let unknown = match &group.whereabouts {
                     Whereabouts::Here => None,
-                    Whereabouts::Elsewhere(sub) => Some(not_in_snapshot(format!(
-                        "the facts of subscription {sub}, which holds machines to link"
-                    ))),
+                    Whereabouts::Elsewhere(sub) => Some(Unknown::Elsewhere(sub.clone())),
                     // ESU202 names these; there is no scope to look at.
                     Whereabouts::Unparsed => continue,
                 };
@@ -1181,7 +1198,7 @@ fn deny_scopes(ctx: &CheckCtx<'_>) -> Vec<DenyScope> {
                 Place::new(ctx.subscription_id(), None),
                 LICENSE_PROFILE_WRITE,
                 Vec::new(),
-                Some(reason.clone()),
+                Some(Unknown::Reason(reason.clone())),
             );
         }
     }
@@ -1222,9 +1239,10 @@ fn deny_list<'a>(ctx: &CheckCtx<'a>, place: &Place) -> Result<&'a [Value], Cow<'
     };
     match fact {
         Some(fact) => fact.as_result().map(Vec::as_slice).map_err(Cow::Borrowed),
-        None => Err(Cow::Owned(not_in_snapshot(format!(
-            "the deny assignments on {what}"
-        )))),
+        None => Err(Cow::Owned(not_in_snapshot(
+            ctx,
+            format!("the deny assignments on {what}"),
+        ))),
     }
 }
 
@@ -1240,17 +1258,31 @@ fn deny_diagnostics(ctx: &CheckCtx<'_>, scope: &DenyScope) -> Vec<Diagnostic> {
             reason,
         );
         if reason.code.as_deref() == Some(NOT_IN_SNAPSHOT) {
-            d = d.remediation(format!(
-                "take the snapshot again with this version (`esu-preflight snapshot \
-                 --subscription {} --license-plan PLAN --output-file FILE`), or check live",
-                ctx.subscription_id()
-            ));
+            d = d.remediation(snapshot_again(ctx, ctx.subscription_id()));
         }
         d.with_evidence("scope", place.id.as_str())
             .with_evidence("actions", scope.actions.clone())
     };
-    if let Some(reason) = &scope.unknown {
-        return vec![inconclusive(reason)];
+    match &scope.unknown {
+        Some(Unknown::Reason(reason)) => return vec![inconclusive(reason)],
+        Some(Unknown::Elsewhere(sub)) => {
+            return vec![
+                Diagnostic::new(
+                    Status::Inconclusive,
+                    place.id.clone(),
+                    format!(
+                        "whether a deny assignment blocks {actions} on {where_} of subscription \
+                         {sub} is not known: the snapshot holds no facts for that subscription"
+                    ),
+                )
+                .remediation(format!(
+                    "include the machines' subscription in the run (`--subscription {sub}`), then \
+                     run esu-preflight again"
+                ))
+                .evidence(base),
+            ];
+        }
+        None => {}
     }
     let list = match deny_list(ctx, place) {
         Ok(list) => list,
