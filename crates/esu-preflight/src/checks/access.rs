@@ -763,6 +763,8 @@ struct RoleAssignment<'a> {
     scope: Option<&'a str>,
     principal_id: Option<&'a str>,
     principal_type: Option<&'a str>,
+    /// An ABAC condition (`properties.condition`): the grant may be narrower than the role.
+    condition: Option<&'a str>,
 }
 
 impl<'a> RoleAssignment<'a> {
@@ -774,6 +776,7 @@ impl<'a> RoleAssignment<'a> {
             scope: p["scope"].as_str(),
             principal_id: p["principalId"].as_str(),
             principal_type: p["principalType"].as_str(),
+            condition: p["condition"].as_str().filter(|c| !c.trim().is_empty()),
         }
     }
 
@@ -785,14 +788,18 @@ impl<'a> RoleAssignment<'a> {
     }
 
     fn evidence(&self, role: Option<&str>) -> Value {
-        json!({
+        let mut entry = json!({
             "role": role,
             "roleDefinitionId": self.role_definition_id,
             "assignmentId": self.id,
             "scope": self.scope,
             "principalId": self.principal_id,
             "principalType": self.principal_type,
-        })
+        });
+        if let Some(condition) = self.condition {
+            entry["condition"] = json!(condition);
+        }
+        entry
     }
 }
 
@@ -2675,6 +2682,94 @@ mod tests {
                     docs.contains(&format!("\n## {heading}\n")),
                     "{id}: {heading}"
                 );
+            }
+        }
+    }
+
+    mod untrusted {
+        use super::*;
+        use proptest::prelude::*;
+        use proptest::sample::select;
+
+        const KEYS: &[&str] = &[
+            "id",
+            "name",
+            "type",
+            "properties",
+            "permissions",
+            "actions",
+            "notActions",
+            "principals",
+            "excludePrincipals",
+            "scope",
+            "doNotApplyToChildScopes",
+            "denyAssignmentName",
+            "roleDefinitionId",
+            "principalId",
+            "principalType",
+            "roleName",
+        ];
+        const WORDS: &[&str] = &[
+            "*",
+            "Microsoft.HybridCompute/licenses/write",
+            "Microsoft.HybridCompute/*",
+            EVERYONE,
+            CALLER,
+            "Group",
+            "User",
+            "SystemDefined",
+            "/",
+            "/subscriptions",
+            "/providers/Microsoft.Management/managementGroups/mg",
+            "\u{1b}[31m",
+            "",
+        ];
+
+        fn arb_json() -> impl Strategy<Value = Value> {
+            let leaf = prop_oneof![
+                Just(Value::Null),
+                any::<bool>().prop_map(Value::Bool),
+                any::<i64>().prop_map(Value::from),
+                select(WORDS).prop_map(Value::from),
+                "[a-zA-Z0-9 ._/-]{0,12}".prop_map(Value::from),
+            ];
+            leaf.prop_recursive(4, 32, 5, |inner| {
+                prop_oneof![
+                    prop::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+                    prop::collection::vec((select(KEYS).prop_map(str::to_owned), inner), 0..6)
+                        .prop_map(|m| Value::Object(m.into_iter().collect::<Map<_, _>>())),
+                ]
+            })
+        }
+
+        proptest! {
+            /// Arbitrary deny and role assignment payloads and role definitions never panic, never
+            /// change ESU201's verdict (it comes from the permissions), and never hide a deny
+            /// assignment that blocks.
+            #[test]
+            fn odd_payloads_never_panic_nor_mask_a_block(
+                denies in prop::collection::vec(arb_json(), 0..4),
+                roles in prop::collection::vec(arb_json(), 0..4),
+                definition in arb_json(),
+            ) {
+                let mut case = Case::planned();
+                case.fixture.tenant.role_definitions.insert(
+                    "/providers/microsoft.authorization/roledefinitions/8e3af657-a8ff-443c-a75c-2fe8c4bcb635".into(),
+                    Fact::Available { value: definition },
+                );
+                let blocking = deny("block", &rg_id(ESU_RG), &["*"], everyone(), json!([]));
+                let mut list = denies.clone();
+                list.push(blocking);
+                let g = case.group(ESU_RG);
+                g.authorization.deny_assignments = available(list);
+                g.authorization.role_assignments = available(roles);
+                case.group(ARC_RG).authorization.deny_assignments = available(denies);
+                let write = case.run(&LicenseWriteNotPermitted);
+                prop_assert_eq!(statuses(&write), [Status::Pass]);
+                let blocks = case.run(&DenyAssignmentBlocks);
+                prop_assert!(blocks.iter().any(|f| f.resource_id == rg_id(ESU_RG) && f.status == Status::Fail));
+                prop_assert!(!blocks.iter().any(|f| f.resource_id == rg_id(ESU_RG) && f.status == Status::Pass));
+                let _ = case.run(&LicenseLinkNotPermitted);
             }
         }
     }
