@@ -410,6 +410,30 @@ fn subjects<'a>(ctx: &CheckCtx<'a>) -> Vec<Subject<'a>> {
     out
 }
 
+/// The machines of the subscription ESU505 asks to link when nothing is planned: in an ESU
+/// program by their OS (eligible edition), no license linked or reported assigned, and not in an
+/// environment where their program's ESU is free (ESU202 evaluates the right to link them).
+pub(crate) fn link_candidates<'a>(ctx: &CheckCtx<'a>) -> Vec<&'a Machine> {
+    subjects(ctx)
+        .into_iter()
+        .filter_map(|subject| match subject {
+            Subject::InScope(s)
+                if matches!(s.link, Link::None)
+                    && !s.assigned_unnamed
+                    && s.planned.is_empty()
+                    && matches!(s.os, OsClass::Eligible { .. })
+                    && s.program.is_some_and(|p| {
+                        !matches!(p.free_environments, FreeEnvironments::Free)
+                            || free_signals(s.machine).is_empty()
+                    }) =>
+            {
+                Some(s.machine)
+            }
+            _ => None,
+        })
+        .collect()
+}
+
 /// What the machine checks make of one machine; `None`: not reported.
 fn subject<'a>(ctx: &CheckCtx<'a>, m: MachineRef<'a>) -> Option<Subject<'a>> {
     let machine = m.machine;

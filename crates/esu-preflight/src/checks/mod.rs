@@ -32,6 +32,7 @@
 //! assert_eq!(checks::find("esu101").unwrap().name, "provider-not-registered");
 //! ```
 
+mod access;
 pub mod estate;
 mod licenses;
 mod machines;
@@ -41,6 +42,10 @@ mod plan_checks;
 mod providers;
 mod subscription;
 
+pub use access::{
+    DenyAssignmentBlocks, EVERYONE, LICENSE_PROFILE_WRITE, LICENSE_WRITE, LicenseLinkNotPermitted,
+    LicenseWriteNotPermitted,
+};
 pub use licenses::{
     LicenseBelowCoreMinimum, LicenseCoresInsufficient, LicenseEditionOrTypeMismatch,
     LicenseNameTaken, LicenseNotActivated, LicenseOverCoreLimit, LicenseTargetMismatch,
@@ -717,11 +722,14 @@ fn unavailable_evidence(reason: &Unavailable) -> serde_json::Value {
     serde_json::to_value(reason).unwrap_or(serde_json::Value::Null)
 }
 
-static CHECKS: [&dyn Check; 23] = [
+static CHECKS: [&dyn Check; 26] = [
     &SubscriptionNotUsable,
     &ResourceGroupMissing,
     &ProviderNotRegistered,
     &ProviderRegistrationNotPermitted,
+    &LicenseWriteNotPermitted,
+    &LicenseLinkNotPermitted,
+    &DenyAssignmentBlocks,
     &LicenseBelowCoreMinimum,
     &LicenseNotActivated,
     &LicenseTargetMismatch,

@@ -3,7 +3,10 @@
 use super::{Check, CheckCtx, Config, REQUIRED_PROVIDERS};
 use crate::finding::Finding;
 use crate::models::{Permission, Provider, Subscription};
-use crate::snapshot::{Fact, Scope, Snapshot, SubscriptionSnapshot, Unavailable, UnavailableKind};
+use crate::snapshot::{
+    Caller, Fact, Scope, ScopeAuthorization, Snapshot, SubscriptionSnapshot, TenantSnapshot,
+    Unavailable, UnavailableKind,
+};
 use serde_json::{Value, json};
 
 /// The subscription of the real `GetSubscription.json` example.
@@ -28,6 +31,48 @@ fn example_body(path: &str) -> Value {
 pub(crate) fn role(file: &str) -> Vec<Permission> {
     let role = fixture(&format!("authorization/builtin-roles/{file}"));
     serde_json::from_value(role["permissions"].clone()).unwrap()
+}
+
+/// The signed-in identity of the fixtures (its Entra object id).
+pub(crate) const CALLER: &str = "ce2ce14e-85d7-4629-bdbc-454d0519d987";
+
+/// A built-in role (`builtin-roles/{file}`, the docs' flat JSON) as ARM returns a role definition
+/// (`GET …/roleDefinitions/{id}`: `properties.roleName`, `properties.permissions`…).
+pub(crate) fn role_definition(file: &str) -> Value {
+    let role = fixture(&format!("authorization/builtin-roles/{file}"));
+    json!({
+        "id": role["id"],
+        "name": role["name"],
+        "type": "Microsoft.Authorization/roleDefinitions",
+        "properties": {
+            "roleName": role["roleName"],
+            "type": role["roleType"],
+            "description": role["description"],
+            "assignableScopes": role["assignableScopes"],
+            "permissions": role["permissions"],
+        }
+    })
+}
+
+/// A role assignment of the built-in role `file` to [`CALLER`] at `scope`, in the shape of the
+/// real `RoleAssignments_ListForScope.json` item (`roleDefinitionId` subscription-qualified, as
+/// ARM returns it in real traffic).
+pub(crate) fn role_assignment(file: &str, scope: &str) -> Value {
+    let mut item =
+        example_body("authorization/RoleAssignments_ListForScope.json")["value"][0].clone();
+    let guid = role_definition(file)["name"].as_str().unwrap().to_owned();
+    let name = format!("{}-{}", &guid[..8], scope.len());
+    item["id"] = json!(format!(
+        "{scope}/providers/Microsoft.Authorization/roleAssignments/{name}"
+    ));
+    item["name"] = json!(name);
+    let p = &mut item["properties"];
+    p["roleDefinitionId"] = json!(format!(
+        "/subscriptions/{SUB}/providers/Microsoft.Authorization/roleDefinitions/{guid}"
+    ));
+    p["principalId"] = json!(CALLER);
+    p["scope"] = json!(scope);
+    item
 }
 
 /// The real `GetPermissions.json` answer: one entry with no actions.
@@ -99,6 +144,12 @@ pub(crate) struct Fixture {
     licenses: Option<Result<Vec<Value>, Unavailable>>,
     /// `None`: not read.
     machines: Option<Result<Vec<Value>, Unavailable>>,
+    /// Role and deny assignments at subscription scope.
+    pub(crate) authorization: ScopeAuthorization,
+    /// The signed-in identity.
+    pub(crate) caller: Option<Caller>,
+    /// Tenant-wide definitions (role definitions).
+    pub(crate) tenant: TenantSnapshot,
     pub(crate) config: Config,
     /// The license plan [`run`] evaluates with (empty by default).
     pub(crate) plan: crate::plan::LicensePlan,
@@ -179,7 +230,8 @@ pub(crate) fn link(machine: &mut Value, license: &Value) {
 
 impl Fixture {
     /// Everything fine: the real subscription (Enabled), the real provider list plus the seven
-    /// required providers Registered (made from the real entries' shape), Owner permissions.
+    /// required providers Registered (made from the real entries' shape), Owner permissions
+    /// (an Owner role assignment of [`CALLER`] at the subscription), no deny assignment.
     pub(crate) fn healthy() -> Self {
         let mut providers: Vec<Value> =
             serde_json::from_value(example_body("resources/GetProviders.json")["value"].clone())
@@ -199,6 +251,26 @@ impl Fixture {
             permissions: Ok(role("Owner.json")),
             licenses: Some(Ok(Vec::new())),
             machines: Some(Ok(Vec::new())),
+            authorization: ScopeAuthorization {
+                role_assignments: Some(Fact::Available {
+                    value: vec![role_assignment("Owner.json", &format!("/subscriptions/{SUB}"))],
+                }),
+                deny_assignments: Some(Fact::Available { value: Vec::new() }),
+                ..ScopeAuthorization::default()
+            },
+            caller: Some(Caller {
+                object_id: CALLER.to_owned(),
+                tenant_id: None,
+                display_name: Some("user@example.com".to_owned()),
+            }),
+            tenant: TenantSnapshot {
+                role_definitions: [(
+                    "/providers/microsoft.authorization/roledefinitions/8e3af657-a8ff-443c-a75c-2fe8c4bcb635".to_owned(),
+                    Fact::Available { value: role_definition("Owner.json") },
+                )]
+                .into(),
+                ..TenantSnapshot::default()
+            },
             config: Config::default(),
             plan: crate::plan::LicensePlan::new(),
             now: TODAY,
@@ -254,6 +326,9 @@ impl Fixture {
         if let Ok(providers) = &mut self.providers {
             providers.iter_mut().for_each(rewrite);
         }
+        let mut authorization = serde_json::to_value(&self.authorization).unwrap();
+        rewrite(&mut authorization);
+        self.authorization = serde_json::from_value(authorization).unwrap();
         self.subscription_id = id.to_owned();
         self
     }
@@ -378,7 +453,7 @@ impl Fixture {
             }),
             patch_states: Default::default(),
             license_validations: Vec::new(),
-            authorization: Default::default(),
+            authorization: self.authorization.clone(),
             management_groups: None,
             policy_restrictions: Vec::new(),
             mak_keys: None,
@@ -389,6 +464,8 @@ impl Fixture {
     pub(crate) fn build(&self) -> (Snapshot, Config) {
         let mut snapshot = Snapshot::new(Scope::subscriptions([self.subscription_id.clone()]));
         snapshot.subscriptions.push(self.subscription_snapshot());
+        snapshot.caller = self.caller.clone();
+        snapshot.tenant = self.tenant.clone();
         (snapshot, self.config.clone())
     }
 }

@@ -155,9 +155,9 @@ fn messages_follow_the_convention() {
     assert_eq!(statuses.len(), 4, "all four statuses covered: {statuses:?}");
 }
 
-/// What a healthy fixture gets: ESU001, one ESU101 per provider, ESU102, and ESU701/ESU702
-/// skipped (no Windows Server 2008 there).
-const HEALTHY_FINDINGS: usize = 1 + REQUIRED_PROVIDERS.len() + 1 + 2;
+/// What a healthy fixture gets: ESU001, one ESU101 per provider, ESU102, ESU201, ESU203, and
+/// ESU701/ESU702 skipped (no Windows Server 2008 there).
+const HEALTHY_FINDINGS: usize = 1 + REQUIRED_PROVIDERS.len() + 1 + 2 + 2;
 
 #[test]
 fn healthy_snapshot_has_no_failures() {
@@ -176,10 +176,14 @@ fn healthy_snapshot_has_no_failures() {
 #[test]
 fn unavailable_facts_never_pass() {
     let reason = testkit::server_error();
-    let fixture = Fixture::healthy()
+    let mut fixture = Fixture::healthy()
         .subscription_unavailable(reason.clone())
         .providers_unavailable(reason.clone())
-        .permissions_unavailable(reason);
+        .permissions_unavailable(reason.clone());
+    fixture.authorization.role_assignments = Some(Fact::Unavailable {
+        reason: reason.clone(),
+    });
+    fixture.authorization.deny_assignments = Some(Fact::Unavailable { reason });
     let findings = evaluate_fixture(&fixture);
     assert!(!findings.is_empty());
     assert!(findings.iter().all(|f| f.status == Status::Inconclusive));
