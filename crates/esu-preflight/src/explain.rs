@@ -207,23 +207,31 @@ impl Explanation {
 
 /// `explain --list`: the errors `explain` knows and how each may be written.
 pub fn render_list(width: usize) -> String {
-    let mut out = String::from("Errors `esu-preflight explain \"<error text>\"` recognises:\n");
-    for error in KNOWN_ERRORS {
-        out.push('\n');
-        for line in wrap(&format!("- {}", error.title), width, "  ") {
+    let mut out = String::new();
+    let mut para = |text: &str, indent: &str| {
+        for line in wrap(text, width, indent) {
             let _ = writeln!(out, "{line}");
         }
-        for line in wrap(
+    };
+    para(
+        "The error messages explain recognises (paste the text in quotes; any case, with or \
+         without the \"ESU:\" prefix):",
+        "",
+    );
+    for error in KNOWN_ERRORS {
+        para("", "");
+        para(&format!("- {}", error.title), "  ");
+        para(
             &format!("also written: {}", error.spellings.join(", ")),
-            width,
-            "  ",
-        ) {
-            let _ = writeln!(out, "  {}", line.trim_start());
-        }
+            "    ",
+        );
+        para(&format!("source: {}", error.source.title), "    ");
     }
-    out.push_str(
-        "\nAny case, with or without the \"ESU:\" prefix. A check ID (`esu-preflight explain \
-         ESU101`) prints the check's documentation; `esu-preflight list-checks` lists them.\n",
+    para("", "");
+    para(
+        "A check ID instead (explain ESU101) prints that check's documentation; list-checks \
+         lists the checks.",
+        "",
     );
     out
 }
