@@ -1907,3 +1907,46 @@ async fn list_checks_json_is_for_scripts() {
     assert!(esu101["summary"].as_str().unwrap().len() > 10);
     assert!(esu101["help_uri"].as_str().unwrap().starts_with("https://"));
 }
+
+#[tokio::test]
+async fn scope_comes_from_the_command_line_then_the_config_file_then_the_environment() {
+    let mock = ArmMock::start().await;
+    mock.healthy(SUB).await;
+    mock.healthy(SUB2).await;
+    let uri = mock.uri();
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("esu.toml");
+    std::fs::write(&config, format!("[scope]\nsubscriptions = [\"{SUB2}\"]\n")).unwrap();
+    let config = config.to_str().unwrap();
+    let env = [
+        ("ESU_PREFLIGHT_ACCESS_TOKEN", TOKEN),
+        ("AZURE_SUBSCRIPTION_ID", SUB),
+    ];
+    let base = [
+        "check",
+        "--format",
+        "json",
+        "--arm-endpoint",
+        &uri,
+        "--credential",
+        "access-token",
+        "--config",
+        config,
+    ];
+    let from_file = run(&base, &env).await;
+    assert_eq!(from_file.status.code(), Some(0), "{}", stderr(&from_file));
+    assert_eq!(
+        json_of(&from_file)["scope"]["subscriptions"],
+        serde_json::json!([SUB2]),
+        "the file beats AZURE_SUBSCRIPTION_ID"
+    );
+    let mut args = base.to_vec();
+    args.extend(["--subscription", SUB]);
+    let from_flag = run(&args, &env).await;
+    assert_eq!(from_flag.status.code(), Some(0), "{}", stderr(&from_flag));
+    assert_eq!(
+        json_of(&from_flag)["scope"]["subscriptions"],
+        serde_json::json!([SUB]),
+        "--subscription beats the file"
+    );
+}
