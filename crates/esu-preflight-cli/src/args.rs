@@ -280,6 +280,19 @@ pub struct SnapshotArgs {
     /// --license-plan PLAN` evaluates them offline.
     #[arg(long, value_name = "FILE")]
     pub license_plan: Option<PathBuf>,
+
+    /// Configuration file (TOML), as for `check`: its scope and license plans are the defaults.
+    /// Default: ./esu-preflight.toml when it exists.
+    #[arg(long, value_name = "FILE", conflicts_with = "no_config")]
+    pub config: Option<PathBuf>,
+
+    /// Do not read ./esu-preflight.toml.
+    #[arg(long)]
+    pub no_config: bool,
+
+    /// Which settings were given on the command line (set after parsing).
+    #[arg(skip)]
+    pub explicit: ExplicitFlags,
 }
 
 /// `esu-preflight fix providers`.

@@ -114,8 +114,9 @@ fn run(cli: Cli, matches: &ArgMatches) -> Result<u8> {
             runtime()?.block_on(check(args))
         }
         Command::Snapshot(mut args) => {
-            args.scope.subscriptions_from_env =
-                from_env(subcommand_matches(matches, &["snapshot"]));
+            let sub = subcommand_matches(matches, &["snapshot"]);
+            args.scope.subscriptions_from_env = from_env(sub);
+            args.explicit = explicit_flags(sub);
             runtime()?.block_on(snapshot(args))
         }
         Command::Fix(FixCommand::Providers(mut args)) => {
@@ -190,12 +191,13 @@ fn from_env(matches: &ArgMatches) -> bool {
     matches.value_source("subscriptions") == Some(ValueSource::EnvVariable)
 }
 
-/// `check --snapshot` reads no Azure: a scope or connection flag given with it contradicts it
-/// and is refused (exit 2, naming both); their environment variables are ignored.
-fn resolve_check_flags(args: &mut CheckArgs, matches: &ArgMatches) -> Result<()> {
-    args.scope.subscriptions_from_env = from_env(matches);
-    let given = |id: &str| matches.value_source(id) == Some(ValueSource::CommandLine);
-    args.explicit = ExplicitFlags {
+/// Which of the settings a configuration file also sets were given on the command line.
+fn explicit_flags(matches: &ArgMatches) -> ExplicitFlags {
+    let given = |id: &str| {
+        matches.try_get_raw(id).is_ok_and(|v| v.is_some())
+            && matches.value_source(id) == Some(ValueSource::CommandLine)
+    };
+    ExplicitFlags {
         subscriptions: given("subscriptions"),
         resource_groups: given("resource_groups"),
         management_groups: given("management_groups"),
@@ -203,7 +205,14 @@ fn resolve_check_flags(args: &mut CheckArgs, matches: &ArgMatches) -> Result<()>
         fail_on: given("fail_on"),
         allow_inconclusive: given("allow_inconclusive"),
         license_plan: given("license_plan"),
-    };
+    }
+}
+
+/// `check --snapshot` reads no Azure: a scope or connection flag given with it contradicts it
+/// and is refused (exit 2, naming both); their environment variables are ignored.
+fn resolve_check_flags(args: &mut CheckArgs, matches: &ArgMatches) -> Result<()> {
+    args.scope.subscriptions_from_env = from_env(matches);
+    args.explicit = explicit_flags(matches);
     let Some(snapshot) = &args.snapshot else {
         return Ok(());
     };
@@ -323,7 +332,7 @@ async fn check(args: CheckArgs) -> Result<u8> {
 /// The report of a `check` run, or why there is none.
 async fn check_report(args: &CheckArgs) -> Result<Report> {
     // A bad configuration or plan stops the run before anything is read from Azure.
-    let file = match config_path(args) {
+    let file = match config_path(args.config.as_deref(), args.no_config) {
         Some(path) => Some(ConfigFile::load(&path)?),
         None => None,
     };
@@ -384,12 +393,12 @@ async fn check_report(args: &CheckArgs) -> Result<Report> {
 
 /// The configuration file of a `check` run: `--config FILE`, else `./esu-preflight.toml` when
 /// it exists (unless `--no-config`).
-fn config_path(args: &CheckArgs) -> Option<std::path::PathBuf> {
-    if let Some(path) = &args.config {
-        return Some(path.clone());
+fn config_path(config: Option<&Path>, no_config: bool) -> Option<std::path::PathBuf> {
+    if let Some(path) = config {
+        return Some(path.to_owned());
     }
     let default = Path::new(config_file::DEFAULT_FILE_NAME);
-    (!args.no_config && default.is_file()).then(|| {
+    (!no_config && default.is_file()).then(|| {
         if progress_allowed() {
             eprintln!(
                 "esu-preflight: reading the configuration in ./{} (--no-config to ignore it)",
@@ -398,6 +407,23 @@ fn config_path(args: &CheckArgs) -> Option<std::path::PathBuf> {
         }
         default.to_owned()
     })
+}
+
+/// `scope` with the configuration file's scope defaults where the command line gave none.
+fn scope_with_defaults(scope: &ScopeArgs, explicit: ExplicitFlags, file: &ConfigFile) -> ScopeArgs {
+    let mut scope = scope.clone();
+    let defaults = &file.scope;
+    if !explicit.subscriptions && !defaults.subscriptions.is_empty() {
+        scope.subscriptions = defaults.subscriptions.clone();
+        scope.subscriptions_from_env = false;
+    }
+    if !explicit.resource_groups && !defaults.resource_groups.is_empty() {
+        scope.resource_groups = defaults.resource_groups.clone();
+    }
+    if !explicit.management_groups && !defaults.management_groups.is_empty() {
+        scope.management_groups = defaults.management_groups.clone();
+    }
+    scope
 }
 
 /// A `check` run's settings: the command line's, else the configuration file's, else the
@@ -423,17 +449,7 @@ impl Settings {
             // A snapshot is evaluated for the scope it was taken with: the file's scope
             // defaults are for live runs.
             if args.snapshot.is_none() {
-                let defaults = &file.scope;
-                if !explicit.subscriptions && !defaults.subscriptions.is_empty() {
-                    scope.subscriptions = defaults.subscriptions.clone();
-                    scope.subscriptions_from_env = false;
-                }
-                if !explicit.resource_groups && !defaults.resource_groups.is_empty() {
-                    scope.resource_groups = defaults.resource_groups.clone();
-                }
-                if !explicit.management_groups && !defaults.management_groups.is_empty() {
-                    scope.management_groups = defaults.management_groups.clone();
-                }
+                scope = scope_with_defaults(&args.scope, explicit, file);
             }
             if !explicit.program
                 && let Some(name) = &file.scope.program
@@ -484,12 +500,25 @@ fn write_report(report: &Report, args: &CheckArgs) -> Result<()> {
 /// an older file of that name is removed rather than left to pass for this run's.
 async fn snapshot(args: args::SnapshotArgs) -> Result<u8> {
     let to_stdout = args.output_file.as_os_str() == "-";
-    // A bad plan stops the run before anything is read from Azure.
-    let mut plan = match &args.license_plan {
-        Some(path) => LicensePlan::load(path)?,
-        None => LicensePlan::new(),
+    // A bad configuration or plan stops the run before anything is read from Azure.
+    let file = match config_path(args.config.as_deref(), args.no_config) {
+        Some(path) => Some(ConfigFile::load(&path)?),
+        None => None,
     };
-    let snapshot = match read_azure(&args.scope, &args.connection, &mut plan).await {
+    let scope = match &file {
+        Some(file) => scope_with_defaults(&args.scope, args.explicit, file),
+        None => args.scope.clone(),
+    };
+    let plans = match (&args.license_plan, &file) {
+        (Some(path), _) => vec![path.clone()],
+        (None, Some(file)) => file.license_plans.clone(),
+        (None, None) => Vec::new(),
+    };
+    let mut plan = LicensePlan::new();
+    for path in &plans {
+        plan.licenses.extend(LicensePlan::load(path)?.licenses);
+    }
+    let snapshot = match read_azure(&scope, &args.connection, &mut plan).await {
         Ok(snapshot) => snapshot,
         Err(error) if !to_stdout && args.output_file.is_file() => {
             let path = args.output_file.display();
