@@ -66,14 +66,14 @@ pub enum FixCommand {
 }
 
 /// Which subscriptions to read.
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 #[command(next_help_heading = "Scope")]
 pub struct ScopeArgs {
-    /// A subscription id (GUID); repeat for several. Default: $AZURE_SUBSCRIPTION_ID
-    /// (comma-separated).
-    ///
-    /// The values are checked when they are used (see `main.rs`), not here: `check --snapshot`
-    /// ignores AZURE_SUBSCRIPTION_ID, so a bad value there must not stop it.
+    /// A subscription id (GUID); repeat for several. Default: the configuration file's, else
+    /// $AZURE_SUBSCRIPTION_ID (comma-separated).
+    //
+    // The values are checked when they are used (see `main.rs`), not here: `check --snapshot`
+    // ignores AZURE_SUBSCRIPTION_ID, so a bad value there must not stop it.
     #[arg(
         long = "subscription",
         value_name = "ID",
@@ -150,13 +150,47 @@ pub struct CheckArgs {
     #[command(flatten)]
     pub program: ProgramArgs,
 
-    /// Configuration file (TOML), e.g. per-check severity overrides:
-    /// `[severity]` then `ESU101 = "warning"`.
-    #[arg(long, value_name = "FILE", help_heading = "Input")]
+    /// Configuration file (TOML): scope defaults, fail_on, severity overrides, license plans
+    /// and suppressions (see the README). Default: ./esu-preflight.toml when it exists.
+    /// Command-line flags override it.
+    #[arg(
+        long,
+        value_name = "FILE",
+        help_heading = "Input",
+        conflicts_with = "no_config"
+    )]
     pub config: Option<PathBuf>,
+
+    /// Do not read ./esu-preflight.toml.
+    #[arg(long, help_heading = "Input")]
+    pub no_config: bool,
+
+    /// Which settings were given on the command line (set after parsing): those override the
+    /// configuration file.
+    #[arg(skip)]
+    pub explicit: ExplicitFlags,
 
     #[command(flatten)]
     pub output: OutputArgs,
+}
+
+/// The `check` settings given on the command line, which override the configuration file.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ExplicitFlags {
+    /// `--subscription`.
+    pub subscriptions: bool,
+    /// `--resource-group`.
+    pub resource_groups: bool,
+    /// `--management-group`.
+    pub management_groups: bool,
+    /// `--program`.
+    pub program: bool,
+    /// `--fail-on`.
+    pub fail_on: bool,
+    /// `--allow-inconclusive`.
+    pub allow_inconclusive: bool,
+    /// `--license-plan`.
+    pub license_plan: bool,
 }
 
 /// Which ESU program a run covers. Not a scope flag for `--snapshot`'s refusal: it narrows
@@ -186,6 +220,21 @@ pub enum ProgramFilter {
 /// The `--program` value of the Windows Server 2008 / 2008 R2 MAK program.
 const MAK_PROGRAM: &str = "ws2008";
 
+impl ProgramFilter {
+    /// The filter a `--program` (or configuration file `program`) value names, any case;
+    /// `None` for an unknown name.
+    pub fn from_name(name: &str) -> Option<Self> {
+        let name = name.trim();
+        if name.eq_ignore_ascii_case("all") {
+            Some(Self::All)
+        } else if name.eq_ignore_ascii_case(MAK_PROGRAM) {
+            Some(Self::Mak)
+        } else {
+            programs::by_id(name).map(Self::Arc)
+        }
+    }
+}
+
 /// `--program`'s values: each program's id from the program table, `ws2008`, then `all`.
 fn program_parser() -> impl TypedValueParser<Value = ProgramFilter> {
     let names = programs::PROGRAMS
@@ -196,11 +245,8 @@ fn program_parser() -> impl TypedValueParser<Value = ProgramFilter> {
                 .help("Windows Server 2008 / 2008 R2 (Multiple Activation Keys)"),
             PossibleValue::new("all").help("every program"),
         ]);
-    PossibleValuesParser::new(names).map(|name: String| match programs::by_id(&name) {
-        Some(program) => ProgramFilter::Arc(program),
-        None if name.eq_ignore_ascii_case(MAK_PROGRAM) => ProgramFilter::Mak,
-        None => ProgramFilter::All,
-    })
+    PossibleValuesParser::new(names)
+        .map(|name: String| ProgramFilter::from_name(&name).unwrap_or(ProgramFilter::All))
 }
 
 /// How a report is written and judged.
@@ -266,6 +312,19 @@ pub struct SnapshotArgs {
     /// --license-plan PLAN` evaluates them offline.
     #[arg(long, value_name = "FILE")]
     pub license_plan: Option<PathBuf>,
+
+    /// Configuration file (TOML), as for `check`: its scope and license plans are the defaults.
+    /// Default: ./esu-preflight.toml when it exists.
+    #[arg(long, value_name = "FILE", conflicts_with = "no_config")]
+    pub config: Option<PathBuf>,
+
+    /// Do not read ./esu-preflight.toml.
+    #[arg(long)]
+    pub no_config: bool,
+
+    /// Which settings were given on the command line (set after parsing).
+    #[arg(skip)]
+    pub explicit: ExplicitFlags,
 }
 
 /// `esu-preflight fix providers`.
@@ -300,18 +359,36 @@ pub struct FixProvidersArgs {
 /// `esu-preflight explain`.
 #[derive(Debug, Args)]
 pub struct ExplainArgs {
-    /// A check ID (ESU101) or an error message.
-    #[arg(value_name = "ID_OR_ERROR_TEXT", required = true, num_args = 1..)]
+    /// A check ID (ESU101), or an error message as pasted, e.g. "ESU: Trying to Check IMDS
+    /// Again LastError=HRESULT_FROM_WIN32(12029)" (quote it; any case, with or without "ESU:").
+    #[arg(value_name = "ID_OR_ERROR_TEXT", required_unless_present = "list", num_args = 1..)]
     pub topic: Vec<String>,
+
+    /// List the error messages explain recognises, and their other spellings.
+    #[arg(long, conflicts_with = "topic")]
+    pub list: bool,
 }
 
 /// `esu-preflight list-checks`.
 #[derive(Debug, Args)]
 pub struct ListChecksArgs {
-    /// `table` or `json`.
-    #[arg(long, value_name = "FORMAT", default_value = "table",
-          value_parser = Choice::new(&Format::ALL, Format::as_str))]
-    pub format: Format,
+    /// Output format.
+    #[arg(
+        long,
+        value_name = "FORMAT",
+        default_value = "table",
+        ignore_case = true
+    )]
+    pub format: ListFormat,
+}
+
+/// `list-checks --format` values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ListFormat {
+    /// Aligned columns that fit the terminal.
+    Table,
+    /// A JSON array, for scripts.
+    Json,
 }
 
 /// A subscription id must be a GUID; it is normalised to lower case. Surrounding spaces are
@@ -511,6 +588,92 @@ mod tests {
         assert!(
             error.contains("--credential") && error.contains("azure-cli"),
             "{error}"
+        );
+    }
+
+    /// Every subcommand's help, at a width.
+    fn all_help(width: usize) -> Vec<(String, String, clap::Command)> {
+        fn walk(
+            cmd: &clap::Command,
+            path: String,
+            width: usize,
+            out: &mut Vec<(String, String, clap::Command)>,
+        ) {
+            let mut cmd = cmd.clone().term_width(width);
+            let help = cmd.render_long_help().to_string();
+            out.push((path.clone(), help, cmd.clone()));
+            for sub in cmd.get_subcommands() {
+                walk(sub, format!("{path} {}", sub.get_name()), width, out);
+            }
+        }
+        let mut cli = Cli::command();
+        cli.build();
+        let mut out = Vec::new();
+        walk(&cli, "esu-preflight".into(), width, &mut out);
+        out
+    }
+
+    #[test]
+    fn every_help_lists_the_values_a_flag_takes() {
+        for (path, help, cmd) in all_help(100) {
+            for arg in cmd.get_arguments().filter(|a| !a.is_hide_set()) {
+                for value in arg
+                    .get_possible_values()
+                    .iter()
+                    .filter(|v| !v.is_hide_set())
+                {
+                    assert!(
+                        help.contains(value.get_name()),
+                        "{path} --help does not list {:?} for {}:\n{help}",
+                        value.get_name(),
+                        arg.get_id()
+                    );
+                }
+            }
+        }
+        let check = all_help(100)
+            .into_iter()
+            .find(|(path, ..)| path == "esu-preflight check")
+            .unwrap()
+            .1;
+        assert!(
+            check.contains("info") && check.contains("warning"),
+            "{check}"
+        );
+    }
+
+    #[test]
+    fn every_help_wraps_to_the_terminal() {
+        for width in [60, 100] {
+            for (path, help, _) in all_help(width) {
+                for line in help.lines() {
+                    // An unbreakable word (a URL, a long flag with its value) may stand out.
+                    let breakable = line.trim().contains(' ');
+                    assert!(
+                        line.chars().count() <= width || !breakable,
+                        "{path} --help at {width}: {line:?}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn explain_takes_text_or_list() {
+        let parsed = Cli::try_parse_from(["esu-preflight", "explain", "--list"]).unwrap();
+        let Command::Explain(args) = parsed.command else {
+            panic!("not explain")
+        };
+        assert!(args.list && args.topic.is_empty());
+        assert!(Cli::try_parse_from(["esu-preflight", "explain"]).is_err());
+        let parsed =
+            Cli::try_parse_from(["esu-preflight", "list-checks", "--format", "JSON"]).unwrap();
+        let Command::ListChecks(args) = parsed.command else {
+            panic!("not list-checks")
+        };
+        assert_eq!(args.format, ListFormat::Json);
+        assert!(
+            Cli::try_parse_from(["esu-preflight", "list-checks", "--format", "sarif"]).is_err()
         );
     }
 

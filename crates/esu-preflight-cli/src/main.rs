@@ -7,12 +7,14 @@ mod args;
 
 use anyhow::{Context, Result, anyhow, bail};
 use args::{
-    CheckArgs, Cli, Command, ConnectionArgs, FixCommand, FixProvidersArgs, ProgramFilter, ScopeArgs,
+    CheckArgs, Cli, Command, ConnectionArgs, ExplainArgs, ExplicitFlags, FixCommand,
+    FixProvidersArgs, ListFormat, ProgramFilter, ScopeArgs,
 };
 use clap::parser::ValueSource;
 use clap::{ArgMatches, CommandFactory, FromArgMatches};
 use esu_preflight::arm::{ArmClient, ArmClientOptions, ArmError, CredentialOptions};
-use esu_preflight::checks::{self, Config};
+use esu_preflight::checks;
+use esu_preflight::config::{self as config_file, ConfigFile, SuppressionStatus};
 use esu_preflight::fix::{self, ProviderFixPlan, WaitOptions};
 use esu_preflight::gather::{GatherError, GatherOptions, Progress};
 use esu_preflight::plan::LicensePlan;
@@ -112,8 +114,9 @@ fn run(cli: Cli, matches: &ArgMatches) -> Result<u8> {
             runtime()?.block_on(check(args))
         }
         Command::Snapshot(mut args) => {
-            args.scope.subscriptions_from_env =
-                from_env(subcommand_matches(matches, &["snapshot"]));
+            let sub = subcommand_matches(matches, &["snapshot"]);
+            args.scope.subscriptions_from_env = from_env(sub);
+            args.explicit = explicit_flags(sub);
             runtime()?.block_on(snapshot(args))
         }
         Command::Fix(FixCommand::Providers(mut args)) => {
@@ -121,7 +124,7 @@ fn run(cli: Cli, matches: &ArgMatches) -> Result<u8> {
                 from_env(subcommand_matches(matches, &["fix", "providers"]));
             runtime()?.block_on(fix_providers(args))
         }
-        Command::Explain(args) => explain(&args.topic.join(" ")),
+        Command::Explain(args) => explain(&args),
         Command::ListChecks(args) => list_checks(args.format),
         Command::Completions { shell } => {
             std::io::stdout().write_all(&completion_script(shell)?)?;
@@ -188,10 +191,28 @@ fn from_env(matches: &ArgMatches) -> bool {
     matches.value_source("subscriptions") == Some(ValueSource::EnvVariable)
 }
 
+/// Which of the settings a configuration file also sets were given on the command line.
+fn explicit_flags(matches: &ArgMatches) -> ExplicitFlags {
+    let given = |id: &str| {
+        matches.try_get_raw(id).is_ok_and(|v| v.is_some())
+            && matches.value_source(id) == Some(ValueSource::CommandLine)
+    };
+    ExplicitFlags {
+        subscriptions: given("subscriptions"),
+        resource_groups: given("resource_groups"),
+        management_groups: given("management_groups"),
+        program: given("program"),
+        fail_on: given("fail_on"),
+        allow_inconclusive: given("allow_inconclusive"),
+        license_plan: given("license_plan"),
+    }
+}
+
 /// `check --snapshot` reads no Azure: a scope or connection flag given with it contradicts it
 /// and is refused (exit 2, naming both); their environment variables are ignored.
 fn resolve_check_flags(args: &mut CheckArgs, matches: &ArgMatches) -> Result<()> {
     args.scope.subscriptions_from_env = from_env(matches);
+    args.explicit = explicit_flags(matches);
     let Some(snapshot) = &args.snapshot else {
         return Ok(());
     };
@@ -310,15 +331,20 @@ async fn check(args: CheckArgs) -> Result<u8> {
 
 /// The report of a `check` run, or why there is none.
 async fn check_report(args: &CheckArgs) -> Result<Report> {
-    let config = match &args.config {
-        Some(path) => load_config(path)?,
-        None => Config::default(),
+    // A bad configuration or plan stops the run before anything is read from Azure.
+    let file = match config_path(args.config.as_deref(), args.no_config) {
+        Some(path) => Some(ConfigFile::load(&path)?),
+        None => None,
     };
-    // A bad plan stops the run before anything is read from Azure.
-    let mut plan = match &args.license_plan {
-        Some(path) => LicensePlan::load(path)?,
-        None => LicensePlan::new(),
-    };
+    let config = file
+        .as_ref()
+        .map(ConfigFile::checks_config)
+        .unwrap_or_default();
+    let settings = Settings::resolve(args, file.as_ref());
+    let mut plan = LicensePlan::new();
+    for path in &settings.license_plans {
+        plan.licenses.extend(LicensePlan::load(path)?.licenses);
+    }
     let snapshot = match &args.snapshot {
         Some(path) if path.as_os_str() == "-" => {
             let mut text = String::new();
@@ -328,7 +354,7 @@ async fn check_report(args: &CheckArgs) -> Result<Report> {
             Snapshot::from_json(&text, Path::new("<standard input>"))?
         }
         Some(path) => Snapshot::load(path)?,
-        None => read_azure(&args.scope, &args.connection, &mut plan).await?,
+        None => read_azure(&settings.scope, &args.connection, &mut plan).await?,
     };
     // A planned license without a subscription goes to the first in scope (the first
     // --subscription, or the snapshot's first).
@@ -342,19 +368,118 @@ async fn check_report(args: &CheckArgs) -> Result<Report> {
     }
     // A planned license in a subscription the snapshot has no facts for makes that
     // subscription's ESU001 inconclusive (evaluate sees the plan's subscriptions too).
-    let mut input = checks::EvalInput::new(&snapshot, &config, time::OffsetDateTime::now_utc())
-        .with_plan(&plan);
-    input = match args.program.program {
+    let now = time::OffsetDateTime::now_utc();
+    let mut input = checks::EvalInput::new(&snapshot, &config, now).with_plan(&plan);
+    input = match settings.program {
         ProgramFilter::All => input,
         ProgramFilter::Arc(program) => input.with_program(program),
         ProgramFilter::Mak => input.with_mak_only(),
     };
     let findings = checks::evaluate(&input);
+    let outcomes = config_file::suppression_outcomes(&config.suppress, &findings, now);
+    // The table lists them itself; otherwise the ones worth a look go to standard error.
+    if args.output.format != Format::Table || args.output.output_file.is_some() {
+        for outcome in outcomes
+            .iter()
+            .filter(|o| o.status != SuppressionStatus::Applied)
+        {
+            eprintln!("warning: {}", safe(&outcome.describe()));
+        }
+    }
     let gate = Gate {
-        fail_on: args.output.fail_on.into(),
-        allow_inconclusive: args.output.allow_inconclusive,
+        fail_on: settings.fail_on,
+        allow_inconclusive: settings.allow_inconclusive,
     };
-    Ok(Report::new(snapshot.scope.clone(), findings, gate))
+    Ok(Report::new(snapshot.scope.clone(), findings, gate).with_suppressions(outcomes))
+}
+
+/// The configuration file of a `check` run: `--config FILE`, else `./esu-preflight.toml` when
+/// it exists (unless `--no-config`).
+fn config_path(config: Option<&Path>, no_config: bool) -> Option<std::path::PathBuf> {
+    if let Some(path) = config {
+        return Some(path.to_owned());
+    }
+    let default = Path::new(config_file::DEFAULT_FILE_NAME);
+    (!no_config && default.is_file()).then(|| {
+        if progress_allowed() {
+            eprintln!(
+                "esu-preflight: reading the configuration in ./{} (--no-config to ignore it)",
+                config_file::DEFAULT_FILE_NAME
+            );
+        }
+        default.to_owned()
+    })
+}
+
+/// `scope` with the configuration file's scope defaults where the command line gave none.
+fn scope_with_defaults(scope: &ScopeArgs, explicit: ExplicitFlags, file: &ConfigFile) -> ScopeArgs {
+    let mut scope = scope.clone();
+    let defaults = &file.scope;
+    if !explicit.subscriptions && !defaults.subscriptions.is_empty() {
+        scope.subscriptions = defaults.subscriptions.clone();
+        scope.subscriptions_from_env = false;
+    }
+    if !explicit.resource_groups && !defaults.resource_groups.is_empty() {
+        scope.resource_groups = defaults.resource_groups.clone();
+    }
+    if !explicit.management_groups && !defaults.management_groups.is_empty() {
+        scope.management_groups = defaults.management_groups.clone();
+    }
+    scope
+}
+
+/// A `check` run's settings: the command line's, else the configuration file's, else the
+/// defaults. (Subscriptions: --subscription, else the file's, else AZURE_SUBSCRIPTION_ID.)
+struct Settings {
+    scope: ScopeArgs,
+    program: ProgramFilter,
+    fail_on: esu_preflight::Severity,
+    allow_inconclusive: bool,
+    license_plans: Vec<std::path::PathBuf>,
+}
+
+impl Settings {
+    fn resolve(args: &CheckArgs, file: Option<&ConfigFile>) -> Self {
+        let explicit = args.explicit;
+        let mut scope = args.scope.clone();
+        let mut program = args.program.program;
+        let mut fail_on = args.output.fail_on.into();
+        let mut allow_inconclusive = args.output.allow_inconclusive;
+        let mut license_plans: Vec<std::path::PathBuf> =
+            args.license_plan.iter().cloned().collect();
+        if let Some(file) = file {
+            // A snapshot is evaluated for the scope it was taken with: the file's scope
+            // defaults are for live runs.
+            if args.snapshot.is_none() {
+                scope = scope_with_defaults(&args.scope, explicit, file);
+            }
+            if !explicit.program
+                && let Some(name) = &file.scope.program
+            {
+                program = ProgramFilter::from_name(name).unwrap_or(ProgramFilter::All);
+            }
+            if !explicit.fail_on
+                && let Some(level) = file.fail_on
+            {
+                fail_on = level;
+            }
+            if !explicit.allow_inconclusive
+                && let Some(allow) = file.allow_inconclusive
+            {
+                allow_inconclusive = allow;
+            }
+            if !explicit.license_plan {
+                license_plans = file.license_plans.clone();
+            }
+        }
+        Self {
+            scope,
+            program,
+            fail_on,
+            allow_inconclusive,
+            license_plans,
+        }
+    }
 }
 
 /// Writes `report` where `check`'s flags say, in their format.
@@ -373,34 +498,29 @@ fn write_report(report: &Report, args: &CheckArgs) -> Result<()> {
     })
 }
 
-/// Reads `--config FILE`: TOML, unknown keys and unknown check IDs refused.
-fn load_config(path: &Path) -> Result<Config> {
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("cannot read config file {}", path.display()))?;
-    let config: Config = toml::from_str(&text)
-        .map_err(|e| anyhow::anyhow!("{}: invalid config: {e}", path.display()))?;
-    for id in config.severity.keys() {
-        if checks::find(id).is_none_or(|info| !info.id.eq_ignore_ascii_case(id)) {
-            bail!(
-                "{}: [severity] names {id:?}, which is not a check ID; `esu-preflight \
-                 list-checks` lists them",
-                path.display()
-            );
-        }
-    }
-    Ok(config)
-}
-
 /// `snapshot`: gather and save. The file is written whole or not at all; when the run fails,
 /// an older file of that name is removed rather than left to pass for this run's.
 async fn snapshot(args: args::SnapshotArgs) -> Result<u8> {
     let to_stdout = args.output_file.as_os_str() == "-";
-    // A bad plan stops the run before anything is read from Azure.
-    let mut plan = match &args.license_plan {
-        Some(path) => LicensePlan::load(path)?,
-        None => LicensePlan::new(),
+    // A bad configuration or plan stops the run before anything is read from Azure.
+    let file = match config_path(args.config.as_deref(), args.no_config) {
+        Some(path) => Some(ConfigFile::load(&path)?),
+        None => None,
     };
-    let snapshot = match read_azure(&args.scope, &args.connection, &mut plan).await {
+    let scope = match &file {
+        Some(file) => scope_with_defaults(&args.scope, args.explicit, file),
+        None => args.scope.clone(),
+    };
+    let plans = match (&args.license_plan, &file) {
+        (Some(path), _) => vec![path.clone()],
+        (None, Some(file)) => file.license_plans.clone(),
+        (None, None) => Vec::new(),
+    };
+    let mut plan = LicensePlan::new();
+    for path in &plans {
+        plan.licenses.extend(LicensePlan::load(path)?.licenses);
+    }
+    let snapshot = match read_azure(&scope, &args.connection, &mut plan).await {
         Ok(snapshot) => snapshot,
         Err(error) if !to_stdout && args.output_file.is_file() => {
             let path = args.output_file.display();
@@ -625,55 +745,127 @@ fn print_plan(out: &mut impl Write, plan: &ProviderFixPlan, yes: bool) -> Result
     Ok(!plan.not_permitted.is_empty())
 }
 
-/// `explain`: a check's docs, or a known error's cause and fix.
-fn explain(topic: &str) -> Result<u8> {
-    let text = if let Some(info) = checks::find(topic.trim()) {
-        info.render_docs()
-    } else if let Some(entry) = esu_preflight::explain::explain_error(topic) {
-        entry.render()
-    } else {
+/// `explain`: a check's docs, or a known error's cause and fix. Text it does not recognise
+/// exits 1 with the list of what it knows; an unknown check ID is a bad argument (exit 2).
+fn explain(args: &ExplainArgs) -> Result<u8> {
+    let width = usize::from(terminal_width());
+    let mut stdout = std::io::stdout().lock();
+    if args.list {
+        stdout.write_all(esu_preflight::explain::render_list(width).as_bytes())?;
+        return Ok(0);
+    }
+    let topic = args.topic.join(" ");
+    if let Some(info) = checks::find(topic.trim()) {
+        stdout.write_all(render::wrap_paragraphs(&info.render_docs(), width).as_bytes())?;
+        return Ok(0);
+    }
+    if looks_like_check_id(&topic) {
         bail!(
-            "no check ID or known error matches {topic:?}; `esu-preflight list-checks` lists the \
-             check IDs"
+            "no check {}; `esu-preflight list-checks` lists the check IDs",
+            safe(topic.trim())
         );
-    };
-    std::io::stdout().write_all(render::wrap_paragraphs(&text, 80).as_bytes())?;
-    Ok(0)
+    }
+    if let Some(explanation) = esu_preflight::explain::explain_error(&topic) {
+        stdout.write_all(explanation.render(width).as_bytes())?;
+        return Ok(0);
+    }
+    eprintln!(
+        "esu-preflight does not recognise this error text. What it knows (also `esu-preflight \
+         explain --list`):\n"
+    );
+    eprint!("{}", esu_preflight::explain::render_list(width));
+    Ok(1)
 }
 
-/// `list-checks`.
-fn list_checks(format: Format) -> Result<u8> {
+/// `ESU` and digits: meant as a check ID.
+fn looks_like_check_id(topic: &str) -> bool {
+    let topic = topic.trim();
+    topic.len() > 3
+        && topic.is_char_boundary(3)
+        && topic[..3].eq_ignore_ascii_case("esu")
+        && topic[3..].bytes().all(|b| b.is_ascii_digit())
+}
+
+/// `list-checks`: aligned columns that fit the terminal (the summary wraps in its column), or
+/// JSON for scripts. Piped, each check stays on one line, for grep.
+fn list_checks(format: ListFormat) -> Result<u8> {
     let mut out = std::io::stdout().lock();
-    if format == Format::Json {
-        let list: Vec<_> = checks::all()
-            .iter()
-            .map(|c| {
-                let info = c.info();
-                serde_json::json!({
-                    "id": info.id,
-                    "name": info.name,
-                    "default_severity": info.default_severity,
-                    "summary": info.summary,
-                    "help_uri": info.help_uri,
+    let result = match format {
+        ListFormat::Json => {
+            let list: Vec<_> = checks::all()
+                .iter()
+                .map(|c| {
+                    let info = c.info();
+                    serde_json::json!({
+                        "id": info.id,
+                        "name": info.name,
+                        "default_severity": info.default_severity,
+                        "summary": info.summary,
+                        "help_uri": info.help_uri,
+                    })
                 })
-            })
-            .collect();
-        serde_json::to_writer_pretty(&mut out, &list)?;
-        writeln!(out)?;
-    } else {
-        for check in checks::all() {
-            let info = check.info();
-            writeln!(
-                out,
-                "{:<7} {:<38} {:<8} {}",
+                .collect();
+            serde_json::to_writer_pretty(&mut out, &list)
+                .map_err(std::io::Error::from)
+                .and_then(|()| writeln!(out))
+        }
+        ListFormat::Table => {
+            let width = std::io::stdout()
+                .is_terminal()
+                .then(|| usize::from(terminal_width()));
+            out.write_all(check_list_table(width).as_bytes())
+        }
+    };
+    match result {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(0),
+        other => other.map(|()| 0).context("cannot write to standard output"),
+    }
+}
+
+/// The `list-checks` table: ID, NAME, SEVERITY and SUMMARY columns; the summary wraps within
+/// its column to `width` (never below 20 columns), or stays on one line without a width.
+fn check_list_table(width: Option<usize>) -> String {
+    let rows: Vec<[&str; 4]> = checks::all()
+        .iter()
+        .map(|c| {
+            let info = c.info();
+            [
                 info.id,
                 info.name,
                 info.default_severity.as_str(),
-                info.summary
-            )?;
+                info.summary,
+            ]
+        })
+        .collect();
+    let header = ["ID", "NAME", "SEVERITY", "SUMMARY"];
+    let column = |i: usize| {
+        rows.iter()
+            .map(|r| r[i].chars().count())
+            .chain([header[i].len()])
+            .max()
+            .unwrap_or(0)
+    };
+    let (id_w, name_w, sev_w) = (column(0), column(1), column(2));
+    let indent = id_w + name_w + sev_w + 6;
+    let summary_w = width.map(|w| w.saturating_sub(indent).max(20));
+    let mut text = String::new();
+    for row in std::iter::once(header).chain(rows) {
+        let lines = match summary_w {
+            Some(w) => render::wrap(row[3], w, ""),
+            None => vec![row[3].to_owned()],
+        };
+        for (i, line) in lines.iter().enumerate() {
+            if i == 0 {
+                text.push_str(&format!(
+                    "{:<id_w$}  {:<name_w$}  {:<sev_w$}  {line}\n",
+                    row[0], row[1], row[2]
+                ));
+            } else {
+                text.push_str(&format!("{:indent$}{line}\n", ""));
+            }
         }
     }
-    Ok(0)
+    text
 }
 
 /// Reads the snapshot from Azure for the given scope.
@@ -910,4 +1102,38 @@ fn write_output(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn list_checks_columns_line_up_and_fit_the_width() {
+        let table = check_list_table(Some(80));
+        let lines: Vec<&str> = table.lines().collect();
+        assert!(lines[0].starts_with("ID      NAME"), "{table}");
+        let summary_at = lines[0].find("SUMMARY").unwrap();
+        for line in &lines {
+            assert!(line.chars().count() <= 80, "{line:?}");
+            // Every line's summary text starts in the same column.
+            assert!(line.len() > summary_at, "{line:?}");
+            assert_ne!(line.as_bytes()[summary_at], b' ', "{line:?}");
+        }
+        assert!(lines.len() > checks::all().len() + 1, "long summaries wrap");
+        // Piped: one line per check, for grep.
+        assert_eq!(
+            check_list_table(None).lines().count(),
+            checks::all().len() + 1
+        );
+    }
+
+    #[test]
+    fn check_ids_are_told_from_text() {
+        assert!(looks_like_check_id("ESU999"));
+        assert!(looks_like_check_id(" esu101 "));
+        assert!(!looks_like_check_id("ESU: not eligible"));
+        assert!(!looks_like_check_id("ESU"));
+        assert!(!looks_like_check_id("É"));
+    }
 }

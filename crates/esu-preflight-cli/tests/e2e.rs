@@ -1787,3 +1787,262 @@ async fn program_ws2008_on_a_subscription_not_approved() {
     );
     assert_eq!(report["findings"][2]["status"], "skipped");
 }
+
+/// Runs the binary in `dir` with a clean environment.
+async fn run_in(dir: &Path, args: &[&str]) -> Output {
+    tokio::process::Command::new(BIN)
+        .args(args)
+        .env_clear()
+        .current_dir(dir)
+        .output()
+        .await
+        .expect("the binary runs")
+}
+
+fn json_of(output: &Output) -> Value {
+    serde_json::from_str(&stdout(output)).unwrap_or_else(|e| panic!("{e}: {}", stdout(output)))
+}
+
+#[tokio::test]
+async fn command_line_flags_override_the_config_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("ci.toml");
+    // Every check that fails on the example snapshot lowered to info, and the gate at info.
+    std::fs::write(
+        &config,
+        "fail_on = \"info\"\n\n[severity]\nESU101 = \"info\"\nESU102 = \"info\"\nESU401 = \"info\"\n\
+         ESU402 = \"info\"\nESU403 = \"info\"\nESU501 = \"info\"\nESU502 = \"info\"\n\
+         ESU505 = \"info\"\nESU601 = \"info\"\n",
+    )
+    .unwrap();
+    let snapshot = example_snapshot();
+    let snapshot = snapshot.to_str().unwrap();
+    let config = config.to_str().unwrap();
+    let from_file = run(
+        &[
+            "check",
+            "--snapshot",
+            snapshot,
+            "--config",
+            config,
+            "--format",
+            "json",
+        ],
+        &[],
+    )
+    .await;
+    assert_eq!(from_file.status.code(), Some(1), "{}", stderr(&from_file));
+    let report = json_of(&from_file);
+    assert_eq!(report["summary"]["failed_by_severity"]["info"], 16);
+    let overridden = run(
+        &[
+            "check",
+            "--snapshot",
+            snapshot,
+            "--config",
+            config,
+            "--format",
+            "json",
+            "--fail-on",
+            "warning",
+        ],
+        &[],
+    )
+    .await;
+    assert_eq!(overridden.status.code(), Some(0), "{}", stderr(&overridden));
+}
+
+#[tokio::test]
+async fn the_config_in_the_working_directory_suppresses_and_reports_its_suppressions() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("esu-preflight.toml"),
+        "[[suppress]]\ncheck = \"ESU101\"\nreason = \"old entry\"\nexpires = 2020-01-01\n\n\
+         [[suppress]]\ncheck = \"*\"\nreason = \"accepted for the test (TEST-1)\"\n\
+         expires = 2999-12-31\n\n\
+         [[suppress]]\ncheck = \"ESU001\"\nreason = \"never needed\"\n",
+    )
+    .unwrap();
+    let snapshot = example_snapshot();
+    let snapshot = snapshot.to_str().unwrap();
+    let output = run_in(
+        dir.path(),
+        &["check", "--snapshot", snapshot, "--format", "json"],
+    )
+    .await;
+    let err = stderr(&output);
+    assert_eq!(output.status.code(), Some(0), "{err}");
+    assert!(err.contains("./esu-preflight.toml"), "{err}");
+    assert!(
+        err.contains("warning: suppression of ESU101 expired on 2020-01-01; 3 findings"),
+        "{err}"
+    );
+    assert!(
+        err.contains("warning: suppression of ESU001 matched no failing"),
+        "{err}"
+    );
+    let report = json_of(&output);
+    assert_eq!(report["summary"]["suppressed"], 16);
+    assert_eq!(report["summary"]["fail"], 0);
+    let statuses: Vec<&str> = report["suppressions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(statuses, ["expired", "applied", "unmatched"]);
+    let suppressed = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f.get("suppressed").is_some())
+        .unwrap();
+    assert_eq!(suppressed["status"], "fail", "the status is unchanged");
+    assert_eq!(
+        suppressed["suppressed"]["reason"],
+        "accepted for the test (TEST-1)"
+    );
+
+    // The table marks them; --no-config ignores the file.
+    let table = run_in(dir.path(), &["check", "--snapshot", snapshot]).await;
+    let text = stdout(&table);
+    assert!(text.contains("(suppressed)"), "{text}");
+    assert!(text.contains("16 suppressed"), "{text}");
+    let ignored = run_in(
+        dir.path(),
+        &["check", "--snapshot", snapshot, "--no-config"],
+    )
+    .await;
+    assert_eq!(ignored.status.code(), Some(1));
+}
+
+#[tokio::test]
+async fn a_config_mistake_is_exit_2_with_file_and_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("esu-preflight.toml");
+    std::fs::write(&config, "fail_on = \"error\"\n[scope]\nsubscription = []\n").unwrap();
+    let snapshot = example_snapshot();
+    let output = run_in(
+        dir.path(),
+        &["check", "--snapshot", snapshot.to_str().unwrap()],
+    )
+    .await;
+    assert_eq!(output.status.code(), Some(2));
+    let err = stderr(&output);
+    assert!(
+        err.contains("esu-preflight.toml:3:1: scope: unknown key \"subscription\"; valid keys: subscriptions, management_groups, resource_groups, program"),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn explain_error_texts() {
+    let cases: &[(&str, &[&str])] = &[
+        (
+            "ESU: Trying to Check IMDS Again LastError=HRESULT_FROM_WIN32(12029)",
+            &[
+                "\n    certutil -addstore CA \"Microsoft Azure RSA TLS Issuing CA 03 - xsign.crt\"\n",
+                "\n    certutil -addstore CA \"Microsoft Azure RSA TLS Issuing CA 08 - xsign.crt\"\n",
+                "pkiops",
+                "15 days",
+            ],
+        ),
+        ("0x80072EE2", &["certutil -addstore CA"]),
+        (
+            "esu: not eligible 0x80070661",
+            &["\n    Restart-Service himds\n"],
+        ),
+        (
+            "The resource type could not be found in the namespace 'Microsoft.WindowsESU'",
+            &["Agreement number"],
+        ),
+        (
+            "Code: MissingSubscriptionRegistration namespace 'Microsoft.Sql'",
+            &["\n    esu-preflight fix providers --subscription SUBSCRIPTION_ID --yes --wait\n"],
+        ),
+        (
+            "AuthorizationFailed perform action 'Microsoft.HybridCompute/machines/licenseProfiles/write' over scope '/subscriptions/s/resourceGroups/rg'",
+            &["Azure Connected Machine Resource Administrator"],
+        ),
+        (
+            "RequestDisallowedByPolicy Policy identifiers: '[{\"policyAssignment\":{\"name\":\"Allowed locations\",\"id\":\"/subscriptions/s/providers/Microsoft.Authorization/policyAssignments/loc\"},\"policyDefinition\":{\"name\":\"Allowed locations\",\"id\":\"/providers/Microsoft.Authorization/policyDefinitions/e56962a6-4747-49cd-b67b-bf8b01975c4c\"}}]'",
+            &[
+                "policyAssignments/loc",
+                "e56962a6-4747-49cd-b67b-bf8b01975c4c",
+            ],
+        ),
+    ];
+    for (text, needles) in cases {
+        let output = run(&["explain", text], &[]).await;
+        assert_eq!(output.status.code(), Some(0), "{text}: {}", stderr(&output));
+        let out = stdout(&output);
+        for needle in *needles {
+            assert!(out.contains(needle), "{text}: {needle:?} not in\n{out}");
+        }
+    }
+    let unknown = run(&["explain", "the printer is on fire"], &[]).await;
+    assert_eq!(unknown.status.code(), Some(1));
+    let err = stderr(&unknown);
+    assert!(err.contains("does not recognise"), "{err}");
+    assert!(err.contains("RequestDisallowedByPolicy"), "{err}");
+    let list = run(&["explain", "--list"], &[]).await;
+    assert_eq!(list.status.code(), Some(0));
+    assert!(stdout(&list).contains("0x80072EFD"));
+}
+
+#[tokio::test]
+async fn list_checks_json_is_for_scripts() {
+    let output = run(&["list-checks", "--format", "json"], &[]).await;
+    assert_eq!(output.status.code(), Some(0));
+    let list = json_of(&output);
+    let list = list.as_array().unwrap();
+    assert!(list.len() >= 21);
+    let esu101 = list.iter().find(|c| c["id"] == "ESU101").unwrap();
+    assert_eq!(esu101["name"], "provider-not-registered");
+    assert_eq!(esu101["default_severity"], "error");
+    assert!(esu101["summary"].as_str().unwrap().len() > 10);
+    assert!(esu101["help_uri"].as_str().unwrap().starts_with("https://"));
+}
+
+#[tokio::test]
+async fn scope_comes_from_the_command_line_then_the_config_file_then_the_environment() {
+    let mock = ArmMock::start().await;
+    mock.healthy(SUB).await;
+    mock.healthy(SUB2).await;
+    let uri = mock.uri();
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("esu.toml");
+    std::fs::write(&config, format!("[scope]\nsubscriptions = [\"{SUB2}\"]\n")).unwrap();
+    let config = config.to_str().unwrap();
+    let env = [
+        ("ESU_PREFLIGHT_ACCESS_TOKEN", TOKEN),
+        ("AZURE_SUBSCRIPTION_ID", SUB),
+    ];
+    let base = [
+        "check",
+        "--format",
+        "json",
+        "--arm-endpoint",
+        &uri,
+        "--credential",
+        "access-token",
+        "--config",
+        config,
+    ];
+    let from_file = run(&base, &env).await;
+    assert_eq!(from_file.status.code(), Some(0), "{}", stderr(&from_file));
+    assert_eq!(
+        json_of(&from_file)["scope"]["subscriptions"],
+        serde_json::json!([SUB2]),
+        "the file beats AZURE_SUBSCRIPTION_ID"
+    );
+    let mut args = base.to_vec();
+    args.extend(["--subscription", SUB]);
+    let from_flag = run(&args, &env).await;
+    assert_eq!(from_flag.status.code(), Some(0), "{}", stderr(&from_flag));
+    assert_eq!(
+        json_of(&from_flag)["scope"]["subscriptions"],
+        serde_json::json!([SUB]),
+        "--subscription beats the file"
+    );
+}

@@ -119,6 +119,11 @@ pub struct Finding {
     /// findings; absent for subscription-wide ones. An added field of the JSON report.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub program: Option<String>,
+    /// Set when a configured suppression accepts this finding (see [`crate::config`]): it keeps
+    /// its status and stays in the report, but never fails the run. An added field of the JSON
+    /// report, absent when not suppressed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub suppressed: Option<crate::config::Suppressed>,
 }
 
 impl Finding {

@@ -20,6 +20,7 @@
 
 pub mod arm;
 pub mod checks;
+pub mod config;
 pub mod explain;
 pub mod fact;
 pub mod finding;

@@ -699,13 +699,13 @@ fn is_machine_id(id: &str) -> bool {
 
 /// A step in a field path.
 #[derive(Debug, PartialEq)]
-enum Segment {
+pub(crate) enum Segment {
     Key(String),
     Index(usize),
 }
 
 /// `license[1].machines[0]` → `license`, 1, `machines`, 0.
-fn segments(field: &str) -> Vec<Segment> {
+pub(crate) fn segments(field: &str) -> Vec<Segment> {
     let mut out = Vec::new();
     for part in field.split('.').filter(|p| !p.is_empty()) {
         let mut pieces = part.split('[');
@@ -722,7 +722,7 @@ fn segments(field: &str) -> Vec<Segment> {
 }
 
 /// The 1-based line and column (in characters) of byte offset `at`.
-fn line_column(text: &str, at: usize) -> (usize, usize) {
+pub(crate) fn line_column(text: &str, at: usize) -> (usize, usize) {
     let mut at = at.min(text.len());
     while !text.is_char_boundary(at) {
         at -= 1;
@@ -734,7 +734,7 @@ fn line_column(text: &str, at: usize) -> (usize, usize) {
 }
 
 /// Where `segments` is in a TOML document (the deepest part of it that exists).
-fn toml_locate(text: &str, segments: &[Segment]) -> usize {
+pub(crate) fn toml_locate(text: &str, segments: &[Segment]) -> usize {
     use toml::de::{DeArray, DeTable, DeValue};
     let Ok(root) = DeTable::parse(text) else {
         return 0;

@@ -3,6 +3,7 @@
 //! The JSON form of [`Report`] is a public contract (`schema_version` changes only with a
 //! documented migration).
 
+use crate::config::SuppressionOutcome;
 use crate::finding::{Finding, Severity, Status};
 use crate::snapshot::Scope;
 use serde::{Deserialize, Serialize};
@@ -51,6 +52,13 @@ pub struct Summary {
     /// present. Added after schema version 1 shipped: a report without it reads as all zeros.
     #[serde(default)]
     pub failed_by_severity: SeverityCounts,
+    /// Findings a configured suppression accepts ([`Finding::suppressed`]), whatever their
+    /// status. They are counted here *instead of* under their status, so `pass + fail +
+    /// inconclusive + skipped + suppressed` is the number of findings and `fail` and
+    /// `inconclusive` count only what still needs attention. Added after schema version 1
+    /// shipped: a report without it reads as 0.
+    #[serde(default)]
+    pub suppressed: usize,
 }
 
 impl fmt::Display for Summary {
@@ -78,7 +86,11 @@ impl fmt::Display for Summary {
             f,
             ", {} inconclusive, {} skipped",
             self.inconclusive, self.skipped
-        )
+        )?;
+        if self.suppressed > 0 {
+            write!(f, ", {} suppressed", self.suppressed)?;
+        }
+        Ok(())
     }
 }
 
@@ -144,8 +156,12 @@ impl Gate {
     /// whatever its severity, unless inconclusive findings are allowed: a check that could not
     /// run never passes silently, even one lowered to `warning` or `info` by the configuration
     /// (its severity says how much a *failure* would matter, and nobody knows yet whether it
-    /// failed). `pass` and `skipped` never do.
+    /// failed). `pass` and `skipped` never do, nor a finding a configured suppression accepts
+    /// ([`Finding::suppressed`]; it stays in the report, marked).
     pub fn blocks(&self, finding: &Finding) -> bool {
+        if finding.suppressed.is_some() {
+            return false;
+        }
         match finding.status {
             Status::Fail => finding.severity >= self.fail_on,
             Status::Inconclusive => !self.allow_inconclusive,
@@ -177,6 +193,10 @@ pub struct Report {
     /// the JSON otherwise.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// The configured suppressions and what became of each (applied, expired, unmatched; see
+    /// [`crate::config`]). Absent from the JSON when there are none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub suppressions: Vec<SuppressionOutcome>,
 }
 
 impl Report {
@@ -188,6 +208,10 @@ impl Report {
             ..Summary::default()
         };
         for finding in &findings {
+            if finding.suppressed.is_some() {
+                summary.suppressed += 1;
+                continue;
+            }
             match finding.status {
                 Status::Pass => summary.pass += 1,
                 Status::Fail => {
@@ -205,7 +229,15 @@ impl Report {
             summary,
             findings,
             error: None,
+            suppressions: Vec::new(),
         }
+    }
+
+    /// The report with what became of the configured suppressions
+    /// ([`config::suppression_outcomes`](crate::config::suppression_outcomes)).
+    pub fn with_suppressions(mut self, outcomes: Vec<SuppressionOutcome>) -> Self {
+        self.suppressions = outcomes;
+        self
     }
 
     /// The report of a run that could not do its job: no findings, `summary.exit_code` 2 and
@@ -230,6 +262,7 @@ impl Report {
             },
             findings: Vec::new(),
             error: Some(error.into()),
+            suppressions: Vec::new(),
         }
     }
 }
@@ -251,6 +284,7 @@ mod tests {
             evidence: serde_json::Value::Null,
             help_uri: String::new(),
             program: None,
+            suppressed: None,
         }
     }
 

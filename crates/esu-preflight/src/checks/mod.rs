@@ -33,6 +33,7 @@
 //! ```
 
 mod access;
+mod docs;
 pub mod estate;
 mod licenses;
 mod machines;
@@ -46,6 +47,7 @@ pub use access::{
     DenyAssignmentBlocks, EVERYONE, LICENSE_PROFILE_WRITE, LICENSE_WRITE, LicenseLinkNotPermitted,
     LicenseWriteNotPermitted,
 };
+pub use docs::docs_markdown;
 pub use licenses::{
     LicenseBelowCoreMinimum, LicenseCoresInsufficient, LicenseEditionOrTypeMismatch,
     LicenseNameTaken, LicenseNotActivated, LicenseOverCoreLimit, LicenseTargetMismatch,
@@ -67,8 +69,6 @@ pub use subscription::{SubscriptionNotUsable, unusable_reason};
 use crate::finding::{Finding, Severity, Status};
 use crate::plan::LicensePlan;
 use crate::snapshot::{Snapshot, SubscriptionSnapshot, Unavailable, UnavailableKind};
-use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 /// The resource providers ESU needs registered on every subscription in scope.
@@ -385,38 +385,7 @@ impl<'a> EvalInput<'a> {
     }
 }
 
-/// Configuration of the checks: what `check --config FILE` reads (TOML), e.g.
-///
-/// ```toml
-/// [severity]
-/// ESU101 = "warning"
-/// ```
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct Config {
-    /// Per-check severity overrides, by check ID (matched case-insensitively), e.g.
-    /// `ESU101 = "warning"`. An override replaces the default severity *and* any per-finding
-    /// severity a check would choose (such as ESU101's warning for a provider still registering).
-    pub severity: BTreeMap<String, Severity>,
-}
-
-impl Config {
-    /// The severity override for the check `id`, if any.
-    pub fn severity_override(&self, id: &str) -> Option<Severity> {
-        self.severity
-            .iter()
-            .find(|(key, _)| key.eq_ignore_ascii_case(id))
-            .map(|(_, severity)| *severity)
-    }
-
-    /// The severity a finding of check `info` gets: a configured override, else the finding's
-    /// own severity, else the check's default.
-    pub fn severity_for(&self, info: &CheckInfo, per_finding: Option<Severity>) -> Severity {
-        self.severity_override(info.id)
-            .or(per_finding)
-            .unwrap_or(info.default_severity)
-    }
-}
+pub use crate::config::Config;
 
 /// What every check gets: the facts of one subscription, and through them the whole input (the
 /// snapshot, the license plan, the configuration and the evaluation time).
@@ -574,6 +543,7 @@ fn make_finding(
         evidence: diagnostic.evidence,
         help_uri: info.help_uri.to_owned(),
         program: diagnostic.program.map(str::to_owned),
+        suppressed: None,
     }
 }
 
@@ -826,6 +796,7 @@ pub fn evaluate(input: &EvalInput<'_>) -> Vec<Finding> {
         }
     }
     findings.sort_by(|a, b| a.sort_key().cmp(&b.sort_key()));
+    crate::config::apply_suppressions(&mut findings, &input.config.suppress, input.now);
     findings
 }
 

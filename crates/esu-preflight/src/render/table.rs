@@ -17,6 +17,7 @@
 //! coloured unless [`RenderOptions::color`].
 
 use super::{Emitter, RenderOptions, strip_controls, wrap, wrap_with_commands};
+use crate::config::SuppressionStatus;
 use crate::finding::{Finding, Severity, Status};
 use crate::report::Report;
 use comfy_table::{
@@ -84,7 +85,7 @@ fn check_ranges(ids: &[&str]) -> String {
 /// Groups findings into rows, in the order of each row's first finding.
 fn rows<'a>(findings: &[&'a Finding]) -> Vec<Row<'a>> {
     let mut rows: Vec<Row<'a>> = Vec::new();
-    let mut index: HashMap<(&str, Status, Option<Severity>, &str), usize> = HashMap::new();
+    let mut index: HashMap<(&str, Status, Option<Severity>, &str, bool), usize> = HashMap::new();
     for &finding in findings {
         let skipped = finding.status == Status::Skipped;
         let key = (
@@ -96,6 +97,7 @@ fn rows<'a>(findings: &[&'a Finding]) -> Vec<Row<'a>> {
             finding.status,
             (!skipped).then_some(finding.severity),
             finding.message.as_str(),
+            finding.suppressed.is_some(),
         );
         let resource = clean(&short_resource(&finding.resource_id));
         match index.get(&key) {
@@ -202,6 +204,9 @@ impl TableEmitter {
         if !self.options.color {
             return cell;
         }
+        if finding.suppressed.is_some() {
+            return cell.add_attribute(comfy_table::Attribute::Dim);
+        }
         match (finding.status, finding.severity) {
             (Status::Fail, Severity::Error) => cell.fg(Color::Red),
             (Status::Fail, _) | (Status::Inconclusive, _) => cell.fg(Color::Yellow),
@@ -218,6 +223,7 @@ impl TableEmitter {
         let mut items: Vec<(Vec<&Finding>, Vec<String>)> = Vec::new();
         for finding in findings {
             if !matches!(finding.status, Status::Fail | Status::Inconclusive)
+                || finding.suppressed.is_some()
                 || finding.remediation.trim().is_empty()
             {
                 continue;
@@ -320,6 +326,21 @@ impl Emitter for TableEmitter {
             }
         }
         writeln!(out)?;
+        // What became of each suppression: those that expired or matched nothing are worth a
+        // look, and those applied say why findings are dimmed.
+        for outcome in &report.suppressions {
+            let label = match outcome.status {
+                SuppressionStatus::Applied => "note",
+                SuppressionStatus::Expired | SuppressionStatus::Unmatched => "warning",
+            };
+            for line in wrap(
+                &clean(&format!("{label}: {}", outcome.describe())),
+                width,
+                "",
+            ) {
+                writeln!(out, "{line}")?;
+            }
+        }
         for line in wrap(&report.summary.to_string(), width, "") {
             writeln!(out, "{line}")?;
         }
@@ -371,6 +392,20 @@ fn clean(text: &str) -> String {
 /// the severity, joined by `separator` (`fail\n(warning)` in the table, `fail, warning` in
 /// "How to fix").
 fn status_label(finding: &Finding, separator: &str) -> String {
+    let label = status_severity_label(finding, separator);
+    if finding.suppressed.is_some() {
+        if separator == "\n" {
+            format!("{label}\n(suppressed)")
+        } else {
+            format!("{label}{separator}suppressed")
+        }
+    } else {
+        label
+    }
+}
+
+/// [`status_label`] without the suppression mark.
+fn status_severity_label(finding: &Finding, separator: &str) -> String {
     if finding.status == Status::Fail && finding.severity != Severity::Error {
         if separator == "\n" {
             format!("{}\n({})", finding.status, finding.severity)

@@ -56,6 +56,7 @@ pub(crate) fn long_report() -> Report {
     let long_word = "x".repeat(150);
     let finding = |status: Status, severity: Severity, resource_id: String| Finding {
         program: None,
+        suppressed: None,
         check_id: "ESU101".into(),
         check: "provider-not-registered".into(),
         status,
