@@ -177,6 +177,48 @@ pub struct Report {
     /// the JSON otherwise.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// The files the run read (license plan, configuration, snapshot), as the user named them:
+    /// the SARIF emitter points its results at them. An added member of the JSON report,
+    /// absent when the run read none (see [`ReportInputs`]).
+    #[serde(default, skip_serializing_if = "ReportInputs::is_empty")]
+    pub inputs: ReportInputs,
+}
+
+/// The files a run read, as the user named them on the command line (relative paths stay
+/// relative, so a report made in a CI checkout names the repository's files).
+///
+/// ```
+/// use esu_preflight::report::ReportInputs;
+///
+/// let inputs = ReportInputs { license_plan: Some("plan.toml".into()), ..ReportInputs::default() };
+/// assert_eq!(inputs.files().collect::<Vec<_>>(), ["plan.toml"]);
+/// assert!(ReportInputs::default().is_empty());
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReportInputs {
+    /// The license plan (`--license-plan`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub license_plan: Option<String>,
+    /// The configuration file (`--config`, or the one found in the working directory).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub config: Option<String>,
+    /// The snapshot evaluated offline (`check --snapshot`); never standard input.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub snapshot: Option<String>,
+}
+
+impl ReportInputs {
+    /// Whether no file was read.
+    pub fn is_empty(&self) -> bool {
+        self.files().next().is_none()
+    }
+
+    /// The files, in this order: license plan, configuration, snapshot.
+    pub fn files(&self) -> impl Iterator<Item = &str> {
+        [&self.license_plan, &self.config, &self.snapshot]
+            .into_iter()
+            .filter_map(|file| file.as_deref())
+    }
 }
 
 impl Report {
@@ -205,6 +247,7 @@ impl Report {
             summary,
             findings,
             error: None,
+            inputs: ReportInputs::default(),
         }
     }
 
@@ -230,6 +273,7 @@ impl Report {
             },
             findings: Vec::new(),
             error: Some(error.into()),
+            inputs: ReportInputs::default(),
         }
     }
 }
