@@ -385,7 +385,7 @@ pub struct ExplainArgs {
 pub struct ListChecksArgs {
     /// `table` or `json`.
     #[arg(long, value_name = "FORMAT", default_value = "table",
-          value_parser = Choice::new(&Format::ALL, Format::as_str))]
+          value_parser = Choice::new(&[Format::Table, Format::Json], Format::as_str))]
     pub format: Format,
 }
 
@@ -466,7 +466,7 @@ impl<T: Copy> Choice<T> {
 
 impl<T> TypedValueParser for Choice<T>
 where
-    T: Copy + FromStr + Send + Sync + 'static,
+    T: Copy + PartialEq + FromStr + Send + Sync + 'static,
 {
     type Value = T;
 
@@ -476,7 +476,11 @@ where
         arg: Option<&clap::Arg>,
         value: &OsStr,
     ) -> Result<T, clap::Error> {
-        if let Some(parsed) = value.to_str().and_then(|text| text.parse().ok()) {
+        if let Some(parsed) = value
+            .to_str()
+            .and_then(|text| text.parse().ok())
+            .filter(|parsed| self.all.contains(parsed))
+        {
             return Ok(parsed);
         }
         // Not one of ours: let clap word the error, listing the possible values.

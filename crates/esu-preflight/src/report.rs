@@ -178,9 +178,10 @@ pub struct Report {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
     /// The files the run read (license plan, configuration, snapshot), as the user named them:
-    /// the SARIF emitter points its results at them. An added member of the JSON report,
-    /// absent when the run read none (see [`ReportInputs`]).
-    #[serde(default, skip_serializing_if = "ReportInputs::is_empty")]
+    /// the SARIF emitter points its results at them (see [`ReportInputs`]). Not part of the
+    /// JSON report: the same facts give the same JSON whether read live or from a snapshot
+    /// file, wherever that file lies.
+    #[serde(skip)]
     pub inputs: ReportInputs,
 }
 
