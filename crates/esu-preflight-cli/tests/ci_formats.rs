@@ -324,3 +324,63 @@ async fn sarif_points_at_the_license_plan_offline() {
         );
     }
 }
+
+/// The `--format` values of a CI example, with their directories dropped (`junit="$(reports)/x"`
+/// → `junit=x`).
+fn example_formats(text: &str) -> Vec<String> {
+    let mut formats = Vec::new();
+    let mut words = text.split_whitespace();
+    while let Some(word) = words.next() {
+        if word == "--format"
+            && let Some(value) = words.next()
+        {
+            let value = value.replace('"', "");
+            let value = match value.split_once('=') {
+                Some((format, path)) => {
+                    format!("{format}={}", path.rsplit('/').next().unwrap_or(path))
+                }
+                None => value,
+            };
+            formats.push(value);
+        }
+    }
+    formats
+}
+
+#[tokio::test]
+async fn the_ci_examples_use_flags_that_work() {
+    let snapshot = repo_file("examples/snapshots/contoso-esu.json");
+    for (example, permissions) in [
+        (
+            "examples/ci/github-actions.yml",
+            &["id-token: write", "security-events: write", "checks: write"][..],
+        ),
+        ("examples/ci/azure-pipelines.yml", &[][..]),
+    ] {
+        let text = std::fs::read_to_string(repo_file(example)).unwrap();
+        assert!(text.contains("--credential azure-cli"), "{example}");
+        for permission in permissions {
+            assert!(text.contains(permission), "{example}: {permission}");
+        }
+        let formats = example_formats(&text);
+        assert!(formats.len() >= 4, "{example}: {formats:?}");
+        assert!(formats.iter().any(|f| f.starts_with("junit=")), "{example}");
+        let dir = tempfile::tempdir().unwrap();
+        let mut args = vec!["check", "--snapshot", snapshot.to_str().unwrap()];
+        for format in &formats {
+            args.extend(["--format", format.as_str()]);
+        }
+        let output = run_in(dir.path(), &args, &[]).await;
+        assert_eq!(
+            output.status.code(),
+            Some(1),
+            "{example}: {}",
+            stderr(&output)
+        );
+        for format in &formats {
+            if let Some((_, file)) = format.split_once('=') {
+                assert!(dir.path().join(file).is_file(), "{example}: {file}");
+            }
+        }
+    }
+}

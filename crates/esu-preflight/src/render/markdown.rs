@@ -2,7 +2,8 @@
 //!
 //! A heading with the verdict and the summary line, then the failures (errors first) and the
 //! inconclusive findings as tables — check, resource, message, fix — and the passing and skipped
-//! findings collapsed in `<details>`. A run that could not do its job says so instead.
+//! findings collapsed in `<details>` (the first 200 of each, so a fleet's passes cannot push the
+//! summary past GitHub's 1 MiB limit). A run that could not do its job says so instead.
 //!
 //! Every text from a finding is escaped for a table cell ([`escape`]): `|`, backticks and the
 //! other Markdown punctuation are backslash-escaped, `<`, `>`, `&` and `@` become entities (no
@@ -14,6 +15,11 @@ use super::text::strip_controls_keep_lines;
 use crate::finding::{Finding, Status};
 use crate::report::Report;
 use std::io;
+
+/// At most this many passing (and skipped) findings are listed: GitHub refuses a step summary
+/// over 1 MiB, and a fleet's passes would fill it. Failures and inconclusive findings are
+/// always listed whole.
+const MAX_COLLAPSED_ROWS: usize = 200;
 
 /// Writes the report as GitHub-flavoured Markdown (see the [module docs](self)).
 #[derive(Debug, Clone, Copy, Default)]
@@ -93,13 +99,20 @@ impl Emitter for MarkdownEmitter {
             )?;
             writeln!(out, "| Check | Resource | Message |")?;
             writeln!(out, "| --- | --- | --- |")?;
-            for f in findings {
+            for f in findings.iter().take(MAX_COLLAPSED_ROWS) {
                 writeln!(
                     out,
                     "| {} | {} | {} |",
                     check(f),
                     escape(&f.resource_id),
                     escape(&f.message)
+                )?;
+            }
+            if findings.len() > MAX_COLLAPSED_ROWS {
+                writeln!(
+                    out,
+                    "\n… and {} more; every finding is in the JSON, JUnit and CSV reports.",
+                    findings.len() - MAX_COLLAPSED_ROWS
                 )?;
             }
             writeln!(out, "\n</details>")?;
@@ -194,6 +207,25 @@ mod tests {
             .expect("the row");
         assert_eq!(row.matches(" | ").count(), 4, "{row}");
         assert!(!text.contains("<b>"));
+    }
+
+    #[test]
+    fn a_fleet_of_passes_is_cut_short() {
+        let mut report = testdata::long_report();
+        let pass = report.findings[2].clone();
+        report.findings = (0..1000)
+            .map(|i| {
+                let mut f = pass.clone();
+                f.resource_id = format!("/subscriptions/s/m{i}");
+                f
+            })
+            .collect();
+        let text = markdown(&report);
+        assert_eq!(
+            text.matches("| /subscriptions/s/m").count(),
+            MAX_COLLAPSED_ROWS
+        );
+        assert!(text.contains("… and 800 more"));
     }
 
     #[test]
