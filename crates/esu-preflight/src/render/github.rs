@@ -6,7 +6,9 @@
 //! ```
 //!
 //! The command follows the severity: error → `::error`, warning → `::warning`, info →
-//! `::notice`; an inconclusive finding's title ends in `(inconclusive)`. The last line is a
+//! `::notice`; an inconclusive finding's title ends in `(inconclusive)`. When the run read a
+//! file (license plan, configuration, snapshot: [`ReportInputs`](crate::report::ReportInputs)),
+//! each annotation names the first as its `file`, as the SARIF locations do. The last line is a
 //! `::notice` with the summary. A run that could not do its job ([`Report::error`]) writes one
 //! `::error` with the error. GitHub shows at most 10 annotations of each kind per step on the
 //! run's page; all of them stay in the log.
@@ -36,6 +38,18 @@ impl Emitter for GithubEmitter {
                 escape_data(error)
             );
         }
+        // Annotations attach to the first input file, as SARIF locations do (a plan changed in
+        // a pull request then shows them in its diff); a live run without files has none.
+        let file = report
+            .inputs
+            .files()
+            .next()
+            .map(|path| {
+                let path = path.replace('\\', "/");
+                let path = path.trim_start_matches("./");
+                format!("file={},", escape_property(path))
+            })
+            .unwrap_or_default();
         for finding in &report.findings {
             let inconclusive = match finding.status {
                 Status::Fail => false,
@@ -63,7 +77,7 @@ impl Emitter for GithubEmitter {
             }
             writeln!(
                 out,
-                "::{command} title={}::{}",
+                "::{command} {file}title={}::{}",
                 escape_property(&title),
                 escape_data(&message)
             )?;
@@ -191,6 +205,17 @@ mod tests {
             "::warning title=ESU101 provider-not-registered (inconclusive)::inconclusive: "
         ));
         assert!(lines[2].starts_with("::notice title=esu-preflight::"));
+    }
+
+    #[test]
+    fn annotations_name_the_input_file() {
+        let mut report = testdata::long_report();
+        report.inputs.license_plan = Some("./plans/a,b.toml".into());
+        let text = github(&report);
+        assert!(
+            text.starts_with("::error file=plans/a%2Cb.toml,title=ESU101 "),
+            "{text}"
+        );
     }
 
     #[test]
