@@ -1,25 +1,25 @@
 //! CSV for spreadsheets: a header row, then one row per finding with every column of the
-//! report.
-//!
-//! Columns: `check_id`, `check`, `status`, `severity`, `resource_id`, `subscription_id`,
-//! `program`, `message`, `remediation`, `evidence` (compact JSON), `help_uri`. RFC 4180
-//! quoting (a line break in a message stays inside its quoted field); lines end in `\n`.
-//!
-//! Two things differ from the JSON report, both for spreadsheets:
-//! - a cell that starts with `=`, `+`, `-`, `@`, tab or CR gets a leading `'`, so a spreadsheet
-//!   never runs text from Azure as a formula ("CSV injection"); no column written by
-//!   esu-preflight itself starts that way;
-//! - a run that could not do its job ([`Report::error`]) has one row with status `error`, check
-//!   `run-failed` and the error as its message, so the sheet never looks like a clean run.
-//!
-//! Controls other than line breaks and tabs, and direction overrides, are removed.
 
 use super::Emitter;
 use super::text::strip_controls_keep_lines;
 use crate::report::Report;
 use std::io;
 
-/// Writes the report as CSV (see the [module docs](self)).
+/// CSV for spreadsheets: a header row, then one row per finding with every column of the
+/// report.
+///
+/// Columns: `check_id`, `check`, `status`, `severity`, `resource_id`, `subscription_id`,
+/// `program`, `message`, `remediation`, `evidence` (compact JSON), `help_uri`. RFC 4180
+/// quoting (a line break in a message stays inside its quoted field); lines end in `\n`.
+///
+/// Two things differ from the JSON report, both for spreadsheets:
+/// - a cell that starts with `=`, `+`, `-`, `@`, tab or CR gets a leading `'`, so a spreadsheet
+///   never runs text from Azure as a formula ("CSV injection"); no column written by
+///   esu-preflight itself starts that way;
+/// - a run that could not do its job ([`Report::error`]) has one row with status `error`, check
+///   `run-failed` and the error as its message, so the sheet never looks like a clean run.
+///
+/// Controls other than line breaks and tabs, and direction overrides, are removed.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct CsvEmitter;
 

@@ -1,22 +1,4 @@
 //! GitHub Actions workflow commands: each failing or inconclusive finding becomes an
-//! annotation on the workflow run.
-//!
-//! ```text
-//! ::error title=ESU101 provider-not-registered::Microsoft.Sql is NotRegistered …%0Aresource: …%0Afix: …
-//! ```
-//!
-//! The command follows the severity: error → `::error`, warning → `::warning`, info →
-//! `::notice`; an inconclusive finding's title ends in `(inconclusive)`. When the run read a
-//! file (license plan, configuration, snapshot: [`ReportInputs`](crate::report::ReportInputs)),
-//! each annotation names the first as its `file`, as the SARIF locations do. The last line is a
-//! `::notice` with the summary. A run that could not do its job ([`Report::error`]) writes one
-//! `::error` with the error. GitHub shows at most 10 annotations of each kind per step on the
-//! run's page; all of them stay in the log.
-//!
-//! Each command is one line whatever the text holds: the message is escaped with
-//! [`escape_data`] (`%`, CR, LF) and the title with [`escape_property`] (also `:` and `,`);
-//! other controls and direction overrides are removed first, so text from Azure can neither end
-//! the command early nor start a command of its own (`::stop-commands::`, `::add-mask::`).
 
 use super::Emitter;
 use super::text::strip_controls_keep_lines;
@@ -24,7 +6,25 @@ use crate::finding::{Severity, Status};
 use crate::report::Report;
 use std::io;
 
-/// Writes the report as GitHub Actions workflow commands (see the [module docs](self)).
+/// GitHub Actions workflow commands: each failing or inconclusive finding becomes an
+/// annotation on the workflow run.
+///
+/// ```text
+/// ::error title=ESU101 provider-not-registered::Microsoft.Sql is NotRegistered …%0Aresource: …%0Afix: …
+/// ```
+///
+/// The command follows the severity: error → `::error`, warning → `::warning`, info →
+/// `::notice`; an inconclusive finding's title ends in `(inconclusive)`. When the run read a
+/// file (license plan, configuration, snapshot: [`ReportInputs`](crate::report::ReportInputs)),
+/// each annotation names the first as its `file`, as the SARIF locations do. The last line is a
+/// `::notice` with the summary. A run that could not do its job ([`Report::error`]) writes one
+/// `::error` with the error. GitHub shows at most 10 annotations of each kind per step on the
+/// run's page; all of them stay in the log.
+///
+/// Each command is one line whatever the text holds: the message is escaped with
+/// [`escape_data`] (`%`, CR, LF) and the title with [`escape_property`] (also `:` and `,`);
+/// other controls and direction overrides are removed first, so text from Azure can neither end
+/// the command early nor start a command of its own (`::stop-commands::`, `::add-mask::`).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct GithubEmitter;
 

@@ -1,27 +1,4 @@
 //! JUnit XML, for the test-result views of Azure DevOps (`PublishTestResults@2`, format
-//! `JUnit`), GitLab (`artifacts:reports:junit`) and Jenkins.
-//!
-//! The mapping:
-//!
-//! - one `<testsuite>` per check (`ESU101 provider-not-registered`), in ID order;
-//! - one `<testcase>` per check × resource: `classname` is the check ID, `name` the resource's
-//!   ARM id. Passing findings are test cases too, so the view shows what was verified;
-//! - `fail` → `<failure>` whose `type` is the severity (a warning fails its test case though it
-//!   does not fail the run: the exit code is the gate, see `--fail-on`);
-//! - `inconclusive` → `<error>` (type `inconclusive`): in JUnit an error is a test that could
-//!   not run to a verdict, which is what an unread fact means; every consumer counts it as not
-//!   passed, as the exit code does;
-//! - `skipped` → `<skipped>` with the reason;
-//! - the message attribute is the finding's message on one line; the element's text holds the
-//!   message, the resource, the fix, the evidence and the help link.
-//!
-//! There is always at least one test case, because some consumers reject a file without any:
-//! a run without findings has one passing case `esu-preflight` / `no findings`, and a run that
-//! could not do its job ([`Report::error`]) has one failing case carrying the error.
-//!
-//! Text from Azure goes through [`XmlString`](quick_junit::XmlString) (which drops ANSI escapes
-//! and the controls XML cannot carry) after the other controls and direction overrides are
-//! removed, so a CR/LF in a message stays inside its attribute or text node.
 
 use super::Emitter;
 use super::text::strip_controls_keep_lines;
@@ -31,7 +8,30 @@ use quick_junit::{NonSuccessKind, TestCase, TestCaseStatus, TestSuite};
 use std::collections::BTreeMap;
 use std::io;
 
-/// Writes the report as JUnit XML (see the [module docs](self)).
+/// JUnit XML, for the test-result views of Azure DevOps (`PublishTestResults@2`, format
+/// `JUnit`), GitLab (`artifacts:reports:junit`) and Jenkins.
+///
+/// The mapping:
+///
+/// - one `<testsuite>` per check (`ESU101 provider-not-registered`), in ID order;
+/// - one `<testcase>` per check × resource: `classname` is the check ID, `name` the resource's
+///   ARM id. Passing findings are test cases too, so the view shows what was verified;
+/// - `fail` → `<failure>` whose `type` is the severity (a warning fails its test case though it
+///   does not fail the run: the exit code is the gate, see `--fail-on`);
+/// - `inconclusive` → `<error>` (type `inconclusive`): in JUnit an error is a test that could
+///   not run to a verdict, which is what an unread fact means; every consumer counts it as not
+///   passed, as the exit code does;
+/// - `skipped` → `<skipped>` with the reason;
+/// - the message attribute is the finding's message on one line; the element's text holds the
+///   message, the resource, the fix, the evidence and the help link.
+///
+/// There is always at least one test case, because some consumers reject a file without any:
+/// a run without findings has one passing case `esu-preflight` / `no findings`, and a run that
+/// could not do its job ([`Report::error`]) has one failing case carrying the error.
+///
+/// Text from Azure goes through [`XmlString`](quick_junit::XmlString) (which drops ANSI escapes
+/// and the controls XML cannot carry) after the other controls and direction overrides are
+/// removed, so a CR/LF in a message stays inside its attribute or text node.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct JunitEmitter;
 

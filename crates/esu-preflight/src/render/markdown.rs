@@ -1,14 +1,4 @@
 //! GitHub-flavoured Markdown, for `$GITHUB_STEP_SUMMARY` and pull-request comments.
-//!
-//! A heading with the verdict and the summary line, then the failures (errors first) and the
-//! inconclusive findings as tables — check, resource, message, fix — and the passing and skipped
-//! findings collapsed in `<details>` (the first 200 of each, so a fleet's passes cannot push the
-//! summary past GitHub's 1 MiB limit). A run that could not do its job says so instead.
-//!
-//! Every text from a finding is escaped for a table cell ([`escape`]): `|`, backticks and the
-//! other Markdown punctuation are backslash-escaped, `<`, `>`, `&` and `@` become entities (no
-//! HTML and no @-mentions from Azure text), line breaks become `<br>` and controls are removed,
-//! so a hostile display name cannot break the table, inject a link or ping anyone.
 
 use super::Emitter;
 use super::text::strip_controls_keep_lines;
@@ -21,7 +11,17 @@ use std::io;
 /// always listed whole.
 const MAX_COLLAPSED_ROWS: usize = 200;
 
-/// Writes the report as GitHub-flavoured Markdown (see the [module docs](self)).
+/// GitHub-flavoured Markdown, for `$GITHUB_STEP_SUMMARY` and pull-request comments.
+///
+/// A heading with the verdict and the summary line, then the failures (errors first) and the
+/// inconclusive findings as tables — check, resource, message, fix — and the passing and skipped
+/// findings collapsed in `<details>` (the first 200 of each, so a fleet's passes cannot push the
+/// summary past GitHub's 1 MiB limit). A run that could not do its job says so instead.
+///
+/// Every text from a finding is escaped for a table cell (see `escape`): `|`, backticks and the
+/// other Markdown punctuation are backslash-escaped, `<`, `>`, `&` and `@` become entities (no
+/// HTML and no @-mentions from Azure text), line breaks become `<br>` and controls are removed,
+/// so a hostile display name cannot break the table, inject a link or ping anyone.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct MarkdownEmitter;
 

@@ -34,7 +34,7 @@ pub use github::{GithubEmitter, escape_data, escape_property};
 pub use json::JsonEmitter;
 pub use junit::JunitEmitter;
 pub use markdown::MarkdownEmitter;
-pub use sarif::{SARIF_SCHEMA, SarifEmitter};
+pub use sarif::{RUN_FAILED_RULE, SARIF_SCHEMA, SarifEmitter};
 pub use table::TableEmitter;
 pub use text::{strip_controls, wrap, wrap_paragraphs, wrap_with_commands};
 

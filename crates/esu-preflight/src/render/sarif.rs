@@ -1,33 +1,4 @@
 //! SARIF 2.1.0, as GitHub code scanning accepts it.
-//!
-//! Built from small typed serde structs (as cargo-deny does), not `json!` blobs; only the
-//! members esu-preflight fills exist. What code scanning needs and how it is met:
-//!
-//! - **Rules** come from the check registry ([`checks::all`]): ID, name, summary, the check's
-//!   documentation as help text and Markdown, its `helpUri`, and the default level.
-//! - **Results** are the failing and inconclusive findings only: a passing finding as a result
-//!   would open an alert in code scanning. An inconclusive result says so at the start of its
-//!   message and in `properties.status`.
-//! - **Level** follows the finding's severity: error → `error`, warning → `warning`, info →
-//!   `note`.
-//! - **Locations**: every result has a `physicalLocation`. Cloud findings have no source file,
-//!   so it is the first file the run read, in this order: the license plan, the configuration
-//!   file, the snapshot ([`ReportInputs`]); a run that read none points at the resource itself,
-//!   as the relative path of its ARM id (`subscriptions/…/providers/Microsoft.Sql`, which needs
-//!   not exist in the repository: code scanning lists the alert under that path, without a code
-//!   snippet). The region is always line 1. The ARM id is in `logicalLocations` too
-//!   (`fullyQualifiedName`, kind `resource`).
-//! - **Fingerprints**: `partialFingerprints["esuPreflight/v1"]` is a hash of the check ID, the
-//!   resource's ARM id (case-insensitively, as ARM compares them) and the finding's position
-//!   among findings of the same check and resource, so an alert keeps its identity from run to
-//!   run while messages change.
-//! - **A run that could not do its job** ([`Report::error`]) writes `executionSuccessful: false`
-//!   with the error as a tool execution notification, and one result of the rule
-//!   [`RUN_FAILED_RULE`] carrying the error: an upload of zero results would close every open
-//!   alert and show a stale green.
-//!
-//! The output is deterministic (no timestamps) and safe to print on a terminal (the JSON
-//! escapes of [`JsonEmitter`](super::JsonEmitter)).
 
 use super::Emitter;
 use crate::checks::{self, CheckInfo};
@@ -46,7 +17,36 @@ pub const RUN_FAILED_RULE: &str = "run-failed";
 /// The key of the fingerprint in `partialFingerprints`.
 const FINGERPRINT_KEY: &str = "esuPreflight/v1";
 
-/// Writes the report as a SARIF 2.1.0 log with one run (see the [module docs](self)).
+/// SARIF 2.1.0, as GitHub code scanning accepts it.
+///
+/// Built from small typed serde structs (as cargo-deny does), not `json!` blobs; only the
+/// members esu-preflight fills exist. What code scanning needs and how it is met:
+///
+/// - **Rules** come from the check registry ([`checks::all`]): ID, name, summary, the check's
+///   documentation as help text and Markdown, its `helpUri`, and the default level.
+/// - **Results** are the failing and inconclusive findings only: a passing finding as a result
+///   would open an alert in code scanning. An inconclusive result says so at the start of its
+///   message and in `properties.status`.
+/// - **Level** follows the finding's severity: error → `error`, warning → `warning`, info →
+///   `note`.
+/// - **Locations**: every result has a `physicalLocation`. Cloud findings have no source file,
+///   so it is the first file the run read, in this order: the license plan, the configuration
+///   file, the snapshot ([`ReportInputs`]); a run that read none points at the resource itself,
+///   as the relative path of its ARM id (`subscriptions/…/providers/Microsoft.Sql`, which needs
+///   not exist in the repository: code scanning lists the alert under that path, without a code
+///   snippet). The region is always line 1. The ARM id is in `logicalLocations` too
+///   (`fullyQualifiedName`, kind `resource`).
+/// - **Fingerprints**: `partialFingerprints["esuPreflight/v1"]` is a hash of the check ID, the
+///   resource's ARM id (case-insensitively, as ARM compares them) and the finding's position
+///   among findings of the same check and resource, so an alert keeps its identity from run to
+///   run while messages change.
+/// - **A run that could not do its job** ([`Report::error`]) writes `executionSuccessful: false`
+///   with the error as a tool execution notification, and one result of the rule
+///   [`RUN_FAILED_RULE`] carrying the error: an upload of zero results would close every open
+///   alert and show a stale green.
+///
+/// The output is deterministic (no timestamps) and safe to print on a terminal (the JSON
+/// escapes of [`JsonEmitter`](super::JsonEmitter)).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct SarifEmitter;
 
