@@ -1,5 +1,9 @@
 //! Emitters: one per output format, each writing a report to any `io::Write`.
 //!
+//! Formats: a table for people ([`TableEmitter`]), the JSON report ([`JsonEmitter`]), and for CI
+//! SARIF 2.1.0 ([`SarifEmitter`]), JUnit XML ([`JunitEmitter`]), Markdown ([`MarkdownEmitter`]),
+//! GitHub Actions workflow commands ([`GithubEmitter`]) and CSV ([`CsvEmitter`]).
+//!
 //! Every format implements [`Emitter`]; [`render`] picks one by [`Format`]. Output is
 //! deterministic (findings are already sorted in the [`Report`]; no timestamps) and never
 //! coloured unless [`RenderOptions::color`] says so — deciding that (a terminal, no `NO_COLOR`)
