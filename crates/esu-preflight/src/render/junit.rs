@@ -39,13 +39,20 @@ impl Emitter for JunitEmitter {
     fn emit(&self, report: &Report, out: &mut dyn io::Write) -> io::Result<()> {
         let mut junit = quick_junit::Report::new(report.tool.name.as_str());
         let mut suites: BTreeMap<&str, TestSuite> = BTreeMap::new();
+        // A check may conclude more than once about one resource: the second case is named
+        // `… (2)`, so no consumer merges the two.
+        let mut seen: BTreeMap<(&str, &str), usize> = BTreeMap::new();
         for finding in &report.findings {
+            let occurrence = seen
+                .entry((&finding.check_id, &finding.resource_id))
+                .or_default();
+            *occurrence += 1;
             suites
                 .entry(&finding.check_id)
                 .or_insert_with(|| {
                     TestSuite::new(clean(&format!("{} {}", finding.check_id, finding.check)))
                 })
-                .add_test_case(test_case(finding));
+                .add_test_case(test_case(finding, *occurrence));
         }
         if let Some(error) = &report.error {
             let mut status = TestCaseStatus::non_success(NonSuccessKind::Failure);
@@ -71,7 +78,7 @@ impl Emitter for JunitEmitter {
     }
 }
 
-fn test_case(finding: &Finding) -> TestCase {
+fn test_case(finding: &Finding, occurrence: usize) -> TestCase {
     let status = match finding.status {
         Status::Pass => TestCaseStatus::success(),
         Status::Fail => {
@@ -96,7 +103,11 @@ fn test_case(finding: &Finding) -> TestCase {
             status
         }
     };
-    let mut case = TestCase::new(one_line(&finding.resource_id), status);
+    let mut name = one_line(&finding.resource_id);
+    if occurrence > 1 {
+        name.push_str(&format!(" ({occurrence})"));
+    }
+    let mut case = TestCase::new(name, status);
     case.set_classname(one_line(&finding.check_id));
     case
 }
@@ -210,6 +221,25 @@ mod tests {
         assert_eq!(counts(&xml), (1, 1, 0, 0));
         assert!(xml.contains("esu-preflight could not run: cannot reach ARM"));
         insta::assert_snapshot!(xml);
+    }
+
+    #[test]
+    fn a_repeated_check_and_resource_get_distinct_names() {
+        let mut report = testdata::long_report();
+        let resource = report.findings[0].resource_id.clone();
+        report.findings[1].resource_id = resource.clone();
+        let xml = junit(&report);
+        let doc = roxmltree::Document::parse(&xml).unwrap();
+        let names: Vec<&str> = doc
+            .descendants()
+            .filter(|n| n.has_tag_name("testcase"))
+            .filter_map(|n| n.attribute("name"))
+            .collect();
+        assert!(names.contains(&resource.as_str()));
+        assert!(
+            names.contains(&format!("{resource} (2)").as_str()),
+            "{names:?}"
+        );
     }
 
     #[test]
