@@ -630,6 +630,18 @@ mod tests {
         ] {
             assert_valid(&value(&report));
         }
+        // The validator is not vacuous: a tool without a driver, or a result without a
+        // message, is refused.
+        let validator = validator();
+        let mut broken = value(&testdata::report());
+        broken["runs"][0]["results"][0]
+            .as_object_mut()
+            .unwrap()
+            .remove("message");
+        assert!(!validator.is_valid(&broken));
+        assert!(
+            !validator.is_valid(&serde_json::json!({"version": "2.1.0", "runs": [{"tool": {}}]}))
+        );
     }
 
     #[test]
