@@ -253,13 +253,18 @@ fn program_parser() -> impl TypedValueParser<Value = ProgramFilter> {
 #[derive(Debug, Args)]
 #[command(next_help_heading = "Output")]
 pub struct OutputArgs {
-    /// Report format.
-    #[arg(long, value_name = "FORMAT", default_value = "table",
-          value_parser = Choice::new(&Format::ALL, Format::as_str))]
-    pub format: Format,
+    /// Report format; repeat it to write several at once. A bare FORMAT goes to standard output
+    /// (or to --output-file); FORMAT=PATH writes that format to the file PATH. At most one bare
+    /// FORMAT; without one, the table goes to standard output. Example: `--format table
+    /// --format sarif=esu.sarif --format junit=esu-junit.xml`. Every file is replaced even when
+    /// the run fails (exit 2), with a report saying why.
+    #[arg(long, value_name = "FORMAT[=PATH]", action = ArgAction::Append,
+          value_parser = FormatTargetParser)]
+    pub format: Vec<FormatTarget>,
 
-    /// Write the report to this file instead of standard output. It is replaced even when the
-    /// run fails (exit 2): then it holds a report saying why.
+    /// Write the report in the bare --format (default table) to this file instead of standard
+    /// output. It is replaced even when the run fails (exit 2): then it holds a report saying
+    /// why.
     #[arg(long, value_name = "PATH")]
     pub output_file: Option<PathBuf>,
 
@@ -270,6 +275,96 @@ pub struct OutputArgs {
     /// Do not exit 1 for inconclusive findings (facts that could not be read).
     #[arg(long)]
     pub allow_inconclusive: bool,
+}
+
+/// One `--format` value: a format, and the file it goes to (`sarif=esu.sarif`) or none (a bare
+/// `sarif`, for standard output or `--output-file`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FormatTarget {
+    /// The format.
+    pub format: Format,
+    /// The file, for `FORMAT=PATH`.
+    pub path: Option<PathBuf>,
+}
+
+impl FormatTarget {
+    /// Parses `FORMAT` or `FORMAT=PATH`; the error names the possible formats.
+    pub fn parse(value: &str) -> Result<Self, String> {
+        let (name, path) = match value.split_once('=') {
+            Some((name, path)) => (name, Some(path)),
+            None => (value, None),
+        };
+        let format = name.parse::<Format>().map_err(|e| e.to_string())?;
+        match path {
+            Some("") => Err(format!(
+                "{value:?}: no file after '='; write {name}=PATH, or {name} alone for standard \
+                 output"
+            )),
+            Some(path) => Ok(Self {
+                format,
+                path: Some(PathBuf::from(path)),
+            }),
+            None => Ok(Self { format, path: None }),
+        }
+    }
+}
+
+/// `--format`'s parser: `FORMAT` or `FORMAT=PATH`, the formats declared for `--help` and
+/// completions.
+#[derive(Clone)]
+pub struct FormatTargetParser;
+
+impl TypedValueParser for FormatTargetParser {
+    type Value = FormatTarget;
+
+    fn parse_ref(
+        &self,
+        cmd: &clap::Command,
+        arg: Option<&clap::Arg>,
+        value: &OsStr,
+    ) -> Result<FormatTarget, clap::Error> {
+        let Some(text) = value.to_str() else {
+            return Err(clap::Error::raw(
+                clap::error::ErrorKind::InvalidUtf8,
+                "--format: the value is not UTF-8\n",
+            )
+            .with_cmd(cmd));
+        };
+        match FormatTarget::parse(text) {
+            Ok(target) => Ok(target),
+            Err(_)
+                if text
+                    .split_once('=')
+                    .is_none_or(|(_, path)| !path.is_empty()) =>
+            {
+                // An unknown format: clap words the error and lists the possible values.
+                let name = text.split_once('=').map_or(text, |(name, _)| name);
+                Choice::new(&Format::ALL, Format::as_str)
+                    .parse_ref(cmd, arg, OsStr::new(name))
+                    .map(|format| FormatTarget { format, path: None })
+            }
+            Err(message) => Err(clap::Error::raw(
+                clap::error::ErrorKind::InvalidValue,
+                format!("--format {message}\n"),
+            )
+            .with_cmd(cmd)),
+        }
+    }
+
+    fn possible_values(&self) -> Option<Box<dyn Iterator<Item = PossibleValue> + '_>> {
+        Some(Box::new(Format::ALL.into_iter().map(|format| {
+            PossibleValue::new(format.as_str()).help(match format {
+                Format::Table => "a table for people (the default)",
+                Format::Json => "the JSON report (schema_version 1)",
+                Format::Sarif => "SARIF 2.1.0 for GitHub code scanning",
+                Format::Junit => "JUnit XML for Azure DevOps, GitLab, Jenkins",
+                Format::Markdown => "Markdown for $GITHUB_STEP_SUMMARY and PR comments",
+                Format::Github => "GitHub Actions annotations (::error …)",
+                Format::Csv => "CSV for spreadsheets",
+                _ => "",
+            })
+        })))
+    }
 }
 
 /// `--fail-on` values.
@@ -468,7 +563,7 @@ impl<T: Copy> Choice<T> {
 
 impl<T> TypedValueParser for Choice<T>
 where
-    T: Copy + FromStr + Send + Sync + 'static,
+    T: Copy + PartialEq + FromStr + Send + Sync + 'static,
 {
     type Value = T;
 
@@ -478,7 +573,11 @@ where
         arg: Option<&clap::Arg>,
         value: &OsStr,
     ) -> Result<T, clap::Error> {
-        if let Some(parsed) = value.to_str().and_then(|text| text.parse().ok()) {
+        if let Some(parsed) = value
+            .to_str()
+            .and_then(|text| text.parse().ok())
+            .filter(|parsed| self.all.contains(parsed))
+        {
             return Ok(parsed);
         }
         // Not one of ours: let clap word the error, listing the possible values.
@@ -569,7 +668,13 @@ mod tests {
         };
         assert_eq!(args.connection.cloud, Cloud::AzureUSGovernment);
         assert_eq!(args.connection.credential, CredentialKind::AzureCli);
-        assert_eq!(args.output.format, Format::Json);
+        assert_eq!(
+            args.output.format,
+            [FormatTarget {
+                format: Format::Json,
+                path: None
+            }]
+        );
         assert!(matches!(args.program.program, ProgramFilter::Arc(p) if p.id == "ws2016"));
         let parsed = Cli::try_parse_from(["esu-preflight", "check"]).unwrap();
         let Command::Check(args) = parsed.command else {
@@ -675,6 +780,50 @@ mod tests {
         assert!(
             Cli::try_parse_from(["esu-preflight", "list-checks", "--format", "sarif"]).is_err()
         );
+    }
+
+    #[test]
+    fn format_takes_several_values_with_files() {
+        let parsed = Cli::try_parse_from([
+            "esu-preflight",
+            "check",
+            "--format",
+            "table",
+            "--format",
+            "SARIF=out/esu.sarif",
+            "--format=junit=a=b.xml",
+        ])
+        .unwrap();
+        let Command::Check(args) = parsed.command else {
+            panic!("not check")
+        };
+        assert_eq!(
+            args.output.format,
+            [
+                FormatTarget {
+                    format: Format::Table,
+                    path: None
+                },
+                FormatTarget {
+                    format: Format::Sarif,
+                    path: Some("out/esu.sarif".into())
+                },
+                FormatTarget {
+                    format: Format::Junit,
+                    path: Some("a=b.xml".into())
+                },
+            ]
+        );
+        for (bad, expected) in [
+            ("xml=a.xml", "possible values"),
+            ("sarif=", "no file after '='"),
+            ("yaml", "possible values"),
+        ] {
+            let error = Cli::try_parse_from(["esu-preflight", "check", "--format", bad])
+                .unwrap_err()
+                .to_string();
+            assert!(error.contains(expected), "{bad}: {error}");
+        }
     }
 
     #[test]

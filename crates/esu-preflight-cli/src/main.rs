@@ -8,7 +8,7 @@ mod args;
 use anyhow::{Context, Result, anyhow, bail};
 use args::{
     CheckArgs, Cli, Command, ConnectionArgs, ExplainArgs, ExplicitFlags, FixCommand,
-    FixProvidersArgs, ListFormat, ProgramFilter, ScopeArgs,
+    FixProvidersArgs, FormatTarget, ListFormat, ProgramFilter, ScopeArgs,
 };
 use clap::parser::ValueSource;
 use clap::{ArgMatches, CommandFactory, FromArgMatches};
@@ -19,10 +19,11 @@ use esu_preflight::fix::{self, ProviderFixPlan, WaitOptions};
 use esu_preflight::gather::{GatherError, GatherOptions, Progress};
 use esu_preflight::plan::LicensePlan;
 use esu_preflight::render::{self, Format, RenderOptions};
+use esu_preflight::report::ReportInputs;
 use esu_preflight::snapshot::{Scope, Snapshot};
 use esu_preflight::{Gate, Report};
 use std::io::{IsTerminal, Read, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -62,9 +63,10 @@ fn main() -> ExitCode {
     }
 }
 
-/// A usage error in `check … --output-file FILE` still replaces FILE with a report saying the
-/// run failed, as every other exit 2 does. The flags could not be parsed, so the file and the
-/// format are looked up in the raw arguments (an unreadable `--format` gives a table).
+/// A usage error in `check … --output-file FILE` (or `--format FORMAT=PATH`) still replaces
+/// each file with a report saying the run failed, as every other exit 2 does. The flags could
+/// not be parsed, so the files and formats are looked up in the raw arguments (an unreadable
+/// `--format` gives a table).
 fn write_usage_error_report(error: &clap::Error) {
     let args: Vec<String> = std::env::args_os()
         .skip(1)
@@ -78,31 +80,42 @@ fn write_usage_error_report(error: &clap::Error) {
     {
         return;
     }
-    let value_of = |flag: &str| {
+    let values_of = |flag: &str| -> Vec<String> {
         let prefix = format!("{flag}=");
-        args.iter().enumerate().rev().find_map(|(i, arg)| {
-            if arg == flag {
-                args.get(i + 1).cloned()
-            } else {
-                arg.strip_prefix(&prefix).map(str::to_owned)
-            }
-        })
+        args.iter()
+            .enumerate()
+            .filter_map(|(i, arg)| {
+                if arg == flag {
+                    args.get(i + 1).cloned()
+                } else {
+                    arg.strip_prefix(&prefix).map(str::to_owned)
+                }
+            })
+            .collect()
     };
-    let Some(path) = value_of("--output-file") else {
+    let targets: Vec<FormatTarget> = values_of("--format")
+        .iter()
+        .filter_map(|value| FormatTarget::parse(value).ok())
+        .collect();
+    let output_file = values_of("--output-file").pop();
+    let Ok(outputs) = outputs(&targets, output_file.as_deref().map(Path::new)) else {
         return;
     };
-    let format = value_of("--format")
-        .and_then(|f| f.parse().ok())
-        .unwrap_or(Format::Table);
     let rendered = error.to_string();
     let message = rendered.lines().next().unwrap_or_default();
     let message = message.strip_prefix("error: ").unwrap_or(message);
     let report = Report::failed(Scope::default(), format!("invalid command line: {message}"));
-    let written = write_output(Some(Path::new(&path)), |out, _| {
-        render::render(&report, format, &RenderOptions::default(), out)
-    });
-    if let Err(write_error) = written {
-        eprintln!("warning: the report file could not be replaced either: {write_error:#}");
+    for (format, path) in outputs {
+        let Some(path) = path else { continue };
+        let written = write_output(Some(&path), |out, _| {
+            render::render(&report, format, &RenderOptions::default(), out)
+        });
+        if let Err(write_error) = written {
+            eprintln!(
+                "warning: the report file {} could not be replaced either: {write_error:#}",
+                path.display()
+            );
+        }
     }
 }
 
@@ -285,55 +298,120 @@ fn runtime() -> Result<tokio::runtime::Runtime> {
         .context("cannot start the async runtime")
 }
 
-/// `check`: gather (or load) a snapshot, evaluate it, render the report. A run that fails
-/// with `--output-file` still replaces the file, with a report saying why (exit 2).
+/// `check`: gather (or load) a snapshot, evaluate it, render the report in every format
+/// asked for. A run that fails still replaces every output file, with a report saying why
+/// (exit 2).
 async fn check(args: CheckArgs) -> Result<u8> {
+    // Contradicting --format values stop the run before anything is read.
+    let outputs = outputs(&args.output.format, args.output.output_file.as_deref())?;
+    let files: Vec<String> = outputs
+        .iter()
+        .filter_map(|(_, path)| path.as_ref().map(|p| p.display().to_string()))
+        .collect();
     let report = match check_report(&args).await {
         Ok(report) => report,
         Err(error) => {
-            let Some(path) = &args.output.output_file else {
+            if files.is_empty() {
                 return Err(error);
-            };
+            }
             let scope = match &args.snapshot {
                 Some(_) => Scope::default(),
                 None => scope(&args.scope).unwrap_or_default(),
             };
-            let failed = Report::failed(scope, format!("{error:#}"));
-            if let Err(write_error) = write_report(&failed, &args) {
+            let mut failed = Report::failed(scope, format!("{error:#}"));
+            failed.inputs = inputs(
+                &args,
+                config_path(args.config.as_deref(), args.no_config).as_deref(),
+                args.license_plan.as_slice(),
+            );
+            if let Err(write_error) = write_reports(&failed, &outputs, false) {
                 return Err(anyhow!(
-                    "{error:#}\n(and the report file could not be replaced: {write_error:#})"
+                    "{error:#}\n(and a report file could not be replaced: {write_error:#})"
                 ));
             }
             if progress_allowed() {
                 eprintln!(
                     "esu-preflight: the run failed; a report saying so was written to {}",
-                    path.display()
+                    files.join(", ")
                 );
             }
             return Err(error);
         }
     };
-    write_report(&report, &args)?;
-    if let Some(path) = args
-        .output
-        .output_file
-        .as_ref()
-        .filter(|_| progress_allowed())
-    {
+    write_reports(&report, &outputs, true)?;
+    if !files.is_empty() && progress_allowed() {
         eprintln!(
             "esu-preflight: {}; report written to {}",
             report.summary,
-            path.display()
+            files.join(", ")
         );
     }
     Ok(report.summary.exit_code)
 }
 
+/// Where each format goes: the `FORMAT=PATH` values to their files, the bare format (at most
+/// one; the table when there is none) to `--output-file` or standard output (`None`).
+fn outputs(
+    targets: &[FormatTarget],
+    output_file: Option<&Path>,
+) -> Result<Vec<(Format, Option<PathBuf>)>> {
+    let bare: Vec<Format> = targets
+        .iter()
+        .filter(|t| t.path.is_none())
+        .map(|t| t.format)
+        .collect();
+    if bare.len() > 1 {
+        bail!(
+            "--format {} and --format {}: only one format can go to {}; write the others to \
+             files with --format FORMAT=PATH",
+            bare[0],
+            bare[1],
+            output_file.map_or_else(
+                || "standard output".to_owned(),
+                |p| format!("--output-file {}", p.display())
+            )
+        );
+    }
+    let mut outputs: Vec<(Format, Option<PathBuf>)> = targets
+        .iter()
+        .filter_map(|t| t.path.clone().map(|path| (t.format, Some(path))))
+        .collect();
+    outputs.push((
+        bare.first().copied().unwrap_or(Format::Table),
+        output_file.map(Path::to_path_buf),
+    ));
+    let mut seen = std::collections::HashSet::new();
+    for path in outputs.iter().filter_map(|(_, path)| path.as_ref()) {
+        if !seen.insert(path) {
+            bail!(
+                "{} is named twice as an output file (--format FORMAT=PATH, --output-file): \
+                 give each format its own file",
+                path.display()
+            );
+        }
+    }
+    Ok(outputs)
+}
+
+/// The files a `check` run reads, for the report ([`Report::inputs`]).
+fn inputs(args: &CheckArgs, config: Option<&Path>, license_plans: &[PathBuf]) -> ReportInputs {
+    let name = |path: Option<&Path>| {
+        path.filter(|p| p.as_os_str() != "-")
+            .map(|p| p.display().to_string())
+    };
+    ReportInputs {
+        license_plan: name(license_plans.first().map(PathBuf::as_path)),
+        config: name(config),
+        snapshot: name(args.snapshot.as_deref()),
+    }
+}
+
 /// The report of a `check` run, or why there is none.
 async fn check_report(args: &CheckArgs) -> Result<Report> {
     // A bad configuration or plan stops the run before anything is read from Azure.
-    let file = match config_path(args.config.as_deref(), args.no_config) {
-        Some(path) => Some(ConfigFile::load(&path)?),
+    let config_file = config_path(args.config.as_deref(), args.no_config);
+    let file = match &config_file {
+        Some(path) => Some(ConfigFile::load(path)?),
         None => None,
     };
     let config = file
@@ -378,7 +456,14 @@ async fn check_report(args: &CheckArgs) -> Result<Report> {
     let findings = checks::evaluate(&input);
     let outcomes = config_file::suppression_outcomes(&config.suppress, &findings, now);
     // The table lists them itself; otherwise the ones worth a look go to standard error.
-    if args.output.format != Format::Table || args.output.output_file.is_some() {
+    let table_on_stdout = args.output.output_file.is_none()
+        && args
+            .output
+            .format
+            .iter()
+            .filter(|t| t.path.is_none())
+            .all(|t| t.format == Format::Table);
+    if !table_on_stdout {
         for outcome in outcomes
             .iter()
             .filter(|o| o.status != SuppressionStatus::Applied)
@@ -390,7 +475,10 @@ async fn check_report(args: &CheckArgs) -> Result<Report> {
         fail_on: settings.fail_on,
         allow_inconclusive: settings.allow_inconclusive,
     };
-    Ok(Report::new(snapshot.scope.clone(), findings, gate).with_suppressions(outcomes))
+    let mut report =
+        Report::new(snapshot.scope.clone(), findings, gate).with_suppressions(outcomes);
+    report.inputs = inputs(args, config_file.as_deref(), &settings.license_plans);
+    Ok(report)
 }
 
 /// The configuration file of a `check` run: `--config FILE`, else `./esu-preflight.toml` when
@@ -482,20 +570,38 @@ impl Settings {
     }
 }
 
-/// Writes `report` where `check`'s flags say, in their format.
-fn write_report(report: &Report, args: &CheckArgs) -> Result<()> {
-    let format = args.output.format;
-    write_output(args.output.output_file.as_deref(), |out, is_terminal| {
-        let options = RenderOptions {
-            color: format == Format::Table && is_terminal && colour_allowed(),
-            width: if is_terminal {
-                terminal_width()
-            } else {
-                RenderOptions::default().width
-            },
-        };
-        render::render(report, format, &options, out)
-    })
+/// Writes `report` in each format to its file, then the one for standard output, if any (and
+/// only when `to_stdout`: a failed run's error goes to standard error instead).
+fn write_reports(
+    report: &Report,
+    outputs: &[(Format, Option<PathBuf>)],
+    to_stdout: bool,
+) -> Result<()> {
+    let mut ordered: Vec<&(Format, Option<PathBuf>)> = outputs.iter().collect();
+    ordered.sort_by_key(|(_, path)| path.is_none());
+    let mut first_error = None;
+    for (format, path) in ordered {
+        if path.is_none() && !to_stdout {
+            continue;
+        }
+        let format = *format;
+        // Every file is attempted even when one cannot be written.
+        let written = write_output(path.as_deref(), |out, is_terminal| {
+            let options = RenderOptions {
+                color: format == Format::Table && is_terminal && colour_allowed(),
+                width: if is_terminal {
+                    terminal_width()
+                } else {
+                    RenderOptions::default().width
+                },
+            };
+            render::render(report, format, &options, out)
+        });
+        if let Err(error) = written {
+            first_error.get_or_insert(error);
+        }
+    }
+    first_error.map_or(Ok(()), Err)
 }
 
 /// `snapshot`: gather and save. The file is written whole or not at all; when the run fails,

@@ -1063,7 +1063,7 @@ async fn bash_completion_completes_subcommand_options_and_values() {
             "auto environment workload-identity azure-pipelines managed-identity azure-cli \
              access-token",
             "--yes",
-            "table json",
+            "table json sarif junit markdown github csv",
             "AzureUSGovernment",
             "warning",
             "ws2012 ws2016 ws2008 all",

@@ -197,6 +197,49 @@ pub struct Report {
     /// [`crate::config`]). Absent from the JSON when there are none.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub suppressions: Vec<SuppressionOutcome>,
+    /// The files the run read (license plan, configuration, snapshot), as the user named them:
+    /// the SARIF emitter points its results at them (see [`ReportInputs`]). Not part of the
+    /// JSON report: the same facts give the same JSON whether read live or from a snapshot
+    /// file, wherever that file lies.
+    #[serde(skip)]
+    pub inputs: ReportInputs,
+}
+
+/// The files a run read, as the user named them on the command line (relative paths stay
+/// relative, so a report made in a CI checkout names the repository's files).
+///
+/// ```
+/// use esu_preflight::report::ReportInputs;
+///
+/// let inputs = ReportInputs { license_plan: Some("plan.toml".into()), ..ReportInputs::default() };
+/// assert_eq!(inputs.files().collect::<Vec<_>>(), ["plan.toml"]);
+/// assert!(ReportInputs::default().is_empty());
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReportInputs {
+    /// The license plan (`--license-plan`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub license_plan: Option<String>,
+    /// The configuration file (`--config`, or the one found in the working directory).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub config: Option<String>,
+    /// The snapshot evaluated offline (`check --snapshot`); never standard input.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub snapshot: Option<String>,
+}
+
+impl ReportInputs {
+    /// Whether no file was read.
+    pub fn is_empty(&self) -> bool {
+        self.files().next().is_none()
+    }
+
+    /// The files, in this order: license plan, configuration, snapshot.
+    pub fn files(&self) -> impl Iterator<Item = &str> {
+        [&self.license_plan, &self.config, &self.snapshot]
+            .into_iter()
+            .filter_map(|file| file.as_deref())
+    }
 }
 
 impl Report {
@@ -230,6 +273,7 @@ impl Report {
             findings,
             error: None,
             suppressions: Vec::new(),
+            inputs: ReportInputs::default(),
         }
     }
 
@@ -263,6 +307,7 @@ impl Report {
             findings: Vec::new(),
             error: Some(error.into()),
             suppressions: Vec::new(),
+            inputs: ReportInputs::default(),
         }
     }
 }

@@ -19,11 +19,19 @@ pub struct JsonEmitter;
 
 impl Emitter for JsonEmitter {
     fn emit(&self, report: &Report, out: &mut dyn io::Write) -> io::Result<()> {
-        let mut serializer =
-            serde_json::Serializer::with_formatter(&mut *out, TerminalSafe::default());
-        report.serialize(&mut serializer)?;
-        out.write_all(b"\n")
+        write_terminal_safe(report, out)
     }
+}
+
+/// Writes `value` as pretty-printed JSON, a newline after it, escaping what a terminal could
+/// act on (see [`JsonEmitter`]). Shared by the emitters whose format is JSON (SARIF).
+pub(super) fn write_terminal_safe(
+    value: &impl Serialize,
+    out: &mut dyn io::Write,
+) -> io::Result<()> {
+    let mut serializer = serde_json::Serializer::with_formatter(&mut *out, TerminalSafe::default());
+    value.serialize(&mut serializer)?;
+    out.write_all(b"\n")
 }
 
 /// serde_json's pretty formatter, escaping what a terminal could act on (see [`JsonEmitter`]).

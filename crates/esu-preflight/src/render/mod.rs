@@ -1,5 +1,9 @@
 //! Emitters: one per output format, each writing a report to any `io::Write`.
 //!
+//! Formats: a table for people ([`TableEmitter`]), the JSON report ([`JsonEmitter`]), and for CI
+//! SARIF 2.1.0 ([`SarifEmitter`]), JUnit XML ([`JunitEmitter`]), Markdown ([`MarkdownEmitter`]),
+//! GitHub Actions workflow commands ([`GithubEmitter`]) and CSV ([`CsvEmitter`]).
+//!
 //! Every format implements [`Emitter`]; [`render`] picks one by [`Format`]. Output is
 //! deterministic (findings are already sorted in the [`Report`]; no timestamps) and never
 //! coloured unless [`RenderOptions::color`] says so — deciding that (a terminal, no `NO_COLOR`)
@@ -20,11 +24,21 @@
 //! assert!(String::from_utf8(out).unwrap().ends_with("0 passed, 0 failed, 0 inconclusive, 0 skipped\n"));
 //! ```
 
+mod csv;
+mod github;
 mod json;
+mod junit;
+mod markdown;
+mod sarif;
 mod table;
 mod text;
 
+pub use self::csv::CsvEmitter;
+pub use github::{GithubEmitter, escape_data, escape_property};
 pub use json::JsonEmitter;
+pub use junit::JunitEmitter;
+pub use markdown::MarkdownEmitter;
+pub use sarif::{RUN_FAILED_RULE, SARIF_SCHEMA, SarifEmitter};
 pub use table::TableEmitter;
 pub use text::{strip_controls, wrap, wrap_paragraphs, wrap_with_commands};
 
@@ -35,8 +49,8 @@ use std::str::FromStr;
 
 /// An output format.
 ///
-/// `#[non_exhaustive]`: more are coming (sarif, junit, markdown, github, csv), and adding one
-/// must not break an embedder's `match`. List them with [`Format::ALL`].
+/// `#[non_exhaustive]`: more may come, and adding one must not break an embedder's `match`.
+/// List them with [`Format::ALL`].
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum Format {
@@ -45,24 +59,62 @@ pub enum Format {
     Table,
     /// The JSON report: the public, versioned contract for other tools.
     Json,
+    /// SARIF 2.1.0 for GitHub code scanning and other SARIF viewers ([`SarifEmitter`]).
+    Sarif,
+    /// JUnit XML for test-result views (Azure DevOps, GitLab, Jenkins) ([`JunitEmitter`]).
+    Junit,
+    /// GitHub-flavoured Markdown for `$GITHUB_STEP_SUMMARY` and PR comments
+    /// ([`MarkdownEmitter`]).
+    Markdown,
+    /// GitHub Actions workflow commands (`::error …`), shown as annotations ([`GithubEmitter`]).
+    Github,
+    /// CSV for spreadsheets: one row per finding ([`CsvEmitter`]).
+    Csv,
 }
 
 impl Format {
     /// Every format, in the order `--help` lists them. (Its length grows with new formats: use
     /// it as a slice or with `map`, never as `[Format; 2]`.)
-    pub const ALL: [Format; 2] = [Format::Table, Format::Json];
+    pub const ALL: [Format; 7] = [
+        Format::Table,
+        Format::Json,
+        Format::Sarif,
+        Format::Junit,
+        Format::Markdown,
+        Format::Github,
+        Format::Csv,
+    ];
 
     /// The name used on the command line and in config files.
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Table => "table",
             Self::Json => "json",
+            Self::Sarif => "sarif",
+            Self::Junit => "junit",
+            Self::Markdown => "markdown",
+            Self::Github => "github",
+            Self::Csv => "csv",
         }
     }
 
     /// The names of every format, e.g. for a CLI's possible values.
     pub fn all_names() -> &'static [&'static str] {
-        &["table", "json"]
+        &[
+            "table", "json", "sarif", "junit", "markdown", "github", "csv",
+        ]
+    }
+
+    /// The usual file extension of the format (without the dot), e.g. `sarif`, `xml`, `md`.
+    pub fn extension(self) -> &'static str {
+        match self {
+            Self::Table | Self::Github => "txt",
+            Self::Json => "json",
+            Self::Sarif => "sarif",
+            Self::Junit => "xml",
+            Self::Markdown => "md",
+            Self::Csv => "csv",
+        }
     }
 }
 
@@ -117,6 +169,10 @@ pub trait Emitter {
 }
 
 /// Writes `report` to `out` as `format`.
+///
+/// Every format writes a report of a failed run ([`Report::error`]) too, saying so, so a file
+/// a CI step uploads never passes for a green result: JSON keeps the `error` member, SARIF says
+/// `executionSuccessful: false`, JUnit has one failing test case, and the others lead with it.
 pub fn render(
     report: &Report,
     format: Format,
@@ -126,6 +182,11 @@ pub fn render(
     match format {
         Format::Table => TableEmitter::new(options.clone()).emit(report, out),
         Format::Json => JsonEmitter.emit(report, out),
+        Format::Sarif => SarifEmitter.emit(report, out),
+        Format::Junit => JunitEmitter.emit(report, out),
+        Format::Markdown => MarkdownEmitter.emit(report, out),
+        Format::Github => GithubEmitter.emit(report, out),
+        Format::Csv => CsvEmitter.emit(report, out),
     }
 }
 
@@ -149,7 +210,8 @@ mod tests {
         let err = "xml".parse::<Format>().unwrap_err();
         assert_eq!(
             err.to_string(),
-            "unknown format \"xml\": expected one of table, json"
+            "unknown format \"xml\": expected one of table, json, sarif, junit, markdown, \
+             github, csv"
         );
     }
 }

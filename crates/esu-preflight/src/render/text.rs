@@ -211,6 +211,17 @@ pub fn strip_controls(text: &str) -> Cow<'_, str> {
     )
 }
 
+/// [`strip_controls`] for formats that keep line breaks in their own way (escaped, quoted or
+/// turned into `<br>`): removes every character [`strip_controls`] would, except `\n`, `\r`
+/// and `\t`, which are kept for the emitter to deal with.
+pub(super) fn strip_controls_keep_lines(text: &str) -> Cow<'_, str> {
+    let unwanted = |c: char| needs_stripping(c) && !matches!(c, '\n' | '\r' | '\t');
+    if !text.chars().any(unwanted) {
+        return Cow::Borrowed(text);
+    }
+    Cow::Owned(text.chars().filter(|&c| !unwanted(c)).collect())
+}
+
 /// Whether [`strip_controls`] replaces or removes `c`. (A plain space is not a control.)
 fn needs_stripping(c: char) -> bool {
     c.is_control() || affects_display(c)
