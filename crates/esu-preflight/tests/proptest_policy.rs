@@ -151,6 +151,7 @@ fn any_resource() -> impl Strategy<Value = Resource> {
             kind: None,
             tags,
             fields,
+            unknown: Default::default(),
         })
 }
 

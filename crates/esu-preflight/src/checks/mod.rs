@@ -37,6 +37,7 @@ mod licenses;
 mod machines;
 mod patches;
 mod plan_checks;
+mod policy_checks;
 mod providers;
 mod subscription;
 
@@ -51,6 +52,10 @@ pub use machines::{
 };
 pub use patches::EsuUpdatesNotInstalled;
 pub use plan_checks::{LicenseRejectedByService, ResourceGroupMissing};
+pub use policy_checks::{
+    DenyPolicyBlocksLicense, DenyPolicyBlocksLicenseLink, DenyPolicyBlocksProviderResources,
+    DenyPolicyUndetermined, PROVIDER_RESOURCE_TYPES, PolicyEvaluationDisagrees,
+};
 pub use providers::{
     ProviderNotRegistered, ProviderRegistrationNotPermitted, registration_not_permitted_remediation,
 };
@@ -655,11 +660,16 @@ fn unavailable_evidence(reason: &Unavailable) -> serde_json::Value {
     serde_json::to_value(reason).unwrap_or(serde_json::Value::Null)
 }
 
-static CHECKS: [&dyn Check; 21] = [
+static CHECKS: [&dyn Check; 26] = [
     &SubscriptionNotUsable,
     &ResourceGroupMissing,
     &ProviderNotRegistered,
     &ProviderRegistrationNotPermitted,
+    &DenyPolicyBlocksLicense,
+    &DenyPolicyBlocksLicenseLink,
+    &DenyPolicyBlocksProviderResources,
+    &DenyPolicyUndetermined,
+    &PolicyEvaluationDisagrees,
     &LicenseBelowCoreMinimum,
     &LicenseNotActivated,
     &LicenseTargetMismatch,

@@ -1,0 +1,1789 @@
+//! ESU301–ESU305: Deny policies against what the ESU flow creates, decided before anything is
+//! created.
+//!
+//! Each check looks at *targets*: a resource the ESU flow would create, modelled as a
+//! [`policy::Resource`], with the policy assignments and exemptions that apply where it would be
+//! created. The license plan names them (its licenses, the license profiles linking its
+//! machines); without a plan they are hypothetical — a license as it would be created in a
+//! resource group that holds ESU licenses (else the subscription), at the locations of the
+//! licenses or candidate machines there, and a license profile on each candidate machine. What
+//! only a plan could tell (a license's name, its tags, a location nothing suggests) is unknown:
+//! a rule that depends on it is undecidable (ESU304, "a license plan decides it"), never a pass.
+//!
+//! Every enforced assignment is decided with [`policy::decide`]; a `Denies` is a failure of
+//! ESU301 (licenses), ESU302 (license profiles) or ESU303 (the resource types of the required
+//! providers), one finding per (resource, assignment); `Undecidable` is ESU304. The service's
+//! own `checkPolicyRestrictions` answer, when the snapshot has one, goes into the evidence and
+//! ESU305 warns when it disagrees with the local evaluation.
+
+use super::estate::{Link, MachineRef};
+use super::{Check, CheckCtx, CheckDocs, CheckInfo, Diagnostic, Subject};
+use crate::finding::{Finding, Severity, Status};
+use crate::plan::PlannedLicense;
+use crate::policy::{self, Allowed, AssignmentContext, Decision, Exclusion, Resource, Undecided};
+use crate::programs::{self, OsClass};
+use crate::snapshot::{Fact, Unavailable};
+use serde_json::{Value, json};
+use std::collections::BTreeMap;
+
+/// ESU301: an enforced Deny policy would reject the planned `Microsoft.HybridCompute/licenses`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct DenyPolicyBlocksLicense;
+
+/// ESU302: an enforced Deny policy would reject a `Microsoft.HybridCompute/machines/licenseProfiles`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct DenyPolicyBlocksLicenseLink;
+
+/// ESU303: an enforced Deny policy rejects resource types of a required provider.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct DenyPolicyBlocksProviderResources;
+
+/// ESU304: a Deny-capable policy applies but whether it rejects the resource cannot be decided.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct DenyPolicyUndetermined;
+
+/// ESU305: the service's `checkPolicyRestrictions` answer disagrees with the local evaluation.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct PolicyEvaluationDisagrees;
+
+/// The resource types of the required providers that ESU303 evaluates, and why each matters.
+///
+/// - `Microsoft.HybridCompute/machines`: onboarding a server to Azure Arc creates it; without an
+///   Arc machine there is nothing to license.
+/// - `Microsoft.HybridCompute/machines/extensions`: the extensions Arc machines get for patching
+///   and guest configuration (Azure Update Manager, `AzurePolicyforWindows`).
+/// - `Microsoft.GuestConfiguration/guestConfigurationAssignments`: the ESU patch-status policy
+///   ("Extended Security Updates should be installed…", ESU601) reports through one.
+///
+/// Licenses and license profiles have checks of their own (ESU301, ESU302).
+pub const PROVIDER_RESOURCE_TYPES: [&str; 3] = [
+    "Microsoft.HybridCompute/machines",
+    "Microsoft.HybridCompute/machines/extensions",
+    "Microsoft.GuestConfiguration/guestConfigurationAssignments",
+];
+
+const POLICY_URI: &str =
+    "https://learn.microsoft.com/azure/azure-arc/servers/troubleshoot-extended-security-updates";
+const RESTRICTIONS_URI: &str =
+    "https://learn.microsoft.com/rest/api/policy/policy-restrictions/check-at-resource-group-scope";
+
+/// Why a field of a hypothetical resource is unknown: the words ESU304's message carries.
+const PLAN_DECIDES: &str = "not known without a license plan (a license plan decides it)";
+
+const HOW_TO_FIX_DENY: &str = "Either request a policy exemption for the scope (`az policy \
+exemption create --name NAME --policy-assignment ASSIGNMENT_ID --exemption-category Waiver --scope \
+RESOURCE_GROUP_ID`, plus `--policy-definition-reference-ids REF` for an initiative member), or ask \
+the policy owner to allow what the finding names: remove the type from Not allowed resource types \
+(listOfResourceTypesNotAllowed), add it to Allowed resource types (listOfResourceTypesAllowed), add \
+the location to Allowed locations (listOfAllowedLocations), set the ESU deny policy's effect to \
+Audit or Disabled, or exclude the resource group with notScopes. Exemptions need \
+Microsoft.Authorization/policyExemptions/write (Resource Policy Contributor or Owner).";
+
+static BLOCKS_LICENSE: CheckInfo = CheckInfo {
+    id: "ESU301",
+    name: "deny-policy-blocks-license",
+    default_severity: Severity::Error,
+    summary: "An enforced policy assignment with a Deny effect would reject the planned ESU license (type, location, name or tags).",
+    help_uri: POLICY_URI,
+    docs: CheckDocs {
+        what_it_checks: "Evaluates every policy assignment that applies where a license would be \
+created (policyAssignments?$filter=atScope() of the license's resource group, inherited \
+management-group and subscription assignments included; the subscription's when the group was not \
+read) against the license resource: type Microsoft.HybridCompute/licenses, its name, location and \
+tags. The definition (or each member of an initiative) is evaluated with the effect resolved from \
+the literal, the assignment's parameters, the initiative's parameters and defaults, and overrides. \
+An assignment that is DoNotEnforce, whose notScopes cover the group, that an unexpired exemption \
+covers, whose resourceSelectors leave the license out, or whose effect is not Deny never fails. \
+The licenses are the plan's; without a plan, a license as it would be created in each resource \
+group holding ESU licenses (else the subscription), at the locations of the licenses or candidate \
+machines there. One failing finding per (license, assignment); assignments that could not be read \
+make it inconclusive; what cannot be decided is ESU304.",
+        why_it_matters: "A Deny policy only shows up as RequestDisallowedByPolicy when the license \
+is created: in the portal's ESU flow, in `az connectedmachine license create`, in a pipeline. \
+Microsoft's ESU troubleshooting guide names Deny policies as a reason licenses cannot be \
+provisioned; the built-in \"[Preview]: Deny Extended Security Updates (ESUs) license creation or \
+modification\" (4c660f31-…) exists for exactly that, and Not allowed resource types (6c112d4e-…), \
+Allowed resource types (a08ec900-…) and Allowed locations (e56962a6-…) block it too.",
+        how_to_fix: HOW_TO_FIX_DENY,
+        example_finding: "fail  ESU301  licenses/esu-ws2012-dc  policy assignment 'Block ESU' \
+(block-esu) denies planned license esu-ws2012-dc: Not allowed resource types (built-in 6c112d4e-…) \
+matches, effect Deny from the default value of the definition's parameter 'effect'",
+    },
+};
+
+static BLOCKS_LINK: CheckInfo = CheckInfo {
+    id: "ESU302",
+    name: "deny-policy-blocks-license-link",
+    default_severity: Severity::Error,
+    summary: "An enforced policy assignment with a Deny effect would reject the license profile that links a machine to its license.",
+    help_uri: POLICY_URI,
+    docs: CheckDocs {
+        what_it_checks: "The same evaluation as ESU301 for the license profile a link creates \
+(PUT {machine}/licenseProfiles/default, type Microsoft.HybridCompute/machines/licenseProfiles, \
+the machine's location, esuProfile.assignedLicense = the license), against the policy assignments \
+of the machine's resource group. The machines are the plan's; without a plan, the candidate \
+machines (Windows Server 2012 / 2012 R2 / 2016 ESU-eligible machines with no license linked). One \
+failing finding per (machine, assignment).",
+        why_it_matters: "Linking a license is a PUT of a license profile on the machine. An \
+Allowed resource types list without Microsoft.HybridCompute/machines/licenseProfiles, or a Not \
+allowed list with it, lets the license be created and then blocks every link: the machine never \
+receives ESU.",
+        how_to_fix: HOW_TO_FIX_DENY,
+        example_finding: "fail  ESU302  machines/srv-01/licenseProfiles/default  policy assignment \
+'Allowed types' (allowed-types) denies the license profile of machine srv-01: Allowed resource \
+types (built-in a08ec900-…) matches, effect Deny from the assignment's value of parameter 'effect'",
+    },
+};
+
+static BLOCKS_PROVIDER: CheckInfo = CheckInfo {
+    id: "ESU303",
+    name: "deny-policy-blocks-provider-resources",
+    default_severity: Severity::Error,
+    summary: "An enforced Deny policy rejects resource types the ESU flow needs from the required providers (Arc machines, their extensions, guest configuration assignments).",
+    help_uri: POLICY_URI,
+    docs: CheckDocs {
+        what_it_checks: "Evaluates the policy assignments that apply at the subscription \
+(policyAssignments?$filter=atScope()) against the resource types ESU needs besides licenses: \
+Microsoft.HybridCompute/machines (onboarding a server to Arc), \
+Microsoft.HybridCompute/machines/extensions (patching and guest configuration extensions) and \
+Microsoft.GuestConfiguration/guestConfigurationAssignments (the ESU patch-status policy reports \
+through one), at the locations of the Arc machines in scope. A new resource's name is not known: \
+a rule on it is ESU304. With no machine in scope the location is not known either, and a \
+location-only rule is ESU304. One finding per type; one failure per (type, assignment).",
+        why_it_matters: "Provider registration is not evaluated by policy, but every resource the \
+registered provider serves is: a Deny on Arc machines stops onboarding, one on extensions or guest \
+configuration assignments stops ESU patch delivery and reporting.",
+        how_to_fix: HOW_TO_FIX_DENY,
+        example_finding: "fail  ESU303  Microsoft.HybridCompute  policy assignment 'Allowed \
+types' (allowed-types) denies Microsoft.HybridCompute/machines in eastus: Allowed resource types \
+(built-in a08ec900-…) matches, effect Deny",
+    },
+};
+
+static UNDETERMINED: CheckInfo = CheckInfo {
+    id: "ESU304",
+    name: "deny-policy-undetermined",
+    default_severity: Severity::Warning,
+    summary: "A policy assignment that could deny applies, but whether it rejects the ESU resource cannot be decided.",
+    help_uri: POLICY_URI,
+    docs: CheckDocs {
+        what_it_checks: "Reports every (assignment, definition) of the ESU301–ESU303 evaluation \
+whose answer could be Deny but cannot be decided: an operator, template function or alias the \
+evaluator does not know, a parameter with no value, a malformed definition or initiative, an \
+effect that cannot be resolved, a management-group scope whose place is unknown, or a value only a \
+license plan knows (a license's name, tags or location without a plan). The finding names the \
+assignment, the definition and the expression. One finding per (assignment, definition, \
+expression), listing the resources. A single pass when everything was decided; skipped when no \
+policy assignment could be read (ESU301–ESU303 report why).",
+        why_it_matters: "A policy the tool cannot decide may still deny the license at creation \
+time. Reporting it is the difference between \"no Deny policy\" and \"no Deny policy that we \
+understood\".",
+        how_to_fix: "Read the definition and the expression the finding names, and verify with the \
+policy owner whether it denies the resource; or ask the service itself: `az policy state \
+trigger-scan --resource-group RG` for existing resources, or POST \
+/subscriptions/{id}/resourceGroups/{rg}/providers/Microsoft.PolicyInsights/checkPolicyRestrictions \
+with the planned resource (esu-preflight does this with --license-plan when permitted). Without a \
+plan, run again with --license-plan FILE: the plan decides names, tags and locations.",
+        example_finding: "fail  ESU304  licenses/esu-ws2012-dc  whether policy assignment \
+'Naming' (naming) denies planned license esu-ws2012-dc cannot be decided: cannot decide \
+{\"field\":\"name\",\"sortOf\":\"esu-*\"}: 'sortOf' is not an operator the evaluator supports",
+    },
+};
+
+static DISAGREES: CheckInfo = CheckInfo {
+    id: "ESU305",
+    name: "policy-evaluation-disagrees",
+    default_severity: Severity::Warning,
+    summary: "The service's own policy pre-check (checkPolicyRestrictions) disagrees with esu-preflight's evaluation of a planned resource.",
+    help_uri: RESTRICTIONS_URI,
+    docs: CheckDocs {
+        what_it_checks: "For each planned license and license profile the service was asked about \
+(POST …/Microsoft.PolicyInsights/checkPolicyRestrictions, read-only), compares its answer — a \
+NonCompliant policy evaluation with effect Deny, or a Deny field restriction on a value the \
+resource has — with the local evaluation of ESU301/ESU302. Agreement passes; disagreement fails, \
+as an error when the service says Deny and the local evaluation found none (the creation would \
+fail), else as a warning. Skipped when the service could not be asked or the local evaluation \
+could not decide (ESU304).",
+        why_it_matters: "The service evaluates with its own definitions, aliases and exemptions; the \
+local evaluation names the exact assignment and condition. When they disagree, one of them is \
+missing something: a policy the snapshot could not see, an alias the evaluator models wrongly, or \
+an exemption the service knows about.",
+        how_to_fix: "Read the service's answer in the evidence (policyAssignmentId, reason) next to \
+the local evaluation; when the service says Deny, treat the resource as blocked and proceed as \
+for ESU301 (exemption or policy owner). Report a disagreement where the service allows and \
+esu-preflight denies, with the definition, as a bug.",
+        example_finding: "fail  ESU305  licenses/esu-ws2012-dc  the service's policy pre-check \
+denies planned license esu-ws2012-dc (assignment …/policyAssignments/tagging) but the local \
+evaluation found no Deny",
+    },
+};
+
+/// Which check a target belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Family {
+    License,
+    Link,
+    Provider,
+}
+
+/// Why a list of assignments or exemptions is missing.
+#[derive(Debug, Clone, Copy)]
+enum Missing<'a> {
+    /// The snapshot was taken without it.
+    NotInSnapshot,
+    /// It could not be read.
+    Unavailable(&'a Unavailable),
+}
+
+/// The policy facts that apply where a target would be created.
+#[derive(Debug, Clone)]
+struct ScopeFacts<'a> {
+    /// Where they were read (`/subscriptions/s` or `…/resourceGroups/rg`).
+    scope: String,
+    assignments: Result<&'a [Value], Missing<'a>>,
+    exemptions: Result<&'a [Value], Missing<'a>>,
+}
+
+/// A resource the ESU flow would create, and where.
+#[derive(Debug, Clone)]
+struct Target<'a> {
+    family: Family,
+    resource: Resource,
+    /// The finding's resource id.
+    finding_id: String,
+    /// The resource in words: "planned license esu-1".
+    label: String,
+    /// The scope an exemption would be created at.
+    exemption_scope: String,
+    facts: ScopeFacts<'a>,
+}
+
+fn missing<'a>(fact: Option<&'a Fact<Vec<Value>>>) -> Result<&'a [Value], Missing<'a>> {
+    match fact {
+        None => Err(Missing::NotInSnapshot),
+        Some(Fact::Available { value }) => Ok(value.as_slice()),
+        Some(Fact::Unavailable { reason }) => Err(Missing::Unavailable(reason)),
+    }
+}
+
+/// The policy facts of resource group `rg` in the subscription being checked, else the
+/// subscription's (its `atScope()` list has the management-group and subscription assignments,
+/// not the group's own).
+fn scope_facts<'a>(ctx: &CheckCtx<'a>, rg: Option<&str>) -> ScopeFacts<'a> {
+    let sub = ctx.subscription;
+    let sub_scope = ctx.subscription_resource_id();
+    let group = rg
+        .and_then(|rg| sub.resource_group(rg))
+        .filter(|g| g.authorization.policy_assignments.is_some());
+    let sub_exemptions = missing(sub.authorization.policy_exemptions.as_ref());
+    match group {
+        Some(g) => ScopeFacts {
+            scope: format!("{sub_scope}/resourceGroups/{}", g.name),
+            assignments: missing(g.authorization.policy_assignments.as_ref()),
+            exemptions: match &g.authorization.policy_exemptions {
+                Some(fact) => missing(Some(fact)),
+                None => sub_exemptions,
+            },
+        },
+        None => ScopeFacts {
+            scope: sub_scope,
+            assignments: missing(sub.authorization.policy_assignments.as_ref()),
+            exemptions: sub_exemptions,
+        },
+    }
+}
+
+/// The resource group named in an ARM id.
+fn resource_group_of(id: &str) -> Option<&str> {
+    let mut segments = id.split('/');
+    while let Some(segment) = segments.next() {
+        if segment.eq_ignore_ascii_case("resourceGroups") {
+            return segments.next().filter(|s| !s.is_empty());
+        }
+    }
+    None
+}
+
+/// The subscription named in an ARM id.
+fn subscription_of(id: &str) -> Option<&str> {
+    let mut segments = id.split('/');
+    while let Some(segment) = segments.next() {
+        if segment.eq_ignore_ascii_case("subscriptions") {
+            return segments.next();
+        }
+    }
+    None
+}
+
+/// The first subscription in scope: a planned license's subscription when it names none.
+fn default_subscription<'a>(ctx: &CheckCtx<'a>) -> &'a str {
+    ctx.snapshot
+        .scope
+        .subscriptions
+        .first()
+        .map_or("", String::as_str)
+}
+
+/// Whether a planned license is within the `--program` filter.
+fn in_program(ctx: &CheckCtx<'_>, license: &PlannedLicense) -> bool {
+    ctx.program
+        .is_none_or(|p| programs::by_target(&license.target).is_some_and(|lp| lp.id == p.id))
+}
+
+/// A hypothetical resource's name, for its id (the name itself is unknown).
+const NEW: &str = "new";
+
+/// The license targets of the subscription being checked.
+fn license_targets<'a>(ctx: &CheckCtx<'a>) -> Vec<Target<'a>> {
+    let sub = ctx.subscription_id();
+    let default = default_subscription(ctx);
+    if !ctx.plan.is_empty() {
+        return ctx
+            .plan
+            .licenses
+            .iter()
+            .filter(|l| l.subscription_or(default).eq_ignore_ascii_case(sub) && in_program(ctx, l))
+            .map(|l| {
+                let resource =
+                    Resource::planned_license(sub, &l.resource_group, &l.name, &l.location, []);
+                let rg_id = format!("/subscriptions/{sub}/resourceGroups/{}", l.resource_group);
+                Target {
+                    family: Family::License,
+                    finding_id: l.resource_id(default),
+                    label: format!("planned license {}", l.name),
+                    exemption_scope: rg_id,
+                    facts: scope_facts(ctx, Some(&l.resource_group)),
+                    resource,
+                }
+            })
+            .collect();
+    }
+    // Without a plan: the groups holding ESU licenses, at those licenses' locations; else the
+    // subscription, at the candidate machines' locations.
+    let mut groups: BTreeMap<String, (String, Vec<String>)> = BTreeMap::new();
+    for l in ctx.estate.licenses_in(sub) {
+        let Some(rg) = resource_group_of(&l.license.id) else {
+            continue;
+        };
+        let entry = groups
+            .entry(rg.to_ascii_lowercase())
+            .or_insert_with(|| (rg.to_owned(), Vec::new()));
+        if let Some(location) = l.license.location.as_deref() {
+            push_location(&mut entry.1, location);
+        }
+    }
+    let hypothetical = |rg: Option<&str>, location: Option<&str>| {
+        let (id_rg, finding_id, where_) = match rg {
+            Some(rg) => (
+                rg.to_owned(),
+                format!("/subscriptions/{sub}/resourceGroups/{rg}"),
+                format!("resource group {rg}"),
+            ),
+            None => (
+                NEW.to_owned(),
+                format!("/subscriptions/{sub}"),
+                format!("subscription {sub}"),
+            ),
+        };
+        let mut resource =
+            Resource::planned_license(sub, &id_rg, NEW, location.unwrap_or_default(), [])
+                .with_unknown("name", PLAN_DECIDES)
+                .with_unknown("fullName", PLAN_DECIDES)
+                .with_unknown("id", PLAN_DECIDES)
+                .with_unknown("tags", PLAN_DECIDES);
+        if location.is_none() {
+            resource = resource.with_unknown("location", PLAN_DECIDES);
+        }
+        Target {
+            family: Family::License,
+            label: match location {
+                Some(location) => format!("a new ESU license in {where_} ({location})"),
+                None => format!("a new ESU license in {where_}"),
+            },
+            exemption_scope: finding_id.clone(),
+            finding_id,
+            facts: scope_facts(ctx, rg),
+            resource,
+        }
+    };
+    let mut targets = Vec::new();
+    if groups.is_empty() {
+        let mut locations = Vec::new();
+        for m in candidates(ctx) {
+            if let Some(location) = m.machine.location.as_deref() {
+                push_location(&mut locations, location);
+            }
+        }
+        if locations.is_empty() {
+            targets.push(hypothetical(None, None));
+        }
+        for location in &locations {
+            targets.push(hypothetical(None, Some(location)));
+        }
+    }
+    for (rg, locations) in groups.values() {
+        if locations.is_empty() {
+            targets.push(hypothetical(Some(rg), None));
+        }
+        for location in locations {
+            targets.push(hypothetical(Some(rg), Some(location)));
+        }
+    }
+    targets
+}
+
+fn push_location(locations: &mut Vec<String>, location: &str) {
+    let location = location.trim();
+    if !location.is_empty() && !locations.iter().any(|l| l.eq_ignore_ascii_case(location)) {
+        locations.push(location.to_owned());
+    }
+}
+
+/// The candidate machines of the subscription: ESU-eligible by OS, no license linked (within
+/// the `--program` filter and `--resource-group`).
+fn candidates<'a>(ctx: &CheckCtx<'a>) -> Vec<MachineRef<'a>> {
+    ctx.estate
+        .machines_in(ctx.subscription_id())
+        .filter(|m| {
+            let p = &m.machine.properties;
+            let os = programs::classify_os(
+                p.os_sku.as_deref().or(p.os_name.as_deref()),
+                p.os_version.as_deref(),
+            );
+            let OsClass::Eligible { program, .. } = os else {
+                return false;
+            };
+            let assigned = m
+                .machine
+                .esu_profile()
+                .and_then(|e| e.license_assignment_state.as_deref())
+                .is_some_and(|s| s.eq_ignore_ascii_case("Assigned"));
+            matches!(ctx.estate.link(*m), Link::None)
+                && !assigned
+                && ctx.program.is_none_or(|only| only.id == program.id)
+        })
+        .collect()
+}
+
+/// The license-profile targets of the subscription being checked (the machines live here).
+fn link_targets<'a>(ctx: &CheckCtx<'a>) -> Vec<Target<'a>> {
+    let sub = ctx.subscription_id();
+    let default = default_subscription(ctx);
+    let profile = |machine_id: &str, location: Option<&str>, license_id: Option<&str>, label| {
+        let machine_id = machine_id.trim_end_matches('/');
+        let mut resource = Resource::license_profile(
+            machine_id,
+            location.unwrap_or_default(),
+            license_id.unwrap_or_default(),
+        );
+        if location.is_none() {
+            resource = resource.with_unknown(
+                "location",
+                "the machine is not in the snapshot, so its location is not known",
+            );
+        }
+        if license_id.is_none() {
+            resource = resource.with_unknown(
+                "Microsoft.HybridCompute/machines/licenseProfiles/esuProfile.assignedLicense",
+                PLAN_DECIDES,
+            );
+        }
+        let rg = resource_group_of(machine_id);
+        Target {
+            family: Family::Link,
+            finding_id: resource.id.clone(),
+            label,
+            exemption_scope: rg.map_or_else(
+                || format!("/subscriptions/{sub}"),
+                |rg| format!("/subscriptions/{sub}/resourceGroups/{rg}"),
+            ),
+            facts: scope_facts(ctx, rg),
+            resource,
+        }
+    };
+    let machine_name = |id: &str| {
+        id.trim_end_matches('/')
+            .rsplit('/')
+            .next()
+            .unwrap_or_default()
+            .to_owned()
+    };
+    if ctx.plan.is_empty() {
+        return candidates(ctx)
+            .into_iter()
+            .map(|m| {
+                let name = machine_name(&m.machine.id);
+                profile(
+                    &m.machine.id,
+                    m.machine.location.as_deref(),
+                    None,
+                    format!("the license profile a link would create on machine {name}"),
+                )
+            })
+            .collect();
+    }
+    let mut targets: Vec<Target<'a>> = Vec::new();
+    for license in ctx.plan.licenses.iter().filter(|l| in_program(ctx, l)) {
+        let license_id = license.resource_id(default);
+        for machine_id in &license.machines {
+            if !subscription_of(machine_id).is_some_and(|s| s.eq_ignore_ascii_case(sub)) {
+                continue;
+            }
+            let id = format!(
+                "{}/licenseProfiles/default",
+                machine_id.trim_end_matches('/')
+            );
+            if targets
+                .iter()
+                .any(|t| t.finding_id.eq_ignore_ascii_case(&id))
+            {
+                continue;
+            }
+            let location = ctx
+                .estate
+                .machine(machine_id)
+                .and_then(|m| m.machine.location.as_deref());
+            targets.push(profile(
+                machine_id,
+                location,
+                Some(&license_id),
+                format!(
+                    "the license profile of machine {} (planned license {})",
+                    machine_name(machine_id),
+                    license.name
+                ),
+            ));
+        }
+    }
+    targets
+}
+
+/// The provider-resource targets: each type at each location of the machines in scope.
+fn provider_targets<'a>(ctx: &CheckCtx<'a>) -> Vec<Target<'a>> {
+    let sub = ctx.subscription_id();
+    let mut examples: Vec<(String, String)> = Vec::new();
+    for m in ctx.estate.machines_in(sub) {
+        if let Some(location) = m.machine.location.as_deref()
+            && !location.trim().is_empty()
+            && !examples
+                .iter()
+                .any(|(l, _)| l.eq_ignore_ascii_case(location.trim()))
+        {
+            examples.push((location.trim().to_owned(), m.machine.id.clone()));
+        }
+    }
+    let mut targets = Vec::new();
+    for type_ in PROVIDER_RESOURCE_TYPES {
+        let namespace = type_.split('/').next().unwrap_or_default();
+        let finding_id = format!("/subscriptions/{sub}/providers/{namespace}");
+        let make = |location: Option<&str>, machine_id: Option<&str>| {
+            let base = machine_id.map_or_else(
+                || format!("/subscriptions/{sub}/providers/Microsoft.HybridCompute/machines/{NEW}"),
+                |id| {
+                    let rg = resource_group_of(id).unwrap_or(NEW);
+                    format!(
+                        "/subscriptions/{sub}/resourceGroups/{rg}/providers/Microsoft.HybridCompute/machines/{NEW}"
+                    )
+                },
+            );
+            let id = match type_ {
+                "Microsoft.HybridCompute/machines/extensions" => format!("{base}/extensions/{NEW}"),
+                "Microsoft.GuestConfiguration/guestConfigurationAssignments" => format!(
+                    "{base}/providers/Microsoft.GuestConfiguration/guestConfigurationAssignments/{NEW}"
+                ),
+                _ => base,
+            };
+            let mut resource = Resource::planned(type_, &id, location)
+                .with_unknown(
+                    "name",
+                    "the name of a resource not created yet is not known",
+                )
+                .with_unknown(
+                    "fullName",
+                    "the name of a resource not created yet is not known",
+                )
+                .with_unknown("id", "the name of a resource not created yet is not known")
+                .with_unknown(
+                    "tags",
+                    "the tags of a resource not created yet are not known",
+                );
+            if location.is_none() {
+                resource = resource.with_unknown(
+                    "location",
+                    "no Arc machine in scope tells where machines are onboarded",
+                );
+            }
+            Target {
+                family: Family::Provider,
+                finding_id: finding_id.clone(),
+                label: match location {
+                    Some(location) => format!("{type_} in {location}"),
+                    None => type_.to_owned(),
+                },
+                exemption_scope: format!("/subscriptions/{sub}"),
+                // The subscription's assignments: where machines are onboarded is not known in
+                // advance; the machine's group only places the resource for notScopes.
+                facts: scope_facts(ctx, None),
+                resource,
+            }
+        };
+        if examples.is_empty() {
+            targets.push(make(None, None));
+        }
+        for (location, machine_id) in &examples {
+            targets.push(make(Some(location), Some(machine_id)));
+        }
+    }
+    targets
+}
+
+/// One definition (or initiative member) of an assignment that denies a target.
+#[derive(Debug, Clone)]
+struct MemberHit<'a> {
+    definition_id: String,
+    definition: &'a Value,
+    reference_id: Option<String>,
+    effect: String,
+    effect_source: String,
+}
+
+/// An assignment that denies a target.
+#[derive(Debug, Clone)]
+struct Hit<'a> {
+    assignment: &'a Value,
+    members: Vec<MemberHit<'a>>,
+}
+
+/// An (assignment, definition) whose answer cannot be decided for a target.
+#[derive(Debug, Clone)]
+struct Open<'a> {
+    assignment: &'a Value,
+    definition_id: String,
+    definition: Option<&'a Value>,
+    reference_id: Option<String>,
+    undecided: Undecided,
+}
+
+/// A definition the snapshot does not hold, or that could not be read.
+#[derive(Debug, Clone)]
+struct Unread<'a> {
+    assignment: &'a Value,
+    definition_id: String,
+    reason: Missing<'a>,
+}
+
+/// What the assignments at a target's scope do to it.
+#[derive(Debug, Clone, Default)]
+struct Evaluation<'a> {
+    denies: Vec<Hit<'a>>,
+    open: Vec<Open<'a>>,
+    unread: Vec<Unread<'a>>,
+    /// Assignments that would deny, or might, but are not enforced on the target (evidence).
+    not_enforced: Vec<Value>,
+    evaluated: usize,
+}
+
+impl Evaluation<'_> {
+    /// The local answer: `Some(true)` denied, `Some(false)` allowed, `None` not known.
+    fn denied(&self) -> Option<bool> {
+        if !self.denies.is_empty() {
+            Some(true)
+        } else if self.open.is_empty() && self.unread.is_empty() {
+            Some(false)
+        } else {
+            None
+        }
+    }
+}
+
+/// A string property of a payload's `properties` (or of the payload itself).
+fn prop<'v>(v: &'v Value, key: &str) -> Option<&'v str> {
+    let props = v.get("properties").unwrap_or(v);
+    props
+        .as_object()
+        .and_then(|m| crate::policy::lookup_ci(m, key))
+        .or_else(|| v.as_object().and_then(|m| crate::policy::lookup_ci(m, key)))
+        .and_then(Value::as_str)
+}
+
+/// A definition by id from the tenant's facts.
+fn lookup<'a>(map: &'a BTreeMap<String, Fact<Value>>, id: &str) -> Result<&'a Value, Missing<'a>> {
+    match map.get(&id.trim().to_ascii_lowercase()) {
+        None => Err(Missing::NotInSnapshot),
+        Some(Fact::Available { value }) => Ok(value),
+        Some(Fact::Unavailable { reason }) => Err(Missing::Unavailable(reason)),
+    }
+}
+
+/// Evaluates every assignment at the target's scope against it.
+fn evaluate<'a>(
+    ctx: &CheckCtx<'a>,
+    target: &Target<'a>,
+    assignments: &'a [Value],
+) -> Evaluation<'a> {
+    let exemptions: &'a [Value] = target.facts.exemptions.unwrap_or(&[]);
+    let tenant = &ctx.snapshot.tenant;
+    let management_groups = ctx.subscription.management_groups.as_deref();
+    let context = |assignment, definition, set_definition, reference_id| AssignmentContext {
+        assignment,
+        definition,
+        set_definition,
+        reference_id,
+        exemptions,
+        now: ctx.now,
+        management_groups,
+    };
+    static EMPTY: std::sync::LazyLock<Value> = std::sync::LazyLock::new(|| json!({}));
+    let mut out = Evaluation::default();
+    for assignment in assignments {
+        out.evaluated += 1;
+        let Some(definition_id) = prop(assignment, "policyDefinitionId") else {
+            out.open.push(Open {
+                assignment,
+                definition_id: String::new(),
+                definition: None,
+                reference_id: None,
+                undecided: Undecided::new(
+                    "policyDefinitionId",
+                    "the assignment names no policy definition",
+                ),
+            });
+            continue;
+        };
+        // Members to decide: (definition id, definition, reference id).
+        let mut members: Vec<(String, Result<&'a Value, Missing<'a>>, Option<String>)> = Vec::new();
+        let mut set_definition = None;
+        if policy::is_set_definition_id(definition_id) {
+            match lookup(&tenant.policy_set_definitions, definition_id) {
+                Ok(set) => {
+                    set_definition = Some(set);
+                    let listed = set
+                        .get("properties")
+                        .unwrap_or(set)
+                        .get("policyDefinitions")
+                        .is_some_and(Value::is_array);
+                    if !listed {
+                        out.open.push(Open {
+                            assignment,
+                            definition_id: definition_id.to_owned(),
+                            definition: Some(set),
+                            reference_id: None,
+                            undecided: Undecided::new(
+                                "properties.policyDefinitions",
+                                "the initiative lists no policy definitions (malformed)",
+                            ),
+                        });
+                    }
+                    for member in policy::set_members(set) {
+                        let definition = lookup(&tenant.policy_definitions, &member.definition_id);
+                        members.push((member.definition_id, definition, Some(member.reference_id)));
+                    }
+                }
+                Err(reason) => members.push((definition_id.to_owned(), Err(reason), None)),
+            }
+        } else {
+            members.push((
+                definition_id.to_owned(),
+                lookup(&tenant.policy_definitions, definition_id),
+                None,
+            ));
+        }
+        let mut hit = Hit {
+            assignment,
+            members: Vec::new(),
+        };
+        let mut excluded: Option<Exclusion> = None;
+        for (member_id, definition, reference_id) in members {
+            let definition = match definition {
+                Ok(definition) => definition,
+                Err(reason) => {
+                    // Not needed when the assignment does not enforce here at all.
+                    let stub = context(assignment, &EMPTY, set_definition, None);
+                    if let Decision::Allows {
+                        reason: Allowed::Excluded(e),
+                    } = policy::decide(&stub, &target.resource)
+                    {
+                        excluded = Some(e);
+                    } else {
+                        out.unread.push(Unread {
+                            assignment,
+                            definition_id: member_id,
+                            reason,
+                        });
+                    }
+                    continue;
+                }
+            };
+            let decision;
+            let source;
+            {
+                let ctx_a = AssignmentContext {
+                    reference_id: reference_id.as_deref(),
+                    ..context(assignment, definition, set_definition, None)
+                };
+                decision = policy::decide(&ctx_a, &target.resource);
+                source = matches!(decision, Decision::Denies { .. })
+                    .then(|| policy::effect_source(&ctx_a, &target.resource));
+            }
+            match decision {
+                Decision::Denies { effect } => hit.members.push(MemberHit {
+                    effect_source: source.unwrap_or_default(),
+                    definition_id: member_id,
+                    definition,
+                    reference_id,
+                    effect,
+                }),
+                Decision::Allows {
+                    reason: Allowed::Excluded(e),
+                } => excluded = Some(e),
+                Decision::Allows { .. } => {}
+                Decision::Undecidable(undecided) => out.open.push(Open {
+                    assignment,
+                    definition_id: member_id,
+                    definition: Some(definition),
+                    reference_id,
+                    undecided,
+                }),
+            }
+        }
+        if !hit.members.is_empty() {
+            out.denies.push(hit);
+        } else if let Some(e) = excluded {
+            out.not_enforced.push(json!({
+                "assignment": assignment_evidence(assignment),
+                "why": describe_exclusion(&e),
+            }));
+        }
+    }
+    out
+}
+
+fn describe_exclusion(e: &Exclusion) -> String {
+    match e {
+        Exclusion::DoNotEnforce => "enforcementMode DoNotEnforce".to_owned(),
+        Exclusion::NotScope { scope } => format!("notScopes excludes {scope}"),
+        Exclusion::Exempt {
+            exemption_id,
+            category,
+        } => format!("exempted ({category}) by {exemption_id}"),
+        Exclusion::NotSelected => "its resourceSelectors do not select the resource".to_owned(),
+    }
+}
+
+/// An assignment as evidence: display name, name, id, scope, enforcement mode.
+fn assignment_evidence(assignment: &Value) -> Value {
+    json!({
+        "displayName": prop(assignment, "displayName"),
+        "name": assignment.get("name").and_then(Value::as_str),
+        "id": assignment.get("id").and_then(Value::as_str),
+        "scope": prop(assignment, "scope"),
+        "enforcementMode": prop(assignment, "enforcementMode").unwrap_or("Default"),
+        "policyDefinitionId": prop(assignment, "policyDefinitionId"),
+    })
+}
+
+/// A definition as evidence: display name, id, the built-in it is.
+fn definition_evidence(id: &str, definition: Option<&Value>) -> Value {
+    let builtin = policy::builtin(id);
+    json!({
+        "id": id,
+        "displayName": definition.and_then(|d| prop(d, "displayName")).or(builtin.map(|b| b.name)),
+        "builtIn": builtin.map(|b| b.name),
+        "version": definition.and_then(|d| prop(d, "version")),
+    })
+}
+
+/// An assignment in words: `'Display' (name)`.
+fn assignment_label(assignment: &Value) -> String {
+    let name = assignment
+        .get("name")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    match prop(assignment, "displayName").filter(|d| !d.trim().is_empty()) {
+        Some(display) if !name.is_empty() => format!("'{}' ({name})", one_line(display)),
+        Some(display) => format!("'{}'", one_line(display)),
+        None if !name.is_empty() => format!("'{name}'"),
+        None => format!(
+            "'{}'",
+            assignment
+                .get("id")
+                .and_then(Value::as_str)
+                .unwrap_or("(unnamed)")
+        ),
+    }
+}
+
+/// A definition in words: its display name, and the built-in it is.
+fn definition_label(id: &str, definition: Option<&Value>) -> String {
+    let builtin = policy::builtin(id);
+    let guid = id.rsplit('/').next().unwrap_or(id);
+    match (definition.and_then(|d| prop(d, "displayName")), builtin) {
+        (_, Some(b)) => format!("{} (built-in {guid})", b.name),
+        (Some(display), None) => format!("'{}' ({guid})", one_line(display)),
+        (None, None) => format!("definition {guid}"),
+    }
+}
+
+/// Untrusted text on one line (the renderers strip control characters; a finding's message
+/// is one line by convention).
+fn one_line(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// Why a fact is missing, in words.
+fn describe_missing(what: &str, reason: Missing<'_>) -> String {
+    match reason {
+        Missing::NotInSnapshot => format!("the snapshot was taken without {what}"),
+        Missing::Unavailable(reason) => {
+            format!(
+                "could not read {what}: {}",
+                super::describe_unavailable(reason)
+            )
+        }
+    }
+}
+
+fn missing_evidence(reason: Missing<'_>) -> Value {
+    match reason {
+        Missing::NotInSnapshot => json!({ "code": super::NOT_IN_SNAPSHOT }),
+        Missing::Unavailable(reason) => serde_json::to_value(reason).unwrap_or(Value::Null),
+    }
+}
+
+/// What the service's `checkPolicyRestrictions` said of a target.
+#[derive(Debug, Clone)]
+enum Service<'a> {
+    /// A Deny: the restrictions or evaluations that say so.
+    Denies(Vec<Value>),
+    /// No Deny.
+    Allows,
+    /// The answer has no shape this reads.
+    Unreadable(String),
+    /// The service was not asked, or did not answer.
+    Unavailable(&'a Unavailable),
+}
+
+impl Service<'_> {
+    fn evidence(&self) -> Value {
+        match self {
+            Service::Denies(details) => json!({ "verdict": "deny", "denials": details }),
+            Service::Allows => json!({ "verdict": "allow" }),
+            Service::Unreadable(why) => json!({ "verdict": "unreadable", "why": why }),
+            Service::Unavailable(reason) => json!({
+                "verdict": "unavailable",
+                "unavailable": serde_json::to_value(reason).unwrap_or(Value::Null),
+            }),
+        }
+    }
+
+    /// `Some(true)`: the service denies; `Some(false)`: allows; `None`: no answer.
+    fn denied(&self) -> Option<bool> {
+        match self {
+            Service::Denies(_) => Some(true),
+            Service::Allows => Some(false),
+            _ => None,
+        }
+    }
+}
+
+/// The service's answer for a target, when the snapshot has one.
+fn service<'a>(ctx: &CheckCtx<'a>, target: &Target<'_>) -> Option<Service<'a>> {
+    let check = ctx
+        .subscription
+        .policy_restrictions
+        .iter()
+        .find(|c| c.resource_id.eq_ignore_ascii_case(&target.resource.id))?;
+    Some(match &check.answer {
+        Fact::Unavailable { reason } => Service::Unavailable(reason),
+        Fact::Available { value } => read_service_answer(value, &target.resource),
+    })
+}
+
+/// Reads a `checkPolicyRestrictions` answer: a NonCompliant evaluation with effect Deny, or a
+/// field restriction with result Deny on a value the resource has (or on any value), is a Deny.
+fn read_service_answer(answer: &Value, resource: &Resource) -> Service<'static> {
+    let Some(object) = answer.as_object() else {
+        return Service::Unreadable(format!("the answer is not an object: {}", short(answer)));
+    };
+    let is = |v: Option<&Value>, want: &str| {
+        v.and_then(Value::as_str)
+            .is_some_and(|s| s.trim().eq_ignore_ascii_case(want))
+    };
+    let mut denials = Vec::new();
+    let evaluations = object
+        .get("contentEvaluationResult")
+        .and_then(|c| c.get("policyEvaluations"));
+    for evaluation in evaluations.and_then(Value::as_array).into_iter().flatten() {
+        let effect = evaluation
+            .get("effectDetails")
+            .and_then(|e| e.get("policyEffect"));
+        if is(evaluation.get("evaluationResult"), "NonCompliant") && is(effect, "Deny") {
+            denials.push(json!({
+                "policy": evaluation.get("policyInfo"),
+                "evaluationResult": evaluation.get("evaluationResult"),
+            }));
+        }
+    }
+    let restrictions = object.get("fieldRestrictions");
+    for field in restrictions.and_then(Value::as_array).into_iter().flatten() {
+        let name = field
+            .get("field")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        for restriction in field
+            .get("restrictions")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            if !is(restriction.get("result"), "Deny") {
+                continue;
+            }
+            let squash = |s: &str| s.split_whitespace().collect::<String>().to_lowercase();
+            let hits = match restriction.get("values").and_then(Value::as_array) {
+                None => true,
+                Some(values) => match resource.field(name) {
+                    Ok(Some(Value::String(actual))) => values
+                        .iter()
+                        .filter_map(Value::as_str)
+                        .any(|v| squash(v) == squash(&actual)),
+                    _ => false,
+                },
+            };
+            if hits {
+                denials.push(json!({
+                    "field": name,
+                    "policy": restriction.get("policy"),
+                    "reason": restriction.get("reason"),
+                }));
+            }
+        }
+    }
+    let shaped =
+        evaluations.is_none_or(Value::is_array) && restrictions.is_none_or(Value::is_array);
+    if !shaped {
+        return Service::Unreadable(
+            "fieldRestrictions or contentEvaluationResult.policyEvaluations is not a list".into(),
+        );
+    }
+    if denials.is_empty() {
+        Service::Allows
+    } else {
+        Service::Denies(denials)
+    }
+}
+
+/// A JSON value as shown in a finding: cut at 200 characters.
+fn short(value: &Value) -> String {
+    let text = value.to_string();
+    match text.char_indices().nth(200) {
+        Some((cut, _)) => format!("{}…", &text[..cut]),
+        None => text,
+    }
+}
+
+/// What the policy owner could change so the target is allowed, for the remediation.
+fn owner_change(hit: &MemberHit<'_>, target: &Target<'_>) -> String {
+    let type_ = &target.resource.type_;
+    let location = target
+        .resource
+        .location
+        .as_deref()
+        .unwrap_or("the location");
+    match policy::builtin(&hit.definition_id) {
+        Some(b) if b == policy::NOT_ALLOWED_RESOURCE_TYPES => {
+            format!("remove {type_} from its listOfResourceTypesNotAllowed parameter")
+        }
+        Some(b) if b == policy::ALLOWED_RESOURCE_TYPES => {
+            format!("add {type_} to its listOfResourceTypesAllowed parameter")
+        }
+        Some(b)
+            if b == policy::ALLOWED_LOCATIONS || b == policy::ALLOWED_LOCATIONS_RESOURCE_GROUPS =>
+        {
+            let elsewhere = if target.family == Family::License {
+                ", or plan the license in a location it allows"
+            } else {
+                ""
+            };
+            format!("add {location} to its listOfAllowedLocations parameter{elsewhere}")
+        }
+        Some(b) if b == policy::DENY_ESU_LICENSE => "set its effect parameter to Audit or \
+            Disabled, or its enforcementMode to DoNotEnforce"
+            .to_owned(),
+        _ => format!(
+            "allow {type_} in {location} (the condition in this finding's evidence matched), or \
+             exclude {} with notScopes",
+            target.exemption_scope
+        ),
+    }
+}
+
+/// A name for an exemption: letters, digits and dashes.
+fn exemption_name(assignment: &Value) -> String {
+    let name = assignment
+        .get("name")
+        .and_then(Value::as_str)
+        .unwrap_or("policy");
+    let clean: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' {
+                c
+            } else {
+                '-'
+            }
+        })
+        .take(48)
+        .collect();
+    format!("esu-{clean}")
+}
+
+/// The remediation of a Deny: an exemption, or the policy owner.
+fn deny_remediation(hit: &Hit<'_>, target: &Target<'_>) -> String {
+    let first = &hit.members[0];
+    let assignment_id = hit
+        .assignment
+        .get("id")
+        .and_then(Value::as_str)
+        .unwrap_or("ASSIGNMENT_ID");
+    let references: Vec<&str> = hit
+        .members
+        .iter()
+        .filter_map(|m| m.reference_id.as_deref())
+        .collect();
+    let reference_flag = if references.is_empty() {
+        String::new()
+    } else {
+        format!(
+            " --policy-definition-reference-ids {}",
+            references.join(" ")
+        )
+    };
+    format!(
+        "request a policy exemption (needs Microsoft.Authorization/policyExemptions/write): \
+         `az policy exemption create --name {} --policy-assignment {assignment_id} \
+         --exemption-category Waiver --scope {}{reference_flag}`; or ask the owner of policy \
+         assignment {} (scope {}) to {}",
+        exemption_name(hit.assignment),
+        target.exemption_scope,
+        assignment_label(hit.assignment),
+        prop(hit.assignment, "scope").unwrap_or("unknown"),
+        owner_change(first, target)
+    )
+}
+
+/// The condition of a definition, as evidence.
+fn condition(definition: &Value) -> Value {
+    definition
+        .get("properties")
+        .unwrap_or(definition)
+        .get("policyRule")
+        .and_then(|r| r.get("if"))
+        .cloned()
+        .unwrap_or(Value::Null)
+}
+
+/// The targets of one finding (same resource id), evaluated together.
+struct Group<'t, 'a> {
+    finding_id: &'t str,
+    targets: Vec<&'t Target<'a>>,
+}
+
+fn groups<'t, 'a>(targets: &'t [Target<'a>]) -> Vec<Group<'t, 'a>> {
+    let mut out: Vec<Group<'t, 'a>> = Vec::new();
+    for target in targets {
+        match out
+            .iter_mut()
+            .find(|g| g.finding_id.eq_ignore_ascii_case(&target.finding_id))
+        {
+            Some(group) => group.targets.push(target),
+            None => out.push(Group {
+                finding_id: &target.finding_id,
+                targets: vec![target],
+            }),
+        }
+    }
+    out
+}
+
+/// The labels of targets, for a message: the first, and how many more.
+fn labels(targets: &[&Target<'_>]) -> String {
+    match targets {
+        [] => String::new(),
+        [one] => one.label.clone(),
+        [first, rest @ ..] => format!("{} (and {} more)", first.label, rest.len()),
+    }
+}
+
+/// The inconclusive finding for targets whose scope's assignments are missing.
+fn assignments_missing(target: &Target<'_>, reason: Missing<'_>) -> Diagnostic {
+    let what = format!("the policy assignments at {}", target.facts.scope);
+    let evidence = json!({ "resource": target.label, "policyScope": target.facts.scope });
+    match reason {
+        Missing::Unavailable(reason) => {
+            let mut d = Diagnostic::inconclusive(target.finding_id.clone(), &what, reason);
+            d.message = format!(
+                "{} (so whether a Deny policy blocks {} is not known)",
+                d.message, target.label
+            );
+            d.with_evidence("resource", target.label.as_str())
+                .with_evidence("policyScope", target.facts.scope.as_str())
+        }
+        Missing::NotInSnapshot => Diagnostic::new(
+            Status::Inconclusive,
+            target.finding_id.clone(),
+            format!(
+                "the snapshot was taken without policy assignments at {}: whether a Deny policy \
+                 blocks {} is not known",
+                target.facts.scope, target.label
+            ),
+        )
+        .remediation(
+            "take the snapshot again with this version (`esu-preflight snapshot --output-file \
+             FILE`, with --license-plan PLAN when there is one), which reads policy assignments, \
+             or check live with `esu-preflight check`",
+        )
+        .evidence(evidence)
+        .with_evidence("unavailable", json!({ "code": super::NOT_IN_SNAPSHOT })),
+    }
+}
+
+/// ESU301/302/303 for one group of targets.
+fn deny_diagnostics(ctx: &CheckCtx<'_>, group: &Group<'_, '_>) -> Vec<Diagnostic> {
+    let first = group.targets[0];
+    for target in &group.targets {
+        if let Err(reason) = target.facts.assignments {
+            return vec![assignments_missing(target, reason)];
+        }
+    }
+    let evaluations: Vec<(&Target<'_>, Evaluation<'_>)> = group
+        .targets
+        .iter()
+        .map(|t| (*t, evaluate(ctx, t, t.facts.assignments.unwrap_or(&[]))))
+        .collect();
+    // Denials by assignment, in the order found.
+    let mut by_assignment: Vec<(&Hit<'_>, Vec<&Target<'_>>)> = Vec::new();
+    for (target, evaluation) in &evaluations {
+        for hit in &evaluation.denies {
+            let id = hit.assignment.get("id").and_then(Value::as_str);
+            match by_assignment.iter_mut().find(|(h, _)| {
+                std::ptr::eq(h.assignment, hit.assignment)
+                    || (id.is_some() && h.assignment.get("id").and_then(Value::as_str) == id)
+            }) {
+                Some((_, targets)) => targets.push(target),
+                None => by_assignment.push((hit, vec![target])),
+            }
+        }
+    }
+    let server: Vec<Value> = evaluations
+        .iter()
+        .filter_map(|(t, _)| {
+            service(ctx, t).map(|s| json!({ "resource": t.label, "answer": s.evidence() }))
+        })
+        .collect();
+    let with_server = |d: Diagnostic| {
+        if server.is_empty() {
+            d
+        } else {
+            d.with_evidence("serverCheck", server.clone())
+        }
+    };
+    if !by_assignment.is_empty() {
+        return by_assignment
+            .into_iter()
+            .map(|(hit, targets)| {
+                let target = targets[0];
+                let member = &hit.members[0];
+                let in_member = member
+                    .reference_id
+                    .as_deref()
+                    .map(|r| format!(" (initiative member {r})"))
+                    .unwrap_or_default();
+                let exemptions_note = match target.facts.exemptions {
+                    Ok(_) => String::new(),
+                    Err(reason) => format!(
+                        "; no exemption can lift it that is not known: {}",
+                        describe_missing("the policy exemptions", reason)
+                    ),
+                };
+                let message = format!(
+                    "policy assignment {} denies {}: {}{in_member} matches, effect {} from {}{exemptions_note}",
+                    assignment_label(hit.assignment),
+                    labels(&targets),
+                    definition_label(&member.definition_id, Some(member.definition)),
+                    one_line(&member.effect),
+                    member.effect_source,
+                );
+                let members: Vec<Value> = hit
+                    .members
+                    .iter()
+                    .map(|m| {
+                        json!({
+                            "definition": definition_evidence(&m.definition_id, Some(m.definition)),
+                            "policyDefinitionReferenceId": m.reference_id,
+                            "effect": m.effect,
+                            "effectSource": m.effect_source,
+                            "condition": condition(m.definition),
+                        })
+                    })
+                    .collect();
+                let mut d = Diagnostic::new(Status::Fail, group.finding_id, message)
+                    .remediation(deny_remediation(hit, target))
+                    .evidence(json!({
+                        "resources": targets.iter().map(|t| resource_evidence(t)).collect::<Vec<_>>(),
+                        "policyScope": target.facts.scope,
+                        "assignment": assignment_evidence(hit.assignment),
+                        "definition": definition_evidence(&member.definition_id, Some(member.definition)),
+                        "policyDefinitionReferenceId": member.reference_id,
+                        "effect": member.effect,
+                        "effectSource": member.effect_source,
+                        "condition": condition(member.definition),
+                    }));
+                if hit.members.len() > 1 {
+                    d = d.with_evidence("members", members);
+                }
+                if let Err(reason) = target.facts.exemptions {
+                    d = d.with_evidence("exemptionsUnavailable", missing_evidence(reason));
+                }
+                with_server(d)
+            })
+            .collect();
+    }
+    let unread: Vec<&Unread<'_>> = evaluations.iter().flat_map(|(_, e)| &e.unread).collect();
+    if let Some(u) = unread.first() {
+        let message = format!(
+            "whether policy assignment {} denies {} is not known: {} of policy definition {}",
+            assignment_label(u.assignment),
+            labels(&group.targets),
+            match u.reason {
+                Missing::NotInSnapshot => "the snapshot was taken without the payload".to_owned(),
+                Missing::Unavailable(reason) => format!(
+                    "could not read the payload ({})",
+                    super::describe_unavailable(reason)
+                ),
+            },
+            u.definition_id,
+        );
+        let remediation = match u.reason {
+            Missing::NotInSnapshot => "take the snapshot again with this version \
+                (`esu-preflight snapshot --output-file FILE`), which reads the definitions behind \
+                the policy assignments, or check live with `esu-preflight check`"
+                .to_owned(),
+            Missing::Unavailable(_) => format!(
+                "grant the signed-in identity read access to policy definitions \
+                 (Microsoft.Authorization/policyDefinitions/read, in Reader) and run again, or \
+                 read it yourself: `az policy definition show --name {}`",
+                u.definition_id.rsplit('/').next().unwrap_or_default()
+            ),
+        };
+        let unread_evidence: Vec<Value> = unread
+            .iter()
+            .map(|u| {
+                json!({
+                    "assignment": assignment_evidence(u.assignment),
+                    "definitionId": u.definition_id,
+                    "unavailable": missing_evidence(u.reason),
+                })
+            })
+            .collect();
+        return vec![with_server(
+            Diagnostic::new(Status::Inconclusive, group.finding_id, message)
+                .remediation(remediation)
+                .evidence(json!({
+                    "resources": group.targets.iter().map(|t| resource_evidence(t)).collect::<Vec<_>>(),
+                    "policyScope": first.facts.scope,
+                    "unreadDefinitions": unread_evidence,
+                })),
+        )];
+    }
+    let evaluated: usize = evaluations
+        .iter()
+        .map(|(_, e)| e.evaluated)
+        .max()
+        .unwrap_or(0);
+    let not_enforced: Vec<Value> = evaluations
+        .iter()
+        .flat_map(|(_, e)| e.not_enforced.iter().cloned())
+        .fold(Vec::new(), |mut all, v| {
+            if !all.contains(&v) {
+                all.push(v);
+            }
+            all
+        });
+    let open = evaluations.iter().map(|(_, e)| e.open.len()).sum::<usize>();
+    let note = if open > 0 {
+        format!(" ({open} undetermined: see ESU304)")
+    } else {
+        String::new()
+    };
+    vec![with_server(
+        Diagnostic::new(
+            Status::Pass,
+            group.finding_id,
+            format!(
+                "no enforced Deny policy assignment at {} rejects {}{note}",
+                first.facts.scope,
+                labels(&group.targets)
+            ),
+        )
+        .evidence(json!({
+            "resources": group.targets.iter().map(|t| resource_evidence(t)).collect::<Vec<_>>(),
+            "policyScope": first.facts.scope,
+            "assignmentsEvaluated": evaluated,
+            "notEnforced": not_enforced,
+            "undetermined": open,
+        })),
+    )]
+}
+
+fn resource_evidence(target: &Target<'_>) -> Value {
+    let r = &target.resource;
+    let unknown: Vec<&String> = r.unknown.keys().collect();
+    json!({
+        "description": target.label,
+        "type": r.type_,
+        "id": r.id,
+        "location": r.location.as_deref().filter(|_| !r.unknown.contains_key("location")),
+        "unknown": unknown,
+    })
+}
+
+/// The targets of a family in the subscription being checked.
+fn targets<'a>(ctx: &CheckCtx<'a>, family: Family) -> Vec<Target<'a>> {
+    match family {
+        Family::License => license_targets(ctx),
+        Family::Link => link_targets(ctx),
+        Family::Provider => provider_targets(ctx),
+    }
+}
+
+fn subjects_of(ctx: &CheckCtx<'_>, family: Family) -> Vec<Subject> {
+    let targets = targets(ctx, family);
+    groups(&targets)
+        .iter()
+        .map(|g| Subject::new(g.finding_id))
+        .collect()
+}
+
+fn run_family(ctx: &CheckCtx<'_>, family: Family, info: &CheckInfo, out: &mut Vec<Finding>) {
+    let targets = targets(ctx, family);
+    for group in groups(&targets) {
+        for diagnostic in deny_diagnostics(ctx, &group) {
+            out.push(ctx.finding(info, diagnostic));
+        }
+    }
+}
+
+impl Check for DenyPolicyBlocksLicense {
+    fn info(&self) -> &'static CheckInfo {
+        &BLOCKS_LICENSE
+    }
+
+    /// The planned licenses; without a plan, the license scopes.
+    fn subjects(&self, ctx: &CheckCtx<'_>) -> Vec<Subject> {
+        subjects_of(ctx, Family::License)
+    }
+
+    fn run(&self, ctx: &CheckCtx<'_>, out: &mut Vec<Finding>) {
+        run_family(ctx, Family::License, &BLOCKS_LICENSE, out);
+    }
+}
+
+impl Check for DenyPolicyBlocksLicenseLink {
+    fn info(&self) -> &'static CheckInfo {
+        &BLOCKS_LINK
+    }
+
+    /// The license profiles of the planned links; without a plan, of the candidate machines.
+    fn subjects(&self, ctx: &CheckCtx<'_>) -> Vec<Subject> {
+        subjects_of(ctx, Family::Link)
+    }
+
+    fn run(&self, ctx: &CheckCtx<'_>, out: &mut Vec<Finding>) {
+        run_family(ctx, Family::Link, &BLOCKS_LINK, out);
+    }
+}
+
+impl Check for DenyPolicyBlocksProviderResources {
+    fn info(&self) -> &'static CheckInfo {
+        &BLOCKS_PROVIDER
+    }
+
+    /// The namespaces of [`PROVIDER_RESOURCE_TYPES`].
+    fn subjects(&self, ctx: &CheckCtx<'_>) -> Vec<Subject> {
+        subjects_of(ctx, Family::Provider)
+    }
+
+    fn run(&self, ctx: &CheckCtx<'_>, out: &mut Vec<Finding>) {
+        run_family(ctx, Family::Provider, &BLOCKS_PROVIDER, out);
+    }
+}
+
+/// One undetermined (assignment, definition, expression), with the resources it concerns.
+struct OpenGroup<'t, 'a> {
+    open: Open<'a>,
+    family: Family,
+    targets: Vec<&'t Target<'a>>,
+}
+
+impl Check for DenyPolicyUndetermined {
+    fn info(&self) -> &'static CheckInfo {
+        &UNDETERMINED
+    }
+
+    fn run(&self, ctx: &CheckCtx<'_>, out: &mut Vec<Finding>) {
+        let all: Vec<Target<'_>> = [Family::License, Family::Link, Family::Provider]
+            .into_iter()
+            .flat_map(|f| targets(ctx, f))
+            .collect();
+        let mut decided_anywhere = false;
+        let mut open: Vec<OpenGroup<'_, '_>> = Vec::new();
+        for target in &all {
+            let Ok(assignments) = target.facts.assignments else {
+                continue;
+            };
+            decided_anywhere = true;
+            for o in evaluate(ctx, target, assignments).open {
+                let key = |x: &Open<'_>| {
+                    (
+                        x.assignment
+                            .get("id")
+                            .and_then(Value::as_str)
+                            .map(str::to_ascii_lowercase),
+                        x.definition_id.to_ascii_lowercase(),
+                        x.reference_id.clone(),
+                        x.undecided.clone(),
+                    )
+                };
+                match open
+                    .iter_mut()
+                    .find(|g| g.family == target.family && key(&g.open) == key(&o))
+                {
+                    Some(g) => g.targets.push(target),
+                    None => open.push(OpenGroup {
+                        open: o,
+                        family: target.family,
+                        targets: vec![target],
+                    }),
+                }
+            }
+        }
+        let subscription = ctx.subscription_resource_id();
+        if !decided_anywhere {
+            let d = Diagnostic::new(
+                Status::Skipped,
+                subscription,
+                "no policy assignment could be read, so nothing was evaluated (ESU301–ESU303 say \
+                 why)",
+            )
+            .evidence(json!({ "blockedBy": ["ESU301", "ESU302", "ESU303"] }));
+            out.push(ctx.finding(&UNDETERMINED, d));
+            return;
+        }
+        if open.is_empty() {
+            let d = Diagnostic::new(
+                Status::Pass,
+                subscription,
+                "every policy assignment that applies to the ESU resources was decided",
+            )
+            .evidence(json!({ "resources": all.len() }));
+            out.push(ctx.finding(&UNDETERMINED, d));
+            return;
+        }
+        for g in open {
+            out.push(ctx.finding(&UNDETERMINED, undetermined_diagnostic(&g)));
+        }
+    }
+}
+
+fn undetermined_diagnostic(g: &OpenGroup<'_, '_>) -> Diagnostic {
+    let o = &g.open;
+    let target = g.targets[0];
+    let definition = if o.definition_id.is_empty() {
+        "no definition".to_owned()
+    } else {
+        definition_label(&o.definition_id, o.definition)
+    };
+    let member = o
+        .reference_id
+        .as_deref()
+        .map(|r| format!(", initiative member {r}"))
+        .unwrap_or_default();
+    let why = one_line(&o.undecided.why);
+    let expression = one_line(&o.undecided.expression);
+    let message = format!(
+        "whether policy assignment {} denies {} cannot be decided ({definition}{member}): cannot \
+         decide {expression}: {why}",
+        assignment_label(o.assignment),
+        labels(&g.targets),
+    );
+    let plan_decides = o.undecided.why.contains(PLAN_DECIDES);
+    let mut remediation = format!(
+        "verify with the owner of policy assignment {} whether {} denies {}: read it with `az \
+         policy definition show --name {}`; or ask the service: `az policy state trigger-scan \
+         --resource-group RG` for existing resources, or POST \
+         {}/providers/Microsoft.PolicyInsights/checkPolicyRestrictions with the planned resource",
+        assignment_label(o.assignment),
+        definition,
+        target.resource.type_,
+        o.definition_id.rsplit('/').next().unwrap_or("ID"),
+        target.exemption_scope,
+    );
+    if plan_decides {
+        remediation = format!(
+            "run again with a license plan (`esu-preflight check --license-plan PLAN`): the plan \
+             names the license, its location and tags, which decides it; or {remediation}"
+        );
+    }
+    let family = match g.family {
+        Family::License => "ESU301",
+        Family::Link => "ESU302",
+        Family::Provider => "ESU303",
+    };
+    Diagnostic::new(Status::Fail, target.finding_id.clone(), message)
+        .remediation(remediation)
+        .evidence(json!({
+            "for": family,
+            "resources": g.targets.iter().map(|t| resource_evidence(t)).collect::<Vec<_>>(),
+            "policyScope": target.facts.scope,
+            "assignment": assignment_evidence(o.assignment),
+            "definition": definition_evidence(&o.definition_id, o.definition),
+            "policyDefinitionReferenceId": o.reference_id,
+            "expression": o.undecided.expression,
+            "why": o.undecided.why,
+            "licensePlanDecides": plan_decides,
+        }))
+}
+
+impl Check for PolicyEvaluationDisagrees {
+    fn info(&self) -> &'static CheckInfo {
+        &DISAGREES
+    }
+
+    /// The planned resources the service was asked about.
+    fn subjects(&self, ctx: &CheckCtx<'_>) -> Vec<Subject> {
+        [Family::License, Family::Link]
+            .into_iter()
+            .flat_map(|f| targets(ctx, f))
+            .filter(|t| service(ctx, t).is_some())
+            .map(|t| Subject::new(t.finding_id))
+            .collect()
+    }
+
+    fn run(&self, ctx: &CheckCtx<'_>, out: &mut Vec<Finding>) {
+        for family in [Family::License, Family::Link] {
+            for target in targets(ctx, family) {
+                let Some(answer) = service(ctx, &target) else {
+                    continue;
+                };
+                out.push(ctx.finding(&DISAGREES, disagreement(ctx, &target, &answer)));
+            }
+        }
+    }
+}
+
+fn disagreement(ctx: &CheckCtx<'_>, target: &Target<'_>, answer: &Service<'_>) -> Diagnostic {
+    let id = target.finding_id.clone();
+    let label = &target.label;
+    let evidence =
+        json!({ "resource": resource_evidence(target), "serverCheck": answer.evidence() });
+    let service = match (answer, answer.denied()) {
+        (Service::Unavailable(reason), _) => {
+            return Diagnostic::new(
+                Status::Skipped,
+                id,
+                format!(
+                    "the service's policy pre-check of {label} is not available: {}",
+                    super::describe_unavailable(reason)
+                ),
+            )
+            .evidence(evidence);
+        }
+        (Service::Unreadable(why), _) => {
+            return Diagnostic::new(
+                Status::Skipped,
+                id,
+                format!(
+                    "the service's policy pre-check of {label} could not be read: {}",
+                    one_line(why)
+                ),
+            )
+            .evidence(evidence);
+        }
+        (_, Some(denied)) => denied,
+        (_, None) => return Diagnostic::new(Status::Skipped, id, "no answer").evidence(evidence),
+    };
+    let local = match target.facts.assignments {
+        Ok(assignments) => evaluate(ctx, target, assignments).denied(),
+        Err(_) => None,
+    };
+    let Some(local) = local else {
+        return Diagnostic::new(
+            Status::Skipped,
+            id,
+            format!(
+                "the service's policy pre-check {} {label}; the local evaluation could not decide \
+                 (ESU301, ESU302, ESU304 say why)",
+                if service { "denies" } else { "allows" }
+            ),
+        )
+        .evidence(evidence);
+    };
+    let words = |d: bool| if d { "denies" } else { "allows" };
+    if local == service {
+        return Diagnostic::new(
+            Status::Pass,
+            id,
+            format!(
+                "the service's policy pre-check agrees with the local evaluation: both {} {label}",
+                if service { "deny" } else { "allow" }
+            ),
+        )
+        .evidence(evidence);
+    }
+    let assignments = match answer {
+        Service::Denies(details) => details
+            .iter()
+            .filter_map(|d| {
+                d.pointer("/policy/policyAssignmentId")
+                    .and_then(Value::as_str)
+            })
+            .map(str::to_owned)
+            .collect::<Vec<_>>()
+            .join(", "),
+        _ => String::new(),
+    };
+    let (message, remediation) =
+        if service {
+            (
+            format!(
+                "the service's policy pre-check denies {label} (assignment {}) but the local \
+                 evaluation found no Deny",
+                if assignments.is_empty() { "not named" } else { assignments.as_str() }
+            ),
+            "treat the resource as blocked: read the service's reason in this finding's evidence \
+             and proceed as for ESU301 (a policy exemption with `az policy exemption create`, or \
+             the policy owner); the snapshot may lack a policy assignment or exemption the service \
+             sees"
+                .to_owned(),
+        )
+        } else {
+            (
+                format!(
+                    "the local evaluation {} {label} but the service's policy pre-check allows it",
+                    words(local)
+                ),
+                "compare the ESU301/ESU302 finding's condition with the service's answer in this \
+             finding's evidence; an exemption or a policy change the snapshot does not show may \
+             explain it, else report it as an esu-preflight bug with the definition"
+                    .to_owned(),
+            )
+        };
+    let mut d = Diagnostic::new(Status::Fail, id, message)
+        .remediation(remediation)
+        .evidence(evidence);
+    if service {
+        d = d.severity(Severity::Error);
+    }
+    d
+}
