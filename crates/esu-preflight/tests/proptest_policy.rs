@@ -152,6 +152,7 @@ fn any_resource() -> impl Strategy<Value = Resource> {
             tags,
             fields,
             unknown: Default::default(),
+            not_indexed: false,
         })
 }
 

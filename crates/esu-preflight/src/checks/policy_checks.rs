@@ -613,6 +613,10 @@ fn provider_targets<'a>(ctx: &CheckCtx<'a>) -> Vec<Target<'a>> {
                     "no Arc machine in scope tells where machines are onboarded",
                 );
             }
+            // A guest configuration assignment is an extension resource without tags: `Indexed`
+            // definitions (Allowed resource types, Allowed locations) never evaluate it.
+            resource.not_indexed =
+                type_ == "Microsoft.GuestConfiguration/guestConfigurationAssignments";
             Target {
                 family: Family::Provider,
                 finding_id: finding_id.clone(),
@@ -1183,7 +1187,7 @@ fn condition(definition: &Value) -> Value {
         .unwrap_or(Value::Null)
 }
 
-/// The targets of one finding (same resource id), evaluated together.
+/// The targets of one finding (same resource id and type), evaluated together.
 struct Group<'t, 'a> {
     finding_id: &'t str,
     targets: Vec<&'t Target<'a>>,
@@ -1192,10 +1196,10 @@ struct Group<'t, 'a> {
 fn groups<'t, 'a>(targets: &'t [Target<'a>]) -> Vec<Group<'t, 'a>> {
     let mut out: Vec<Group<'t, 'a>> = Vec::new();
     for target in targets {
-        match out
-            .iter_mut()
-            .find(|g| g.finding_id.eq_ignore_ascii_case(&target.finding_id))
-        {
+        match out.iter_mut().find(|g| {
+            g.finding_id.eq_ignore_ascii_case(&target.finding_id)
+                && g.targets[0].resource.type_ == target.resource.type_
+        }) {
             Some(group) => group.targets.push(target),
             None => out.push(Group {
                 finding_id: &target.finding_id,
@@ -1786,4 +1790,917 @@ fn disagreement(ctx: &CheckCtx<'_>, target: &Target<'_>, answer: &Service<'_>) -
         d = d.severity(Severity::Error);
     }
     d
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Snapshot;
+    use crate::checks::testkit::{self, Fixture, SUB, assert_conventions, fixture};
+    use crate::snapshot::{PolicyRestrictionCheck, ResourceGroupSnapshot, ScopeAuthorization};
+    use serde_json::Map;
+
+    const RG: &str = "rg-esu";
+    const ASSIGNMENT: &str = "block-esu";
+
+    fn builtin(file: &str) -> Value {
+        fixture(&format!("policy-builtin/{file}"))
+    }
+
+    fn assignment_id(name: &str) -> String {
+        format!("/subscriptions/{SUB}/providers/Microsoft.Authorization/policyAssignments/{name}")
+    }
+
+    /// An assignment at the subscription (shape of the real `listPolicyAssignments.json`).
+    fn assignment(name: &str, definition_id: &str, parameters: Value) -> Value {
+        let parameters: Map<String, Value> = parameters
+            .as_object()
+            .unwrap()
+            .iter()
+            .map(|(k, v)| (k.clone(), json!({ "value": v })))
+            .collect();
+        let mut a =
+            fixture("policy/listPolicyAssignments.json")["responses"]["200"]["body"]["value"][0]
+                .clone();
+        a["id"] = json!(assignment_id(name));
+        a["name"] = json!(name);
+        let p = &mut a["properties"];
+        p["displayName"] = json!(format!("Policy {name}"));
+        p["policyDefinitionId"] = json!(definition_id);
+        p["parameters"] = Value::Object(parameters);
+        p["scope"] = json!(format!("/subscriptions/{SUB}"));
+        a
+    }
+
+    fn assign(definition: &Value, parameters: Value) -> Value {
+        assignment(ASSIGNMENT, definition["id"].as_str().unwrap(), parameters)
+    }
+
+    fn machine_id(name: &str) -> String {
+        testkit::machine_json(name)["id"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    }
+
+    fn planned(name: &str, location: &str, machines: &[&str]) -> PlannedLicense {
+        PlannedLicense {
+            name: name.into(),
+            subscription: None,
+            resource_group: RG.into(),
+            location: location.into(),
+            target: "Windows Server 2012 R2".into(),
+            edition: "Datacenter".into(),
+            license_type: "pCore".into(),
+            processors: 16,
+            state: "Activated".into(),
+            machines: machines.iter().map(|m| machine_id(m)).collect(),
+        }
+    }
+
+    /// A plan for license `esu-1` in `rg-esu` (eastus) linking `srv-01` (eastus, in `rg-arc`).
+    fn planned_fixture() -> Fixture {
+        let mut fixture = Fixture::healthy().machine(testkit::machine_json("srv-01"));
+        fixture.plan.licenses = vec![planned("esu-1", "eastus", &["srv-01"])];
+        fixture
+    }
+
+    /// Puts `assignments` at the subscription and `definitions` (policy and set definitions, by
+    /// their `id`) in the tenant.
+    fn with_policies(snapshot: &mut Snapshot, assignments: Vec<Value>, definitions: Vec<Value>) {
+        snapshot.subscriptions[0].authorization.policy_assignments =
+            Some(Fact::Available { value: assignments });
+        for definition in definitions {
+            let id = definition["id"].as_str().unwrap().to_ascii_lowercase();
+            let map = if policy::is_set_definition_id(&id) {
+                &mut snapshot.tenant.policy_set_definitions
+            } else {
+                &mut snapshot.tenant.policy_definitions
+            };
+            map.insert(id, Fact::Available { value: definition });
+        }
+    }
+
+    fn all_checks() -> [&'static dyn Check; 5] {
+        [
+            &DenyPolicyBlocksLicense,
+            &DenyPolicyBlocksLicenseLink,
+            &DenyPolicyBlocksProviderResources,
+            &DenyPolicyUndetermined,
+            &PolicyEvaluationDisagrees,
+        ]
+    }
+
+    fn run(fixture: &Fixture, edit: impl FnOnce(&mut Snapshot)) -> Vec<Finding> {
+        let (mut snapshot, config) = fixture.build();
+        edit(&mut snapshot);
+        let findings = testkit::run_on(
+            &all_checks(),
+            &snapshot,
+            &config,
+            &fixture.plan,
+            fixture.now,
+            None,
+        );
+        for f in &findings {
+            assert_conventions(f);
+        }
+        findings
+    }
+
+    fn of<'f>(findings: &'f [Finding], id: &str) -> Vec<&'f Finding> {
+        findings.iter().filter(|f| f.check_id == id).collect()
+    }
+
+    fn statuses(findings: &[Finding], id: &str) -> Vec<Status> {
+        of(findings, id).iter().map(|f| f.status).collect()
+    }
+
+    fn not_allowed(types: &[&str]) -> (Value, Value) {
+        let definition = builtin("InvalidResourceTypes_Deny.json");
+        let a = assign(
+            &definition,
+            json!({ "listOfResourceTypesNotAllowed": types }),
+        );
+        (a, definition)
+    }
+
+    #[test]
+    fn esu301_not_allowed_resource_types_with_the_default_effect_fails() {
+        let (a, d) = not_allowed(&["microsoft.hybridcompute/licenses"]);
+        let findings = run(&planned_fixture(), |s| with_policies(s, vec![a], vec![d]));
+        let f = of(&findings, "ESU301");
+        assert_eq!(f.len(), 1);
+        let f = f[0];
+        assert_eq!((f.status, f.severity), (Status::Fail, Severity::Error));
+        assert_eq!(
+            f.resource_id,
+            format!(
+                "/subscriptions/{SUB}/resourceGroups/{RG}/providers/Microsoft.HybridCompute/licenses/esu-1"
+            )
+        );
+        assert!(
+            f.message.starts_with(
+                "policy assignment 'Policy block-esu' (block-esu) denies planned license esu-1: Not \
+                 allowed resource types (built-in 6c112d4e-5bc7-47ae-a041-ea2d9dccd749) matches, \
+                 effect Deny from the default value of the definition's parameter 'effect'"
+            ),
+            "{}",
+            f.message
+        );
+        assert!(f.remediation.contains(&format!(
+            "`az policy exemption create --name esu-block-esu --policy-assignment {} \
+             --exemption-category Waiver --scope /subscriptions/{SUB}/resourceGroups/{RG}`",
+            assignment_id(ASSIGNMENT)
+        )));
+        assert!(f.remediation.contains(
+            "remove Microsoft.HybridCompute/licenses from its listOfResourceTypesNotAllowed"
+        ));
+        assert_eq!(f.evidence["assignment"]["name"], "block-esu");
+        assert_eq!(
+            f.evidence["assignment"]["scope"],
+            format!("/subscriptions/{SUB}")
+        );
+        assert_eq!(
+            f.evidence["definition"]["builtIn"],
+            "Not allowed resource types"
+        );
+        assert_eq!(f.evidence["effect"], "Deny");
+        assert_eq!(f.evidence["condition"]["allOf"][0]["field"], "type");
+        // The link, the providers' types and ESU304 are fine.
+        assert_eq!(statuses(&findings, "ESU302"), [Status::Pass]);
+        assert_eq!(statuses(&findings, "ESU303"), [Status::Pass; 3]);
+        assert_eq!(statuses(&findings, "ESU304"), [Status::Pass]);
+        assert!(of(&findings, "ESU305").is_empty());
+    }
+
+    #[test]
+    fn esu301_the_old_literal_deny_versions_fail_too() {
+        let definition = builtin("v1.0.0/InvalidResourceTypes_Deny.json");
+        let a = assign(
+            &definition,
+            json!({ "listOfResourceTypesNotAllowed": ["Microsoft.HybridCompute/licenses"] }),
+        );
+        let findings = run(&planned_fixture(), |s| {
+            with_policies(s, vec![a], vec![definition])
+        });
+        let f = of(&findings, "ESU301")[0];
+        assert_eq!(f.status, Status::Fail);
+        assert!(
+            f.message
+                .ends_with("effect Deny from the definition's literal effect"),
+            "{}",
+            f.message
+        );
+
+        // v1.0.0 Allowed locations, literal `deny`: the license, the link and the machine
+        // resources in eastus are denied; a guest configuration assignment has no tags, so the
+        // Indexed definition never sees it.
+        let definition = builtin("v1.0.0/AllowedLocations_Deny.json");
+        let a = assign(
+            &definition,
+            json!({ "listOfAllowedLocations": ["westeurope"] }),
+        );
+        let findings = run(&planned_fixture(), |s| {
+            with_policies(s, vec![a], vec![definition])
+        });
+        assert_eq!(statuses(&findings, "ESU301"), [Status::Fail]);
+        assert_eq!(statuses(&findings, "ESU302"), [Status::Fail]);
+        let esu303: Vec<(&str, Status)> = of(&findings, "ESU303")
+            .iter()
+            .map(|f| (f.resource_id.rsplit('/').next().unwrap(), f.status))
+            .collect();
+        assert_eq!(
+            esu303,
+            [
+                ("Microsoft.GuestConfiguration", Status::Pass),
+                ("Microsoft.HybridCompute", Status::Fail),
+                ("Microsoft.HybridCompute", Status::Fail),
+            ]
+        );
+        let f = of(&findings, "ESU301")[0];
+        assert_eq!(f.evidence["effect"], "deny");
+        assert!(f.remediation.contains(
+            "add eastus to its listOfAllowedLocations parameter, or plan the license in a location it allows"
+        ));
+    }
+
+    #[test]
+    fn esu302_allowed_resource_types_without_license_profiles_fails_the_link() {
+        let definition = builtin("AllowedResourceTypes_Deny.json");
+        let a = assign(
+            &definition,
+            json!({ "listOfResourceTypesAllowed": [
+                "Microsoft.HybridCompute/licenses",
+                "Microsoft.HybridCompute/machines",
+                "Microsoft.HybridCompute/machines/extensions",
+            ]}),
+        );
+        let findings = run(&planned_fixture(), |s| {
+            with_policies(s, vec![a], vec![definition])
+        });
+        assert_eq!(statuses(&findings, "ESU301"), [Status::Pass]);
+        let f = of(&findings, "ESU302");
+        assert_eq!(f.len(), 1);
+        assert_eq!(f[0].status, Status::Fail);
+        assert_eq!(
+            f[0].resource_id,
+            format!("{}/licenseProfiles/default", machine_id("srv-01"))
+        );
+        assert!(
+            f[0].message
+                .contains("the license profile of machine srv-01 (planned license esu-1)")
+        );
+        assert!(f[0].remediation.contains(
+            "add Microsoft.HybridCompute/machines/licenseProfiles to its listOfResourceTypesAllowed"
+        ));
+        assert!(f[0].remediation.contains("--scope /subscriptions/"));
+        assert!(f[0].remediation.contains("/resourceGroups/rg-arc`"));
+        // Guest configuration assignments are not in the list, but Indexed never sees them.
+        assert_eq!(statuses(&findings, "ESU303"), [Status::Pass; 3]);
+    }
+
+    #[test]
+    fn allowed_locations_pass_where_they_allow_and_fail_elsewhere() {
+        let definition = builtin("AllowedLocations_Deny.json");
+        let allowing = assign(
+            &definition,
+            json!({ "listOfAllowedLocations": ["East US"] }),
+        );
+        let findings = run(&planned_fixture(), |s| {
+            with_policies(s, vec![allowing], vec![definition.clone()])
+        });
+        assert!(
+            findings.iter().all(|f| f.status == Status::Pass),
+            "{findings:#?}"
+        );
+        let f = of(&findings, "ESU301")[0];
+        assert_eq!(f.evidence["assignmentsEvaluated"], 1);
+        assert!(f.remediation.is_empty());
+
+        let denying = assign(
+            &definition,
+            json!({ "listOfAllowedLocations": ["westeurope"] }),
+        );
+        let findings = run(&planned_fixture(), |s| {
+            with_policies(s, vec![denying], vec![definition])
+        });
+        assert_eq!(statuses(&findings, "ESU301"), [Status::Fail]);
+        assert_eq!(statuses(&findings, "ESU302"), [Status::Fail]);
+        assert!(of(&findings, "ESU303")[1].message.contains("in eastus"));
+    }
+
+    #[test]
+    fn the_esu_deny_builtin_fails_licenses_unless_not_enforced() {
+        let definition = builtin("GuestConfiguration_ArcESU_Deny.json");
+        let a = assign(&definition, json!({}));
+        let findings = run(&planned_fixture(), |s| {
+            with_policies(s, vec![a.clone()], vec![definition.clone()])
+        });
+        let f = of(&findings, "ESU301")[0];
+        assert_eq!(f.status, Status::Fail);
+        assert!(
+            f.message
+                .contains("[Preview]: Deny Extended Security Updates")
+        );
+        assert!(
+            f.remediation
+                .contains("set its effect parameter to Audit or Disabled")
+        );
+        assert_eq!(statuses(&findings, "ESU302"), [Status::Pass]);
+
+        // DoNotEnforce: a pass that lists it as not enforced.
+        let mut relaxed = a;
+        relaxed["properties"]["enforcementMode"] = json!("DoNotEnforce");
+        let findings = run(&planned_fixture(), |s| {
+            with_policies(s, vec![relaxed], vec![definition])
+        });
+        let f = of(&findings, "ESU301")[0];
+        assert_eq!(f.status, Status::Pass);
+        assert_eq!(
+            f.evidence["notEnforced"][0]["why"],
+            "enforcementMode DoNotEnforce"
+        );
+    }
+
+    #[test]
+    fn the_issue_scenario_names_the_enforced_assignment_and_not_the_relaxed_one() {
+        let (blocking, not_allowed_def) = not_allowed(&["microsoft.hybridcompute/licenses"]);
+        let esu_def = builtin("GuestConfiguration_ArcESU_Deny.json");
+        let mut relaxed = assignment("esu-deny", esu_def["id"].as_str().unwrap(), json!({}));
+        relaxed["properties"]["enforcementMode"] = json!("DoNotEnforce");
+        let findings = run(&planned_fixture(), |s| {
+            with_policies(s, vec![blocking, relaxed], vec![not_allowed_def, esu_def])
+        });
+        let f = of(&findings, "ESU301");
+        assert_eq!(f.len(), 1);
+        assert!(f[0].message.contains("(block-esu)"));
+        assert!(!f[0].message.contains("esu-deny"));
+    }
+
+    #[test]
+    fn not_scopes_covering_the_resource_group_pass() {
+        let definition = builtin("GuestConfiguration_ArcESU_Deny.json");
+        let mut a = assign(&definition, json!({}));
+        a["properties"]["notScopes"] =
+            json!([format!("/subscriptions/{SUB}/resourceGroups/RG-ESU")]);
+        let findings = run(&planned_fixture(), |s| {
+            with_policies(s, vec![a], vec![definition])
+        });
+        let f = of(&findings, "ESU301")[0];
+        assert_eq!(f.status, Status::Pass);
+        assert!(
+            f.evidence["notEnforced"][0]["why"]
+                .as_str()
+                .unwrap()
+                .starts_with("notScopes excludes")
+        );
+    }
+
+    fn exemption(expires: Option<&str>) -> Value {
+        let mut e = fixture("policy/listPolicyExemptionsForResourceGroup.json")["responses"]["200"]
+            ["body"]["value"][0]
+            .clone();
+        e["id"] = json!(format!(
+            "/subscriptions/{SUB}/resourceGroups/{RG}/providers/Microsoft.Authorization/policyExemptions/esu-waiver"
+        ));
+        let p = &mut e["properties"];
+        p["policyAssignmentId"] = json!(assignment_id(ASSIGNMENT));
+        p["policyDefinitionReferenceIds"] = json!([]);
+        if let Some(at) = expires {
+            p["expiresOn"] = json!(at);
+        }
+        e
+    }
+
+    fn with_exemptions(s: &mut Snapshot, exemptions: Fact<Vec<Value>>) {
+        s.subscriptions[0].authorization.policy_exemptions = Some(exemptions);
+    }
+
+    #[test]
+    fn an_exemption_lifts_the_deny_until_it_expires() {
+        let definition = builtin("GuestConfiguration_ArcESU_Deny.json");
+        let a = assign(&definition, json!({}));
+        let findings = run(&planned_fixture(), |s| {
+            with_policies(s, vec![a.clone()], vec![definition.clone()]);
+            with_exemptions(
+                s,
+                Fact::Available {
+                    value: vec![exemption(Some("2027-01-01T00:00:00Z"))],
+                },
+            );
+        });
+        let f = of(&findings, "ESU301")[0];
+        assert_eq!(f.status, Status::Pass);
+        assert!(
+            f.evidence["notEnforced"][0]["why"]
+                .as_str()
+                .unwrap()
+                .starts_with("exempted (Waiver)")
+        );
+
+        let findings = run(&planned_fixture(), |s| {
+            with_policies(s, vec![a.clone()], vec![definition.clone()]);
+            with_exemptions(
+                s,
+                Fact::Available {
+                    value: vec![exemption(Some("2026-01-01T00:00:00Z"))],
+                },
+            );
+        });
+        assert_eq!(statuses(&findings, "ESU301"), [Status::Fail]);
+
+        // Exemptions that could not be read: the deny stands, and the finding says why.
+        let findings = run(&planned_fixture(), |s| {
+            with_policies(s, vec![a], vec![definition]);
+            with_exemptions(
+                s,
+                Fact::Unavailable {
+                    reason: testkit::server_error(),
+                },
+            );
+        });
+        let f = of(&findings, "ESU301")[0];
+        assert_eq!(f.status, Status::Fail);
+        assert!(
+            f.message.contains("could not read the policy exemptions"),
+            "{}",
+            f.message
+        );
+        assert_eq!(f.evidence["exemptionsUnavailable"]["http_status"], 503);
+    }
+
+    #[test]
+    fn unreadable_exemptions_do_not_matter_when_nothing_denies() {
+        let findings = run(&planned_fixture(), |s| {
+            with_exemptions(
+                s,
+                Fact::Unavailable {
+                    reason: testkit::server_error(),
+                },
+            );
+        });
+        assert!(
+            findings.iter().all(|f| f.status == Status::Pass),
+            "{findings:#?}"
+        );
+    }
+
+    /// An initiative whose ESU-deny member takes its effect from the set's `esuEffect`.
+    fn initiative() -> (Value, Value) {
+        let mut set =
+            fixture("policy/getPolicySetDefinition.json")["responses"]["200"]["body"].clone();
+        set["id"] = json!(format!(
+            "/subscriptions/{SUB}/providers/Microsoft.Authorization/policySetDefinitions/esu-guard"
+        ));
+        set["properties"]["parameters"] = json!({
+            "esuEffect": { "type": "String", "defaultValue": "Audit" }
+        });
+        set["properties"]["policyDefinitions"] = json!([{
+            "policyDefinitionId": builtin("GuestConfiguration_ArcESU_Deny.json")["id"],
+            "policyDefinitionReferenceId": "DenyEsu",
+            "parameters": { "effect": { "value": "[parameters('esuEffect')]" } }
+        }]);
+        let a = assign(&set, json!({ "esuEffect": "Deny" }));
+        (a, set)
+    }
+
+    #[test]
+    fn an_initiative_effect_through_a_set_parameter_fails_and_an_override_to_disabled_passes() {
+        let (a, set) = initiative();
+        let member = builtin("GuestConfiguration_ArcESU_Deny.json");
+        let findings = run(&planned_fixture(), |s| {
+            with_policies(s, vec![a.clone()], vec![set.clone(), member.clone()])
+        });
+        let f = of(&findings, "ESU301")[0];
+        assert_eq!(f.status, Status::Fail);
+        assert!(
+            f.message.contains("(initiative member DenyEsu)"),
+            "{}",
+            f.message
+        );
+        assert!(
+            f.message
+                .contains("from the assignment's value of initiative parameter 'esuEffect'"),
+            "{}",
+            f.message
+        );
+        assert_eq!(f.evidence["policyDefinitionReferenceId"], "DenyEsu");
+        assert!(
+            f.remediation
+                .contains("--policy-definition-reference-ids DenyEsu")
+        );
+
+        let mut overridden = a;
+        overridden["properties"]["overrides"] = json!([{
+            "kind": "policyEffect",
+            "value": "Disabled",
+            "selectors": [{ "kind": "policyDefinitionReferenceId", "in": ["DenyEsu"] }]
+        }]);
+        let findings = run(&planned_fixture(), |s| {
+            with_policies(s, vec![overridden], vec![set, member])
+        });
+        assert_eq!(statuses(&findings, "ESU301"), [Status::Pass]);
+    }
+
+    #[test]
+    fn esu304_names_an_undecidable_condition_and_never_passes_silently() {
+        let mut custom =
+            fixture("policy/getPolicyDefinition.json")["responses"]["200"]["body"].clone();
+        custom["properties"]["mode"] = json!("All");
+        custom["properties"]["policyRule"] = json!({
+            "if": { "allOf": [
+                { "field": "type", "equals": "Microsoft.HybridCompute/licenses" },
+                { "field": "name", "sortOf": "esu-*" }
+            ]},
+            "then": { "effect": "deny" }
+        });
+        let a = assign(&custom, json!({}));
+        let findings = run(&planned_fixture(), |s| {
+            with_policies(s, vec![a], vec![custom])
+        });
+        let f = of(&findings, "ESU304");
+        assert_eq!(f.len(), 1);
+        let f = f[0];
+        assert_eq!((f.status, f.severity), (Status::Fail, Severity::Warning));
+        assert!(
+            f.message
+                .contains("denies planned license esu-1 cannot be decided"),
+            "{}",
+            f.message
+        );
+        assert!(
+            f.message.contains("'sortOf' is not an operator"),
+            "{}",
+            f.message
+        );
+        assert!(f.remediation.contains("az policy definition show"));
+        assert_eq!(f.evidence["for"], "ESU301");
+        let esu301 = of(&findings, "ESU301")[0];
+        assert_eq!(esu301.status, Status::Pass);
+        assert!(
+            esu301.message.ends_with("(1 undetermined: see ESU304)"),
+            "{}",
+            esu301.message
+        );
+    }
+
+    #[test]
+    fn malformed_and_unreadable_definitions_are_named() {
+        // Malformed (no policy rule): ESU304 names it.
+        let broken = json!({
+            "id": format!("/subscriptions/{SUB}/providers/Microsoft.Authorization/policyDefinitions/broken"),
+            "properties": { "displayName": "Broken", "policyRule": 42 }
+        });
+        let a = assign(&broken, json!({}));
+        let findings = run(&planned_fixture(), |s| {
+            with_policies(s, vec![a.clone()], vec![broken.clone()])
+        });
+        let f = of(&findings, "ESU304");
+        assert!(!f.is_empty());
+        assert!(
+            f[0].message.contains("'Broken' (broken)"),
+            "{}",
+            f[0].message
+        );
+
+        // Could not be read: the license's finding is inconclusive and names it.
+        let findings = run(&planned_fixture(), |s| {
+            with_policies(s, vec![a.clone()], vec![]);
+            s.tenant.policy_definitions.insert(
+                broken["id"].as_str().unwrap().to_ascii_lowercase(),
+                Fact::Unavailable {
+                    reason: testkit::server_error(),
+                },
+            );
+        });
+        let f = of(&findings, "ESU301")[0];
+        assert_eq!(f.status, Status::Inconclusive);
+        assert!(
+            f.message.contains("policyDefinitions/broken"),
+            "{}",
+            f.message
+        );
+        assert!(f.message.contains("HTTP 503"), "{}", f.message);
+
+        // Not in the snapshot at all.
+        let findings = run(&planned_fixture(), |s| {
+            with_policies(s, vec![a.clone()], vec![])
+        });
+        let f = of(&findings, "ESU301")[0];
+        assert_eq!(f.status, Status::Inconclusive);
+        assert!(
+            f.message
+                .contains("the snapshot was taken without the payload"),
+            "{}",
+            f.message
+        );
+
+        // …unless the assignment is not enforced anyway.
+        let mut relaxed = a;
+        relaxed["properties"]["enforcementMode"] = json!("DoNotEnforce");
+        let findings = run(&planned_fixture(), |s| {
+            with_policies(s, vec![relaxed], vec![])
+        });
+        assert_eq!(statuses(&findings, "ESU301"), [Status::Pass]);
+    }
+
+    #[test]
+    fn forbidden_policy_assignments_are_inconclusive_with_the_action_and_scope() {
+        let action = "Microsoft.Authorization/policyAssignments/read";
+        let findings = run(&planned_fixture(), |s| {
+            s.subscriptions[0].authorization.policy_assignments = Some(Fact::Unavailable {
+                reason: testkit::forbidden(action),
+            });
+        });
+        for id in ["ESU301", "ESU302", "ESU303"] {
+            let f = of(&findings, id);
+            assert!(!f.is_empty());
+            for f in f {
+                assert_eq!(f.status, Status::Inconclusive, "{f:#?}");
+                assert!(
+                    f.message
+                        .contains(&format!("lacks {action} on /subscriptions/{SUB}")),
+                    "{}",
+                    f.message
+                );
+            }
+        }
+        assert_eq!(statuses(&findings, "ESU304"), [Status::Skipped]);
+    }
+
+    #[test]
+    fn a_snapshot_without_policy_assignments_is_inconclusive_never_pass() {
+        let findings = run(&planned_fixture(), |s| {
+            s.subscriptions[0].authorization = ScopeAuthorization::default();
+        });
+        let f = of(&findings, "ESU301")[0];
+        assert_eq!(f.status, Status::Inconclusive);
+        assert!(
+            f.message
+                .starts_with("the snapshot was taken without policy assignments")
+        );
+        assert_eq!(statuses(&findings, "ESU302"), [Status::Inconclusive]);
+        assert_eq!(statuses(&findings, "ESU303"), [Status::Inconclusive; 3]);
+    }
+
+    #[test]
+    fn the_resource_groups_own_assignments_are_used_when_read() {
+        let (a, d) = not_allowed(&["Microsoft.HybridCompute/licenses"]);
+        let findings = run(&planned_fixture(), |s| {
+            with_policies(s, vec![], vec![d]);
+            s.subscriptions[0]
+                .resource_groups
+                .push(ResourceGroupSnapshot {
+                    name: RG.into(),
+                    group: Fact::Available { value: None },
+                    permissions: Fact::Available { value: Vec::new() },
+                    authorization: ScopeAuthorization {
+                        policy_assignments: Some(Fact::Available { value: vec![a] }),
+                        ..Default::default()
+                    },
+                });
+        });
+        let f = of(&findings, "ESU301")[0];
+        assert_eq!(f.status, Status::Fail);
+        assert_eq!(
+            f.evidence["policyScope"],
+            format!("/subscriptions/{SUB}/resourceGroups/{RG}")
+        );
+        // The machine's group was not read: the subscription's (empty) list applies.
+        assert_eq!(statuses(&findings, "ESU302"), [Status::Pass]);
+    }
+
+    fn restriction(answer: Fact<Value>) -> PolicyRestrictionCheck {
+        PolicyRestrictionCheck {
+            resource_id: planned("esu-1", "eastus", &[]).resource_id(SUB),
+            resource_type: policy::LICENSE_TYPE.into(),
+            answer,
+        }
+    }
+
+    fn service_denies() -> Value {
+        let mut body = fixture("policyinsights/PolicyRestrictions_CheckAtResourceGroupScope.json")
+            ["responses"]["200"]["body"]
+            .clone();
+        // The location restrictions are about other values than eastus.
+        body["fieldRestrictions"] = json!([]);
+        body
+    }
+
+    #[test]
+    fn esu305_warns_when_the_service_disagrees() {
+        // The service says Deny, locally nothing applies.
+        let findings = run(&planned_fixture(), |s| {
+            s.subscriptions[0].policy_restrictions = vec![restriction(Fact::Available {
+                value: service_denies(),
+            })];
+        });
+        let f = of(&findings, "ESU305");
+        assert_eq!(f.len(), 1);
+        assert_eq!(
+            (f[0].status, f[0].severity),
+            (Status::Fail, Severity::Error)
+        );
+        assert!(
+            f[0].message.contains("policyAssignments/2FF66C37"),
+            "{}",
+            f[0].message
+        );
+        let esu301 = of(&findings, "ESU301")[0];
+        assert_eq!(
+            esu301.evidence["serverCheck"][0]["answer"]["verdict"],
+            "deny"
+        );
+
+        // Both deny: agreement.
+        let (a, d) = not_allowed(&["microsoft.hybridcompute/licenses"]);
+        let findings = run(&planned_fixture(), |s| {
+            with_policies(s, vec![a.clone()], vec![d.clone()]);
+            s.subscriptions[0].policy_restrictions = vec![restriction(Fact::Available {
+                value: service_denies(),
+            })];
+        });
+        assert_eq!(statuses(&findings, "ESU305"), [Status::Pass]);
+
+        // Locally denied, the service allows: a warning.
+        let findings = run(&planned_fixture(), |s| {
+            with_policies(s, vec![a], vec![d]);
+            s.subscriptions[0].policy_restrictions = vec![restriction(Fact::Available {
+                value: json!({ "fieldRestrictions": [], "contentEvaluationResult": { "policyEvaluations": [] } }),
+            })];
+        });
+        let f = of(&findings, "ESU305")[0];
+        assert_eq!((f.status, f.severity), (Status::Fail, Severity::Warning));
+
+        // The real example's location restrictions hit a license planned in West Europe.
+        let mut fixture = planned_fixture();
+        fixture.plan.licenses[0].location = "westeurope".into();
+        let mut body = fixture_body_restrictions_only();
+        body["contentEvaluationResult"] = json!({ "policyEvaluations": [] });
+        let findings = run(&fixture, |s| {
+            s.subscriptions[0].policy_restrictions =
+                vec![restriction(Fact::Available { value: body })];
+        });
+        let f = of(&findings, "ESU305")[0];
+        assert_eq!(f.status, Status::Fail);
+        assert_eq!(f.evidence["serverCheck"]["denials"][0]["field"], "location");
+
+        // Not asked (forbidden): skipped, and noted in ESU301's evidence.
+        let findings = run(&planned_fixture(), |s| {
+            s.subscriptions[0].policy_restrictions = vec![restriction(Fact::Unavailable {
+                reason: testkit::forbidden("Microsoft.PolicyInsights/checkPolicyRestrictions/read"),
+            })];
+        });
+        assert_eq!(statuses(&findings, "ESU305"), [Status::Skipped]);
+        assert_eq!(
+            of(&findings, "ESU301")[0].evidence["serverCheck"][0]["answer"]["verdict"],
+            "unavailable"
+        );
+    }
+
+    fn fixture_body_restrictions_only() -> Value {
+        fixture("policyinsights/PolicyRestrictions_CheckAtResourceGroupScope.json")["responses"]["200"]
+            ["body"]
+            .clone()
+    }
+
+    #[test]
+    fn without_a_plan_the_license_scopes_and_candidates_are_evaluated() {
+        let definition = builtin("GuestConfiguration_ArcESU_Deny.json");
+        let a = assign(&definition, json!({}));
+        let estate = Fixture::healthy()
+            .license(testkit::license_json("existing"))
+            .machine(testkit::machine_json("srv-02"));
+        let findings = run(&estate, |s| with_policies(s, vec![a], vec![definition]));
+        let f = of(&findings, "ESU301");
+        assert_eq!(f.len(), 1);
+        assert_eq!(f[0].status, Status::Fail);
+        assert_eq!(
+            f[0].resource_id,
+            format!("/subscriptions/{SUB}/resourceGroups/rg-esu")
+        );
+        assert!(
+            f[0].message
+                .contains("a new ESU license in resource group rg-esu (eastus)"),
+            "{}",
+            f[0].message
+        );
+        // The candidate machine's profile.
+        let f = of(&findings, "ESU302");
+        assert_eq!(f.len(), 1);
+        assert_eq!(f[0].status, Status::Pass);
+        assert!(f[0].resource_id.ends_with("srv-02/licenseProfiles/default"));
+
+        // A rule on the license's name: only a plan can decide it.
+        let mut naming =
+            fixture("policy/getPolicyDefinition.json")["responses"]["200"]["body"].clone();
+        naming["properties"]["policyRule"] = json!({
+            "if": { "allOf": [
+                { "field": "type", "equals": "Microsoft.HybridCompute/licenses" },
+                { "not": { "field": "name", "like": "esu-*" } }
+            ]},
+            "then": { "effect": "Deny" }
+        });
+        let a = assign(&naming, json!({}));
+        let findings = run(&Fixture::healthy(), |s| {
+            with_policies(s, vec![a], vec![naming])
+        });
+        let f = of(&findings, "ESU304");
+        assert_eq!(f.len(), 1);
+        assert!(
+            f[0].message.contains("a license plan decides it"),
+            "{}",
+            f[0].message
+        );
+        assert!(
+            f[0].remediation
+                .starts_with("run again with a license plan")
+        );
+        assert_eq!(f[0].resource_id, format!("/subscriptions/{SUB}"));
+    }
+
+    #[test]
+    fn esu303_without_machines_decides_type_rules_and_leaves_location_rules_open() {
+        let (a, d) = not_allowed(&["Microsoft.HybridCompute/machines"]);
+        let findings = run(&Fixture::healthy(), |s| with_policies(s, vec![a], vec![d]));
+        let f = of(&findings, "ESU303");
+        let failing: Vec<&&Finding> = f.iter().filter(|f| f.status == Status::Fail).collect();
+        assert_eq!(failing.len(), 1);
+        assert!(
+            failing[0]
+                .message
+                .contains("denies Microsoft.HybridCompute/machines:"),
+            "{}",
+            failing[0].message
+        );
+        assert_eq!(
+            failing[0].resource_id,
+            format!("/subscriptions/{SUB}/providers/Microsoft.HybridCompute")
+        );
+
+        let definition = builtin("AllowedLocations_Deny.json");
+        let a = assign(
+            &definition,
+            json!({ "listOfAllowedLocations": ["westeurope"] }),
+        );
+        let findings = run(&Fixture::healthy(), |s| {
+            with_policies(s, vec![a], vec![definition])
+        });
+        let open = of(&findings, "ESU304");
+        assert!(!open.is_empty());
+        assert!(
+            open.iter()
+                .any(|f| f.message.contains("no Arc machine in scope")),
+            "{open:#?}"
+        );
+        assert!(
+            of(&findings, "ESU303")
+                .iter()
+                .all(|f| f.status == Status::Pass)
+        );
+    }
+
+    #[test]
+    fn a_healthy_subscription_stays_quiet() {
+        for fixture in [Fixture::healthy(), planned_fixture()] {
+            let findings = run(&fixture, |_| {});
+            assert!(
+                findings.iter().all(|f| f.status == Status::Pass),
+                "{findings:#?}"
+            );
+        }
+    }
+
+    #[test]
+    fn an_unusable_subscription_is_skipped() {
+        let fixture = planned_fixture().subscription_unavailable(testkit::not_found());
+        let findings = run(&fixture, |_| {});
+        assert!(!findings.is_empty());
+        assert!(
+            findings.iter().all(|f| f.status == Status::Skipped),
+            "{findings:#?}"
+        );
+    }
+
+    #[test]
+    fn service_answers_are_read_defensively() {
+        let license = Resource::planned_license(SUB, RG, "l", "westeurope", []);
+        assert!(matches!(
+            read_service_answer(&json!("nope"), &license),
+            Service::Unreadable(_)
+        ));
+        assert!(matches!(
+            read_service_answer(&json!({ "fieldRestrictions": 3 }), &license),
+            Service::Unreadable(_)
+        ));
+        assert!(matches!(
+            read_service_answer(&json!({}), &license),
+            Service::Allows
+        ));
+        assert!(matches!(
+            read_service_answer(&fixture_body_restrictions_only(), &license),
+            Service::Denies(_)
+        ));
+    }
 }

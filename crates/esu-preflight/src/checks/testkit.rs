@@ -366,7 +366,12 @@ impl Fixture {
             }),
             patch_states: Default::default(),
             license_validations: Vec::new(),
-            authorization: Default::default(),
+            // No policy assignment or exemption applies (read, and empty).
+            authorization: crate::snapshot::ScopeAuthorization {
+                policy_assignments: Some(Fact::Available { value: Vec::new() }),
+                policy_exemptions: Some(Fact::Available { value: Vec::new() }),
+                ..Default::default()
+            },
             management_groups: None,
             policy_restrictions: Vec::new(),
         }

@@ -158,7 +158,10 @@ fn messages_follow_the_convention() {
 #[test]
 fn healthy_snapshot_has_no_failures() {
     let findings = evaluate_fixture(&Fixture::healthy());
-    assert_eq!(findings.len(), 1 + REQUIRED_PROVIDERS.len() + 1);
+    // ESU001, ESU101 per provider, ESU102; ESU301 (the subscription as the license scope),
+    // ESU303 per provider resource type, ESU304.
+    let policy = 1 + crate::checks::PROVIDER_RESOURCE_TYPES.len() + 1;
+    assert_eq!(findings.len(), 1 + REQUIRED_PROVIDERS.len() + 1 + policy);
     for f in &findings {
         assert_eq!(f.status, Status::Pass, "{f:#?}");
     }
@@ -170,10 +173,18 @@ fn unavailable_facts_never_pass() {
     let fixture = Fixture::healthy()
         .subscription_unavailable(reason.clone())
         .providers_unavailable(reason.clone())
-        .permissions_unavailable(reason);
-    let findings = evaluate_fixture(&fixture);
+        .permissions_unavailable(reason.clone());
+    let (mut snapshot, config) = fixture.build();
+    snapshot.subscriptions[0].authorization.policy_assignments = Some(Fact::Unavailable { reason });
+    let findings = evaluate(&EvalInput::new(
+        &snapshot,
+        &config,
+        time::OffsetDateTime::UNIX_EPOCH,
+    ));
     assert!(!findings.is_empty());
-    assert!(findings.iter().all(|f| f.status == Status::Inconclusive));
+    // ESU304 has nothing to decide: skipped, pointing at ESU301–ESU303.
+    assert!(findings.iter().all(|f| f.status == Status::Inconclusive
+        || (f.check_id == "ESU304" && f.status == Status::Skipped)));
 }
 
 #[test]
@@ -292,7 +303,7 @@ fn a_subscription_in_scope_without_facts_is_never_silence() {
     // The subscription with facts is still checked in full.
     assert_eq!(
         findings.iter().filter(|f| f.subscription_id == SUB).count(),
-        1 + REQUIRED_PROVIDERS.len() + 1
+        1 + REQUIRED_PROVIDERS.len() + 1 + 1 + crate::checks::PROVIDER_RESOURCE_TYPES.len() + 1
     );
 }
 
@@ -305,7 +316,10 @@ fn facts_outside_the_scope_are_checked_too() {
         &config,
         time::OffsetDateTime::UNIX_EPOCH,
     ));
-    assert_eq!(findings.len(), 1 + REQUIRED_PROVIDERS.len() + 1);
+    // ESU001, ESU101 per provider, ESU102; ESU301 (the subscription as the license scope),
+    // ESU303 per provider resource type, ESU304.
+    let policy = 1 + crate::checks::PROVIDER_RESOURCE_TYPES.len() + 1;
+    assert_eq!(findings.len(), 1 + REQUIRED_PROVIDERS.len() + 1 + policy);
 }
 
 #[test]

@@ -108,7 +108,8 @@ pub enum Allowed {
     /// The rule's condition is false for the resource.
     RuleDoesNotMatch,
     /// The definition's `mode` is a resource provider mode (`Microsoft.KeyVault.Data`, …): it
-    /// evaluates data-plane objects, never an ARM PUT.
+    /// evaluates data-plane objects, never an ARM PUT; or it is `Indexed` and the resource's
+    /// type has no tags or location ([`Resource::not_indexed`]).
     Mode(String),
 }
 
@@ -532,7 +533,7 @@ pub fn decide(ctx: &AssignmentContext<'_>, resource: &Resource) -> Decision {
     // location, so `Indexed` sees them too); no mode at all is `Indexed` for older payloads.
     if let Some(mode) = text(props(ctx.definition), "mode")
         && !mode.eq_ignore_ascii_case("all")
-        && !mode.eq_ignore_ascii_case("indexed")
+        && (!mode.eq_ignore_ascii_case("indexed") || resource.not_indexed)
     {
         return Decision::Allows {
             reason: Allowed::Mode(mode.to_owned()),

@@ -136,6 +136,10 @@ pub struct Resource {
     /// license no plan names yet: "a license plan decides it"). A condition on one of them is
     /// undecidable; `tags` here makes every tag unknown.
     pub unknown: BTreeMap<String, String>,
+    /// The type supports no tags or no location (an extension resource such as
+    /// `Microsoft.GuestConfiguration/guestConfigurationAssignments`): a definition of `mode:
+    /// Indexed` never evaluates it.
+    pub not_indexed: bool,
 }
 
 /// `Microsoft.HybridCompute/licenses`.
@@ -171,6 +175,7 @@ impl Resource {
                 .collect(),
             fields: BTreeMap::new(),
             unknown: BTreeMap::new(),
+            not_indexed: false,
         }
         .with_field("Microsoft.HybridCompute/licenses/licenseType", "ESU")
         .with_field("identity.type", Value::Null)
@@ -191,6 +196,7 @@ impl Resource {
             tags: BTreeMap::new(),
             fields: BTreeMap::new(),
             unknown: BTreeMap::new(),
+            not_indexed: false,
         }
         .with_field(
             "Microsoft.HybridCompute/machines/licenseProfiles/esuProfile.assignedLicense",

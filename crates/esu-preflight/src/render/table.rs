@@ -567,7 +567,7 @@ mod tests {
         let last = text.lines().last().unwrap();
         assert_eq!(last, report.summary.to_string());
         assert!(
-            last.starts_with("7 passed, 4 failed (3 errors, 1 warning), 8 inconclusive, "),
+            last.starts_with("17 passed, 4 failed (3 errors, 1 warning), 8 inconclusive, "),
             "{last}"
         );
     }
