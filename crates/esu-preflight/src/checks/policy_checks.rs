@@ -1194,17 +1194,24 @@ struct Group<'t, 'a> {
 }
 
 fn groups<'t, 'a>(targets: &'t [Target<'a>]) -> Vec<Group<'t, 'a>> {
+    // Indexed: a fleet without a plan has a target per candidate machine.
+    let mut index: std::collections::HashMap<(String, &str), usize> =
+        std::collections::HashMap::new();
     let mut out: Vec<Group<'t, 'a>> = Vec::new();
     for target in targets {
-        match out.iter_mut().find(|g| {
-            g.finding_id.eq_ignore_ascii_case(&target.finding_id)
-                && g.targets[0].resource.type_ == target.resource.type_
-        }) {
-            Some(group) => group.targets.push(target),
-            None => out.push(Group {
-                finding_id: &target.finding_id,
-                targets: vec![target],
-            }),
+        let key = (
+            target.finding_id.to_ascii_lowercase(),
+            target.resource.type_.as_str(),
+        );
+        match index.get(&key) {
+            Some(&at) => out[at].targets.push(target),
+            None => {
+                index.insert(key, out.len());
+                out.push(Group {
+                    finding_id: &target.finding_id,
+                    targets: vec![target],
+                });
+            }
         }
     }
     out
