@@ -330,8 +330,9 @@ fn in_program(ctx: &CheckCtx<'_>, license: &PlannedLicense) -> bool {
         .is_none_or(|p| programs::by_target(&license.target).is_some_and(|lp| lp.id == p.id))
 }
 
-/// A hypothetical resource's name, for its id (the name itself is unknown).
-const NEW: &str = "new";
+/// A hypothetical resource's name (or resource group) in its id: `*` is no valid name, so no
+/// `notScopes` entry or exemption can name it by accident (the name itself is unknown).
+const NEW: &str = "*";
 
 /// The license targets of the subscription being checked.
 fn license_targets<'a>(ctx: &CheckCtx<'a>) -> Vec<Target<'a>> {
@@ -1232,7 +1233,15 @@ fn assignments_missing(target: &Target<'_>, reason: Missing<'_>) -> Diagnostic {
     let evidence = json!({ "resource": target.label, "policyScope": target.facts.scope });
     match reason {
         Missing::Unavailable(reason) => {
-            let mut d = Diagnostic::inconclusive(target.finding_id.clone(), &what, reason);
+            // A 403 that does not say what was missing: it is the read of the assignments there.
+            let mut named = reason.clone();
+            let forbidden = reason.kind == crate::snapshot::UnavailableKind::Forbidden
+                || reason.http_status == Some(403);
+            if forbidden && named.action.is_none() {
+                named.action = Some("Microsoft.Authorization/policyAssignments/read".to_owned());
+                named.scope = named.scope.or_else(|| Some(target.facts.scope.clone()));
+            }
+            let mut d = Diagnostic::inconclusive(target.finding_id.clone(), &what, &named);
             d.message = format!(
                 "{} (so whether a Deny policy blocks {} is not known)",
                 d.message, target.label
@@ -2434,6 +2443,23 @@ mod tests {
             }
         }
         assert_eq!(statuses(&findings, "ESU304"), [Status::Skipped]);
+
+        // A 403 that does not name the action: the policy assignments' read, at the scope.
+        let mut bare = testkit::forbidden(action);
+        bare.action = None;
+        bare.scope = None;
+        let findings = run(&planned_fixture(), |s| {
+            s.subscriptions[0].authorization.policy_assignments =
+                Some(Fact::Unavailable { reason: bare });
+        });
+        let f = of(&findings, "ESU301")[0];
+        assert!(
+            f.message
+                .contains(&format!("lacks {action} on /subscriptions/{SUB}")),
+            "{}",
+            f.message
+        );
+        assert!(f.remediation.contains(action));
     }
 
     #[test]
