@@ -1168,7 +1168,7 @@ fn deny_remediation(hit: &Hit<'_>, target: &Target<'_>) -> String {
         "request a policy exemption (needs Microsoft.Authorization/policyExemptions/write): \
          `az policy exemption create --name {} --policy-assignment {assignment_id} \
          --exemption-category Waiver --scope {}{reference_flag}`; or ask the owner of policy \
-         assignment {} (scope {}) to {}",
+         assignment {}, assigned at {}, to {}",
         exemption_name(hit.assignment),
         target.exemption_scope,
         assignment_label(hit.assignment),
@@ -1290,7 +1290,11 @@ fn deny_diagnostics(ctx: &CheckCtx<'_>, group: &Group<'_, '_>) -> Vec<Diagnostic
                 std::ptr::eq(h.assignment, hit.assignment)
                     || (id.is_some() && h.assignment.get("id").and_then(Value::as_str) == id)
             }) {
-                Some((_, targets)) => targets.push(target),
+                Some((_, targets)) => {
+                    if !targets.iter().any(|t| std::ptr::eq(*t, *target)) {
+                        targets.push(target);
+                    }
+                }
                 None => by_assignment.push((hit, vec![target])),
             }
         }
