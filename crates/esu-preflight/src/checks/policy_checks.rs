@@ -1686,6 +1686,9 @@ impl Check for PolicyEvaluationDisagrees {
 
     /// The planned resources the service was asked about.
     fn subjects(&self, ctx: &CheckCtx<'_>) -> Vec<Subject> {
+        if ctx.subscription.policy_restrictions.is_empty() {
+            return Vec::new();
+        }
         [Family::License, Family::Link]
             .into_iter()
             .flat_map(|f| targets(ctx, f))
@@ -1695,6 +1698,9 @@ impl Check for PolicyEvaluationDisagrees {
     }
 
     fn run(&self, ctx: &CheckCtx<'_>, out: &mut Vec<Finding>) {
+        if ctx.subscription.policy_restrictions.is_empty() {
+            return; // The service was not asked about anything here.
+        }
         for family in [Family::License, Family::Link] {
             for target in targets(ctx, family) {
                 let Some(answer) = service(ctx, &target) else {
