@@ -440,8 +440,9 @@ fn push_location(locations: &mut Vec<String>, location: &str) {
     }
 }
 
-/// The candidate machines of the subscription: ESU-eligible by OS, no license linked (within
-/// the `--program` filter and `--resource-group`).
+/// The candidate machines of the subscription: ESU-eligible by OS, no license linked, not where
+/// ESU is free (an Azure VM, Azure Local, AVS: ESU504), within the `--program` filter and
+/// `--resource-group`.
 fn candidates<'a>(ctx: &CheckCtx<'a>) -> Vec<MachineRef<'a>> {
     ctx.estate
         .machines_in(ctx.subscription_id())
@@ -461,6 +462,7 @@ fn candidates<'a>(ctx: &CheckCtx<'a>) -> Vec<MachineRef<'a>> {
                 .is_some_and(|s| s.eq_ignore_ascii_case("Assigned"));
             matches!(ctx.estate.link(*m), Link::None)
                 && !assigned
+                && !super::machines::runs_where_esu_is_free(m.machine)
                 && ctx.program.is_none_or(|only| only.id == program.id)
         })
         .collect()
@@ -2634,6 +2636,11 @@ mod tests {
         assert_eq!(f.len(), 1);
         assert_eq!(f[0].status, Status::Pass);
         assert!(f[0].resource_id.ends_with("srv-02/licenseProfiles/default"));
+        // A machine where ESU is free (here on AVS) needs no link: not a candidate.
+        let mut avs = testkit::machine_json("srv-avs");
+        avs["kind"] = json!("AVS");
+        let findings = run(&Fixture::healthy().machine(avs), |_| {});
+        assert!(of(&findings, "ESU302").is_empty(), "{findings:#?}");
 
         // A rule on the license's name: only a plan can decide it.
         let mut naming =
