@@ -266,15 +266,17 @@ fn missing<'a>(fact: Option<&'a Fact<Vec<Value>>>) -> Result<&'a [Value], Missin
     }
 }
 
-/// The policy facts of resource group `rg` in the subscription being checked, else the
-/// subscription's (its `atScope()` list has the management-group and subscription assignments,
-/// not the group's own).
+/// The policy facts of resource group `rg` in the subscription being checked, else (the group
+/// was not read, or does not exist yet) the subscription's: its `atScope()` list has the
+/// management-group and subscription assignments, not the group's own.
 fn scope_facts<'a>(ctx: &CheckCtx<'a>, rg: Option<&str>) -> ScopeFacts<'a> {
     let sub = ctx.subscription;
     let sub_scope = ctx.subscription_resource_id();
+    // A group that does not exist yet (ESU002) gets what the subscription has.
     let group = rg
         .and_then(|rg| sub.resource_group(rg))
-        .filter(|g| g.authorization.policy_assignments.is_some());
+        .filter(|g| g.authorization.policy_assignments.is_some())
+        .filter(|g| !matches!(g.group, Fact::Available { value: None }));
     let sub_exemptions = missing(sub.authorization.policy_exemptions.as_ref());
     match group {
         Some(g) => ScopeFacts {
@@ -2489,22 +2491,31 @@ mod tests {
         assert_eq!(statuses(&findings, "ESU303"), [Status::Inconclusive; 3]);
     }
 
+    fn group(exists: bool, assignments: Fact<Vec<Value>>) -> ResourceGroupSnapshot {
+        ResourceGroupSnapshot {
+            name: RG.into(),
+            group: Fact::Available {
+                value: exists.then(|| crate::models::ResourceGroup {
+                    id: format!("/subscriptions/{SUB}/resourceGroups/{RG}"),
+                    name: RG.into(),
+                    location: Some("eastus".into()),
+                }),
+            },
+            permissions: Fact::Available { value: Vec::new() },
+            authorization: ScopeAuthorization {
+                policy_assignments: Some(assignments),
+                ..Default::default()
+            },
+        }
+    }
+
     #[test]
     fn the_resource_groups_own_assignments_are_used_when_read() {
         let (a, d) = not_allowed(&["Microsoft.HybridCompute/licenses"]);
         let findings = run(&planned_fixture(), |s| {
             with_policies(s, vec![], vec![d]);
-            s.subscriptions[0]
-                .resource_groups
-                .push(ResourceGroupSnapshot {
-                    name: RG.into(),
-                    group: Fact::Available { value: None },
-                    permissions: Fact::Available { value: Vec::new() },
-                    authorization: ScopeAuthorization {
-                        policy_assignments: Some(Fact::Available { value: vec![a] }),
-                        ..Default::default()
-                    },
-                });
+            let rg = group(true, Fact::Available { value: vec![a] });
+            s.subscriptions[0].resource_groups.push(rg);
         });
         let f = of(&findings, "ESU301")[0];
         assert_eq!(f.status, Status::Fail);
@@ -2514,6 +2525,30 @@ mod tests {
         );
         // The machine's group was not read: the subscription's (empty) list applies.
         assert_eq!(statuses(&findings, "ESU302"), [Status::Pass]);
+
+        // A group that does not exist yet (ESU002 says so) is not inconclusive: a new group
+        // gets the subscription's assignments.
+        let findings = run(&planned_fixture(), |s| {
+            let rg = group(
+                false,
+                Fact::Unavailable {
+                    reason: testkit::not_found(),
+                },
+            );
+            s.subscriptions[0].resource_groups.push(rg);
+        });
+        assert_eq!(statuses(&findings, "ESU301"), [Status::Pass]);
+        // A group that exists but whose assignments could not be read is.
+        let findings = run(&planned_fixture(), |s| {
+            let rg = group(
+                true,
+                Fact::Unavailable {
+                    reason: testkit::server_error(),
+                },
+            );
+            s.subscriptions[0].resource_groups.push(rg);
+        });
+        assert_eq!(statuses(&findings, "ESU301"), [Status::Inconclusive]);
     }
 
     fn restriction(answer: Fact<Value>) -> PolicyRestrictionCheck {
