@@ -1560,6 +1560,26 @@ impl Check for DenyPolicyUndetermined {
     }
 
     fn run(&self, ctx: &CheckCtx<'_>, out: &mut Vec<Finding>) {
+        // Fast path (a fleet without a plan has a target per machine): when the subscription's
+        // assignments were read and no scope has any, nothing can be undetermined.
+        let sub = ctx.subscription;
+        let any_assignment = std::iter::once(&sub.authorization)
+            .chain(sub.resource_groups.iter().map(|g| &g.authorization))
+            .any(|a| matches!(&a.policy_assignments, Some(Fact::Available { value }) if !value.is_empty()));
+        let subscription_read = matches!(
+            sub.authorization.policy_assignments,
+            Some(Fact::Available { .. })
+        );
+        if subscription_read && !any_assignment {
+            let d = Diagnostic::new(
+                Status::Pass,
+                ctx.subscription_resource_id(),
+                "every policy assignment that applies to the ESU resources was decided",
+            )
+            .evidence(json!({ "assignments": 0 }));
+            out.push(ctx.finding(&UNDETERMINED, d));
+            return;
+        }
         let all: Vec<Target<'_>> = [Family::License, Family::Link, Family::Provider]
             .into_iter()
             .flat_map(|f| targets(ctx, f))
