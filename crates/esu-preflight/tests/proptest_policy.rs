@@ -12,6 +12,9 @@
 //!    variable that occurs once), so the evaluator cannot over-report undecidable either.
 //! 3. The real Not allowed resource types built-in, under arbitrary lists, effects and
 //!    enforcement modes, denies a planned license exactly when it should.
+//! 4. The policy checks (ESU301–ESU305) over arbitrary assignments, definitions, exemptions and
+//!    service answers never panic, and an ESU301 pass that left something undetermined always
+//!    comes with an ESU304 finding.
 
 use esu_preflight::policy::{
     AssignmentContext, Parameters, Resource, Verdict, decide, evaluate_rule, resolve_effect,
@@ -151,6 +154,8 @@ fn any_resource() -> impl Strategy<Value = Resource> {
             kind: None,
             tags,
             fields,
+            unknown: Default::default(),
+            not_indexed: false,
         })
 }
 
@@ -200,6 +205,80 @@ proptest! {
         };
         let _ = resolve_effect(&ctx, &resource);
         let _ = decide(&ctx, &resource);
+    }
+
+    #[test]
+    fn the_policy_checks_never_panic_and_never_hide_what_they_could_not_decide(
+        assignments in prop::collection::vec(any_json(), 0..4),
+        definition in any_json(),
+        set in any_json(),
+        exemptions in prop::collection::vec(any_json(), 0..2),
+        answer in any_json(),
+        location in prop::sample::select(vec!["eastus", "westeurope", "East US", ""]),
+    ) {
+        use esu_preflight::snapshot::{Fact, PolicyRestrictionCheck, Scope, Snapshot, SubscriptionSnapshot, Unavailable, UnavailableKind};
+        const SUB: &str = "00000000-0000-0000-0000-0000000000aa";
+        let reason = Unavailable {
+            kind: UnavailableKind::HttpError,
+            http_status: Some(503),
+            code: None,
+            message: "unavailable".into(),
+            action: None,
+            scope: None,
+            retry_after_secs: None,
+        };
+        let mut sub = SubscriptionSnapshot::unavailable_for(SUB, reason);
+        // Every assignment points at one of two definitions the tenant holds, whatever else it is.
+        let definition_id = "/providers/Microsoft.Authorization/policyDefinitions/d";
+        let set_id = "/providers/Microsoft.Authorization/policySetDefinitions/s";
+        let assignments: Vec<Value> = assignments
+            .into_iter()
+            .enumerate()
+            .map(|(i, mut a)| {
+                if let Some(map) = a.as_object_mut() {
+                    let id = if i % 2 == 0 { definition_id } else { set_id };
+                    map.insert("properties".into(), json!({"policyDefinitionId": id}));
+                }
+                a
+            })
+            .collect();
+        sub.authorization.policy_assignments = Some(Fact::Available { value: assignments });
+        sub.authorization.policy_exemptions = Some(Fact::Available { value: exemptions });
+        let license_id = format!(
+            "/subscriptions/{SUB}/resourceGroups/rg/providers/Microsoft.HybridCompute/licenses/l"
+        );
+        sub.policy_restrictions = vec![PolicyRestrictionCheck {
+            resource_id: license_id,
+            resource_type: "Microsoft.HybridCompute/licenses".into(),
+            answer: Fact::Available { value: answer },
+        }];
+        let mut snapshot = Snapshot::new(Scope::subscriptions([SUB]));
+        snapshot.subscriptions.push(sub);
+        snapshot.tenant.policy_definitions.insert(definition_id.to_ascii_lowercase(), Fact::Available { value: definition });
+        snapshot.tenant.policy_set_definitions.insert(set_id.to_ascii_lowercase(), Fact::Available { value: set });
+        let plan = esu_preflight::plan::LicensePlan::from_json_str(
+            &json!({"license": [{
+                "name": "l", "subscription": SUB, "resource_group": "rg", "location": location,
+                "target": "Windows Server 2012 R2", "edition": "Datacenter", "type": "pCore",
+                "processors": 16,
+                "machines": [format!("/subscriptions/{SUB}/resourceGroups/arc/providers/Microsoft.HybridCompute/machines/m")]
+            }]}).to_string(),
+            std::path::Path::new("plan.json"),
+        );
+        prop_assume!(plan.is_ok());
+        let plan = plan.unwrap();
+        let config = esu_preflight::checks::Config::default();
+        let input = esu_preflight::checks::EvalInput::new(&snapshot, &config, datetime!(2026-11-29 12:00 UTC))
+            .with_plan(&plan);
+        let findings = esu_preflight::checks::evaluate(&input);
+        let esu304 = findings.iter().any(|f| f.check_id == "ESU304" && f.status == esu_preflight::Status::Fail);
+        for f in findings.iter().filter(|f| f.check_id.starts_with("ESU30")) {
+            prop_assert!(!f.message.is_empty() && !f.message.contains('\n'), "{:?}", f);
+            let undetermined = f.evidence.get("undetermined").and_then(Value::as_u64).unwrap_or(0);
+            if f.status == esu_preflight::Status::Pass && undetermined > 0 {
+                prop_assert!(esu304, "a pass with {} undetermined and no ESU304: {:?}", undetermined, f);
+            }
+        }
     }
 
     #[test]
@@ -320,6 +399,8 @@ fn license() -> Resource {
         "westeurope",
         [("ESU Usage", "WS2012 MULTIPURPOSE")],
     )
+    // What only a license plan would tell (the checks mark a hypothetical license's name so).
+    .with_unknown("fullName", "not known without a license plan")
 }
 
 fn known_parameters() -> Parameters {
@@ -365,6 +446,8 @@ const UNKNOWN_KINDS: &[&str] = &[
     "parameter",
     "count",
     "shape",
+    "plan",
+    "plan-expression",
 ];
 
 fn unknown_condition(kind: &str) -> Value {
@@ -378,6 +461,8 @@ fn unknown_condition(kind: &str) -> Value {
         "count" => {
             json!({"count": {"field": "Microsoft.HybridCompute/licenses/x[*]"}, "greater": 0})
         }
+        "plan" => json!({"field": "fullName", "like": "ws*"}),
+        "plan-expression" => json!({"value": "[field('fullName')]", "notEquals": "x"}),
         _ => json!({"field": "name"}),
     }
 }

@@ -914,6 +914,12 @@ const AVS: &str = "Azure VMware Solution";
 const AZURE_LOCAL: &str = "Azure Local (Azure Stack HCI)";
 const AZURE_VM: &str = "an Azure VM";
 
+/// Whether `machine` shows any sign of an environment where ESU is free (an Azure VM, Azure
+/// Local, AVS): such a machine needs no license linked.
+pub(super) fn runs_where_esu_is_free(machine: &Machine) -> bool {
+    !free_signals(machine).is_empty()
+}
+
 /// Every sign that `machine` runs as an Azure VM, on Azure Local or on AVS.
 fn free_signals(machine: &Machine) -> Vec<Signal> {
     let p = &machine.properties;

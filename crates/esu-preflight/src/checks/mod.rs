@@ -40,6 +40,7 @@ mod machines;
 mod mak;
 mod patches;
 mod plan_checks;
+mod policy_checks;
 mod providers;
 mod subscription;
 
@@ -60,6 +61,10 @@ pub use machines::{
 pub use mak::{MakKeyProblem, WindowsEsuNamespaceUnavailable};
 pub use patches::EsuUpdatesNotInstalled;
 pub use plan_checks::{LicenseRejectedByService, ResourceGroupMissing};
+pub use policy_checks::{
+    DenyPolicyBlocksLicense, DenyPolicyBlocksLicenseLink, DenyPolicyBlocksProviderResources,
+    DenyPolicyUndetermined, PROVIDER_RESOURCE_TYPES, PolicyEvaluationDisagrees,
+};
 pub use providers::{
     ProviderNotRegistered, ProviderRegistrationNotPermitted, registration_not_permitted_remediation,
 };
@@ -692,7 +697,7 @@ fn unavailable_evidence(reason: &Unavailable) -> serde_json::Value {
     serde_json::to_value(reason).unwrap_or(serde_json::Value::Null)
 }
 
-static CHECKS: [&dyn Check; 26] = [
+static CHECKS: [&dyn Check; 31] = [
     &SubscriptionNotUsable,
     &ResourceGroupMissing,
     &ProviderNotRegistered,
@@ -700,6 +705,11 @@ static CHECKS: [&dyn Check; 26] = [
     &LicenseWriteNotPermitted,
     &LicenseLinkNotPermitted,
     &DenyAssignmentBlocks,
+    &DenyPolicyBlocksLicense,
+    &DenyPolicyBlocksLicenseLink,
+    &DenyPolicyBlocksProviderResources,
+    &DenyPolicyUndetermined,
+    &PolicyEvaluationDisagrees,
     &LicenseBelowCoreMinimum,
     &LicenseNotActivated,
     &LicenseTargetMismatch,

@@ -256,7 +256,9 @@ impl Fixture {
                     value: vec![role_assignment("Owner.json", &format!("/subscriptions/{SUB}"))],
                 }),
                 deny_assignments: Some(Fact::Available { value: Vec::new() }),
-                ..ScopeAuthorization::default()
+                // No policy assignment or exemption applies (read, and empty).
+                policy_assignments: Some(Fact::Available { value: Vec::new() }),
+                policy_exemptions: Some(Fact::Available { value: Vec::new() }),
             },
             caller: Some(Caller {
                 object_id: CALLER.to_owned(),

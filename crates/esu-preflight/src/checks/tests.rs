@@ -155,9 +155,15 @@ fn messages_follow_the_convention() {
     assert_eq!(statuses.len(), 4, "all four statuses covered: {statuses:?}");
 }
 
-/// What a healthy fixture gets: ESU001, one ESU101 per provider, ESU102, ESU201, ESU203, and
+/// What a healthy fixture gets: ESU001, one ESU101 per provider, ESU102, ESU201, ESU203; ESU301
+/// (the subscription as the license scope), ESU303 per provider resource type, ESU304; and
 /// ESU701/ESU702 skipped (no Windows Server 2008 there).
-const HEALTHY_FINDINGS: usize = 1 + REQUIRED_PROVIDERS.len() + 1 + 2 + 2;
+const HEALTHY_FINDINGS: usize = 1
+    + REQUIRED_PROVIDERS.len()
+    + 1
+    + 2
+    + (1 + crate::checks::PROVIDER_RESOURCE_TYPES.len() + 1)
+    + 2;
 
 #[test]
 fn healthy_snapshot_has_no_failures() {
@@ -183,10 +189,15 @@ fn unavailable_facts_never_pass() {
     fixture.authorization.role_assignments = Some(Fact::Unavailable {
         reason: reason.clone(),
     });
-    fixture.authorization.deny_assignments = Some(Fact::Unavailable { reason });
+    fixture.authorization.deny_assignments = Some(Fact::Unavailable {
+        reason: reason.clone(),
+    });
+    fixture.authorization.policy_assignments = Some(Fact::Unavailable { reason });
     let findings = evaluate_fixture(&fixture);
     assert!(!findings.is_empty());
-    assert!(findings.iter().all(|f| f.status == Status::Inconclusive));
+    // ESU304 has nothing to decide: skipped, pointing at ESU301–ESU303.
+    assert!(findings.iter().all(|f| f.status == Status::Inconclusive
+        || (f.check_id == "ESU304" && f.status == Status::Skipped)));
 }
 
 #[test]

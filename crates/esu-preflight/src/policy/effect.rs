@@ -108,7 +108,8 @@ pub enum Allowed {
     /// The rule's condition is false for the resource.
     RuleDoesNotMatch,
     /// The definition's `mode` is a resource provider mode (`Microsoft.KeyVault.Data`, …): it
-    /// evaluates data-plane objects, never an ARM PUT.
+    /// evaluates data-plane objects, never an ARM PUT; or it is `Indexed` and the resource's
+    /// type has no tags or location ([`Resource::not_indexed`]).
     Mode(String),
 }
 
@@ -532,7 +533,7 @@ pub fn decide(ctx: &AssignmentContext<'_>, resource: &Resource) -> Decision {
     // location, so `Indexed` sees them too); no mode at all is `Indexed` for older payloads.
     if let Some(mode) = text(props(ctx.definition), "mode")
         && !mode.eq_ignore_ascii_case("all")
-        && !mode.eq_ignore_ascii_case("indexed")
+        && (!mode.eq_ignore_ascii_case("indexed") || resource.not_indexed)
     {
         return Decision::Allows {
             reason: Allowed::Mode(mode.to_owned()),
@@ -572,4 +573,118 @@ pub fn decide(ctx: &AssignmentContext<'_>, resource: &Resource) -> Decision {
             (Ok(effect), None) => Decision::Denies { effect },
         },
     }
+}
+
+/// The parameter a `[parameters('name')]` expression reads, if `text` is exactly that.
+fn parameter_reference(text: &str) -> Option<&str> {
+    let inner = text.trim().strip_prefix('[')?.strip_suffix(']')?.trim();
+    let head = inner.get(..10)?;
+    if !head.eq_ignore_ascii_case("parameters") {
+        return None;
+    }
+    let name = inner[10..]
+        .trim()
+        .strip_prefix('(')?
+        .strip_suffix(')')?
+        .trim()
+        .strip_prefix('\'')?
+        .strip_suffix('\'')?;
+    (!name.contains('\'')).then_some(name)
+}
+
+/// A `{name: {…}}` parameter entry's `key` (`value` or `defaultValue`), names ignoring case.
+fn parameter_entry<'v>(v: &'v Value, name: &str, key: &str) -> Option<&'v Value> {
+    let parameters = props(v).get("parameters")?.as_object()?;
+    lookup_ci(parameters, name)?.get(key)
+}
+
+/// Where the effect of an assignment on `resource` comes from, in words, for a finding's
+/// evidence: an `overrides` entry, the definition's literal, or a parameter and who set it
+/// (the assignment, the initiative member, the initiative's or the definition's default).
+///
+/// ```
+/// use esu_preflight::policy::{AssignmentContext, Resource, effect_source};
+/// use serde_json::json;
+///
+/// let definition = json!({"properties": {
+///     "parameters": {"effect": {"type": "String", "defaultValue": "Deny"}},
+///     "policyRule": {"if": {"field": "type", "equals": "x"},
+///                    "then": {"effect": "[parameters('effect')]"}}}});
+/// let assignment = json!({"properties": {"policyDefinitionId": "d"}});
+/// let ctx = AssignmentContext {
+///     assignment: &assignment,
+///     definition: &definition,
+///     set_definition: None,
+///     reference_id: None,
+///     exemptions: &[],
+///     now: time::OffsetDateTime::UNIX_EPOCH,
+///     management_groups: None,
+/// };
+/// let license = Resource::planned_license("s", "rg", "l", "eastus", []);
+/// assert_eq!(
+///     effect_source(&ctx, &license),
+///     "the default value of the definition's parameter 'effect'"
+/// );
+/// ```
+pub fn effect_source(ctx: &AssignmentContext<'_>, resource: &Resource) -> String {
+    let assignment = props(ctx.assignment);
+    for o in array(assignment, "overrides") {
+        let kind = o.get("kind").and_then(Value::as_str).unwrap_or_default();
+        if !kind.eq_ignore_ascii_case("policyEffect") {
+            continue;
+        }
+        let all = match o.get("selectors").and_then(Value::as_array) {
+            Some(list) => selectors_match(list, resource, ctx.reference_id).unwrap_or(false),
+            None => true,
+        };
+        if all {
+            return "the assignment's overrides (kind policyEffect)".to_owned();
+        }
+    }
+    let written = props(ctx.definition)
+        .get("policyRule")
+        .and_then(|r| r.get("then"))
+        .and_then(|t| lookup_then(t, "effect"))
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let Some(name) = parameter_reference(written) else {
+        return if is_expression_text(written) {
+            format!("the definition's effect expression {written}")
+        } else {
+            "the definition's literal effect".to_owned()
+        };
+    };
+    let Some(set) = ctx.set_definition else {
+        return if parameter_entry(ctx.assignment, name, "value").is_some() {
+            format!("the assignment's value of parameter '{name}'")
+        } else {
+            format!("the default value of the definition's parameter '{name}'")
+        };
+    };
+    let reference = ctx.reference_id.unwrap_or_default();
+    let member = array(props(set), "policyDefinitions").find(|m| {
+        text(m, "policyDefinitionReferenceId").is_some_and(|r| r.eq_ignore_ascii_case(reference))
+    });
+    match member.and_then(|m| parameter_entry(m, name, "value")) {
+        Some(Value::String(v)) => match parameter_reference(v) {
+            Some(set_name) if parameter_entry(ctx.assignment, set_name, "value").is_some() => {
+                format!(
+                    "the assignment's value of initiative parameter '{set_name}' (member \
+                     {reference}, parameter '{name}')"
+                )
+            }
+            Some(set_name) => format!(
+                "the default value of initiative parameter '{set_name}' (member {reference}, \
+                 parameter '{name}')"
+            ),
+            None => format!("the initiative's value for member {reference}, parameter '{name}'"),
+        },
+        Some(_) => format!("the initiative's value for member {reference}, parameter '{name}'"),
+        None => format!("the default value of the definition's parameter '{name}'"),
+    }
+}
+
+/// Whether `text` is a template expression (`[…]`, not `[[…`).
+fn is_expression_text(text: &str) -> bool {
+    text.starts_with('[') && !text.starts_with("[[") && text.ends_with(']')
 }

@@ -47,7 +47,7 @@ mod tests;
 
 pub use effect::{
     Allowed, AssignmentContext, Decision, EffectResolution, Exclusion, SetMember, decide,
-    is_set_definition_id, resolve_effect, resolve_parameters, set_members,
+    effect_source, is_set_definition_id, resolve_effect, resolve_parameters, set_members,
 };
 pub use eval::evaluate_rule;
 
@@ -132,6 +132,14 @@ pub struct Resource {
     pub tags: BTreeMap<String, String>,
     /// Modelled aliases by lower-case name.
     pub fields: BTreeMap<String, Value>,
+    /// Fields whose value cannot be known yet, by lower-case name, with why (`name` of a
+    /// license no plan names yet: "a license plan decides it"). A condition on one of them is
+    /// undecidable; `tags` here makes every tag unknown.
+    pub unknown: BTreeMap<String, String>,
+    /// The type supports no tags or no location (an extension resource such as
+    /// `Microsoft.GuestConfiguration/guestConfigurationAssignments`): a definition of `mode:
+    /// Indexed` never evaluates it.
+    pub not_indexed: bool,
 }
 
 /// `Microsoft.HybridCompute/licenses`.
@@ -166,6 +174,8 @@ impl Resource {
                 .map(|(k, v)| (k.to_owned(), v.to_owned()))
                 .collect(),
             fields: BTreeMap::new(),
+            unknown: BTreeMap::new(),
+            not_indexed: false,
         }
         .with_field("Microsoft.HybridCompute/licenses/licenseType", "ESU")
         .with_field("identity.type", Value::Null)
@@ -185,6 +195,8 @@ impl Resource {
             kind: None,
             tags: BTreeMap::new(),
             fields: BTreeMap::new(),
+            unknown: BTreeMap::new(),
+            not_indexed: false,
         }
         .with_field(
             "Microsoft.HybridCompute/machines/licenseProfiles/esuProfile.assignedLicense",
@@ -222,6 +234,26 @@ impl Resource {
         }
     }
 
+    /// The same resource with `field` (`name`, `location`, `tags`, an alias…) unknown, because
+    /// `why`: a condition on it is undecidable.
+    ///
+    /// ```
+    /// use esu_preflight::policy::{Resource, Verdict, evaluate_rule, Parameters};
+    /// use serde_json::json;
+    ///
+    /// let license = Resource::planned_license("s", "rg", "?", "eastus", [])
+    ///     .with_unknown("name", "no license plan names the license yet");
+    /// let rule = json!({"field": "name", "like": "esu-*"});
+    /// assert!(matches!(
+    ///     evaluate_rule(&rule, &Parameters::new(), &license),
+    ///     Verdict::Undecidable { .. }
+    /// ));
+    /// ```
+    pub fn with_unknown(mut self, field: &str, why: impl Into<String>) -> Resource {
+        self.unknown.insert(field.trim().to_lowercase(), why.into());
+        self
+    }
+
     /// The same resource with one more modelled alias (`Value::Null` = modelled and absent).
     pub fn with_field(mut self, alias: &str, value: impl Into<Value>) -> Resource {
         self.fields.insert(alias.to_lowercase(), value.into());
@@ -232,6 +264,15 @@ impl Resource {
     /// `Err` when the evaluator cannot know.
     pub fn field(&self, field: &str) -> Result<Option<Value>, Undecided> {
         let lower = field.trim().to_lowercase();
+        let unknown = self.unknown.get(&lower).or_else(|| {
+            tag_name(field.trim())
+                .is_some()
+                .then(|| self.unknown.get("tags"))
+                .flatten()
+        });
+        if let Some(why) = unknown {
+            return Err(Undecided::new(field, why.as_str()));
+        }
         let text = |s: &str| Some(Value::String(s.to_owned()));
         match lower.as_str() {
             "type" => return Ok(text(&self.type_)),
