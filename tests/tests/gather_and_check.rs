@@ -352,8 +352,10 @@ async fn check_sends_only_authenticated_reads() {
     evaluate(&gather(&mock).await);
     let requests = mock.received().await;
     // The subscription, its providers, permissions, ESU licenses, Arc machines and the ESU
-    // patch policy's states (a POST that only reads).
-    assert_eq!(requests.len(), 6, "one request per fact");
+    // patch policy's states (a POST that only reads); the caller's role assignments, deny
+    // assignments, policy assignments and exemptions; the management groups above it (a
+    // Resource Graph query, a POST that only reads).
+    assert_eq!(requests.len(), 11, "one request per fact");
     mock.assert_no_url_requested_twice().await;
     for request in &requests {
         assert!(
@@ -436,7 +438,8 @@ async fn two_subscriptions_are_read_once_each_in_scope_order() {
         .expect("gather succeeds");
     mock.verify().await;
     mock.assert_no_url_requested_twice().await;
-    assert_eq!(mock.received().await.len(), 12);
+    // Ten facts per subscription, and one Resource Graph query for both.
+    assert_eq!(mock.received().await.len(), 21);
     let ids: Vec<_> = snapshot
         .subscriptions
         .iter()
