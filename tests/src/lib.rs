@@ -1323,6 +1323,21 @@ impl ArmMock {
     /// [`CALLER_OID`]), the role definition, and the effective permissions it gives at the
     /// subscription.
     pub async fn caller_role(&self, sub: &str, scope: &str, role_guid: &str, file: Option<&str>) {
+        let role = self
+            .caller_role_assignment(sub, scope, role_guid, file)
+            .await;
+        self.permissions(sub, permissions_of(&role)).await;
+    }
+
+    /// Like [`ArmMock::caller_role`] without the effective permissions (for a test that mounts
+    /// its own): the role assignment and the role definition, which is returned.
+    pub async fn caller_role_assignment(
+        &self,
+        sub: &str,
+        scope: &str,
+        role_guid: &str,
+        file: Option<&str>,
+    ) -> Value {
         let id = role_definition_id(sub, role_guid);
         let role = match file {
             Some(file) => builtin_role_json(file, &id),
@@ -1338,8 +1353,8 @@ impl ArmMock {
             )],
         )
         .await;
-        self.permissions(sub, permissions_of(&role)).await;
-        self.definition(&id, role).await;
+        self.definition(&id, role.clone()).await;
+        role
     }
 
     /// The caller is a Contributor on subscription `sub`.
