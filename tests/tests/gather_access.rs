@@ -586,3 +586,95 @@ async fn fix_providers_reads_no_access_or_policy_facts() {
         "the subscription, providers, permissions"
     );
 }
+
+#[tokio::test]
+async fn a_link_to_a_machine_in_another_subscription_is_checked_there() {
+    const OTHER: &str = "0b1f6471-1bf0-4dda-aec3-cb9272f09590";
+    let mock = ArmMock::start().await;
+    estate(&mock).await;
+    mock.permissions(SUB, permissions_owner()).await;
+    mock.subscription(OTHER, "Enabled").await;
+    mock.providers(OTHER, &[]).await;
+    mock.permissions(OTHER, permissions_owner()).await;
+    let mut there = machine_json(
+        OTHER,
+        "srv-there",
+        "Windows Server 2012 R2 Standard",
+        "6.3.9600.20778",
+        "1.40.02664.1629",
+        8,
+    );
+    there["location"] = json!("westeurope");
+    mock.hybrid_compute(OTHER, Vec::new(), vec![there]).await;
+    let mut plan = plan();
+    let there_id = format!(
+        "/subscriptions/{OTHER}/resourceGroups/rg-arc/providers/Microsoft.HybridCompute/machines/srv-there"
+    );
+    let unknown_id = format!(
+        "/subscriptions/{OTHER}/resourceGroups/rg-gone/providers/Microsoft.HybridCompute/machines/srv-gone"
+    );
+    plan.licenses[0].machines = vec![there_id.clone(), unknown_id.clone()];
+    let options = GatherOptions {
+        plan,
+        ..GatherOptions::default()
+    };
+    let snapshot = gather::gather_with(
+        &caller_client(&mock),
+        &Scope::subscriptions([SUB, OTHER]),
+        &options,
+    )
+    .await
+    .unwrap();
+    mock.assert_no_url_requested_twice().await;
+    let here = snapshot.subscription(SUB).unwrap();
+    let names: Vec<&str> = here
+        .resource_groups
+        .iter()
+        .map(|g| g.name.as_str())
+        .collect();
+    assert_eq!(
+        names,
+        ["rg-esu"],
+        "the machines' groups are the other subscription's"
+    );
+    assert_eq!(here.policy_restrictions.len(), 1, "the license");
+    let other = snapshot.subscription(OTHER).unwrap();
+    let names: Vec<&str> = other
+        .resource_groups
+        .iter()
+        .map(|g| g.name.as_str())
+        .collect();
+    assert_eq!(names, ["rg-arc", "rg-gone"]);
+    let checks: Vec<(&str, bool)> = other
+        .policy_restrictions
+        .iter()
+        .map(|c| (c.resource_id.as_str(), c.answer.value().is_some()))
+        .collect();
+    let profile = |id: &str| format!("{id}/licenseProfiles/default");
+    assert_eq!(
+        checks,
+        [
+            (profile(&there_id).as_str(), true),
+            (profile(&unknown_id).as_str(), false)
+        ]
+    );
+    let reason = other.policy_restrictions[1].answer.unavailable().unwrap();
+    assert_eq!(
+        reason.code.as_deref(),
+        Some(gather::MACHINE_LOCATION_UNKNOWN)
+    );
+    let sent: Vec<Value> = mock
+        .received()
+        .await
+        .iter()
+        .filter(|r| {
+            r.url.path().ends_with("/checkPolicyRestrictions") && r.url.path().contains(OTHER)
+        })
+        .map(|r| serde_json::from_slice(&r.body).unwrap())
+        .collect();
+    assert_eq!(sent.len(), 1);
+    assert_eq!(
+        sent[0]["resourceDetails"]["resourceContent"]["location"], "westeurope",
+        "the machine's own location"
+    );
+}
