@@ -615,7 +615,10 @@ async fn authorization(run: &Run, scope: &str) -> Result<ScopeAuthorization, Arm
     let policies = async {
         let result = reads.list(catalog::policy_assignments(scope)).await;
         if let Ok(assignments) = &result {
-            let ids = referenced(assignments, "policyDefinitionId");
+            let mut ids = referenced(assignments, "policyDefinitionId");
+            // Initiatives first: their chain is a request longer (the members), so they ask
+            // for a slot before the single definitions when more are due than may be in flight.
+            ids.sort_by_key(|id| !crate::policy::is_set_definition_id(id));
             try_all(ids.iter().map(|id| policy_definition_chain(run, id))).await?;
         }
         fact(result)
