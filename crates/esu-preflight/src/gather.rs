@@ -15,7 +15,7 @@
 //!    object id), deny assignments, policy assignments and policy exemptions (`atScope()`);
 //! 2. what round 1 names: each role definition of the caller's role assignments, each policy
 //!    (set) definition the policy assignments reference — read once for the whole tenant into
-//!    [`TenantSnapshot`](crate::snapshot::TenantSnapshot); the service's dry runs of the plan
+//!    [`TenantSnapshot`]; the service's dry runs of the plan
 //!    (`validateLicense`, `checkPolicyRestrictions` for each planned license and license
 //!    profile), when the caller may ask for them; without a plan, the resource groups holding
 //!    ESU licenses and candidate machines (known only now) and their access facts;
