@@ -9,12 +9,21 @@
 //! Scenarios: `healthy`, `sql-missing`, `reader` (Sql missing, caller a Reader),
 //! `providers-forbidden`, `throttled` (providers answer 429 with `Retry-After: 120`),
 //! `registering` (HybridCompute registering), `estate` (ESU licenses and Arc machines, each with
-//! its own problem). It serves until killed (or for the seconds given
-//! as a second argument). Every request is answered as often as it comes.
+//! its own problem). Access and policy (issue 7; every provider registered, one WS2012 R2
+//! Standard machine `srv-r2` in `rg-arc` for a plan to link): `contributor` (the caller holds
+//! Contributor), `owner-mg` (Owner inherited from management group `mg-contoso`),
+//! `deny-assignment` (Contributor, and a deny assignment on license and license-profile
+//! writes), `policy-blocked` (Contributor; an enforced Not allowed resource types assignment
+//! listing `microsoft.hybridcompute/licenses` and a `DoNotEnforce` ESU-deny assignment;
+//! `checkPolicyRestrictions` names the first), `initiative` (Contributor; an initiative whose
+//! ESU-deny member takes `Deny` from the set's parameter). The token printed names the caller
+//! (a JWT with an object id), so role assignments are read as the caller's. It serves until
+//! killed (or for the seconds given as a second argument). Every request is answered as often
+//! as it comes.
 
 use esu_preflight_tests::{
-    ArmMock, PROVIDERS_API, SUB, TOKEN, arm_error, permissions_owner, permissions_reader,
-    providers_json,
+    ArmMock, CALLER_TOKEN, PROVIDERS_API, SUB, arm_error, machine_json, permissions_owner,
+    permissions_reader, providers_json,
 };
 use serde_json::json;
 use std::time::Duration;
@@ -28,13 +37,68 @@ async fn main() {
     // Any number of runs: this server is for people, not for counted tests.
     let mock = ArmMock::start().await.expect_runs(u64::MAX);
     mock.subscription(SUB, "Enabled").await;
-    let permissions = if scenario == "reader" {
-        permissions_reader()
+    let access = [
+        "contributor",
+        "owner-mg",
+        "deny-assignment",
+        "policy-blocked",
+        "initiative",
+    ];
+    if access.contains(&scenario.as_str()) {
+        // The caller's role sets the permissions (and the role assignment and definition).
+        mock.providers(SUB, &[]).await;
+        let machine = machine_json(
+            SUB,
+            "srv-r2",
+            "Windows Server 2012 R2 Standard",
+            "6.3.9600.20778",
+            "1.40.02664.1629",
+            16,
+        );
+        mock.hybrid_compute(SUB, Vec::new(), vec![machine]).await;
+        mock.mount(
+            mock.route(
+                "POST",
+                &format!("/subscriptions/{SUB}/providers/Microsoft.HybridCompute/validateLicense"),
+            )
+            .respond_with(mock.json(
+                200,
+                esu_preflight_tests::fixture_body("hybridcompute/License_ValidateLicense.json"),
+            )),
+        )
+        .await;
+        if scenario == "owner-mg" {
+            mock.caller_owner_from_management_group(SUB, "mg-contoso")
+                .await;
+        } else {
+            mock.caller_contributor(SUB).await;
+        }
     } else {
-        permissions_owner()
-    };
-    mock.permissions(SUB, permissions).await;
+        let permissions = if scenario == "reader" {
+            permissions_reader()
+        } else {
+            permissions_owner()
+        };
+        mock.permissions(SUB, permissions).await;
+    }
+    if scenario == "reader" {
+        mock.caller_role_assignment(
+            SUB,
+            &esu_preflight_tests::sub_scope(SUB),
+            esu_preflight_tests::roles::READER,
+            None,
+        )
+        .await;
+    }
     match scenario.as_str() {
+        "contributor" | "owner-mg" => {}
+        "deny-assignment" => mock.deny_esu_writes(SUB).await,
+        "policy-blocked" => {
+            mock.policy_blocked(SUB).await;
+        }
+        "initiative" => {
+            mock.policy_initiative(SUB, "Deny").await;
+        }
         "healthy" => mock.providers(SUB, &[]).await,
         "estate" => {
             mock.providers(SUB, &[]).await;
@@ -93,7 +157,7 @@ async fn main() {
         .await;
     }
     println!("export ESU_PREFLIGHT_ARM_ENDPOINT={}", mock.uri());
-    println!("export ESU_PREFLIGHT_ACCESS_TOKEN={TOKEN}");
+    println!("export ESU_PREFLIGHT_ACCESS_TOKEN={CALLER_TOKEN}");
     println!("# subscription: {SUB}; scenario: {scenario}");
     tokio::time::sleep(Duration::from_secs(seconds)).await;
     // Leave without the drop-time verification meant for tests.

@@ -30,13 +30,27 @@ pub use wiremock;
 /// The bearer token every mock route expects (pass it with `--credential access-token`).
 pub const TOKEN: &str = "esu-preflight-test-token-4c1b2e";
 
+/// A bearer token that is a JWT naming the caller ([`CALLER_OID`], tenant [`TENANT`],
+/// `engineer@contoso.com`, audience ARM, expiring in 2100; unsigned): the mock accepts it like
+/// [`TOKEN`]. With it, gather reads the caller's role assignments with `assignedTo('{oid}')`;
+/// with the opaque [`TOKEN`] it knows no caller and reads them with `atScope()` only.
+pub const CALLER_TOKEN: &str = "eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0.eyJhdWQiOiJodHRwczovL21hbmFnZW1lbnQuYXp1cmUuY29tLyIsImlzcyI6Imh0dHBzOi8vc3RzLndpbmRvd3MubmV0LzMxYzc1NDIzLTMyZDYtNDMyMi04OGI3LWM0NzhiZGRlNDg1OC8iLCJleHAiOjQxMDI0NDQ4MDAsIm9pZCI6IjVhM2IxZTdjLTAwMDAtNDAwMC04MDAwLTAwMDAwMDAwYmVlZiIsInRpZCI6IjMxYzc1NDIzLTMyZDYtNDMyMi04OGI3LWM0NzhiZGRlNDg1OCIsInVwbiI6ImVuZ2luZWVyQGNvbnRvc28uY29tIn0.c2lnbmF0dXJl";
+
+/// The object id [`CALLER_TOKEN`] names (and the 403 envelopes quote).
+pub const CALLER_OID: &str = "5a3b1e7c-0000-4000-8000-00000000beef";
+
+/// The tenant of [`CALLER_TOKEN`] and of the mock's licenses.
+pub const TENANT: &str = "31c75423-32d6-4322-88b7-c478bdde4858";
+
 /// A subscription id used across tests.
 pub const SUB: &str = "291bba3f-e0a5-47bc-a099-3bdcb2a50a05";
 
 /// api-versions the gatherer sends (from the request catalogue); the mock's routes match on them.
 pub use esu_preflight::arm::catalog::api_version::{
-    HYBRID_COMPUTE as HYBRID_COMPUTE_API, PERMISSIONS as PERMISSIONS_API,
-    PROVIDERS as PROVIDERS_API, SUBSCRIPTION as SUBSCRIPTION_API,
+    HYBRID_COMPUTE as HYBRID_COMPUTE_API, PERMISSIONS as PERMISSIONS_API, POLICY as POLICY_API,
+    POLICY_EXEMPTIONS as POLICY_EXEMPTIONS_API, POLICY_INSIGHTS as POLICY_INSIGHTS_API,
+    PROVIDERS as PROVIDERS_API, RBAC as RBAC_API, RESOURCE_GRAPH as RESOURCE_GRAPH_API,
+    SUBSCRIPTION as SUBSCRIPTION_API,
 };
 
 /// The seven providers Azure Arc ESU needs (troubleshooting guide, "Resource providers").
@@ -193,6 +207,20 @@ pub fn client(mock: &ArmMock) -> ArmClient {
     .expect("a loopback endpoint is accepted")
 }
 
+/// Like [`client`], authenticating with [`CALLER_TOKEN`] (a JWT naming [`CALLER_OID`]).
+pub fn caller_client(mock: &ArmMock) -> ArmClient {
+    let endpoint = url::Url::parse(&mock.uri()).expect("the mock's URI is a URL");
+    ArmClient::new(
+        Arc::new(StaticTokenCredential::new(CALLER_TOKEN)),
+        ArmClientOptions {
+            endpoint: Some(endpoint),
+            timeout: Duration::from_secs(60),
+            ..ArmClientOptions::default()
+        },
+    )
+    .expect("a loopback endpoint is accepted")
+}
+
 /// The in-process ARM mock.
 pub struct ArmMock {
     server: MockServer,
@@ -231,6 +259,25 @@ impl Respond for Fallback {
     }
 }
 
+/// Answers `GET /subscriptions/{sub}/resourceGroups/{rg}` with that group (shape of
+/// `CreateResourceGroup.json`), in eastus.
+struct ExistingGroup {
+    delay: Duration,
+}
+
+impl Respond for ExistingGroup {
+    fn respond(&self, request: &Request) -> ResponseTemplate {
+        let id = request.url.path().trim_end_matches('/').to_owned();
+        let name = id.rsplit('/').next().unwrap_or_default().to_owned();
+        let mut body = fixture_body("resources/CreateResourceGroup.json");
+        body["id"] = json!(id);
+        body["name"] = json!(name);
+        ResponseTemplate::new(200)
+            .set_delay(self.delay)
+            .set_body_json(body)
+    }
+}
+
 /// Whether a request would change Azure: anything but a GET and the POSTs that only read
 /// (policy-state queries, `validateLicense`, Resource Graph, `checkPolicyRestrictions`).
 pub fn changes_azure(request: &Request) -> bool {
@@ -251,13 +298,25 @@ pub fn changes_azure(request: &Request) -> bool {
     }
 }
 
-/// Whether the request carries the expected bearer token.
+/// Whether the request carries one of the expected bearer tokens ([`TOKEN`], [`CALLER_TOKEN`]).
 pub fn has_token(request: &Request) -> bool {
     request
         .headers
         .get("authorization")
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v == format!("Bearer {TOKEN}"))
+        .is_some_and(|v| {
+            v.strip_prefix("Bearer ")
+                .is_some_and(|t| t == TOKEN || t == CALLER_TOKEN)
+        })
+}
+
+/// Matches a request that carries one of the expected bearer tokens (see [`has_token`]).
+pub struct Authorized;
+
+impl wiremock::Match for Authorized {
+    fn matches(&self, request: &Request) -> bool {
+        has_token(request)
+    }
 }
 
 impl Drop for ArmMock {
@@ -297,36 +356,94 @@ impl ArmMock {
         // (any route of the default priority wins over these): a subscription with no ESU
         // licenses and no Arc machines, no compliance data for the ESU patch policies, and no
         // Windows Server 2008 MAK keys.
-        for (verb, route, name) in [
+        // No role, deny or policy assignments and no exemptions at any subscription or resource
+        // group, no management groups known (Resource Graph lists nothing), and nothing Azure
+        // Policy would restrict.
+        let empty = json!({ "value": [] });
+        let graph_empty = json!({
+            "totalRecords": 0, "count": 0, "data": [], "resultTruncated": "false",
+        });
+        let unrestricted = json!({
+            "fieldRestrictions": [],
+            "contentEvaluationResult": { "policyEvaluations": [] },
+        });
+        for (verb, route, name, body) in [
             (
                 "GET",
                 r"(?i)^/subscriptions/[^/]+/providers/Microsoft\.HybridCompute/(licenses|machines)$",
                 "no licenses or machines",
+                &empty,
             ),
             (
                 "POST",
                 r"(?i)^/subscriptions/[^/]+/providers/Microsoft\.Authorization/policyDefinitions/[^/]+/providers/Microsoft\.PolicyInsights/policyStates/latest/queryResults$",
                 "no ESU patch policy states",
+                &empty,
+            ),
+            (
+                "GET",
+                r"(?i)^/subscriptions/[^/]+(/resourceGroups/[^/]+)?/providers/Microsoft\.Authorization/(roleAssignments|denyAssignments|policyAssignments|policyExemptions)$",
+                "no role, deny or policy assignments, no exemptions",
+                &empty,
+            ),
+            (
+                "POST",
+                r"(?i)^/providers/Microsoft\.ResourceGraph/resources$",
+                "Resource Graph lists nothing",
+                &graph_empty,
+            ),
+            (
+                "POST",
+                r"(?i)^/subscriptions/[^/]+(/resourceGroups/[^/]+)?/providers/Microsoft\.PolicyInsights/checkPolicyRestrictions$",
+                "Azure Policy restricts nothing",
+                &unrestricted,
             ),
             (
                 "GET",
                 r"(?i)^/subscriptions/[^/]+/providers/Microsoft\.WindowsESU/multipleActivationKeys$",
                 "no Windows Server 2008 MAK keys",
+                &empty,
             ),
         ] {
             Mock::given(method(verb))
                 .and(wiremock::matchers::path_regex(route))
-                .and(wiremock::matchers::bearer_token(TOKEN))
+                .and(Authorized)
                 .respond_with(
                     ResponseTemplate::new(200)
                         .set_delay(delay)
-                        .set_body_json(json!({ "value": [] })),
+                        .set_body_json(body.clone()),
                 )
                 .with_priority(u8::MAX - 1)
                 .named(name)
                 .mount(&server)
                 .await;
         }
+        // Any resource group a test does not mount exists (in eastus), and the caller holds
+        // `*` there: what gather reads for the groups of licenses and machines.
+        Mock::given(method("GET"))
+            .and(wiremock::matchers::path_regex(
+                r"(?i)^/subscriptions/[^/]+/resourceGroups/[^/]+$",
+            ))
+            .and(Authorized)
+            .respond_with(ExistingGroup { delay })
+            .with_priority(u8::MAX - 1)
+            .named("every resource group exists")
+            .mount(&server)
+            .await;
+        Mock::given(method("GET"))
+            .and(wiremock::matchers::path_regex(
+                r"(?i)^/subscriptions/[^/]+/resourceGroups/[^/]+/providers/Microsoft\.Authorization/permissions$",
+            ))
+            .and(Authorized)
+            .respond_with(
+                ResponseTemplate::new(200)
+                    .set_delay(delay)
+                    .set_body_json(permissions_owner()),
+            )
+            .with_priority(u8::MAX - 1)
+            .named("the caller holds * in every resource group")
+            .mount(&server)
+            .await;
         Self {
             server,
             delay,
@@ -389,7 +506,7 @@ impl ArmMock {
     pub fn route(&self, verb: &str, route_path: &str) -> MockBuilder {
         Mock::given(method(verb))
             .and(path(route_path))
-            .and(wiremock::matchers::bearer_token(TOKEN))
+            .and(Authorized)
     }
 
     /// A JSON answer with the mock's delay applied.
@@ -517,7 +634,7 @@ impl ArmMock {
         let route = format!("/subscriptions/{sub}");
         self.mount(
             Mock::given(path_ignoring_case(&route, false))
-                .and(wiremock::matchers::bearer_token(TOKEN))
+                .and(Authorized)
                 .respond_with(self.json(404, subscription_not_found(sub)))
                 .named(format!("GET {route} (SubscriptionNotFound)"))
                 .expect(self.expected_per_route()),
@@ -525,7 +642,7 @@ impl ArmMock {
         .await;
         self.mount(
             Mock::given(path_ignoring_case(&route, true))
-                .and(wiremock::matchers::bearer_token(TOKEN))
+                .and(Authorized)
                 .respond_with(self.json(404, subscription_not_found(sub)))
                 .named(format!("below {route} (SubscriptionNotFound)")),
         )
@@ -541,7 +658,7 @@ impl ArmMock {
         self.mount(
             Mock::given(method("HEAD"))
                 .and(path_ignoring_case(&route, false))
-                .and(wiremock::matchers::bearer_token(TOKEN))
+                .and(Authorized)
                 .respond_with(
                     self.template(404)
                         .insert_header("x-ms-failure-cause", "gateway"),
@@ -553,7 +670,7 @@ impl ArmMock {
             self.mount(
                 Mock::given(method("GET"))
                     .and(path_ignoring_case(&route, below))
-                    .and(wiremock::matchers::bearer_token(TOKEN))
+                    .and(Authorized)
                     .respond_with(self.json(404, resource_group_not_found(rg)))
                     .named(format!("GET {route} (ResourceGroupNotFound)")),
             )
@@ -799,5 +916,609 @@ impl ArmMock {
                 .expect(self.expected_per_route()),
         )
         .await;
+    }
+}
+
+// ---- Access and policy (issue 7) -------------------------------------------------------------
+
+/// Built-in role definition GUIDs the scenarios use.
+pub mod roles {
+    /// Owner.
+    pub const OWNER: &str = "8e3af657-a8ff-443c-a75c-2fe8c4bcb635";
+    /// Contributor.
+    pub const CONTRIBUTOR: &str = "b24988ac-6180-42a0-ab88-20f7382dd24c";
+    /// Reader.
+    pub const READER: &str = "acdd72a7-3385-48ef-bd42-f606fba81ae7";
+    /// Azure Connected Machine Resource Administrator.
+    pub const CONNECTED_MACHINE_ADMIN: &str = "cd570a14-e51a-42ad-bac8-bafd67325302";
+}
+
+/// Built-in policy definition ids the scenarios use.
+pub mod policies {
+    /// Not allowed resource types (v2.0.0, effect from the `effect` parameter, default Deny).
+    pub const NOT_ALLOWED_TYPES: &str =
+        "/providers/Microsoft.Authorization/policyDefinitions/6c112d4e-5bc7-47ae-a041-ea2d9dccd749";
+    /// [Preview] Deny ESU license creation or modification (effect parameter, default Deny).
+    pub const DENY_ESU_LICENSE: &str =
+        "/providers/Microsoft.Authorization/policyDefinitions/4c660f31-eafb-408d-a2b3-6ed2260bd26c";
+}
+
+/// `/subscriptions/{sub}`.
+pub fn sub_scope(sub: &str) -> String {
+    format!("/subscriptions/{sub}")
+}
+
+/// The management group id `/providers/Microsoft.Management/managementGroups/{name}`.
+pub fn management_group_scope(name: &str) -> String {
+    format!("/providers/Microsoft.Management/managementGroups/{name}")
+}
+
+/// The subscription-qualified id of a built-in role, as ARM names it in role assignments.
+pub fn role_definition_id(sub: &str, role_guid: &str) -> String {
+    format!("/subscriptions/{sub}/providers/Microsoft.Authorization/roleDefinitions/{role_guid}")
+}
+
+/// A role assignment of `role_definition_id` to `principal` at `scope` (shape of
+/// `RoleAssignments_ListForScope.json`).
+pub fn role_assignment_json(
+    scope: &str,
+    name: &str,
+    role_definition_id: &str,
+    principal: &str,
+) -> Value {
+    let list = fixture_body("authorization/RoleAssignments_ListForScope.json");
+    let mut item = list["value"][0].clone();
+    item["id"] = json!(format!(
+        "{scope}/providers/Microsoft.Authorization/roleAssignments/{name}"
+    ));
+    item["name"] = json!(name);
+    item["properties"]["roleDefinitionId"] = json!(role_definition_id);
+    item["properties"]["principalId"] = json!(principal);
+    item["properties"]["scope"] = json!(scope);
+    item
+}
+
+/// A built-in role as `GET {roleDefinitionId}` answers it (shape of `GetRoleDefinitionById.json`),
+/// from the role's documented JSON in `authorization/builtin-roles/{file}`, under `id`.
+pub fn builtin_role_json(file: &str, id: &str) -> Value {
+    let path = fixtures_dir()
+        .join("authorization/builtin-roles")
+        .join(file);
+    let text = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
+    let doc: Value = serde_json::from_str(&text).expect("a built-in role is JSON");
+    role_json(
+        id,
+        doc["roleName"].as_str().unwrap_or_default(),
+        doc["permissions"].clone(),
+    )
+}
+
+/// The Reader role (`*/read`; its documented JSON is not among the fixtures, so written here in
+/// the same shape), under `id`.
+pub fn reader_role_json(id: &str) -> Value {
+    role_json(
+        id,
+        "Reader",
+        json!([{ "actions": ["*/read"], "notActions": [], "dataActions": [], "notDataActions": [] }]),
+    )
+}
+
+fn role_json(id: &str, name: &str, permissions: Value) -> Value {
+    let mut body = fixture_body("authorization/GetRoleDefinitionById.json");
+    body["id"] = json!(id);
+    body["name"] = json!(id.rsplit('/').next().unwrap_or_default());
+    body["properties"]["roleName"] = json!(name);
+    body["properties"]["type"] = json!("BuiltInRole");
+    body["properties"]["description"] = json!(format!("{name} (built-in)"));
+    body["properties"]["assignableScopes"] = json!(["/"]);
+    body["properties"]["permissions"] = permissions;
+    body
+}
+
+/// The caller's effective permissions (shape of `GetPermissions.json`) as a role's permissions.
+pub fn permissions_of(role: &Value) -> Value {
+    let mut body = permissions_owner();
+    body["value"] = role["properties"]["permissions"].clone();
+    body
+}
+
+/// A deny assignment at `scope` denying `actions` to everyone (shape of
+/// `GetDenyAssignmentsForResourceGroup.json`).
+pub fn deny_assignment_json(scope: &str, name: &str, actions: &[&str]) -> Value {
+    let list = fixture_body("authorization/GetDenyAssignmentsForResourceGroup.json");
+    let mut item = list["value"][0].clone();
+    item["id"] = json!(format!(
+        "{scope}/providers/Microsoft.Authorization/denyAssignments/{name}"
+    ));
+    item["name"] = json!(name);
+    let p = &mut item["properties"];
+    p["denyAssignmentName"] = json!(name);
+    p["description"] = json!("Created by a deployment stack: no changes to ESU resources");
+    p["scope"] = json!(scope);
+    p["permissions"] =
+        json!([{ "actions": actions, "notActions": [], "dataActions": [], "notDataActions": [] }]);
+    p["principals"] =
+        json!([{ "id": "00000000-0000-0000-0000-000000000000", "type": "SystemDefined" }]);
+    p["excludePrincipals"] = json!([]);
+    item
+}
+
+/// A policy assignment at `scope` of `definition_id` (a definition or an initiative) with
+/// `parameters` (`{name: {value}}`) and `enforcement_mode` (`Default`, `DoNotEnforce`), in the
+/// shape of `listPolicyAssignments.json`.
+pub fn policy_assignment_json(
+    scope: &str,
+    name: &str,
+    definition_id: &str,
+    parameters: Value,
+    enforcement_mode: &str,
+) -> Value {
+    let list = fixture_body("policy/listPolicyAssignments.json");
+    let mut item = list["value"][0].clone();
+    item["id"] = json!(format!(
+        "{scope}/providers/Microsoft.Authorization/policyAssignments/{name}"
+    ));
+    item["name"] = json!(name);
+    let object = item.as_object_mut().expect("an assignment is an object");
+    object.remove("identity");
+    let p = &mut item["properties"];
+    p["displayName"] = json!(name);
+    p["description"] = json!(format!("{name} (test assignment)"));
+    p["policyDefinitionId"] = json!(definition_id);
+    p["parameters"] = parameters;
+    p["scope"] = json!(scope);
+    p["notScopes"] = json!([]);
+    p["enforcementMode"] = json!(enforcement_mode);
+    for key in [
+        "definitionVersion",
+        "latestDefinitionVersion",
+        "effectiveDefinitionVersion",
+    ] {
+        p.as_object_mut().expect("properties").remove(key);
+    }
+    item
+}
+
+/// A built-in policy definition as `GET {id}` answers it, from `policy-builtin/{file}`.
+pub fn builtin_policy_json(file: &str) -> Value {
+    let path = fixtures_dir().join("policy-builtin").join(file);
+    let text = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
+    let mut body: Value = serde_json::from_str(&text).expect("a built-in policy is JSON");
+    body["type"] = json!("Microsoft.Authorization/policyDefinitions");
+    body
+}
+
+/// An initiative `id` whose members are `(reference id, definition id, member parameters)`, with
+/// set `parameters` (`{name: {type, defaultValue}}`), in the shape of `getPolicySetDefinition.json`.
+pub fn policy_set_json(id: &str, parameters: Value, members: &[(&str, &str, Value)]) -> Value {
+    let mut body = fixture_body("policy/getPolicySetDefinition.json");
+    body["id"] = json!(id);
+    body["name"] = json!(id.rsplit('/').next().unwrap_or_default());
+    let p = &mut body["properties"];
+    p["displayName"] = json!("ESU guard rails");
+    p["description"] = json!("An initiative whose member's effect comes from the set");
+    p["parameters"] = parameters;
+    let object = p.as_object_mut().expect("properties");
+    for key in ["policyDefinitionGroups", "version", "versions"] {
+        object.remove(key);
+    }
+    p["policyDefinitions"] = members
+        .iter()
+        .map(|(reference, definition, parameters)| {
+            json!({
+                "policyDefinitionId": definition,
+                "policyDefinitionReferenceId": reference,
+                "parameters": parameters,
+            })
+        })
+        .collect();
+    body
+}
+
+/// A `checkPolicyRestrictions` answer saying assignment `assignment_id` (definition
+/// `definition_id`) denies the resource (shape of `PolicyRestrictions_CheckAtResourceGroupScope.json`).
+pub fn policy_restrictions_deny(assignment_id: &str, definition_id: &str) -> Value {
+    let mut body = fixture_body("policyinsights/PolicyRestrictions_CheckAtResourceGroupScope.json");
+    body["fieldRestrictions"] = json!([]);
+    let evaluation = &mut body["contentEvaluationResult"]["policyEvaluations"][0];
+    evaluation["policyInfo"] = json!({
+        "policyDefinitionId": definition_id,
+        "policyAssignmentId": assignment_id,
+    });
+    evaluation["evaluationDetails"]["evaluatedExpressions"][0]["expressionValue"] =
+        json!("microsoft.hybridcompute/licenses");
+    evaluation["evaluationDetails"]["evaluatedExpressions"][0]["targetValue"] =
+        json!(["microsoft.hybridcompute/licenses"]);
+    evaluation["evaluationDetails"]["evaluatedExpressions"][0]["operator"] = json!("in");
+    body
+}
+
+/// A path regex for `{tail}` at subscription `sub` and at any resource group in it: ARM's
+/// `atScope()` lists at a resource group what applies there, inherited assignments included.
+fn at_sub_and_groups(sub: &str, tail: &str) -> String {
+    format!(
+        r"(?i)^/subscriptions/{}(/resourceGroups/[^/]+)?/providers/{tail}$",
+        regex_escape(sub)
+    )
+}
+
+fn regex_escape(text: &str) -> String {
+    text.chars()
+        .flat_map(|c| {
+            let escape = !c.is_ascii_alphanumeric() && c != '-' && c != '_';
+            escape.then_some('\\').into_iter().chain([c])
+        })
+        .collect()
+}
+
+impl ArmMock {
+    /// The caller's role assignments that apply in subscription `sub`: answered at the
+    /// subscription and at every resource group in it (inherited), to any `$filter`.
+    pub async fn role_assignments(&self, sub: &str, assignments: Vec<Value>) {
+        self.list_at_sub_and_groups(
+            sub,
+            "Microsoft.Authorization/roleAssignments",
+            RBAC_API,
+            assignments,
+            "role assignments",
+        )
+        .await;
+    }
+
+    /// The deny assignments that apply in subscription `sub` (at it and its resource groups).
+    pub async fn deny_assignments(&self, sub: &str, assignments: Vec<Value>) {
+        self.list_at_sub_and_groups(
+            sub,
+            "Microsoft.Authorization/denyAssignments",
+            RBAC_API,
+            assignments,
+            "deny assignments",
+        )
+        .await;
+    }
+
+    /// The policy assignments that apply in subscription `sub` (at it and its resource groups).
+    pub async fn policy_assignments(&self, sub: &str, assignments: Vec<Value>) {
+        self.list_at_sub_and_groups(
+            sub,
+            "Microsoft.Authorization/policyAssignments",
+            POLICY_API,
+            assignments,
+            "policy assignments",
+        )
+        .await;
+    }
+
+    /// The policy exemptions that apply in subscription `sub` (at it and its resource groups).
+    pub async fn policy_exemptions(&self, sub: &str, exemptions: Vec<Value>) {
+        self.list_at_sub_and_groups(
+            sub,
+            "Microsoft.Authorization/policyExemptions",
+            POLICY_EXEMPTIONS_API,
+            exemptions,
+            "policy exemptions",
+        )
+        .await;
+    }
+
+    /// Listing policy exemptions in subscription `sub` answers `status` with `body` (e.g. 404
+    /// `InvalidResourceType`: the preview API is not served).
+    pub async fn policy_exemptions_answer(&self, sub: &str, status: u16, body: Value) {
+        self.mount(
+            Mock::given(method("GET"))
+                .and(wiremock::matchers::path_regex(at_sub_and_groups(
+                    sub,
+                    r"Microsoft\.Authorization/policyExemptions",
+                )))
+                .and(Authorized)
+                .respond_with(self.json(status, body))
+                .named(format!("policy exemptions in {sub} ({status})")),
+        )
+        .await;
+    }
+
+    /// Listing policy assignments in subscription `sub` answers 403 `AuthorizationFailed` for
+    /// `Microsoft.Authorization/policyAssignments/read` over the subscription.
+    pub async fn policy_assignments_forbidden(&self, sub: &str) {
+        self.mount(
+            Mock::given(method("GET"))
+                .and(wiremock::matchers::path_regex(at_sub_and_groups(
+                    sub,
+                    r"Microsoft\.Authorization/policyAssignments",
+                )))
+                .and(Authorized)
+                .respond_with(self.json(
+                    403,
+                    authorization_failed(
+                        "Microsoft.Authorization/policyAssignments/read",
+                        &sub_scope(sub),
+                    ),
+                ))
+                .named(format!("policy assignments in {sub} (403)")),
+        )
+        .await;
+    }
+
+    async fn list_at_sub_and_groups(
+        &self,
+        sub: &str,
+        tail: &str,
+        api: &str,
+        items: Vec<Value>,
+        what: &str,
+    ) {
+        self.mount(
+            Mock::given(method("GET"))
+                .and(wiremock::matchers::path_regex(at_sub_and_groups(
+                    sub,
+                    &tail.replace('.', r"\."),
+                )))
+                .and(query_param("api-version", api))
+                .and(Authorized)
+                .respond_with(self.json(200, json!({ "value": items })))
+                .named(format!("{what} in {sub}")),
+        )
+        .await;
+    }
+
+    /// `GET {id}` (a role, policy or policy set definition) answers `body`, once per run.
+    pub async fn definition(&self, id: &str, body: Value) {
+        self.mount(
+            Mock::given(method("GET"))
+                .and(path_ignoring_case(id, false))
+                .and(Authorized)
+                .respond_with(self.json(200, body))
+                .named(format!("GET {id}"))
+                .expect(self.expected_per_route()),
+        )
+        .await;
+    }
+
+    /// `GET {id}` answers `status` with a raw `body` (e.g. a malformed definition), once per run.
+    pub async fn definition_answer(&self, id: &str, status: u16, body: &str) {
+        self.mount(
+            Mock::given(method("GET"))
+                .and(path_ignoring_case(id, false))
+                .and(Authorized)
+                .respond_with(
+                    self.template(status)
+                        .set_body_raw(body.as_bytes().to_vec(), "application/json"),
+                )
+                .named(format!("GET {id} ({status})"))
+                .expect(self.expected_per_route()),
+        )
+        .await;
+    }
+
+    /// `checkPolicyRestrictions` anywhere in subscription `sub` answers `body`.
+    pub async fn policy_restrictions(&self, sub: &str, body: Value) {
+        self.mount(
+            Mock::given(method("POST"))
+                .and(wiremock::matchers::path_regex(at_sub_and_groups(
+                    sub,
+                    r"Microsoft\.PolicyInsights/checkPolicyRestrictions",
+                )))
+                .and(query_param("api-version", POLICY_INSIGHTS_API))
+                .and(Authorized)
+                .respond_with(self.json(200, body))
+                .named(format!("checkPolicyRestrictions in {sub}")),
+        )
+        .await;
+    }
+
+    /// Resource Graph names the management groups above each `(subscription, chain)`, nearest
+    /// first.
+    pub async fn management_group_chains(&self, chains: &[(&str, &[&str])]) {
+        let data: Vec<Value> = chains
+            .iter()
+            .map(|(sub, chain)| {
+                json!({
+                    "id": sub_scope(sub),
+                    "subscriptionId": sub,
+                    "managementGroupAncestorsChain": chain
+                        .iter()
+                        .map(|name| json!({ "name": name, "displayName": name }))
+                        .collect::<Vec<_>>(),
+                })
+            })
+            .collect();
+        self.mount(
+            self.route("POST", "/providers/Microsoft.ResourceGraph/resources")
+                .and(query_param("api-version", RESOURCE_GRAPH_API))
+                .respond_with(self.json(
+                    200,
+                    json!({
+                        "totalRecords": data.len(), "count": data.len(),
+                        "data": data, "resultTruncated": "false",
+                    }),
+                ))
+                .named("management group chains")
+                .expect(self.expected_per_route()),
+        )
+        .await;
+    }
+
+    /// The caller holds built-in role `role_guid` (its documented JSON in
+    /// `authorization/builtin-roles/{file}`, or Reader when `file` is `None`) at `scope` (the
+    /// subscription, or a management group above it): its role assignment (to
+    /// [`CALLER_OID`]), the role definition, and the effective permissions it gives at the
+    /// subscription.
+    pub async fn caller_role(&self, sub: &str, scope: &str, role_guid: &str, file: Option<&str>) {
+        let role = self
+            .caller_role_assignment(sub, scope, role_guid, file)
+            .await;
+        self.permissions(sub, permissions_of(&role)).await;
+        // Inherited: the same effective permissions in every resource group of `sub` (unless
+        // the assignment is at one resource group: then the others keep the default).
+        if !scope.to_ascii_lowercase().contains("/resourcegroups/") {
+            self.mount(
+                Mock::given(method("GET"))
+                    .and(wiremock::matchers::path_regex(format!(
+                        r"(?i)^/subscriptions/{sub}/resourceGroups/[^/]+/providers/Microsoft\.Authorization/permissions$"
+                    )))
+                    .and(Authorized)
+                    .respond_with(self.json(200, permissions_of(&role)))
+                    .named(format!("the caller's role in every resource group of {sub}")),
+            )
+            .await;
+        }
+    }
+
+    /// Like [`ArmMock::caller_role`] without the effective permissions (for a test that mounts
+    /// its own): the role assignment and the role definition, which is returned.
+    pub async fn caller_role_assignment(
+        &self,
+        sub: &str,
+        scope: &str,
+        role_guid: &str,
+        file: Option<&str>,
+    ) -> Value {
+        let id = role_definition_id(sub, role_guid);
+        let role = match file {
+            Some(file) => builtin_role_json(file, &id),
+            None => reader_role_json(&id),
+        };
+        self.role_assignments(
+            sub,
+            vec![role_assignment_json(
+                scope,
+                "2f1c6c1e-6c4d-4f39-9a36-5f9b2b8e0e01",
+                &id,
+                CALLER_OID,
+            )],
+        )
+        .await;
+        self.definition(&id, role.clone()).await;
+        role
+    }
+
+    /// The caller is a Contributor on subscription `sub`.
+    pub async fn caller_contributor(&self, sub: &str) {
+        self.caller_role(
+            sub,
+            &sub_scope(sub),
+            roles::CONTRIBUTOR,
+            Some("Contributor.json"),
+        )
+        .await;
+    }
+
+    /// The caller is a Reader on subscription `sub`.
+    pub async fn caller_reader(&self, sub: &str) {
+        self.caller_role(sub, &sub_scope(sub), roles::READER, None)
+            .await;
+    }
+
+    /// The caller is an Owner inherited from management group `group` above `sub` (Resource
+    /// Graph names the group too).
+    pub async fn caller_owner_from_management_group(&self, sub: &str, group: &str) {
+        self.caller_role(
+            sub,
+            &management_group_scope(group),
+            roles::OWNER,
+            Some("Owner.json"),
+        )
+        .await;
+        self.management_group_chains(&[(sub, &[group, TENANT])])
+            .await;
+    }
+
+    /// A deny assignment at subscription `sub` (a deployment stack's) denies writing ESU licenses
+    /// and license profiles to everyone.
+    pub async fn deny_esu_writes(&self, sub: &str) {
+        self.deny_assignments(
+            sub,
+            vec![deny_assignment_json(
+                &sub_scope(sub),
+                "esu-stack-deny",
+                &[
+                    "Microsoft.HybridCompute/licenses/write",
+                    "Microsoft.HybridCompute/machines/licenseProfiles/write",
+                ],
+            )],
+        )
+        .await;
+    }
+
+    /// Issue 7's "done when": at subscription `sub`, an enforced Not allowed resource types
+    /// assignment listing `microsoft.hybridcompute/licenses` (effect from the parameter default)
+    /// and a `DoNotEnforce` assignment of the ESU-deny built-in; `checkPolicyRestrictions`
+    /// names the first. Returns the two assignment ids (enforced, not enforced).
+    pub async fn policy_blocked(&self, sub: &str) -> (String, String) {
+        let scope = sub_scope(sub);
+        let blocked = policy_assignment_json(
+            &scope,
+            "deny-hybrid-licenses",
+            policies::NOT_ALLOWED_TYPES,
+            json!({ "listOfResourceTypesNotAllowed": { "value": ["microsoft.hybridcompute/licenses"] } }),
+            "Default",
+        );
+        let audit = policy_assignment_json(
+            &scope,
+            "esu-deny-not-enforced",
+            policies::DENY_ESU_LICENSE,
+            json!({}),
+            "DoNotEnforce",
+        );
+        let ids = (
+            blocked["id"].as_str().unwrap_or_default().to_owned(),
+            audit["id"].as_str().unwrap_or_default().to_owned(),
+        );
+        self.policy_assignments(sub, vec![blocked, audit]).await;
+        self.definition(
+            policies::NOT_ALLOWED_TYPES,
+            builtin_policy_json("InvalidResourceTypes_Deny.json"),
+        )
+        .await;
+        self.definition(
+            policies::DENY_ESU_LICENSE,
+            builtin_policy_json("GuestConfiguration_ArcESU_Deny.json"),
+        )
+        .await;
+        self.policy_restrictions(
+            sub,
+            policy_restrictions_deny(&ids.0, policies::NOT_ALLOWED_TYPES),
+        )
+        .await;
+        ids
+    }
+
+    /// An initiative assigned at subscription `sub` whose member (the ESU-deny built-in) takes
+    /// its effect from the set's `esuEffect` parameter, which the assignment sets to `effect`.
+    /// Returns the initiative's id.
+    pub async fn policy_initiative(&self, sub: &str, effect: &str) -> String {
+        let scope = sub_scope(sub);
+        let set_id = format!(
+            "{scope}/providers/Microsoft.Authorization/policySetDefinitions/esu-guard-rails"
+        );
+        let set = policy_set_json(
+            &set_id,
+            json!({ "esuEffect": { "type": "String", "defaultValue": "Disabled", "allowedValues": ["Deny", "Disabled"] } }),
+            &[(
+                "denyEsuLicense",
+                policies::DENY_ESU_LICENSE,
+                json!({ "effect": { "value": "[parameters('esuEffect')]" } }),
+            )],
+        );
+        self.policy_assignments(
+            sub,
+            vec![policy_assignment_json(
+                &scope,
+                "esu-guard-rails",
+                &set_id,
+                json!({ "esuEffect": { "value": effect } }),
+                "Default",
+            )],
+        )
+        .await;
+        self.definition(&set_id, set).await;
+        self.definition(
+            policies::DENY_ESU_LICENSE,
+            builtin_policy_json("GuestConfiguration_ArcESU_Deny.json"),
+        )
+        .await;
+        set_id
     }
 }

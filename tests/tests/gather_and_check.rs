@@ -353,9 +353,11 @@ async fn check_sends_only_authenticated_reads() {
         .await;
     evaluate(&gather(&mock).await);
     let requests = mock.received().await;
-    // The subscription, its providers, permissions, ESU licenses, Arc machines, the ESU patch
-    // policy's states (a POST that only reads) and the Windows Server 2008 MAK keys.
-    assert_eq!(requests.len(), 7, "one request per fact");
+    // The subscription, its providers, permissions, ESU licenses, Arc machines and the ESU
+    // patch policy's states (a POST that only reads); the caller's role assignments, deny
+    // assignments, policy assignments and exemptions; the management groups above it (a
+    // Resource Graph query, a POST that only reads); the Windows Server 2008 MAK keys.
+    assert_eq!(requests.len(), 12, "one request per fact");
     mock.assert_no_url_requested_twice().await;
     for request in &requests {
         assert!(
@@ -438,7 +440,8 @@ async fn two_subscriptions_are_read_once_each_in_scope_order() {
         .expect("gather succeeds");
     mock.verify().await;
     mock.assert_no_url_requested_twice().await;
-    assert_eq!(mock.received().await.len(), 14);
+    // Eleven facts per subscription, and one Resource Graph query for both.
+    assert_eq!(mock.received().await.len(), 23);
     let ids: Vec<_> = snapshot
         .subscriptions
         .iter()

@@ -203,10 +203,13 @@ async fn missing_subscription_and_resource_group_answer_arm_s_404s() {
             .contains("x-ms-failure-cause: gateway"),
         "{response}"
     );
-    // A sibling of the group is not below it: unmatched, so 599.
+    // A sibling of the group is not below it: unmatched, so 599 (a resource in it: the group
+    // itself gets the mock's default "exists" answer).
     let error = client
         .get::<Value>(
-            &format!("/subscriptions/{SUB}/resourcegroups/rg-prod-2"),
+            &format!(
+                "/subscriptions/{SUB}/resourcegroups/rg-prod-2/providers/Contoso.Widgets/widgets"
+            ),
             "2022-12-01",
         )
         .await

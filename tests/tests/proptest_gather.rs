@@ -29,6 +29,13 @@ const KEYS: &[&str] = &[
     "registrationState",
     "actions",
     "notActions",
+    "properties",
+    "policyDefinitionId",
+    "roleDefinitionId",
+    "policyDefinitions",
+    "data",
+    "managementGroupAncestorsChain",
+    "name",
 ];
 
 const WORDS: &[&str] = &[
@@ -43,6 +50,12 @@ const WORDS: &[&str] = &[
     "https://elsewhere.example.com/subscriptions",
     "http://[::1",
     "not a url",
+    // Ids an assignment may name: gather follows them (or refuses them).
+    "/providers/Microsoft.Authorization/policyDefinitions/6c112d4e-5bc7-47ae-a041-ea2d9dccd749",
+    "/providers/Microsoft.Authorization/policySetDefinitions/esu-set",
+    "/subscriptions/291bba3f-e0a5-47bc-a099-3bdcb2a50a05/providers/Microsoft.Authorization/roleDefinitions/b24988ac-6180-42a0-ab88-20f7382dd24c",
+    "/providers/Microsoft.Authorization/policyDefinitions/../../x",
+    "291bba3f-e0a5-47bc-a099-3bdcb2a50a05",
 ];
 
 fn arb_json() -> impl Strategy<Value = Value> {
@@ -162,6 +175,66 @@ proptest! {
                 );
             }
             mock.verify().await;
+        });
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(32))]
+
+    /// Whatever the access and policy lists, the definitions they name and Resource Graph hold,
+    /// gather ends, never fails the run over them, and records every fact (unavailable only as
+    /// malformed or refused).
+    #[test]
+    fn any_access_and_policy_body_becomes_a_fact(
+        roles in arb_list_body(),
+        policies in arb_list_body(),
+        definition in arb_json(),
+        graph in arb_json(),
+    ) {
+        RUNTIME.block_on(async {
+            use esu_preflight_tests::wiremock::matchers::{method, path_regex};
+            use esu_preflight_tests::wiremock::Mock;
+            let mock = ArmMock::start().await;
+            mock.healthy(SUB).await;
+            for (tail, body) in [("roleAssignments", &roles), ("policyAssignments", &policies)] {
+                mock.mount(
+                    Mock::given(method("GET"))
+                        .and(path_regex(format!(r"(?i)/providers/Microsoft\.Authorization/{tail}$")))
+                        .and(esu_preflight_tests::Authorized)
+                        .respond_with(mock.json(200, body.clone())),
+                )
+                .await;
+            }
+            mock.mount(
+                Mock::given(method("GET"))
+                    .and(path_regex(r"(?i)/providers/Microsoft\.Authorization/(policyDefinitions|policySetDefinitions|roleDefinitions)/"))
+                    .and(esu_preflight_tests::Authorized)
+                    .respond_with(mock.json(200, definition.clone())),
+            )
+            .await;
+            mock.mount(
+                Mock::given(method("POST"))
+                    .and(path_regex(r"(?i)^/providers/Microsoft\.ResourceGraph/resources$"))
+                    .and(esu_preflight_tests::Authorized)
+                    .respond_with(mock.json(200, graph.clone())),
+            )
+            .await;
+            let scope = Scope::subscriptions([SUB]);
+            let snapshot = tokio::time::timeout(
+                Duration::from_secs(60),
+                esu_preflight::gather::gather(&esu_preflight_tests::caller_client(&mock), &scope),
+            )
+            .await
+            .expect("gather ends")
+            .expect("a body is never fatal to the run");
+            let written: Value = serde_json::from_str(&snapshot.to_json_pretty()).unwrap();
+            let bodies = format!("{roles} / {policies} / {definition} / {graph}");
+            assert_unavailable_only_as_malformed_or_refused(&written, &bodies);
+            let sub = &snapshot.subscriptions[0];
+            assert!(sub.authorization.role_assignments.is_some());
+            assert!(sub.authorization.policy_assignments.is_some());
+            assert!(mock.unmatched().is_empty(), "{:?}", mock.unmatched());
         });
     }
 }

@@ -1,32 +1,51 @@
 //! gather: read every fact the checks need from Azure Resource Manager into a [`Snapshot`].
 //!
-//! This is the only code that talks to Azure. All reads are planned here:
+//! This is the only code that talks to Azure. Every fact is an async chain that awaits only
+//! what it depends on, and every read goes through one URL-keyed table, so no URL is fetched
+//! twice in a run (across all subscriptions) and each chain starts as soon as its inputs are
+//! in. The [`ArmClient`] bounds how many requests are in flight. The chains, by depth:
 //!
-//! 1. the scope is resolved: `--management-group` becomes the subscriptions below it;
-//! 2. round 1, the independent reads, per subscription (the subscription, its providers, the
-//!    caller's permissions, and each resource group in scope), every subscription in its own task
-//!    so decoding uses every core;
-//! 3. later rounds follow references found in round 1 (definitions named by assignments, set
-//!    members), read once for the whole tenant.
+//! 0. the caller (from the token, no request) and the scope: `--management-group` becomes the
+//!    subscriptions below it;
+//! 1. per subscription, at once: the subscription, its providers, the caller's permissions, its
+//!    ESU licenses, Arc machines and patch-policy states, the management groups above it (one
+//!    Resource Graph query for all subscriptions), and at the subscription and at each resource
+//!    group that matters (see below) the group itself, the caller's permissions there, role
+//!    assignments (`atScope() and assignedTo('{oid}')`, or `atScope()` when the token names no
+//!    object id), deny assignments, policy assignments and policy exemptions (`atScope()`);
+//! 2. what round 1 names: each role definition of the caller's role assignments, each policy
+//!    (set) definition the policy assignments reference — read once for the whole tenant into
+//!    [`TenantSnapshot`]; the service's dry runs of the plan
+//!    (`validateLicense`, `checkPolicyRestrictions` for each planned license and license
+//!    profile), when the caller may ask for them; without a plan, the resource groups holding
+//!    ESU licenses and candidate machines (known only now) and their access facts;
+//! 3. the member definitions of each initiative (and, without a plan, the definitions the
+//!    round-2 resource groups' assignments reference).
 //!
-//! Every read goes through one URL-keyed table, so no URL is fetched twice in a run, across all
-//! subscriptions; the [`ArmClient`] bounds how many requests are in flight. A fact that cannot be
-//! read is recorded as [`Fact::Unavailable`] with the reason; only failures that stop the whole
-//! run (no credential, endpoint unreachable, deadline passed, a management group that cannot be
-//! listed) are returned as errors.
+//! The resource groups that matter: `--resource-group` ones; the plan's license groups; the
+//! groups of the plan's machines (in the machine's own subscription's entry, when that
+//! subscription is in scope); without a plan, the groups holding ESU licenses in scope and the
+//! groups of Windows Server 2012/2012 R2/2016 Arc machines without a linked license.
+//!
+//! A fact that cannot be read is recorded as [`Fact::Unavailable`] with the reason (a 403 names
+//! the missing action and the scope); only failures that stop the whole run (no credential,
+//! endpoint unreachable, deadline passed, a management group that cannot be listed) are
+//! returned as errors.
 
 use crate::arm::catalog::{self, ArmList, ArmRequest};
 use crate::arm::{ArmClient, ArmError};
-use crate::models::Permission;
+use crate::models::{Item, License, Machine};
 use crate::plan::{LicensePlan, PlannedLicense};
-use crate::programs::PROGRAMS;
+use crate::programs::{OsClass, PROGRAMS};
 use crate::snapshot::{
-    Fact, LicenseValidation, ResourceGroupSnapshot, Scope, ScopeAuthorization, Snapshot,
-    SubscriptionSnapshot, ValidationOutcome,
+    Caller, Fact, LicenseValidation, PolicyRestrictionCheck, ResourceGroupSnapshot, Scope,
+    ScopeAuthorization, Snapshot, SubscriptionSnapshot, TenantSnapshot, Unavailable,
+    UnavailableKind, ValidationOutcome,
 };
 use serde::de::DeserializeOwned;
+use serde_json::{Value, json};
 use std::any::Any;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
 use std::sync::{Arc, Mutex};
 use tokio::sync::OnceCell;
@@ -34,6 +53,20 @@ use tokio::sync::OnceCell;
 /// The api-versions gather uses: those of the [request catalogue](crate::arm::catalog).
 pub use crate::arm::catalog::api_version;
 
+/// The `code` of the [`Unavailable`] recorded for policy exemptions when ARM does not serve
+/// their (preview) API here: a 404, or a 400 `NoRegisteredProviderFound` /
+/// `InvalidResourceType` / `InvalidApiVersionParameter`. No exemption is known then; a check
+/// may treat that as "none" only where it cannot turn a fail into a pass (an exemption only ever
+/// lifts a deny).
+pub const EXEMPTIONS_API_MISSING: &str = "PolicyExemptionsApiMissing";
+
+/// The action `checkPolicyRestrictions` needs (read by every role with `*/read`).
+pub const CHECK_POLICY_RESTRICTIONS_ACTION: &str =
+    "Microsoft.PolicyInsights/checkPolicyRestrictions/read";
+
+/// The `code` of the [`Unavailable`] recorded for a planned license profile whose machine's
+/// location is not known (the machine was not read, or has no location).
+pub const MACHINE_LOCATION_UNKNOWN: &str = "MachineLocationUnknown";
 /// How far a [`gather`] has come, for progress displays.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
@@ -59,8 +92,8 @@ pub struct GatherOptions {
     /// may.
     pub plan: LicensePlan,
     /// Read only each subscription's own facts (the subscription, providers, permissions, the
-    /// resource groups in scope), not its licenses, machines and patch-policy states: what
-    /// `fix providers` needs.
+    /// resource groups in scope), not its licenses, machines, patch-policy states, access and
+    /// policy facts and dry runs: what `fix providers` needs.
     pub subscription_facts_only: bool,
 }
 
@@ -155,7 +188,14 @@ pub async fn gather_with(
     let client = client.for_operation();
     let client = &client;
     let reads = Arc::new(Reads::new(client.clone()));
-    let scope = resolve_scope(&reads, scope).await?;
+    // The caller comes from the token the first request needs anyway: no request of its own.
+    let (scope, caller) = futures::join!(resolve_scope(&reads, scope), client.caller());
+    let scope = scope?;
+    let caller = match caller {
+        Ok(caller) => caller,
+        Err(error) if error.is_fatal() => return Err(error.into()),
+        Err(_) => None,
+    };
     let total = scope.subscriptions.len();
     let report: Arc<dyn Fn(usize) + Send + Sync> = {
         let on_progress = options.on_progress.clone();
@@ -171,47 +211,27 @@ pub async fn gather_with(
         })
     };
     report(0);
-    let default_subscription = scope.subscriptions.first().cloned().unwrap_or_default();
+    let run = Arc::new(Run {
+        reads,
+        tenant: Tenant::default(),
+        caller: caller.clone(),
+        default_subscription: scope.subscriptions.first().cloned().unwrap_or_default(),
+        subscriptions: scope.subscriptions.clone(),
+        scope_groups: scope.resource_groups.clone(),
+        plan: options.plan.clone(),
+        read_estate: !options.subscription_facts_only,
+    });
     let done = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let tasks: Vec<_> = scope
         .subscriptions
         .iter()
         .map(|id| {
-            let reads = Arc::clone(&reads);
+            let run = Arc::clone(&run);
             let id = id.clone();
-            let planned: Vec<PlannedLicense> = options
-                .plan
-                .licenses
-                .iter()
-                .filter(|l| {
-                    l.subscription_or(&default_subscription)
-                        .eq_ignore_ascii_case(&id)
-                })
-                .cloned()
-                .collect();
-            let mut groups = scope.resource_groups.clone();
-            for license in &planned {
-                if !groups
-                    .iter()
-                    .any(|g| g.eq_ignore_ascii_case(&license.resource_group))
-                {
-                    groups.push(license.resource_group.clone());
-                }
-            }
-            let default_subscription = default_subscription.clone();
             let done = Arc::clone(&done);
             let report = Arc::clone(&report);
-            let read_estate = !options.subscription_facts_only;
             tokio::spawn(async move {
-                let result = gather_subscription(
-                    &reads,
-                    &id,
-                    &groups,
-                    &planned,
-                    &default_subscription,
-                    read_estate,
-                )
-                .await;
+                let result = gather_subscription(&run, &id).await;
                 report(done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1);
                 result
             })
@@ -228,6 +248,8 @@ pub async fn gather_with(
     let mut snapshot = Snapshot::new(scope);
     snapshot.arm_endpoint = Some(client.endpoint().as_str().trim_end_matches('/').to_owned());
     snapshot.subscriptions = subscriptions;
+    snapshot.tenant = run.tenant.take();
+    snapshot.caller = caller;
     Ok(snapshot)
 }
 
@@ -292,22 +314,96 @@ async fn resolve_scope(reads: &Reads, scope: &Scope) -> Result<Scope, GatherErro
     Ok(resolved)
 }
 
-/// One subscription: round 1, every independent read at once; round 2, the reads that depend on
-/// round 1 (the dry runs of planned licenses, which need the caller's permissions).
-async fn gather_subscription(
-    reads: &Reads,
-    subscription_id: &str,
-    resource_groups: &[String],
-    planned: &[PlannedLicense],
-    default_subscription: &str,
+/// What every subscription's chains share in one run.
+struct Run {
+    reads: Arc<Reads>,
+    tenant: Tenant,
+    caller: Option<Caller>,
+    default_subscription: String,
+    subscriptions: Vec<String>,
+    scope_groups: Vec<String>,
+    plan: LicensePlan,
+    /// Licenses, machines, patch states, access and policy facts, dry runs: all but the
+    /// subscription's own facts (`fix providers` needs only those).
     read_estate: bool,
-) -> Result<SubscriptionSnapshot, ArmError> {
-    let subscription = catalog::subscription(subscription_id);
-    let permissions = catalog::permissions(subscription.path());
-    let groups = futures::future::join_all(
-        resource_groups
+}
+
+impl Run {
+    /// The licenses planned in subscription `sub`.
+    fn planned_in<'a>(&'a self, sub: &'a str) -> impl Iterator<Item = &'a PlannedLicense> + 'a {
+        self.plan.licenses.iter().filter(move |l| {
+            l.subscription_or(&self.default_subscription)
+                .eq_ignore_ascii_case(sub)
+        })
+    }
+
+    /// The planned links whose machine is in subscription `sub`: (license, machine id).
+    fn planned_links_in<'a>(&'a self, sub: &'a str) -> Vec<(&'a PlannedLicense, &'a str)> {
+        self.plan
+            .licenses
             .iter()
-            .map(|name| gather_resource_group(reads, subscription_id, name)),
+            .flat_map(|l| l.machines.iter().map(move |m| (l, m.as_str())))
+            .filter(|(_, machine)| {
+                id_parts(machine).is_some_and(|(s, _)| s.eq_ignore_ascii_case(sub))
+            })
+            .collect()
+    }
+
+    /// The resource groups of `sub` known to matter before anything is read: `--resource-group`
+    /// ones, the plan's license groups, the groups of the plan's machines.
+    fn known_groups(&self, sub: &str) -> Vec<String> {
+        let mut groups = Vec::new();
+        for rg in &self.scope_groups {
+            push_group(&mut groups, rg);
+        }
+        for license in self.planned_in(sub) {
+            push_group(&mut groups, &license.resource_group);
+        }
+        for (_, machine) in self.planned_links_in(sub) {
+            if let Some((_, rg)) = id_parts(machine) {
+                push_group(&mut groups, rg);
+            }
+        }
+        groups
+    }
+
+    /// Whether resource group `rg` is within `--resource-group` (always, without it).
+    fn group_in_scope(&self, rg: &str) -> bool {
+        self.scope_groups.is_empty() || self.scope_groups.iter().any(|g| g.eq_ignore_ascii_case(rg))
+    }
+}
+
+/// Adds `rg` to `groups` unless it is there (ignoring case).
+fn push_group(groups: &mut Vec<String>, rg: &str) {
+    if !rg.is_empty() && !groups.iter().any(|g| g.eq_ignore_ascii_case(rg)) {
+        groups.push(rg.to_owned());
+    }
+}
+
+/// The subscription and resource group an ARM id names (`/subscriptions/{s}/resourceGroups/{rg}/…`).
+fn id_parts(id: &str) -> Option<(&str, &str)> {
+    let mut segments = id.split('/').filter(|s| !s.is_empty());
+    if !segments.next()?.eq_ignore_ascii_case("subscriptions") {
+        return None;
+    }
+    let sub = segments.next()?;
+    if !segments.next()?.eq_ignore_ascii_case("resourceGroups") {
+        return None;
+    }
+    Some((sub, segments.next()?))
+}
+
+/// One subscription: every fact of it, each chain starting as soon as what it needs is read.
+async fn gather_subscription(run: &Run, sub: &str) -> Result<SubscriptionSnapshot, ArmError> {
+    let reads = &*run.reads;
+    let subscription = catalog::subscription(sub);
+    let sub_scope = subscription.path().to_owned();
+    let permissions = catalog::permissions(&sub_scope);
+    let known = run.known_groups(sub);
+    let groups = futures::future::join_all(
+        known
+            .iter()
+            .map(|name| gather_resource_group(run, sub, name)),
     );
     let patch_policies: Vec<&str> = PROGRAMS
         .iter()
@@ -316,28 +412,55 @@ async fn gather_subscription(
     // The licenses, machines and patch-policy states, unless only the subscription's own facts
     // are wanted.
     let estate = async {
-        if !read_estate {
+        if !run.read_estate {
             return None;
         }
-        let patch_states = futures::future::join_all(patch_policies.iter().map(|definition| {
-            reads.list(catalog::policy_definition_states(
-                subscription_id,
-                definition,
-            ))
-        }));
+        let patch_states = futures::future::join_all(
+            patch_policies
+                .iter()
+                .map(|definition| reads.list(catalog::policy_definition_states(sub, definition))),
+        );
         Some(futures::join!(
-            reads.list(catalog::licenses(subscription_id)),
-            reads.list(catalog::machines(subscription_id)),
+            reads.list(catalog::licenses(sub)),
+            reads.list(catalog::machines(sub)),
             patch_states,
-            reads.list(catalog::multiple_activation_keys(subscription_id)),
+            reads.list(catalog::multiple_activation_keys(sub)),
         ))
     };
-    let (subscription, providers, permissions, groups, estate) = futures::join!(
+    let authorization = async {
+        if run.read_estate {
+            authorization(run, &sub_scope).await
+        } else {
+            Ok(ScopeAuthorization::default())
+        }
+    };
+    let later_groups = later_groups(run, sub, &known);
+    let validations = futures::future::join_all(
+        run.planned_in(sub)
+            .map(|license| validate(run, sub, license)),
+    );
+    let (
+        subscription,
+        providers,
+        permissions,
+        groups,
+        estate,
+        authorization,
+        later_groups,
+        validations,
+        restrictions,
+        management_groups,
+    ) = futures::join!(
         reads.get(subscription),
-        reads.list(catalog::providers(subscription_id)),
+        reads.list(catalog::providers(sub)),
         reads.list(permissions),
         groups,
         estate,
+        authorization,
+        later_groups,
+        validations,
+        policy_restrictions(run, sub),
+        management_groups(run, sub),
     );
     let (licenses, machines, patch_states, mak_keys) = match estate {
         Some((licenses, machines, states, mak_keys)) => (
@@ -351,54 +474,319 @@ async fn gather_subscription(
                 .collect::<Result<_, ArmError>>()?,
             Some(fact(mak_keys)?),
         ),
-        None => (None, None, std::collections::BTreeMap::new(), None),
+        None => (None, None, BTreeMap::new(), None),
     };
-    let permissions = fact(permissions)?;
-    let license_validations = futures::future::join_all(planned.iter().map(|license| {
-        validate(
-            reads,
-            subscription_id,
-            license,
-            &permissions,
-            default_subscription,
-        )
-    }))
-    .await
-    .into_iter()
-    .collect::<Result<_, _>>()?;
+    let mut resource_groups: Vec<ResourceGroupSnapshot> =
+        groups.into_iter().collect::<Result<_, _>>()?;
+    resource_groups.extend(later_groups?);
     Ok(SubscriptionSnapshot {
-        subscription_id: subscription_id.to_owned(),
+        subscription_id: sub.to_owned(),
         subscription: fact(subscription)?,
         providers: fact(providers)?,
-        permissions,
-        resource_groups: groups.into_iter().collect::<Result<_, _>>()?,
+        permissions: fact(permissions)?,
+        resource_groups,
         licenses,
         machines,
         patch_states,
-        license_validations,
-        authorization: ScopeAuthorization::default(),
-        management_groups: None,
-        policy_restrictions: Vec::new(),
+        license_validations: validations.into_iter().collect::<Result<_, _>>()?,
+        authorization: authorization?,
+        management_groups: management_groups?,
+        policy_restrictions: restrictions?,
         mak_keys,
     })
+}
+
+/// One resource group: whether it exists, the caller's permissions there, and (unless only
+/// subscription facts are read) the access and policy facts at its scope.
+async fn gather_resource_group(
+    run: &Run,
+    sub: &str,
+    name: &str,
+) -> Result<ResourceGroupSnapshot, ArmError> {
+    let request = catalog::resource_group(sub, name);
+    let scope = request.path().to_owned();
+    let permissions = catalog::permissions(&scope);
+    let authorization = async {
+        if run.read_estate {
+            authorization(run, &scope).await
+        } else {
+            Ok(ScopeAuthorization::default())
+        }
+    };
+    let (group, permissions, authorization) = futures::join!(
+        run.reads.get_opt(request),
+        run.reads.list(permissions),
+        authorization
+    );
+    Ok(ResourceGroupSnapshot {
+        name: name.to_owned(),
+        group: fact(group)?,
+        permissions: fact(permissions)?,
+        authorization: authorization?,
+    })
+}
+
+/// Without a plan, the resource groups that are only known once licenses and machines are read:
+/// those holding ESU licenses, and those of Windows Server 2012/2012 R2/2016 Arc machines with
+/// no license linked (within `--resource-group`), besides `known`; each read like the others.
+async fn later_groups(
+    run: &Run,
+    sub: &str,
+    known: &[String],
+) -> Result<Vec<ResourceGroupSnapshot>, ArmError> {
+    if !run.read_estate || !run.plan.licenses.is_empty() {
+        return Ok(Vec::new());
+    }
+    let (licenses, machines) = futures::join!(
+        run.reads.list(catalog::licenses(sub)),
+        run.reads.list(catalog::machines(sub)),
+    );
+    let licenses = readable(licenses)?;
+    let machines = readable(machines)?;
+    let mut groups: Vec<String> = known.to_vec();
+    let license_ids = licenses
+        .iter()
+        .flat_map(|l| l.iter())
+        .filter_map(Item::read)
+        .map(|l: &License| l.id.as_str());
+    let machine_ids = machines
+        .iter()
+        .flat_map(|m| m.iter())
+        .filter_map(Item::read)
+        .filter(|m| is_candidate(m))
+        .map(|m: &Machine| m.id.as_str());
+    for id in license_ids.chain(machine_ids) {
+        if let Some((_, rg)) = id_parts(id)
+            && run.group_in_scope(rg)
+        {
+            push_group(&mut groups, rg);
+        }
+    }
+    futures::future::join_all(
+        groups[known.len()..]
+            .iter()
+            .map(|name| gather_resource_group(run, sub, name)),
+    )
+    .await
+    .into_iter()
+    .collect()
+}
+
+/// Whether a machine may want an ESU license: an eligible release of a program, no license
+/// linked.
+fn is_candidate(machine: &Machine) -> bool {
+    let p = &machine.properties;
+    let os = crate::programs::classify_os(
+        p.os_sku.as_deref().or(p.os_name.as_deref()),
+        p.os_version.as_deref(),
+    );
+    let linked = machine
+        .esu_profile()
+        .and_then(|e| e.license_assignment_state.as_deref())
+        .is_some_and(|s| s.eq_ignore_ascii_case("Assigned"));
+    matches!(os, OsClass::Eligible { .. }) && !linked
+}
+
+/// A read's value, `None` when it failed (not fatally).
+fn readable<T>(result: Result<Arc<T>, ArmError>) -> Result<Option<Arc<T>>, ArmError> {
+    match result {
+        Ok(value) => Ok(Some(value)),
+        Err(error) if error.is_fatal() => Err(error),
+        Err(_) => Ok(None),
+    }
+}
+
+/// The access and policy facts at `scope` (a subscription or resource group id), and the
+/// tenant-wide definitions they name.
+async fn authorization(run: &Run, scope: &str) -> Result<ScopeAuthorization, ArmError> {
+    let reads = &*run.reads;
+    let roles = async {
+        let mut list = catalog::role_assignments(scope);
+        if let Some(caller) = &run.caller {
+            list = list.with_query(
+                "$filter",
+                &format!("atScope() and assignedTo('{}')", caller.object_id),
+            );
+        }
+        let result = reads.list(list).await;
+        if let Ok(assignments) = &result {
+            let ids = referenced(assignments, "roleDefinitionId");
+            try_all(ids.iter().map(|id| run.tenant.read(Kind::Role, reads, id))).await?;
+        }
+        fact(result)
+    };
+    let policies = async {
+        let result = reads.list(catalog::policy_assignments(scope)).await;
+        if let Ok(assignments) = &result {
+            let mut ids = referenced(assignments, "policyDefinitionId");
+            // Initiatives first: their chain is a request longer (the members), so they ask
+            // for a slot before the single definitions when more are due than may be in flight.
+            ids.sort_by_key(|id| !crate::policy::is_set_definition_id(id));
+            try_all(ids.iter().map(|id| policy_definition_chain(run, id))).await?;
+        }
+        fact(result)
+    };
+    let (roles, denies, policies, exemptions) = futures::join!(
+        roles,
+        reads.list(catalog::deny_assignments(scope)),
+        policies,
+        exemptions(run, scope),
+    );
+    Ok(ScopeAuthorization {
+        role_assignments: Some(roles?),
+        deny_assignments: Some(fact(denies)?),
+        policy_assignments: Some(policies?),
+        policy_exemptions: Some(exemptions?),
+    })
+}
+
+/// Runs every future, failing with the first (fatal) error.
+async fn try_all<T>(
+    futures: impl Iterator<Item = impl Future<Output = Result<T, ArmError>>>,
+) -> Result<Vec<T>, ArmError> {
+    futures::future::join_all(futures)
+        .await
+        .into_iter()
+        .collect()
+}
+
+/// The distinct `properties.{field}` strings of raw ARM items (first spelling kept).
+fn referenced(items: &[Value], field: &str) -> Vec<String> {
+    let mut ids: Vec<String> = Vec::new();
+    for item in items {
+        if let Some(id) = item
+            .get("properties")
+            .and_then(|p| p.get(field))
+            .and_then(Value::as_str)
+            && !ids.iter().any(|known| known.eq_ignore_ascii_case(id))
+        {
+            ids.push(id.to_owned());
+        }
+    }
+    ids
+}
+
+/// A policy definition an assignment names, or an initiative and then each of its members.
+async fn policy_definition_chain(run: &Run, id: &str) -> Result<(), ArmError> {
+    if crate::policy::is_set_definition_id(id) {
+        if let Some(set) = run.tenant.read(Kind::PolicySet, &run.reads, id).await? {
+            let members = crate::policy::set_members(&set);
+            let mut ids: Vec<&str> = Vec::new();
+            for member in &members {
+                if !ids
+                    .iter()
+                    .any(|known| known.eq_ignore_ascii_case(&member.definition_id))
+                {
+                    ids.push(&member.definition_id);
+                }
+            }
+            try_all(
+                ids.iter()
+                    .map(|id| run.tenant.read(Kind::Policy, &run.reads, id)),
+            )
+            .await?;
+        }
+    } else {
+        run.tenant.read(Kind::Policy, &run.reads, id).await?;
+    }
+    Ok(())
+}
+
+/// The policy exemptions at `scope`; an answer saying their preview API is not served here is
+/// recorded as [`EXEMPTIONS_API_MISSING`].
+async fn exemptions(run: &Run, scope: &str) -> Result<Fact<Vec<Value>>, ArmError> {
+    match run.reads.list(catalog::policy_exemptions(scope)).await {
+        Err(error) if !error.is_fatal() && exemptions_api_missing(&error) => {
+            let mut reason = error.to_unavailable();
+            reason.code = Some(EXEMPTIONS_API_MISSING.to_owned());
+            reason.message = format!(
+                "policy exemptions could not be listed at {scope}: ARM does not serve their \
+                 preview API (api-version {}) here; no exemption is known ({})",
+                api_version::POLICY_EXEMPTIONS,
+                error
+                    .api()
+                    .map_or_else(String::new, |api| api.message.clone()),
+            );
+            Ok(Fact::Unavailable { reason })
+        }
+        other => fact(other),
+    }
+}
+
+/// Whether an error answer says the exemptions API does not exist here (rather than that the
+/// scope does not, or that the caller may not read it).
+fn exemptions_api_missing(error: &ArmError) -> bool {
+    let Some(api) = error.api() else {
+        return false;
+    };
+    let code = api.code.as_deref().unwrap_or_default();
+    let is = |names: &[&str]| names.iter().any(|n| n.eq_ignore_ascii_case(code));
+    match api.status {
+        404 => !is(&["SubscriptionNotFound", "ResourceGroupNotFound"]),
+        400 => is(&[
+            "NoRegisteredProviderFound",
+            "InvalidResourceType",
+            "InvalidApiVersionParameter",
+            "InvalidResourceNamespace",
+        ]),
+        _ => false,
+    }
+}
+
+/// The management groups above `sub`, nearest first, from Resource Graph (one query for every
+/// subscription of the run); `None` when not known (unreadable, the subscription not listed, or
+/// no chain), never a partial list.
+async fn management_groups(run: &Run, sub: &str) -> Result<Option<Vec<String>>, ArmError> {
+    if !run.read_estate {
+        return Ok(None);
+    }
+    let rows = run
+        .reads
+        .list(catalog::management_group_chains(&run.subscriptions))
+        .await;
+    let Some(rows) = readable(rows)? else {
+        return Ok(None);
+    };
+    let row = rows.iter().find(|row| {
+        row.get("subscriptionId")
+            .and_then(Value::as_str)
+            .is_some_and(|id| id.eq_ignore_ascii_case(sub))
+    });
+    let chain = row
+        .and_then(|row| row.get("managementGroupAncestorsChain"))
+        .and_then(Value::as_array);
+    let Some(chain) = chain else {
+        return Ok(None);
+    };
+    let names: Option<Vec<String>> = chain
+        .iter()
+        .map(|group| {
+            group
+                .get("name")
+                .and_then(Value::as_str)
+                .filter(|n| !n.trim().is_empty())
+                .map(str::to_owned)
+        })
+        .collect();
+    Ok(names.filter(|names| !names.is_empty()))
 }
 
 /// The action `validateLicense` needs.
 const VALIDATE_ACTION: &str = "Microsoft.HybridCompute/validateLicense/action";
 
-/// Round 2 for one planned license: the service's own dry run, when the caller may ask for it
-/// (or when its permissions could not be read: then ARM decides).
+/// The service's own dry run of one planned license, when the caller may ask for it (or when
+/// its permissions could not be read: then ARM decides).
 async fn validate(
-    reads: &Reads,
-    subscription_id: &str,
+    run: &Run,
+    sub: &str,
     license: &PlannedLicense,
-    permissions: &Fact<Vec<Permission>>,
-    default_subscription: &str,
 ) -> Result<LicenseValidation, ArmError> {
-    let license_id = license.resource_id(default_subscription);
-    if permissions
-        .value()
-        .is_some_and(|p| !crate::permissions::is_allowed(p, VALIDATE_ACTION))
+    let license_id = license.resource_id(&run.default_subscription);
+    let permissions = run
+        .reads
+        .list(catalog::permissions(catalog::subscription(sub).path()))
+        .await;
+    if readable(permissions)?.is_some_and(|p| !crate::permissions::is_allowed(&p, VALIDATE_ACTION))
     {
         return Ok(LicenseValidation {
             license_id,
@@ -407,8 +795,8 @@ async fn validate(
             },
         });
     }
-    let request = catalog::validate_license(subscription_id, license.arm_body());
-    let outcome = match reads.get(request).await {
+    let request = catalog::validate_license(sub, license.arm_body());
+    let outcome = match run.reads.get(request).await {
         Ok(_) => ValidationOutcome::Accepted,
         Err(error) if error.is_fatal() => return Err(error),
         Err(error) => match error.api() {
@@ -437,20 +825,262 @@ async fn validate(
     })
 }
 
-/// Round 1 for one resource group: whether it exists, and the caller's permissions on it.
-async fn gather_resource_group(
-    reads: &Reads,
-    subscription_id: &str,
-    name: &str,
-) -> Result<ResourceGroupSnapshot, ArmError> {
-    let request = catalog::resource_group(subscription_id, name);
-    let permissions = catalog::permissions(request.path());
-    let (group, permissions) = futures::join!(reads.get_opt(request), reads.list(permissions));
-    Ok(ResourceGroupSnapshot {
-        name: name.to_owned(),
-        group: fact(group)?,
-        permissions: fact(permissions)?,
-        authorization: ScopeAuthorization::default(),
+/// The service's policy pre-check (`checkPolicyRestrictions`) of what the plan would create in
+/// `sub`: each planned license, and each license profile of a planned link whose machine is in
+/// `sub`.
+async fn policy_restrictions(
+    run: &Run,
+    sub: &str,
+) -> Result<Vec<PolicyRestrictionCheck>, ArmError> {
+    if !run.read_estate {
+        return Ok(Vec::new());
+    }
+    let licenses = run.planned_in(sub).map(|license| {
+        let content = json!({
+            "type": LICENSE_TYPE,
+            "name": license.name,
+            "location": license.location,
+            "properties": license.arm_body()["properties"],
+        });
+        restriction_check(
+            run,
+            sub,
+            &license.resource_group,
+            license.resource_id(&run.default_subscription),
+            LICENSE_TYPE,
+            Ok(content),
+        )
+    });
+    let licenses = try_all(licenses);
+    let links = run.planned_links_in(sub);
+    let links = try_all(links.into_iter().map(|(license, machine_id)| async move {
+        let license_id = license.resource_id(&run.default_subscription);
+        let machines = readable(run.reads.list(catalog::machines(sub)).await)?;
+        let location = machines.as_ref().and_then(|machines| {
+            machines
+                .iter()
+                .filter_map(Item::read)
+                .find(|m| m.id.eq_ignore_ascii_case(machine_id))
+                .and_then(|m| m.location.clone())
+        });
+        let content = location
+            .map(|location| {
+                json!({
+                    "type": LICENSE_PROFILE_TYPE,
+                    "name": "default",
+                    "location": location,
+                    "properties": { "esuProfile": { "assignedLicense": license_id } },
+                })
+            })
+            .ok_or_else(|| Unavailable {
+                kind: UnavailableKind::Other,
+                http_status: None,
+                code: Some(MACHINE_LOCATION_UNKNOWN.to_owned()),
+                message: format!(
+                    "the location of machine {machine_id} is not known (it was not read, or \
+                     has none), so its license profile could not be put to Azure Policy"
+                ),
+                action: None,
+                scope: None,
+                retry_after_secs: None,
+            });
+        let rg = id_parts(machine_id).map_or("", |(_, rg)| rg);
+        restriction_check(
+            run,
+            sub,
+            rg,
+            format!(
+                "{}/licenseProfiles/default",
+                machine_id.trim_end_matches('/')
+            ),
+            LICENSE_PROFILE_TYPE,
+            content,
+        )
+        .await
+    }));
+    let (licenses, links) = futures::join!(licenses, links);
+    let mut checks = licenses?;
+    checks.extend(links?);
+    Ok(checks)
+}
+
+/// The type of an ESU license.
+const LICENSE_TYPE: &str = "Microsoft.HybridCompute/licenses";
+/// The type of a machine's license profile.
+const LICENSE_PROFILE_TYPE: &str = "Microsoft.HybridCompute/machines/licenseProfiles";
+
+/// One `checkPolicyRestrictions` at resource group `rg` of `sub` (at the subscription when the
+/// group does not exist yet), when the caller may ask.
+async fn restriction_check(
+    run: &Run,
+    sub: &str,
+    rg: &str,
+    resource_id: String,
+    resource_type: &str,
+    content: Result<Value, Unavailable>,
+) -> Result<PolicyRestrictionCheck, ArmError> {
+    let check = |answer| PolicyRestrictionCheck {
+        resource_id: resource_id.clone(),
+        resource_type: resource_type.to_owned(),
+        answer,
+    };
+    let content = match content {
+        Ok(content) => content,
+        Err(reason) => return Ok(check(Fact::Unavailable { reason })),
+    };
+    let sub_scope = catalog::subscription(sub).path().to_owned();
+    let group = catalog::resource_group(sub, rg);
+    let rg_scope = group.path().to_owned();
+    let (exists, rg_permissions, sub_permissions) = futures::join!(
+        run.reads.get_opt(group),
+        run.reads.list(catalog::permissions(&rg_scope)),
+        run.reads.list(catalog::permissions(&sub_scope)),
+    );
+    let exists = readable(exists)?.map(|g| g.is_some());
+    let (scope, permissions) = if exists == Some(false) {
+        (sub_scope, readable(sub_permissions)?)
+    } else {
+        (rg_scope, readable(rg_permissions)?)
+    };
+    if permissions
+        .is_some_and(|p| !crate::permissions::is_allowed(&p, CHECK_POLICY_RESTRICTIONS_ACTION))
+    {
+        return Ok(check(Fact::Unavailable {
+            reason: Unavailable {
+                kind: UnavailableKind::Forbidden,
+                http_status: None,
+                code: None,
+                message: format!(
+                    "the signed-in identity may not ask Azure Policy what it would restrict: it \
+                     lacks {CHECK_POLICY_RESTRICTIONS_ACTION} on {scope}"
+                ),
+                action: Some(CHECK_POLICY_RESTRICTIONS_ACTION.to_owned()),
+                scope: Some(scope),
+                retry_after_secs: None,
+            },
+        }));
+    }
+    let body = json!({
+        "resourceDetails": {
+            "resourceContent": content,
+            "apiVersion": api_version::HYBRID_COMPUTE,
+        },
+    });
+    let answer = run
+        .reads
+        .get(catalog::check_policy_restrictions(&scope, body))
+        .await;
+    Ok(check(fact(answer)?))
+}
+
+/// The kinds of tenant-wide definitions.
+#[derive(Debug, Clone, Copy)]
+enum Kind {
+    Role,
+    Policy,
+    PolicySet,
+}
+
+impl Kind {
+    /// The id segment every id of this kind has (lower-case).
+    fn segment(self) -> &'static str {
+        match self {
+            Kind::Role => "/providers/microsoft.authorization/roledefinitions/",
+            Kind::Policy => "/providers/microsoft.authorization/policydefinitions/",
+            Kind::PolicySet => "/providers/microsoft.authorization/policysetdefinitions/",
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Kind::Role => "role definition",
+            Kind::Policy => "policy definition",
+            Kind::PolicySet => "policy set definition",
+        }
+    }
+}
+
+/// The tenant-wide definitions read in a run, by lower-case id.
+#[derive(Default)]
+struct Tenant {
+    maps: Mutex<TenantSnapshot>,
+}
+
+impl Tenant {
+    /// Reads the definition `id` (once per run: the read table) and records it; its value when
+    /// it was read. An id that is not one of `kind` (or could change the request) is recorded
+    /// as unavailable, not read.
+    async fn read(
+        &self,
+        kind: Kind,
+        reads: &Reads,
+        id: &str,
+    ) -> Result<Option<Arc<Value>>, ArmError> {
+        let (fact, value) = match check_definition_id(kind, id) {
+            Err(reason) => (Fact::Unavailable { reason }, None),
+            Ok(()) => {
+                let request = match kind {
+                    Kind::Role => catalog::role_definition(id),
+                    Kind::Policy => catalog::policy_definition(id),
+                    Kind::PolicySet => catalog::policy_set_definition(id),
+                };
+                match reads.get(request).await {
+                    Ok(value) => (
+                        Fact::Available {
+                            value: Value::clone(&value),
+                        },
+                        Some(value),
+                    ),
+                    Err(error) if error.is_fatal() => return Err(error),
+                    Err(error) => (
+                        Fact::Unavailable {
+                            reason: error.to_unavailable(),
+                        },
+                        None,
+                    ),
+                }
+            }
+        };
+        let mut maps = self.maps.lock().unwrap_or_else(|e| e.into_inner());
+        let map = match kind {
+            Kind::Role => &mut maps.role_definitions,
+            Kind::Policy => &mut maps.policy_definitions,
+            Kind::PolicySet => &mut maps.policy_set_definitions,
+        };
+        map.insert(id.to_ascii_lowercase(), fact);
+        Ok(value)
+    }
+
+    /// Everything read.
+    fn take(&self) -> TenantSnapshot {
+        std::mem::take(&mut *self.maps.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+}
+
+/// Whether `id` is an ARM id of a definition of `kind` that can be requested as it is.
+fn check_definition_id(kind: Kind, id: &str) -> Result<(), Unavailable> {
+    let lower = id.to_ascii_lowercase();
+    let fine = id.starts_with('/')
+        && lower.contains(kind.segment())
+        && !lower
+            .trim_end_matches('/')
+            .ends_with(kind.segment().trim_end_matches('/'))
+        && !id
+            .chars()
+            .any(|c| c.is_control() || matches!(c, '?' | '#' | '%' | '\\'))
+        && !id.split('/').any(|s| s == "." || s == "..");
+    if fine {
+        return Ok(());
+    }
+    let shown: String = id.chars().filter(|c| !c.is_control()).take(300).collect();
+    Err(Unavailable {
+        kind: UnavailableKind::MalformedResponse,
+        http_status: None,
+        code: Some("InvalidDefinitionId".to_owned()),
+        message: format!("{shown:?} is not a {} id; it was not read", kind.name()),
+        action: None,
+        scope: None,
+        retry_after_secs: None,
     })
 }
 
@@ -542,5 +1172,124 @@ impl Reads {
         let key = list.key();
         self.read(key, |client| async move { client.fetch_all(&list).await })
             .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_name_their_subscription_and_group() {
+        assert_eq!(
+            id_parts(
+                "/subscriptions/S/resourcegroups/RG/providers/Microsoft.HybridCompute/machines/m"
+            ),
+            Some(("S", "RG"))
+        );
+        assert_eq!(id_parts("/subscriptions/S"), None);
+        assert_eq!(
+            id_parts("/providers/Microsoft.Management/managementGroups/x"),
+            None
+        );
+        assert_eq!(id_parts(""), None);
+    }
+
+    #[test]
+    fn only_definition_ids_of_the_kind_are_read() {
+        let ok = [
+            (
+                Kind::Role,
+                "/subscriptions/s/providers/Microsoft.Authorization/roleDefinitions/b24988ac-6180-42a0-ab88-20f7382dd24c",
+            ),
+            (
+                Kind::Policy,
+                "/providers/Microsoft.Authorization/policyDefinitions/6c112d4e-5bc7-47ae-a041-ea2d9dccd749",
+            ),
+            (
+                Kind::Policy,
+                "/providers/Microsoft.Management/managementGroups/mg/providers/Microsoft.Authorization/policyDefinitions/My Policy",
+            ),
+            (
+                Kind::PolicySet,
+                "/subscriptions/s/providers/Microsoft.Authorization/policySetDefinitions/set1",
+            ),
+        ];
+        for (kind, id) in ok {
+            assert!(check_definition_id(kind, id).is_ok(), "{id}");
+        }
+        let bad = [
+            (
+                Kind::Role,
+                "/providers/Microsoft.Authorization/policyDefinitions/x",
+            ),
+            (
+                Kind::Policy,
+                "providers/Microsoft.Authorization/policyDefinitions/x",
+            ),
+            (
+                Kind::Policy,
+                "/providers/Microsoft.Authorization/policyDefinitions/x?api-version=1",
+            ),
+            (
+                Kind::Policy,
+                "/providers/Microsoft.Authorization/policyDefinitions/../../subscriptions",
+            ),
+            (
+                Kind::Policy,
+                "/providers/Microsoft.Authorization/policyDefinitions/",
+            ),
+            (
+                Kind::PolicySet,
+                "/providers/Microsoft.Authorization/policySetDefinitions/a\u{1b}b",
+            ),
+        ];
+        for (kind, id) in bad {
+            let reason = check_definition_id(kind, id).unwrap_err();
+            assert_eq!(reason.code.as_deref(), Some("InvalidDefinitionId"), "{id}");
+            assert!(!reason.message.contains('\u{1b}'));
+        }
+    }
+
+    fn api_error(status: u16, code: &str) -> ArmError {
+        ArmError::Api(Box::new(crate::arm::ApiError {
+            status,
+            code: Some(code.to_owned()),
+            message: "m".to_owned(),
+            target: None,
+            details: Vec::new(),
+            additional_info: Vec::new(),
+            request: "GET /x".to_owned(),
+            retry_after: None,
+        }))
+    }
+
+    #[test]
+    fn a_missing_exemptions_api_is_told_from_a_missing_scope() {
+        assert!(exemptions_api_missing(&api_error(
+            404,
+            "InvalidResourceType"
+        )));
+        assert!(exemptions_api_missing(&api_error(
+            400,
+            "NoRegisteredProviderFound"
+        )));
+        assert!(exemptions_api_missing(&api_error(
+            400,
+            "InvalidApiVersionParameter"
+        )));
+        assert!(!exemptions_api_missing(&api_error(
+            404,
+            "ResourceGroupNotFound"
+        )));
+        assert!(!exemptions_api_missing(&api_error(
+            404,
+            "SubscriptionNotFound"
+        )));
+        assert!(!exemptions_api_missing(&api_error(
+            403,
+            "AuthorizationFailed"
+        )));
+        assert!(!exemptions_api_missing(&api_error(400, "BadRequest")));
     }
 }

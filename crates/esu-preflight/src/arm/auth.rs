@@ -111,7 +111,7 @@ impl BearerAuthPolicy {
     }
 
     /// A valid token for the scope, from the cache or (once, under the lock) the credential.
-    async fn token(&self) -> Result<AccessToken, ArmError> {
+    pub(crate) async fn token(&self) -> Result<AccessToken, ArmError> {
         let mut cache = self.cache.lock().await;
         let now = OffsetDateTime::now_utc();
         if let Some(cached) = cache.get(&self.scope)

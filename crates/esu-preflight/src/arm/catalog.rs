@@ -445,6 +445,13 @@ pub fn deny_assignments(scope: &str) -> ArmList<Value> {
     )
 }
 
+/// `GET {roleDefinitionId}`: a role definition by its full id, as a role assignment names it
+/// (`/subscriptions/{sub}/providers/Microsoft.Authorization/roleDefinitions/{guid}`, or the
+/// tenant-level `/providers/…` form). Model raw (`properties.roleName`, `permissions`…).
+pub fn role_definition(role_definition_id: &str) -> ArmRequest<Value> {
+    ArmRequest::new(Spec::get(scope_path(role_definition_id), api_version::RBAC))
+}
+
 // ---- Microsoft.Authorization: Azure Policy -----------------------------------------------
 
 /// `GET {scope}/providers/Microsoft.Authorization/policyAssignments?$filter=atScope()`: the
@@ -617,6 +624,19 @@ pub fn resource_graph(query: &str, subscriptions: &[String]) -> ArmList<Value> {
     )
 }
 
+/// The Resource Graph query that lists each subscription's management groups, nearest first
+/// (`properties.managementGroupAncestorsChain`, ending at the tenant root group).
+pub const MANAGEMENT_GROUP_CHAINS_QUERY: &str = "resourcecontainers \
+| where type =~ 'microsoft.resources/subscriptions' \
+| project id, subscriptionId, managementGroupAncestorsChain = properties.managementGroupAncestorsChain";
+
+/// [`resource_graph`] with [`MANAGEMENT_GROUP_CHAINS_QUERY`] over `subscriptions`: one row per
+/// subscription the caller can see, `{id, subscriptionId, managementGroupAncestorsChain:
+/// [{name, displayName}…]}`.
+pub fn management_group_chains(subscriptions: &[String]) -> ArmList<Value> {
+    resource_graph(MANAGEMENT_GROUP_CHAINS_QUERY, subscriptions)
+}
+
 /// Like [`resource_graph`], over management groups instead of subscriptions.
 pub fn resource_graph_in_management_groups(
     query: &str,
@@ -734,6 +754,21 @@ mod tests {
             Paging::ODataNextLink
         );
         assert_eq!(licenses(s).api_version(), api_version::HYBRID_COMPUTE);
+        let rd = role_definition(
+            "/subscriptions/0000/providers/Microsoft.Authorization/roleDefinitions/b24988ac-6180-42a0-ab88-20f7382dd24c",
+        );
+        assert_eq!(rd.api_version(), api_version::RBAC);
+        assert!(
+            rd.path()
+                .ends_with("/roleDefinitions/b24988ac-6180-42a0-ab88-20f7382dd24c")
+        );
+        let chains = management_group_chains(&["0000".to_owned()]);
+        assert!(
+            chains.body().unwrap()["query"]
+                .as_str()
+                .unwrap()
+                .contains("managementGroupAncestorsChain")
+        );
         assert!(format!("{:?}", providers(s)).contains("Provider"));
     }
 }

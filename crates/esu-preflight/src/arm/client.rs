@@ -127,6 +127,7 @@ struct Inner {
     max_pages: usize,
     allow_writes: bool,
     requests: Arc<AtomicU64>,
+    auth: Arc<BearerAuthPolicy>,
 }
 
 /// A client of Azure Resource Manager. Cheap to clone (shared state behind an `Arc`).
@@ -230,11 +231,12 @@ impl ArmClient {
             max_delay: MAX_BACKOFF,
             timeout: options.timeout,
         }));
-        let auth: Arc<dyn Policy> = Arc::new(BearerAuthPolicy::new(
+        let bearer = Arc::new(BearerAuthPolicy::new(
             credential,
             endpoint.clone(),
             token_scope(&endpoint),
         ));
+        let auth: Arc<dyn Policy> = bearer.clone();
         let counting: Arc<dyn Policy> = Arc::new(CountingPolicy(requests.clone()));
         let pipeline = Pipeline::new(
             Some("esu-preflight"),
@@ -257,6 +259,7 @@ impl ArmClient {
                 max_pages: options.max_pages,
                 allow_writes: options.allow_writes,
                 requests,
+                auth: bearer,
             }),
             operation: None,
         })
@@ -308,6 +311,24 @@ impl ArmClient {
     /// HTTP attempts sent so far, retries included (shared by every clone).
     pub fn request_count(&self) -> u64 {
         self.inner.requests.load(Ordering::Relaxed)
+    }
+
+    /// Who the client signs in as: the object id, tenant and name its ARM token names
+    /// ([`token_caller`](crate::arm::credential::token_caller)), or `None` for a token that
+    /// names no object id (an opaque token). Gets the token the requests use (cached, so no
+    /// extra sign-in); the token itself is never returned or kept.
+    ///
+    /// # Errors
+    ///
+    /// [`ArmError::Authentication`] when no token can be had, [`ArmError::Deadline`] when the
+    /// operation's deadline passes first.
+    pub async fn caller(&self) -> Result<Option<crate::snapshot::Caller>> {
+        let op = self.operation();
+        self.bounded(&op, async {
+            let token = self.inner.auth.token().await?;
+            Ok(crate::arm::credential::token_caller(token.token.secret()))
+        })
+        .await
     }
 
     /// Sends a catalogue request ([`crate::arm::catalog`]), the answer decoded as `T`.

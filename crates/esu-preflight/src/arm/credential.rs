@@ -1172,6 +1172,50 @@ fn jwt_claims(token: &str) -> Option<serde_json::Map<String, serde_json::Value>>
     }
 }
 
+/// Who a bearer token names: its `oid` (object id), `tid` (tenant) and a readable name (`upn`,
+/// `unique_name`, else `appid`), decoded from the JWT payload without verifying anything.
+///
+/// `None` when the token is not a JWT or names no object id (an opaque token). An `oid` or `tid`
+/// that is not a GUID is not trusted (the object id goes into an ARM `$filter`): `None`, or no
+/// tenant. The name loses its control characters and is cut to 200 characters. The token itself
+/// is never kept.
+///
+/// ```
+/// use esu_preflight::arm::credential::token_caller;
+/// assert_eq!(token_caller("opaque-token"), None);
+/// ```
+pub fn token_caller(token: &str) -> Option<crate::snapshot::Caller> {
+    let claims = jwt_claims(token.trim())?;
+    let guid = |name: &str| {
+        claims
+            .get(name)
+            .and_then(|v| v.as_str())
+            .filter(|v| is_guid(v))
+            .map(str::to_ascii_lowercase)
+    };
+    let object_id = guid("oid")?;
+    let display_name = ["upn", "unique_name", "appid"]
+        .iter()
+        .filter_map(|name| claims.get(*name).and_then(|v| v.as_str()))
+        .map(printable)
+        .find(|name| !name.trim().is_empty());
+    Some(crate::snapshot::Caller {
+        object_id,
+        tenant_id: guid("tid"),
+        display_name,
+    })
+}
+
+/// Whether `text` is a GUID (`8-4-4-4-12` hexadecimal digits).
+fn is_guid(text: &str) -> bool {
+    let groups: Vec<&str> = text.split('-').collect();
+    groups.len() == 5
+        && groups
+            .iter()
+            .zip([8, 4, 4, 4, 12])
+            .all(|(g, len)| g.len() == len && g.bytes().all(|b| b.is_ascii_hexdigit()))
+}
+
 /// The `exp` claim of a JWT, without verifying anything.
 fn jwt_expiry(token: &str) -> Option<OffsetDateTime> {
     let exp = jwt_claims(token)?.get("exp")?.as_i64()?;

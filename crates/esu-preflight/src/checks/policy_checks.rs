@@ -194,7 +194,7 @@ static DISAGREES: CheckInfo = CheckInfo {
     id: "ESU305",
     name: "policy-evaluation-disagrees",
     default_severity: Severity::Warning,
-    summary: "The service's own policy pre-check (checkPolicyRestrictions) disagrees with esu-preflight's evaluation of a planned resource.",
+    summary: "The service's own policy pre-check of a planned resource disagrees with esu-preflight's evaluation.",
     help_uri: RESTRICTIONS_URI,
     docs: CheckDocs {
         what_it_checks: "For each planned license and license profile the service was asked about \
@@ -625,9 +625,17 @@ fn provider_targets<'a>(ctx: &CheckCtx<'a>) -> Vec<Target<'a>> {
             Target {
                 family: Family::Provider,
                 finding_id: finding_id.clone(),
-                label: match location {
-                    Some(location) => format!("{type_} in {location}"),
-                    None => type_.to_owned(),
+                label: {
+                    // A type too long for a table cell is named by its last segment and its
+                    // namespace (the finding's resource), so the table keeps its width.
+                    let named = match type_.rsplit_once('/') {
+                        Some((_, last)) if type_.len() > 48 => format!("{last} ({namespace})"),
+                        _ => (*type_).to_owned(),
+                    };
+                    match location {
+                        Some(location) => format!("{named} in {location}"),
+                        None => named,
+                    }
                 },
                 exemption_scope: format!("/subscriptions/{sub}"),
                 // The subscription's assignments: where machines are onboarded is not known in

@@ -956,3 +956,51 @@ async fn the_source_used_is_logged_at_debug() {
         "{events:?}"
     );
 }
+
+#[test]
+fn token_caller_reads_oid_tid_and_a_name() {
+    let oid = "5A3B1E7C-0000-4000-8000-00000000BEEF";
+    let tid = "31c75423-32d6-4322-88b7-c478bdde4858";
+    let user = jwt(serde_json::json!({"oid": oid, "tid": tid, "upn": "engineer@contoso.com"}));
+    let caller = token_caller(&user).unwrap();
+    assert_eq!(caller.object_id, oid.to_ascii_lowercase());
+    assert_eq!(caller.tenant_id.as_deref(), Some(tid));
+    assert_eq!(caller.display_name.as_deref(), Some("engineer@contoso.com"));
+    let app = jwt(serde_json::json!({"oid": oid, "appid": "0c1f…", "tid": "not-a-guid"}));
+    let caller = token_caller(&app).unwrap();
+    assert_eq!(caller.display_name.as_deref(), Some("0c1f…"));
+    assert_eq!(caller.tenant_id, None);
+    let hostile = jwt(serde_json::json!({"oid": oid, "unique_name": "a\u{1b}[2Jb"}));
+    assert_eq!(
+        token_caller(&hostile).unwrap().display_name.as_deref(),
+        Some("a[2Jb")
+    );
+    // No object id, or one that is not a GUID (it goes into a $filter): nobody.
+    for claims in [
+        serde_json::json!({"tid": tid}),
+        serde_json::json!({"oid": "x') or true or ('"}),
+        serde_json::json!({"oid": 5}),
+    ] {
+        assert_eq!(token_caller(&jwt(claims)), None);
+    }
+    for opaque in ["opaque", "a.b.c", "", "x.eyJhdWQiOjF9"] {
+        assert_eq!(token_caller(opaque), None, "{opaque}");
+    }
+}
+
+proptest::proptest! {
+    #[test]
+    fn token_caller_never_panics_and_yields_only_guids(
+        token in ".{0,200}",
+        oid in "[0-9a-fA-F-]{0,40}|.{0,40}",
+        name in ".{0,300}",
+    ) {
+        let _ = token_caller(&token);
+        let built = jwt(serde_json::json!({"oid": oid, "upn": name}));
+        if let Some(caller) = token_caller(&built) {
+            proptest::prop_assert!(is_guid(&caller.object_id));
+            let shown = caller.display_name.unwrap_or_default();
+            proptest::prop_assert!(!shown.chars().any(char::is_control));
+        }
+    }
+}
