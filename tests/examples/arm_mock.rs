@@ -6,7 +6,8 @@
 //! esu-preflight check --subscription 291bba3f-e0a5-47bc-a099-3bdcb2a50a05 --credential access-token
 //! ```
 //!
-//! Scenarios: `healthy`, `sql-missing`, `reader` (Sql missing, caller a Reader),
+//! Scenarios: `healthy`, `sql-missing`, `reader` (Sql missing, caller a Reader at the
+//! subscription and so in every resource group, machine `srv-r2` as below),
 //! `providers-forbidden`, `throttled` (providers answer 429 with `Retry-After: 120`),
 //! `registering` (HybridCompute registering), `estate` (ESU licenses and Arc machines, each with
 //! its own problem). Access and policy (issue 7; every provider registered, one WS2012 R2
@@ -23,7 +24,7 @@
 
 use esu_preflight_tests::{
     ArmMock, CALLER_TOKEN, PROVIDERS_API, SUB, arm_error, machine_json, permissions_owner,
-    permissions_reader, providers_json,
+    providers_json,
 };
 use serde_json::json;
 use std::time::Duration;
@@ -38,6 +39,7 @@ async fn main() {
     let mock = ArmMock::start().await.expect_runs(u64::MAX);
     mock.subscription(SUB, "Enabled").await;
     let access = [
+        "reader",
         "contributor",
         "owner-mg",
         "deny-assignment",
@@ -46,7 +48,12 @@ async fn main() {
     ];
     if access.contains(&scenario.as_str()) {
         // The caller's role sets the permissions (and the role assignment and definition).
-        mock.providers(SUB, &[]).await;
+        if scenario == "reader" {
+            mock.providers(SUB, &[("Microsoft.Sql", "NotRegistered")])
+                .await;
+        } else {
+            mock.providers(SUB, &[]).await;
+        }
         let machine = machine_json(
             SUB,
             "srv-r2",
@@ -67,31 +74,19 @@ async fn main() {
             )),
         )
         .await;
-        if scenario == "owner-mg" {
-            mock.caller_owner_from_management_group(SUB, "mg-contoso")
-                .await;
-        } else {
-            mock.caller_contributor(SUB).await;
+        match scenario.as_str() {
+            "owner-mg" => {
+                mock.caller_owner_from_management_group(SUB, "mg-contoso")
+                    .await;
+            }
+            "reader" => mock.caller_reader(SUB).await,
+            _ => mock.caller_contributor(SUB).await,
         }
     } else {
-        let permissions = if scenario == "reader" {
-            permissions_reader()
-        } else {
-            permissions_owner()
-        };
-        mock.permissions(SUB, permissions).await;
-    }
-    if scenario == "reader" {
-        mock.caller_role_assignment(
-            SUB,
-            &esu_preflight_tests::sub_scope(SUB),
-            esu_preflight_tests::roles::READER,
-            None,
-        )
-        .await;
+        mock.permissions(SUB, permissions_owner()).await;
     }
     match scenario.as_str() {
-        "contributor" | "owner-mg" => {}
+        "contributor" | "owner-mg" | "reader" => {}
         "deny-assignment" => mock.deny_esu_writes(SUB).await,
         "policy-blocked" => {
             mock.policy_blocked(SUB).await;
@@ -105,7 +100,7 @@ async fn main() {
             let (licenses, machines) = esu_preflight_tests::troubled_estate(SUB);
             mock.hybrid_compute(SUB, licenses, machines).await;
         }
-        "sql-missing" | "reader" => {
+        "sql-missing" => {
             mock.providers(SUB, &[("Microsoft.Sql", "NotRegistered")])
                 .await
         }
@@ -159,6 +154,10 @@ async fn main() {
     println!("export ESU_PREFLIGHT_ARM_ENDPOINT={}", mock.uri());
     println!("export ESU_PREFLIGHT_ACCESS_TOKEN={CALLER_TOKEN}");
     println!("# subscription: {SUB}; scenario: {scenario}");
+    println!(
+        "# e.g. esu-preflight check --subscription {SUB} --credential access-token \
+         --license-plan tests/fixtures/plans/arm-mock.toml"
+    );
     tokio::time::sleep(Duration::from_secs(seconds)).await;
     // Leave without the drop-time verification meant for tests.
     std::process::exit(0);

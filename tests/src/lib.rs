@@ -1308,6 +1308,27 @@ impl ArmMock {
         .await;
     }
 
+    /// Like [`ArmMock::policy_restrictions`], only for pre-checks of resources of `type_` (as
+    /// the service would answer: a Not allowed resource types assignment restricts only its
+    /// types); the other pre-checks keep the default answer (nothing restricted).
+    pub async fn policy_restrictions_for_type(&self, sub: &str, type_: &str, body: Value) {
+        self.mount(
+            Mock::given(method("POST"))
+                .and(wiremock::matchers::path_regex(at_sub_and_groups(
+                    sub,
+                    r"Microsoft\.PolicyInsights/checkPolicyRestrictions",
+                )))
+                .and(query_param("api-version", POLICY_INSIGHTS_API))
+                .and(wiremock::matchers::body_partial_json(
+                    json!({ "resourceDetails": { "resourceContent": { "type": type_ } } }),
+                ))
+                .and(Authorized)
+                .respond_with(self.json(200, body))
+                .named(format!("checkPolicyRestrictions of {type_} in {sub}")),
+        )
+        .await;
+    }
+
     /// Resource Graph names the management groups above each `(subscription, chain)`, nearest
     /// first.
     pub async fn management_group_chains(&self, chains: &[(&str, &[&str])]) {
@@ -1477,8 +1498,9 @@ impl ArmMock {
             builtin_policy_json("GuestConfiguration_ArcESU_Deny.json"),
         )
         .await;
-        self.policy_restrictions(
+        self.policy_restrictions_for_type(
             sub,
+            "Microsoft.HybridCompute/licenses",
             policy_restrictions_deny(&ids.0, policies::NOT_ALLOWED_TYPES),
         )
         .await;
@@ -1519,6 +1541,18 @@ impl ArmMock {
             builtin_policy_json("GuestConfiguration_ArcESU_Deny.json"),
         )
         .await;
+        // The service denies what the member denies.
+        if effect.eq_ignore_ascii_case("deny") {
+            let assignment = format!(
+                "{scope}/providers/Microsoft.Authorization/policyAssignments/esu-guard-rails"
+            );
+            let mut answer = policy_restrictions_deny(&assignment, policies::DENY_ESU_LICENSE);
+            let info = &mut answer["contentEvaluationResult"]["policyEvaluations"][0]["policyInfo"];
+            info["policySetDefinitionId"] = json!(set_id);
+            info["policyDefinitionReferenceId"] = json!("denyEsuLicense");
+            self.policy_restrictions_for_type(sub, "Microsoft.HybridCompute/licenses", answer)
+                .await;
+        }
         set_id
     }
 }
