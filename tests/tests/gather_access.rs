@@ -179,13 +179,21 @@ async fn gather_fills_every_access_and_policy_fact_each_url_once() {
             ),
         ]
     );
-    for check in &sub.policy_restrictions {
-        let answer = check.answer.value().expect("answered");
-        assert_eq!(
-            answer["contentEvaluationResult"]["policyEvaluations"][0]["policyInfo"]["policyAssignmentId"],
-            enforced
-        );
-    }
+    // The license is denied by the Not allowed resource types assignment; the license profile
+    // is a type it does not list.
+    let [license, profile] = sub.policy_restrictions.as_slice() else {
+        panic!("two pre-checks")
+    };
+    let answer = license.answer.value().expect("answered");
+    assert_eq!(
+        answer["contentEvaluationResult"]["policyEvaluations"][0]["policyInfo"]["policyAssignmentId"],
+        enforced
+    );
+    let answer = profile.answer.value().expect("answered");
+    assert_eq!(
+        answer["contentEvaluationResult"]["policyEvaluations"],
+        serde_json::json!([])
+    );
 
     // The requests: role assignments filtered to the caller, the pre-checks at the groups with
     // what would be created.
