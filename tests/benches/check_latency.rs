@@ -315,6 +315,12 @@ fn main() {
             everything: true,
             concurrency: 64,
         },
+        Scenario {
+            name: "everything, 128 in flight",
+            provider_pages: 1,
+            everything: true,
+            concurrency: 128,
+        },
     ];
     println!(
         "check, one subscription, {} ms per response, {} runs each\n",

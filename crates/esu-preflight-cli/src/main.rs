@@ -421,7 +421,7 @@ async fn check_report(args: &CheckArgs) -> Result<Report> {
     let settings = Settings::resolve(args, file.as_ref());
     let mut plan = LicensePlan::new();
     for path in &settings.license_plans {
-        plan.licenses.extend(LicensePlan::load(path)?.licenses);
+        plan.merge(LicensePlan::load(path)?);
     }
     let snapshot = match &args.snapshot {
         Some(path) if path.as_os_str() == "-" => {
@@ -624,7 +624,7 @@ async fn snapshot(args: args::SnapshotArgs) -> Result<u8> {
     };
     let mut plan = LicensePlan::new();
     for path in &plans {
-        plan.licenses.extend(LicensePlan::load(path)?.licenses);
+        plan.merge(LicensePlan::load(path)?);
     }
     let snapshot = match read_azure(&scope, &args.connection, &mut plan).await {
         Ok(snapshot) => snapshot,

@@ -1813,7 +1813,7 @@ async fn command_line_flags_override_the_config_file() {
         &config,
         "fail_on = \"info\"\n\n[severity]\nESU101 = \"info\"\nESU102 = \"info\"\nESU401 = \"info\"\n\
          ESU402 = \"info\"\nESU403 = \"info\"\nESU501 = \"info\"\nESU502 = \"info\"\n\
-         ESU505 = \"info\"\nESU601 = \"info\"\n",
+         ESU505 = \"info\"\nESU601 = \"info\"\nESU201 = \"info\"\nESU702 = \"info\"\n",
     )
     .unwrap();
     let snapshot = example_snapshot();
@@ -1834,7 +1834,7 @@ async fn command_line_flags_override_the_config_file() {
     .await;
     assert_eq!(from_file.status.code(), Some(1), "{}", stderr(&from_file));
     let report = json_of(&from_file);
-    assert_eq!(report["summary"]["failed_by_severity"]["info"], 16);
+    assert_eq!(report["summary"]["failed_by_severity"]["info"], 18);
     let overridden = run(
         &[
             "check",
@@ -1846,9 +1846,6 @@ async fn command_line_flags_override_the_config_file() {
             "json",
             "--fail-on",
             "warning",
-            // The example's second subscription hides its permissions: ESU201 is inconclusive
-            // there, which no severity lowers.
-            "--allow-inconclusive",
         ],
         &[],
     )
@@ -1869,18 +1866,9 @@ async fn the_config_in_the_working_directory_suppresses_and_reports_its_suppress
     .unwrap();
     let snapshot = example_snapshot();
     let snapshot = snapshot.to_str().unwrap();
-    // (--allow-inconclusive: the example's ESU201 on the subscription that hides its
-    // permissions is inconclusive, and a glob never suppresses an inconclusive finding.)
     let output = run_in(
         dir.path(),
-        &[
-            "check",
-            "--snapshot",
-            snapshot,
-            "--format",
-            "json",
-            "--allow-inconclusive",
-        ],
+        &["check", "--snapshot", snapshot, "--format", "json"],
     )
     .await;
     let err = stderr(&output);
@@ -1895,7 +1883,7 @@ async fn the_config_in_the_working_directory_suppresses_and_reports_its_suppress
         "{err}"
     );
     let report = json_of(&output);
-    assert_eq!(report["summary"]["suppressed"], 16);
+    assert_eq!(report["summary"]["suppressed"], 18);
     assert_eq!(report["summary"]["fail"], 0);
     let statuses: Vec<&str> = report["suppressions"]
         .as_array()
@@ -1920,7 +1908,7 @@ async fn the_config_in_the_working_directory_suppresses_and_reports_its_suppress
     let table = run_in(dir.path(), &["check", "--snapshot", snapshot]).await;
     let text = stdout(&table);
     assert!(text.contains("(suppressed)"), "{text}");
-    assert!(text.contains("16 suppressed"), "{text}");
+    assert!(text.contains("18 suppressed"), "{text}");
     let ignored = run_in(
         dir.path(),
         &["check", "--snapshot", snapshot, "--no-config"],
@@ -2058,4 +2046,46 @@ async fn scope_comes_from_the_command_line_then_the_config_file_then_the_environ
         serde_json::json!([SUB]),
         "--subscription beats the file"
     );
+}
+
+/// The plan's `[[mak_key]]` tables reach ESU702 (a plan file holding only MAK keys is not
+/// dropped): the bundled example's usable 2008 R2 key covers 100 servers, the plan asks for 120.
+#[tokio::test]
+async fn a_mak_plan_is_judged_against_the_keys() {
+    let snapshot = example_snapshot();
+    let plan = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/plans/ws2008.toml");
+    for program in [None, Some("ws2008")] {
+        let mut args = vec![
+            "check",
+            "--snapshot",
+            snapshot.to_str().unwrap(),
+            "--license-plan",
+            plan.to_str().unwrap(),
+            "--format",
+            "json",
+        ];
+        args.extend(program.iter().flat_map(|p| ["--program", *p]));
+        let output = run(&args, &[]).await;
+        assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+        let report = json_of(&output);
+        let messages: Vec<&str> = report["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|f| f["check_id"] == "ESU702" && f["status"] == "fail")
+            .map(|f| f["message"].as_str().unwrap())
+            .collect();
+        assert!(
+            messages
+                .iter()
+                .any(|m| m.contains("cover 100 servers (r2-key-2027), the plan needs 120")),
+            "{program:?}: {messages:#?}"
+        );
+        assert!(
+            messages
+                .iter()
+                .any(|m| m.contains("the plan needs key Agreement01")),
+            "{program:?}: {messages:#?}"
+        );
+    }
 }

@@ -98,6 +98,24 @@ impl LicensePlan {
         }
     }
 
+    /// Adds everything `other` plans (its licenses and its MAK keys) to this plan: what several
+    /// plan files (`--license-plan`, the configuration's `license_plans`) make together.
+    ///
+    /// ```
+    /// use esu_preflight::plan::LicensePlan;
+    /// use std::path::Path;
+    ///
+    /// let mut plan = LicensePlan::new();
+    /// let mak = "[[mak_key]]\nos_type = \"WindowsServer2008R2\"\nservers = 120\n";
+    /// plan.merge(LicensePlan::from_toml_str(mak, Path::new("ws2008.toml")).unwrap());
+    /// assert_eq!(plan.mak_keys.len(), 1);
+    /// assert!(!plan.is_empty());
+    /// ```
+    pub fn merge(&mut self, other: LicensePlan) {
+        self.licenses.extend(other.licenses);
+        self.mak_keys.extend(other.mak_keys);
+    }
+
     /// Whether nothing is planned.
     pub fn is_empty(&self) -> bool {
         self.licenses.is_empty() && self.mak_keys.is_empty()
