@@ -62,6 +62,9 @@ pub struct Estate<'a> {
     planned_links: HashMap<String, Vec<&'a PlannedLicense>>,
     /// `--resource-group`: the groups the run is narrowed to (lower-case); empty: all.
     resource_groups: Vec<String>,
+    /// What the policy assignments do to each planned or hypothetical resource, worked out once
+    /// per run and shared by ESU301–ESU305 (each reads the same evaluations).
+    pub(crate) policy_evaluations: super::policy_checks::EvaluationMemo<'a>,
 }
 
 impl<'a> Estate<'a> {
@@ -145,6 +148,7 @@ impl<'a> Estate<'a> {
                 .iter()
                 .map(|g| g.to_ascii_lowercase())
                 .collect(),
+            policy_evaluations: Default::default(),
         }
     }
 

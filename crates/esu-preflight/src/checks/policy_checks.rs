@@ -689,9 +689,13 @@ struct Unread<'a> {
     reason: Missing<'a>,
 }
 
+/// The evaluations of one run, by target (see [`evaluate`]).
+pub(crate) type EvaluationMemo<'a> =
+    std::cell::RefCell<std::collections::HashMap<String, std::rc::Rc<Evaluation<'a>>>>;
+
 /// What the assignments at a target's scope do to it.
 #[derive(Debug, Clone, Default)]
-struct Evaluation<'a> {
+pub(crate) struct Evaluation<'a> {
     denies: Vec<Hit<'a>>,
     open: Vec<Open<'a>>,
     unread: Vec<Unread<'a>>,
@@ -737,8 +741,38 @@ fn evaluate<'a>(
     ctx: &CheckCtx<'a>,
     target: &Target<'a>,
     assignments: &'a [Value],
-) -> Evaluation<'a> {
+) -> std::rc::Rc<Evaluation<'a>> {
+    // ESU301–ESU305 each ask about the same targets: answer once per run. The same target is
+    // built the same way by each check, so its label, resource and the facts it is judged on
+    // name it.
     let exemptions: &'a [Value] = target.facts.exemptions.unwrap_or(&[]);
+    let key = format!(
+        "{}\u{0}{}\u{0}{}\u{0}{:?}\u{0}{:p}\u{0}{:p}",
+        ctx.subscription_id(),
+        target.label,
+        target.resource.id,
+        target.resource.location,
+        assignments.as_ptr(),
+        exemptions.as_ptr(),
+    );
+    if let Some(known) = ctx.estate.policy_evaluations.borrow().get(&key) {
+        return std::rc::Rc::clone(known);
+    }
+    let evaluation = std::rc::Rc::new(evaluate_uncached(ctx, target, assignments, exemptions));
+    ctx.estate
+        .policy_evaluations
+        .borrow_mut()
+        .insert(key, std::rc::Rc::clone(&evaluation));
+    evaluation
+}
+
+/// [`evaluate`], without the memo.
+fn evaluate_uncached<'a>(
+    ctx: &CheckCtx<'a>,
+    target: &Target<'a>,
+    assignments: &'a [Value],
+    exemptions: &'a [Value],
+) -> Evaluation<'a> {
     let tenant = &ctx.snapshot.tenant;
     let management_groups = ctx.subscription.management_groups.as_deref();
     let context = |assignment, definition, set_definition, reference_id| AssignmentContext {
@@ -1281,14 +1315,14 @@ fn assignments_missing(target: &Target<'_>, reason: Missing<'_>) -> Diagnostic {
 }
 
 /// ESU301/302/303 for one group of targets.
-fn deny_diagnostics(ctx: &CheckCtx<'_>, group: &Group<'_, '_>) -> Vec<Diagnostic> {
+fn deny_diagnostics<'a>(ctx: &CheckCtx<'a>, group: &Group<'_, 'a>) -> Vec<Diagnostic> {
     let first = group.targets[0];
     for target in &group.targets {
         if let Err(reason) = target.facts.assignments {
             return vec![assignments_missing(target, reason)];
         }
     }
-    let evaluations: Vec<(&Target<'_>, Evaluation<'_>)> = group
+    let evaluations: Vec<(&Target<'_>, std::rc::Rc<Evaluation<'_>>)> = group
         .targets
         .iter()
         .map(|t| (*t, evaluate(ctx, t, t.facts.assignments.unwrap_or(&[]))))
@@ -1599,7 +1633,7 @@ impl Check for DenyPolicyUndetermined {
                 continue;
             };
             decided_anywhere = true;
-            for o in evaluate(ctx, target, assignments).open {
+            for o in evaluate(ctx, target, assignments).open.iter().cloned() {
                 let key = |x: &Open<'_>| {
                     (
                         x.assignment
@@ -1744,7 +1778,7 @@ impl Check for PolicyEvaluationDisagrees {
     }
 }
 
-fn disagreement(ctx: &CheckCtx<'_>, target: &Target<'_>, answer: &Service<'_>) -> Diagnostic {
+fn disagreement<'a>(ctx: &CheckCtx<'a>, target: &Target<'a>, answer: &Service<'_>) -> Diagnostic {
     let id = target.finding_id.clone();
     let label = &target.label;
     let evidence =
