@@ -245,6 +245,15 @@ pub fn resolve_parameters(ctx: &AssignmentContext<'_>) -> Result<Parameters, Und
 /// resource and that has not expired at `ctx.now`, or `resourceSelectors` that select
 /// nothing the resource is.
 pub fn resolve_effect(ctx: &AssignmentContext<'_>, resource: &Resource) -> EffectResolution {
+    resolve_effect_with(ctx, resource, &resolve_parameters(ctx))
+}
+
+/// [`resolve_effect`] with the assignment's parameters already resolved.
+fn resolve_effect_with(
+    ctx: &AssignmentContext<'_>,
+    resource: &Resource,
+    parameters: &Result<Parameters, Undecided>,
+) -> EffectResolution {
     let assignment = props(ctx.assignment);
     let mut applicability = None;
     let exclusion = excluded(ctx, resource).unwrap_or_else(|u| {
@@ -252,7 +261,7 @@ pub fn resolve_effect(ctx: &AssignmentContext<'_>, resource: &Resource) -> Effec
         None
     });
     EffectResolution {
-        effect: effect(ctx, assignment, resource),
+        effect: effect(ctx, assignment, resource, parameters),
         exclusion,
         applicability,
     }
@@ -262,6 +271,7 @@ fn effect(
     ctx: &AssignmentContext<'_>,
     assignment: &Value,
     resource: &Resource,
+    parameters: &Result<Parameters, Undecided>,
 ) -> Result<String, Undecided> {
     for o in array(assignment, "overrides") {
         let kind = o.get("kind").and_then(Value::as_str).unwrap_or_default();
@@ -283,7 +293,7 @@ fn effect(
             };
         }
     }
-    let parameters = resolve_parameters(ctx)?;
+    let parameters = parameters.as_ref().map_err(Clone::clone)?;
     let written = props(ctx.definition)
         .get("policyRule")
         .and_then(|r| r.get("then"))
@@ -539,7 +549,8 @@ pub fn decide(ctx: &AssignmentContext<'_>, resource: &Resource) -> Decision {
             reason: Allowed::Mode(mode.to_owned()),
         };
     }
-    let resolution = resolve_effect(ctx, resource);
+    let parameters = resolve_parameters(ctx);
+    let resolution = resolve_effect_with(ctx, resource, &parameters);
     if let Some(exclusion) = resolution.exclusion {
         return Decision::Allows {
             reason: Allowed::Excluded(exclusion),
@@ -552,14 +563,14 @@ pub fn decide(ctx: &AssignmentContext<'_>, resource: &Resource) -> Decision {
             reason: Allowed::Effect(effect.clone()),
         };
     }
-    let verdict = match resolve_parameters(ctx) {
+    let verdict = match &parameters {
         Ok(parameters) => match props(ctx.definition).get("policyRule") {
             Some(rule @ Value::Object(_)) if rule.get("if").is_some() => {
-                evaluate_rule(rule, &parameters, resource)
+                evaluate_rule(rule, parameters, resource)
             }
             _ => Undecided::new("policyRule.if", "the definition has no policy rule").into(),
         },
-        Err(u) => u.into(),
+        Err(u) => u.clone().into(),
     };
     match verdict {
         Verdict::DoesNotMatch => Decision::Allows {

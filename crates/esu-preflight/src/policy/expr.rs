@@ -67,11 +67,37 @@ pub(crate) fn eval_str(text: &str, scope: Scope<'_>) -> Result<Value, Undecided>
     if !is_expression(text) {
         return Ok(Value::String(text.to_owned()));
     }
-    let inner = &text[1..text.len() - 1];
-    let expr = Parser::new(inner)
-        .parse_all()
+    let expr = parsed(text)
         .map_err(|why| Undecided::new(text, format!("cannot parse the expression: {why}")))?;
     Eval { scope, text }.eval(&expr, 0)
+}
+
+/// The most expressions [`parsed`] keeps per thread (a policy set has tens; a run, hundreds).
+const PARSED_CACHE_LIMIT: usize = 4096;
+
+thread_local! {
+    /// Parsed expressions by their text: a run decides every assignment for every planned
+    /// resource, and parsing the same `[parameters('effect')]` each time was most of the cost.
+    /// Keyed by the whole text, so an entry can never answer for another expression.
+    static PARSED: std::cell::RefCell<std::collections::HashMap<String, Result<std::rc::Rc<Expr>, String>>> =
+        std::cell::RefCell::new(std::collections::HashMap::new());
+}
+
+/// `text` (`[…]`) parsed, from the per-thread cache when it was parsed before.
+fn parsed(text: &str) -> Result<std::rc::Rc<Expr>, String> {
+    if let Some(known) = PARSED.with(|cache| cache.borrow().get(text).cloned()) {
+        return known;
+    }
+    let inner = &text[1..text.len() - 1];
+    let result = Parser::new(inner).parse_all().map(std::rc::Rc::new);
+    PARSED.with(|cache| {
+        let mut cache = cache.borrow_mut();
+        if cache.len() >= PARSED_CACHE_LIMIT {
+            cache.clear();
+        }
+        cache.insert(text.to_owned(), result.clone());
+    });
+    result
 }
 
 /// A parsed expression.
