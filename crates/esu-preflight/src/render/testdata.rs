@@ -130,3 +130,28 @@ pub(crate) fn is_runner_command(line: &str) -> bool {
         || line.contains("##[")
         || line.to_ascii_lowercase().contains("##vso[")
 }
+
+/// [`report`] with suppressions: ESU101's failure on Microsoft.Sql (until 2027-01-01) and its
+/// inconclusive findings in the unreadable subscription (for good).
+pub(crate) fn suppressed_report() -> Report {
+    let config = Config {
+        suppress: vec![
+            crate::config::Suppression {
+                check: "ESU101".into(),
+                resource: Some("*/providers/Microsoft.Sql".into()),
+                reason: "SQL is registered by the platform team | ticket #42".into(),
+                expires: Some(time::macros::date!(2027 - 01 - 01)),
+            },
+            crate::config::Suppression {
+                check: "ESU101".into(),
+                resource: Some("/subscriptions/11111111-*".into()),
+                reason: "sandbox subscription".into(),
+                expires: None,
+            },
+        ],
+        ..Config::default()
+    };
+    let report = report_with(&config, Gate::default());
+    assert!(report.summary.suppressed >= 2, "{:?}", report.summary);
+    report
+}
