@@ -384,3 +384,117 @@ async fn the_ci_examples_use_flags_that_work() {
         }
     }
 }
+
+/// A finding the configuration accepts is reported as accepted in every CI format: dismissed in
+/// SARIF, skipped in JUnit, in its own Markdown section, without an annotation, with its reason
+/// in CSV; and the run passes.
+#[tokio::test]
+async fn suppressed_findings_fail_no_ci_format() {
+    let mock = ArmMock::start().await;
+    mock.subscription(SUB, "Enabled").await;
+    mock.providers(SUB, &[("Microsoft.Sql", "NotRegistered")])
+        .await;
+    mock.permissions(SUB, permissions_owner()).await;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("esu-preflight.toml"),
+        "[[suppress]]\ncheck = \"ESU10*\"\nresource = \"*/providers/Microsoft.Sql\"\n\
+         reason = \"registered by the platform team\"\nexpires = 2099-01-01\n",
+    )
+    .unwrap();
+    let uri = mock.uri();
+    let output = run_in(
+        dir.path(),
+        &[
+            "check",
+            "--subscription",
+            SUB,
+            "--arm-endpoint",
+            &uri,
+            "--credential",
+            "access-token",
+            "--config",
+            "esu-preflight.toml",
+            "--format",
+            "json",
+            "--format",
+            "sarif=results.sarif",
+            "--format",
+            "junit=junit.xml",
+            "--format",
+            "markdown=summary.md",
+            "--format",
+            "github=annotations.txt",
+            "--format",
+            "csv=findings.csv",
+        ],
+        &[("ESU_PREFLIGHT_ACCESS_TOKEN", TOKEN)],
+    )
+    .await;
+    let report: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let suppressed = report["summary"]["suppressed"].as_u64().unwrap() as usize;
+    assert!(suppressed >= 1, "{}", report["summary"]);
+    let fail = report["summary"]["fail"].as_u64().unwrap() as usize;
+    let inconclusive = report["summary"]["inconclusive"].as_u64().unwrap() as usize;
+    assert_eq!(
+        output.status.code(),
+        Some(if fail + inconclusive == 0 { 0 } else { 1 }),
+        "stderr: {}",
+        stderr(&output)
+    );
+
+    let read = |name: &str| std::fs::read_to_string(dir.path().join(name)).unwrap();
+    let sarif: Value = serde_json::from_str(&read("results.sarif")).unwrap();
+    assert_valid_sarif(&sarif);
+    let results = sarif["runs"][0]["results"].as_array().unwrap();
+    let dismissed: Vec<&Value> = results
+        .iter()
+        .filter(|r| r["suppressions"][0]["kind"] == "external")
+        .collect();
+    assert_eq!(dismissed.len(), suppressed);
+    assert!(
+        dismissed
+            .iter()
+            .all(|r| r["suppressions"][0]["justification"] == "registered by the platform team")
+    );
+
+    let (_, failures, errors, skipped) = junit_counts(&read("junit.xml"));
+    assert_eq!((failures, errors), (fail, inconclusive));
+    assert!(skipped >= suppressed);
+    assert!(read("junit.xml").contains("message=\"suppressed: registered by the platform team\""));
+
+    let markdown = read("summary.md");
+    assert!(
+        markdown.contains(&format!("<summary>Suppressed ({suppressed})</summary>")),
+        "{markdown}"
+    );
+    assert!(markdown.contains("| registered by the platform team | 2099-01-01 |"));
+
+    let annotations = read("annotations.txt");
+    assert!(
+        !annotations.contains("Microsoft.Sql is not registered"),
+        "{annotations}"
+    );
+    assert_eq!(
+        annotations
+            .lines()
+            .filter(|l| l.starts_with("::error") || l.starts_with("::warning"))
+            .count(),
+        fail + inconclusive,
+        "{annotations}"
+    );
+
+    let csv = read("findings.csv");
+    assert!(
+        csv.lines()
+            .next()
+            .unwrap()
+            .ends_with(",help_uri,suppressed")
+    );
+    assert_eq!(
+        csv.lines()
+            .filter(|l| l.ends_with(",registered by the platform team"))
+            .count(),
+        suppressed
+    );
+}

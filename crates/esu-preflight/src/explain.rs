@@ -412,7 +412,7 @@ fn not_eligible() -> Explanation {
             run("Restart-Service himds"),
             say(
                 "Then retry the update. If it persists, check that the machine is linked to an \
-                 activated license (`esu-preflight check`: ESU505, ESU402).",
+                 activated license: run `esu-preflight check` and read ESU505 and ESU402.",
             ),
         ],
     }
@@ -932,8 +932,8 @@ fn authorization_failed(text: &str) -> Explanation {
         scope.as_deref().unwrap_or("SCOPE"),
     )));
     steps.push(say(
-        "If access was granted recently, sign in again so the token carries it (`az login`), \
-         and check for deny assignments at that scope (ESU203 reports them).",
+        "If access was granted recently, sign in again so the token carries it: `az login`. \
+         Then check for deny assignments at that scope (ESU203 reports them).",
     ));
     Explanation {
         error: known("authorization-failed"),

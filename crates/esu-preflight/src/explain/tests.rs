@@ -332,3 +332,43 @@ fn hostile_text_never_panics() {
         let _ = explain_error(text).map(|e| e.render(40));
     }
 }
+
+/// A command taken out of parentheses onto its own line leaves no `(` or `)` behind, and no
+/// sentence loses its words (`explain 0x80070661` once printed `activated license` /
+/// `esu-preflight check` / `ESU505, ESU402).`).
+#[test]
+fn commands_in_parentheses_leave_balanced_prose() {
+    for text in [
+        "0x80070661",
+        "HRESULT_FROM_WIN32(12029)",
+        "RequestDisallowedByPolicy",
+        "AuthorizationFailed",
+        "MissingSubscriptionRegistration",
+        "Microsoft.WindowsESU could not be found",
+    ] {
+        let explanation = explained(text);
+        for width in [40, 80, 200] {
+            let rendered = explanation.render(width);
+            let prose: String = rendered
+                .lines()
+                .filter(|line| !line.starts_with("    "))
+                .collect();
+            assert_eq!(
+                prose.matches('(').count(),
+                prose.matches(')').count(),
+                "{text} at {width}:\n{rendered}"
+            );
+            assert!(
+                !rendered.lines().any(|l| l.trim_end().ends_with('(')),
+                "{rendered}"
+            );
+        }
+    }
+    let text = explained("0x80070661").render(80);
+    assert!(
+        text.contains(
+            "activated license: run\n    esu-preflight check\nand read ESU505 and ESU402.\n"
+        ),
+        "{text}"
+    );
+}

@@ -1,7 +1,7 @@
 //! CSV for spreadsheets: a header row, then one row per finding with every column of the
 
 use super::Emitter;
-use super::text::strip_controls_keep_lines;
+use super::text::strip_controls;
 use crate::report::Report;
 use std::io;
 
@@ -9,8 +9,12 @@ use std::io;
 /// report.
 ///
 /// Columns: `check_id`, `check`, `status`, `severity`, `resource_id`, `subscription_id`,
-/// `program`, `message`, `remediation`, `evidence` (compact JSON), `help_uri`. RFC 4180
-/// quoting (a line break in a message stays inside its quoted field); lines end in `\n`.
+/// `program`, `message`, `remediation`, `evidence` (compact JSON), `help_uri`, `suppressed` (the
+/// reason of the configured suppression that accepts the finding, [`Finding::suppressed`];
+/// empty otherwise; added last so the other columns keep their places). RFC 4180 quoting; lines
+/// end in `\n`.
+///
+/// [`Finding::suppressed`]: crate::finding::Finding::suppressed
 ///
 /// Two things differ from the JSON report, both for spreadsheets:
 /// - a cell that starts with `=`, `+`, `-`, `@`, tab or CR gets a leading `'`, so a spreadsheet
@@ -19,12 +23,14 @@ use std::io;
 /// - a run that could not do its job ([`Report::error`]) has one row with status `error`, check
 ///   `run-failed` and the error as its message, so the sheet never looks like a clean run.
 ///
-/// Controls other than line breaks and tabs, and direction overrides, are removed.
+/// Every cell goes through [`strip_controls`](super::strip_controls): controls and direction
+/// overrides are removed, a line break in text from Azure becomes a space, and CI runner
+/// commands (`::error::`, `##vso[`) are defused, so the file is safe to print in a CI log.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct CsvEmitter;
 
 /// The header row.
-const COLUMNS: [&str; 11] = [
+const COLUMNS: [&str; 12] = [
     "check_id",
     "check",
     "status",
@@ -36,6 +42,7 @@ const COLUMNS: [&str; 11] = [
     "remediation",
     "evidence",
     "help_uri",
+    "suppressed",
 ];
 
 impl Emitter for CsvEmitter {
@@ -45,7 +52,7 @@ impl Emitter for CsvEmitter {
             .from_writer(&mut *out);
         writer.write_record(COLUMNS).map_err(io::Error::other)?;
         if let Some(error) = &report.error {
-            let mut row = [""; 11];
+            let mut row = [""; COLUMNS.len()];
             row[1] = "run-failed";
             row[2] = "error";
             row[3] = "error";
@@ -72,6 +79,7 @@ impl Emitter for CsvEmitter {
                     cell(&f.remediation),
                     cell(&evidence),
                     cell(&f.help_uri),
+                    cell(f.suppressed.as_ref().map_or("", |s| s.reason.as_str())),
                 ])
                 .map_err(io::Error::other)?;
         }
@@ -79,9 +87,9 @@ impl Emitter for CsvEmitter {
     }
 }
 
-/// A cell: controls removed, a formula start neutralised.
+/// A cell: controls removed, runner commands defused, a formula start neutralised.
 fn cell(text: &str) -> String {
-    let text = strip_controls_keep_lines(text);
+    let text = strip_controls(text);
     if text.starts_with(['=', '+', '-', '@', '\t', '\r']) {
         format!("'{text}")
     } else {
@@ -138,8 +146,39 @@ mod tests {
         report.findings[1].message = "=HYPERLINK(\"http://x\")".into();
         let rows = rows(&csv_text(&report));
         assert_eq!(rows.len(), 4);
-        assert_eq!(rows[0][7], "one\r\ntwo, \"three\"[2J");
+        assert_eq!(rows[0][7], "one two, \"three\"[2J");
         assert_eq!(rows[1][7], "'=HYPERLINK(\"http://x\")");
+    }
+
+    #[test]
+    fn suppressed_findings_have_their_reason_in_the_last_column() {
+        let report = testdata::suppressed_report();
+        let text = csv_text(&report);
+        assert!(text.starts_with(
+            "check_id,check,status,severity,resource_id,subscription_id,program,message,\
+             remediation,evidence,help_uri,suppressed\n"
+        ));
+        let rows = rows(&text);
+        for (row, finding) in rows.iter().zip(&report.findings) {
+            assert_eq!(row.len(), COLUMNS.len());
+            match &finding.suppressed {
+                Some(s) => assert_eq!(row[11], s.reason),
+                None => assert_eq!(row[11], ""),
+            }
+        }
+        assert_eq!(
+            rows.iter().filter(|r| !r[11].is_empty()).count(),
+            report.summary.suppressed
+        );
+    }
+
+    #[test]
+    fn azure_text_cannot_forge_runner_commands() {
+        let text = csv_text(&testdata::hostile_report());
+        for line in text.lines() {
+            assert!(!testdata::is_runner_command(line), "{line:?}");
+        }
+        assert_eq!(rows(&text).len(), 4);
     }
 
     #[test]

@@ -14,7 +14,9 @@ use std::io;
 /// ```
 ///
 /// The command follows the severity: error → `::error`, warning → `::warning`, info →
-/// `::notice`; an inconclusive finding's title ends in `(inconclusive)`. When the run read a
+/// `::notice`; an inconclusive finding's title ends in `(inconclusive)`. A finding a configured
+/// suppression accepts ([`Finding::suppressed`](crate::finding::Finding::suppressed)) gets no
+/// annotation: the summary's `N suppressed` counts it. When the run read a
 /// file (license plan, configuration, snapshot: [`ReportInputs`](crate::report::ReportInputs)),
 /// each annotation names the first as its `file`, as the SARIF locations do. The last line is a
 /// `::notice` with the summary. A run that could not do its job ([`Report::error`]) writes one
@@ -51,6 +53,10 @@ impl Emitter for GithubEmitter {
             })
             .unwrap_or_default();
         for finding in &report.findings {
+            if finding.suppressed.is_some() {
+                // Accepted by the configuration: no annotation; the summary counts them.
+                continue;
+            }
             let inconclusive = match finding.status {
                 Status::Fail => false,
                 Status::Inconclusive => true,
@@ -205,6 +211,33 @@ mod tests {
             "::warning title=ESU101 provider-not-registered (inconclusive)::inconclusive: "
         ));
         assert!(lines[2].starts_with("::notice title=esu-preflight::"));
+    }
+
+    #[test]
+    fn suppressed_findings_are_not_annotated() {
+        let report = testdata::suppressed_report();
+        let text = github(&report);
+        let annotations = text
+            .lines()
+            .filter(|l| l.starts_with("::error") || l.starts_with("::warning"))
+            .count();
+        assert_eq!(
+            annotations,
+            report.summary.fail + report.summary.inconclusive
+        );
+        assert!(
+            !text.contains("11111111-1111-1111-1111-111111111111/providers"),
+            "{text}"
+        );
+        let notices: Vec<&str> = text.lines().filter(|l| l.starts_with("::notice")).collect();
+        assert_eq!(notices.len(), 1, "{text}");
+        assert!(
+            notices[0].contains(&format!(
+                ", {} suppressed (exit code 1)",
+                report.summary.suppressed
+            )),
+            "{text}"
+        );
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! JUnit XML, for the test-result views of Azure DevOps (`PublishTestResults@2`, format
 
 use super::Emitter;
-use super::text::strip_controls_keep_lines;
+use super::text::strip_controls;
 use crate::finding::{Finding, Status};
 use crate::report::Report;
 use quick_junit::{NonSuccessKind, TestCase, TestCaseStatus, TestSuite};
@@ -22,6 +22,9 @@ use std::io;
 ///   not run to a verdict, which is what an unread fact means; every consumer counts it as not
 ///   passed, as the exit code does;
 /// - `skipped` → `<skipped>` with the reason;
+/// - a finding a configured suppression accepts ([`Finding::suppressed`]) → `<skipped
+///   message="suppressed: REASON" type="suppressed">`, whatever its status, with the expiry and
+///   the finding in the element's text: it does not fail the run, so it fails no test;
 /// - the message attribute is the finding's message on one line; the element's text holds the
 ///   message, the resource, the fix, the evidence and the help link.
 ///
@@ -30,8 +33,10 @@ use std::io;
 /// could not do its job ([`Report::error`]) has one failing case carrying the error.
 ///
 /// Text from Azure goes through [`XmlString`](quick_junit::XmlString) (which drops ANSI escapes
-/// and the controls XML cannot carry) after the other controls and direction overrides are
-/// removed, so a CR/LF in a message stays inside its attribute or text node.
+/// and the controls XML cannot carry) after [`strip_controls`]: other controls and direction
+/// overrides are removed, its own line breaks become spaces and CI runner commands are defused,
+/// so a file printed in a CI log cannot forge a command (the element text's line breaks are the
+/// emitter's own, between fields).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct JunitEmitter;
 
@@ -57,7 +62,7 @@ impl Emitter for JunitEmitter {
         if let Some(error) = &report.error {
             let mut status = TestCaseStatus::non_success(NonSuccessKind::Failure);
             status
-                .set_message(one_line(&format!("esu-preflight could not run: {error}")))
+                .set_message(clean(&format!("esu-preflight could not run: {error}")))
                 .set_type("run-failed")
                 .set_description(clean(error));
             let mut case = TestCase::new("run", status);
@@ -79,36 +84,49 @@ impl Emitter for JunitEmitter {
 }
 
 fn test_case(finding: &Finding, occurrence: usize) -> TestCase {
-    let status = match finding.status {
-        Status::Pass => TestCaseStatus::success(),
-        Status::Fail => {
+    let status = match (&finding.suppressed, finding.status) {
+        (Some(suppressed), _) => {
+            let mut status = TestCaseStatus::skipped();
+            let mut description = description(finding);
+            description.push_str(&format!("\nstatus: {}", finding.status));
+            if let Some(expires) = &suppressed.expires {
+                description.push_str(&format!("\nsuppressed until: {}", clean(expires)));
+            }
+            status
+                .set_message(clean(&format!("suppressed: {}", suppressed.reason)))
+                .set_type("suppressed")
+                .set_description(description);
+            status
+        }
+        (None, Status::Pass) => TestCaseStatus::success(),
+        (None, Status::Fail) => {
             let mut status = TestCaseStatus::non_success(NonSuccessKind::Failure);
             status
-                .set_message(one_line(&finding.message))
+                .set_message(clean(&finding.message))
                 .set_type(finding.severity.as_str())
                 .set_description(description(finding));
             status
         }
-        Status::Inconclusive => {
+        (None, Status::Inconclusive) => {
             let mut status = TestCaseStatus::non_success(NonSuccessKind::Error);
             status
-                .set_message(one_line(&format!("inconclusive: {}", finding.message)))
+                .set_message(clean(&format!("inconclusive: {}", finding.message)))
                 .set_type("inconclusive")
                 .set_description(description(finding));
             status
         }
-        Status::Skipped => {
+        (None, Status::Skipped) => {
             let mut status = TestCaseStatus::skipped();
-            status.set_message(one_line(&finding.message));
+            status.set_message(clean(&finding.message));
             status
         }
     };
-    let mut name = one_line(&finding.resource_id);
+    let mut name = clean(&finding.resource_id);
     if occurrence > 1 {
         name.push_str(&format!(" ({occurrence})"));
     }
     let mut case = TestCase::new(name, status);
-    case.set_classname(one_line(&finding.check_id));
+    case.set_classname(clean(&finding.check_id));
     case
 }
 
@@ -116,36 +134,30 @@ fn test_case(finding: &Finding, occurrence: usize) -> TestCase {
 fn description(finding: &Finding) -> String {
     let mut text = format!(
         "{}\nresource: {}\nseverity: {}",
-        finding.message, finding.resource_id, finding.severity
+        clean(&finding.message),
+        clean(&finding.resource_id),
+        finding.severity
     );
     if !finding.remediation.is_empty() {
         text.push_str("\nfix: ");
-        text.push_str(&finding.remediation);
+        text.push_str(&clean(&finding.remediation));
     }
     if !finding.evidence.is_null() {
         text.push_str("\nevidence: ");
-        text.push_str(&finding.evidence.to_string());
+        text.push_str(&clean(&finding.evidence.to_string()));
     }
     if !finding.help_uri.is_empty() {
         text.push_str("\nhelp: ");
-        text.push_str(&finding.help_uri);
+        text.push_str(&clean(&finding.help_uri));
     }
-    clean(&text)
+    text
 }
 
-/// `text` without the controls and direction overrides a viewer could act on.
+/// `text` on one line, without the controls and direction overrides a viewer could act on and
+/// with CI runner commands defused ([`strip_controls`]; an XML parser turns a raw line break in
+/// an attribute into a space anyway: this makes the file say what a viewer shows).
 fn clean(text: &str) -> String {
-    strip_controls_keep_lines(text).into_owned()
-}
-
-/// `text` on one line (an XML parser turns a raw line break in an attribute into a space
-/// anyway; this makes the file say what a viewer shows).
-fn one_line(text: &str) -> String {
-    clean(text)
-        .split(['\r', '\n'])
-        .filter(|part| !part.is_empty())
-        .collect::<Vec<_>>()
-        .join(" ")
+    strip_controls(text).into_owned()
 }
 
 #[cfg(test)]
@@ -240,6 +252,49 @@ mod tests {
             names.contains(&format!("{resource} (2)").as_str()),
             "{names:?}"
         );
+    }
+
+    #[test]
+    fn suppressed_findings_are_skipped_with_the_reason() {
+        let report = testdata::suppressed_report();
+        let xml = junit(&report);
+        let (cases, failures, errors, skipped) = counts(&xml);
+        assert_eq!(cases, report.findings.len());
+        assert_eq!(failures, report.summary.fail);
+        assert_eq!(errors, report.summary.inconclusive);
+        assert_eq!(skipped, report.summary.skipped + report.summary.suppressed);
+        let doc = roxmltree::Document::parse(&xml).unwrap();
+        let suppressed: Vec<_> = doc
+            .descendants()
+            .filter(|n| n.has_tag_name("skipped") && n.attribute("type") == Some("suppressed"))
+            .collect();
+        assert_eq!(suppressed.len(), report.summary.suppressed);
+        let sql = suppressed
+            .iter()
+            .find(|n| {
+                n.parent().unwrap().attribute("name").unwrap().starts_with(
+                    "/subscriptions/291bba3f-e0a5-47bc-a099-3bdcb2a50a05/providers/Microsoft.Sql",
+                )
+            })
+            .expect("the Microsoft.Sql failure");
+        assert_eq!(
+            sql.attribute("message"),
+            Some("suppressed: SQL is registered by the platform team | ticket #42")
+        );
+        let text = sql.text().unwrap();
+        assert!(
+            text.contains("status: fail\nsuppressed until: 2027-01-01"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn azure_text_cannot_forge_runner_commands() {
+        let xml = junit(&testdata::hostile_report());
+        for line in xml.lines() {
+            assert!(!testdata::is_runner_command(line), "{line:?}");
+        }
+        assert!(roxmltree::Document::parse(&xml).is_ok());
     }
 
     #[test]

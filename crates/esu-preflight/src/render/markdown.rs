@@ -1,7 +1,7 @@
 //! GitHub-flavoured Markdown, for `$GITHUB_STEP_SUMMARY` and pull-request comments.
 
 use super::Emitter;
-use super::text::strip_controls_keep_lines;
+use super::text::strip_controls;
 use crate::finding::{Finding, Status};
 use crate::report::Report;
 use std::io;
@@ -14,14 +14,19 @@ const MAX_COLLAPSED_ROWS: usize = 200;
 /// GitHub-flavoured Markdown, for `$GITHUB_STEP_SUMMARY` and pull-request comments.
 ///
 /// A heading with the verdict and the summary line, then the failures (errors first) and the
-/// inconclusive findings as tables — check, resource, message, fix — and the passing and skipped
-/// findings collapsed in `<details>` (the first 200 of each, so a fleet's passes cannot push the
-/// summary past GitHub's 1 MiB limit). A run that could not do its job says so instead.
+/// inconclusive findings as tables — check, resource, message, fix — then the findings a
+/// configured suppression accepts ([`Finding::suppressed`]: never among the failures, whatever
+/// their status) collapsed in their own `<details>` with the reason and expiry, and the passing
+/// and skipped findings collapsed likewise (the first 200 of each, so a fleet's passes cannot
+/// push the summary past GitHub's 1 MiB limit). The section counts add up to the summary line's.
+/// A run that could not do its job says so instead.
 ///
 /// Every text from a finding is escaped for a table cell (see `escape`): `|`, backticks and the
 /// other Markdown punctuation are backslash-escaped, `<`, `>`, `&` and `@` become entities (no
-/// HTML and no @-mentions from Azure text), line breaks become `<br>` and controls are removed,
-/// so a hostile display name cannot break the table, inject a link or ping anyone.
+/// HTML and no @-mentions from Azure text), line breaks become spaces, controls are removed and
+/// CI runner commands defused ([`strip_controls`](super::strip_controls)), so a hostile display
+/// name cannot break the table, inject a link, ping anyone or, printed in a CI log, run a
+/// command.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct MarkdownEmitter;
 
@@ -87,6 +92,37 @@ impl Emitter for MarkdownEmitter {
                 )?;
             }
         }
+        let suppressed: Vec<&Finding> = report
+            .findings
+            .iter()
+            .filter(|f| f.suppressed.is_some())
+            .collect();
+        if !suppressed.is_empty() {
+            writeln!(
+                out,
+                "\n<details><summary>Suppressed ({})</summary>\n",
+                suppressed.len()
+            )?;
+            writeln!(
+                out,
+                "| Check | Status | Resource | Message | Reason | Expires |"
+            )?;
+            writeln!(out, "| --- | --- | --- | --- | --- | --- |")?;
+            for f in suppressed {
+                let marker = f.suppressed.as_ref();
+                writeln!(
+                    out,
+                    "| {} | {} | {} | {} | {} | {} |",
+                    check(f),
+                    f.status,
+                    escape(&f.resource_id),
+                    escape(&f.message),
+                    escape(marker.map_or("", |s| s.reason.as_str())),
+                    escape(marker.and_then(|s| s.expires.as_deref()).unwrap_or("never"))
+                )?;
+            }
+            writeln!(out, "\n</details>")?;
+        }
         for (status, title) in [(Status::Pass, "Passed"), (Status::Skipped, "Skipped")] {
             let findings: Vec<&Finding> = with_status(report, status).collect();
             if findings.is_empty() {
@@ -121,8 +157,12 @@ impl Emitter for MarkdownEmitter {
     }
 }
 
+/// The findings of `status` that no suppression accepts (those have a section of their own).
 fn with_status(report: &Report, status: Status) -> impl Iterator<Item = &Finding> {
-    report.findings.iter().filter(move |f| f.status == status)
+    report
+        .findings
+        .iter()
+        .filter(move |f| f.status == status && f.suppressed.is_none())
 }
 
 /// The check cell: the ID linked to its help page when it has one, then the name.
@@ -138,19 +178,10 @@ fn check(finding: &Finding) -> String {
 
 /// `text` safe inside a Markdown table cell (see the [module docs](self)).
 pub(super) fn escape(text: &str) -> String {
-    let text = strip_controls_keep_lines(text);
+    let text = strip_controls(text);
     let mut out = String::with_capacity(text.len() + 8);
-    let mut chars = text.chars().peekable();
-    while let Some(c) = chars.next() {
+    for c in text.chars() {
         match c {
-            '\r' => {
-                if chars.peek() == Some(&'\n') {
-                    chars.next();
-                }
-                out.push_str("<br>");
-            }
-            '\n' => out.push_str("<br>"),
-            '\t' => out.push(' '),
             '<' => out.push_str("&lt;"),
             '>' => out.push_str("&gt;"),
             '&' => out.push_str("&amp;"),
@@ -196,7 +227,7 @@ mod tests {
     fn untrusted_text_cannot_break_the_table() {
         assert_eq!(
             escape("a|b `c` <script>&x @you [l](u) *e*\r\nnext\u{1b}[2J\u{202e}"),
-            "a\\|b \\`c\\` &lt;script&gt;&amp;x &#64;you \\[l\\](u) \\*e\\*<br>next\\[2J"
+            "a\\|b \\`c\\` &lt;script&gt;&amp;x &#64;you \\[l\\](u) \\*e\\* next\\[2J"
         );
         let mut report = testdata::long_report();
         report.findings[0].message = "x | y\n| --- |\n<b>z</b>".into();
@@ -207,6 +238,49 @@ mod tests {
             .expect("the row");
         assert_eq!(row.matches(" | ").count(), 4, "{row}");
         assert!(!text.contains("<b>"));
+    }
+
+    #[test]
+    fn suppressed_findings_are_not_failures() {
+        let report = testdata::suppressed_report();
+        let text = markdown(&report);
+        let sections = |title: &str| -> usize {
+            let start = text
+                .find(title)
+                .unwrap_or_else(|| panic!("{title} in {text}"));
+            let open = text[start..].find('(').unwrap() + start + 1;
+            let close = text[open..].find(')').unwrap() + open;
+            text[open..close].parse().unwrap()
+        };
+        assert_eq!(sections("### Failures"), report.summary.fail);
+        assert_eq!(sections("### Inconclusive"), report.summary.inconclusive);
+        assert_eq!(sections("<summary>Suppressed"), report.summary.suppressed);
+        assert_eq!(sections("<summary>Passed"), report.summary.pass);
+        let failures =
+            &text[text.find("### Failures").unwrap()..text.find("### Inconclusive").unwrap()];
+        assert!(!failures.contains("is not registered"), "{failures}");
+        assert!(text.contains(
+            "| fail | /subscriptions/291bba3f-e0a5-47bc-a099-3bdcb2a50a05/providers/Microsoft.Sql | "
+        ));
+        assert!(
+            text.contains(
+                "| SQL is registered by the platform team \\| ticket \\#42 | 2027-01-01 |"
+            )
+        );
+        assert!(text.contains("| sandbox subscription | never |"));
+        assert!(text.lines().nth(2).unwrap().ends_with(&format!(
+            ", {} suppressed (exit code 1)",
+            report.summary.suppressed
+        )));
+        insta::assert_snapshot!(text);
+    }
+
+    #[test]
+    fn azure_text_cannot_forge_runner_commands() {
+        let text = markdown(&testdata::hostile_report());
+        for line in text.lines() {
+            assert!(!testdata::is_runner_command(line), "{line:?}");
+        }
     }
 
     #[test]

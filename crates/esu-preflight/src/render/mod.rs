@@ -40,7 +40,7 @@ pub use junit::JunitEmitter;
 pub use markdown::MarkdownEmitter;
 pub use sarif::{RUN_FAILED_RULE, SARIF_SCHEMA, SarifEmitter};
 pub use table::TableEmitter;
-pub use text::{strip_controls, wrap, wrap_paragraphs, wrap_with_commands};
+pub use text::{defuse_commands, strip_controls, wrap, wrap_paragraphs, wrap_with_commands};
 
 use crate::report::Report;
 use std::fmt;

@@ -37,9 +37,20 @@ const FINGERPRINT_KEY: &str = "esuPreflight/v1";
 ///   snippet). The region is always line 1. The ARM id is in `logicalLocations` too
 ///   (`fullyQualifiedName`, kind `resource`).
 /// - **Fingerprints**: `partialFingerprints["esuPreflight/v1"]` is a hash of the check ID, the
-///   resource's ARM id (case-insensitively, as ARM compares them) and the finding's position
-///   among findings of the same check and resource, so an alert keeps its identity from run to
-///   run while messages change.
+///   resource's ARM id (case-insensitively, as ARM compares them) and a discriminator, so an
+///   alert keeps its identity from run to run while messages change. A check may conclude
+///   more than once about one ARM id (ESU303 judges a provider's machines and its extensions
+///   separately), so the discriminator is what tells those findings apart, stably: the resource
+///   types the finding is about, from its evidence (`resourceType`, else the sorted `type`s of
+///   `resources[]`, else `type`; see [`discriminator`]). Only a finding with none of these falls
+///   back to its position among the findings of the same check and resource (`1`, `2`, …; the
+///   only finding of its check and resource is always `1`). Two results that would still share
+///   a fingerprint get their position added, so fingerprints are unique within a run: every
+///   result points at line 1 of the same file, and code scanning tells alerts apart by them.
+/// - **Suppressed findings** ([`Finding::suppressed`]) are results with SARIF's
+///   `suppressions: [{"kind": "external", "justification": REASON}]` (§3.27.23; the expiry, if
+///   any, in the suppression's `properties.expires`): code scanning shows them as dismissed
+///   rather than open, and other viewers as suppressed.
 /// - **A run that could not do its job** ([`Report::error`]) writes `executionSuccessful: false`
 ///   with the error as a tool execution notification, and one result of the rule
 ///   [`RUN_FAILED_RULE`] carrying the error: an upload of zero results would close every open
@@ -147,7 +158,23 @@ struct SarifResult {
     message: Message,
     locations: Vec<Location>,
     partial_fingerprints: BTreeMap<&'static str, String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    suppressions: Vec<Suppression>,
     properties: ResultProperties,
+}
+
+/// SARIF's `suppression` object (§3.34).
+#[derive(Serialize)]
+struct Suppression {
+    kind: &'static str,
+    justification: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    properties: Option<SuppressionProperties>,
+}
+
+#[derive(Serialize)]
+struct SuppressionProperties {
+    expires: String,
 }
 
 #[derive(Serialize)]
@@ -209,7 +236,7 @@ fn log(report: &Report) -> Log {
         .enumerate()
         .map(|(i, rule)| (rule.id.clone(), i))
         .collect();
-    let mut occurrences: BTreeMap<(String, String), usize> = BTreeMap::new();
+    let mut occurrences: BTreeMap<(String, String, Option<String>), usize> = BTreeMap::new();
     let mut results = Vec::new();
     for finding in &report.findings {
         if !matches!(finding.status, Status::Fail | Status::Inconclusive) {
@@ -220,10 +247,22 @@ fn log(report: &Report) -> Log {
             rules.push(unknown_rule(finding));
             rules.len() - 1
         });
-        let key = (finding.check_id.clone(), finding.resource_id.to_lowercase());
-        let occurrence = occurrences.entry(key).or_default();
+        let check = finding.check_id.clone();
+        let resource = finding.resource_id.to_lowercase();
+        let discriminator = discriminator(finding);
+        let occurrence = occurrences
+            .entry((check.clone(), resource.clone(), discriminator.clone()))
+            .or_default();
         *occurrence += 1;
-        results.push(result(finding, rule_index, *occurrence, &report.inputs));
+        let occurrence = occurrence.to_string();
+        let print = match &discriminator {
+            None => fingerprint(&[&check, &resource, &occurrence]),
+            Some(types) if occurrence == "1" => {
+                fingerprint(&[&check, &resource, &format!("type:{types}")])
+            }
+            Some(types) => fingerprint(&[&check, &resource, &format!("type:{types}"), &occurrence]),
+        };
+        results.push(result(finding, rule_index, print, &report.inputs));
     }
     let mut notifications = Vec::new();
     if let Some(error) = &report.error {
@@ -358,10 +397,31 @@ fn run_failed_rule() -> Rule {
     }
 }
 
+/// What tells apart findings of one check about one ARM id, stably from run to run: the
+/// resource types the finding is about, from its evidence — `resourceType` (a string), else the
+/// `type`s of `resources[]` (sorted, without repeats, joined by `,`), else `type` (a string) —
+/// lower-cased. `None` when the evidence has none of them.
+fn discriminator(finding: &Finding) -> Option<String> {
+    let evidence = &finding.evidence;
+    let text = |value: &serde_json::Value| value.as_str().map(str::to_lowercase);
+    if let Some(found) = text(&evidence["resourceType"]) {
+        return Some(found);
+    }
+    if let Some(resources) = evidence["resources"].as_array() {
+        let mut types: Vec<String> = resources.iter().filter_map(|r| text(&r["type"])).collect();
+        types.sort();
+        types.dedup();
+        if !types.is_empty() {
+            return Some(types.join(","));
+        }
+    }
+    text(&evidence["type"])
+}
+
 fn result(
     finding: &Finding,
     rule_index: usize,
-    occurrence: usize,
+    fingerprint: String,
     inputs: &ReportInputs,
 ) -> SarifResult {
     let inconclusive = finding.status == Status::Inconclusive;
@@ -408,14 +468,19 @@ fn result(
             physical_location: physical(uri),
             logical_locations: logical,
         }],
-        partial_fingerprints: BTreeMap::from([(
-            FINGERPRINT_KEY,
-            fingerprint(&[
-                &finding.check_id,
-                &finding.resource_id.to_lowercase(),
-                &occurrence.to_string(),
-            ]),
-        )]),
+        partial_fingerprints: BTreeMap::from([(FINGERPRINT_KEY, fingerprint)]),
+        suppressions: finding
+            .suppressed
+            .iter()
+            .map(|s| Suppression {
+                kind: "external",
+                justification: s.reason.clone(),
+                properties: s
+                    .expires
+                    .clone()
+                    .map(|expires| SuppressionProperties { expires }),
+            })
+            .collect(),
         properties: ResultProperties {
             status: finding.status.as_str(),
             severity: finding.severity.as_str(),
@@ -455,6 +520,7 @@ fn run_failed_result(report: &Report, error: &str, rule_index: usize) -> SarifRe
             logical_locations: Vec::new(),
         }],
         partial_fingerprints: BTreeMap::from([(FINGERPRINT_KEY, fingerprint(&[RUN_FAILED_RULE]))]),
+        suppressions: Vec::new(),
         properties: ResultProperties {
             status: "error",
             severity: "error",
@@ -733,6 +799,116 @@ mod tests {
             fingerprint(&["ESU101", "/subscriptions/s/providers/microsoft.sql", "1"]),
             "7d85993bc01ed42ca37254a5386b4e8f"
         );
+    }
+
+    fn prints(log: &Value) -> Vec<String> {
+        log["runs"][0]["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| {
+                r["partialFingerprints"][FINGERPRINT_KEY]
+                    .as_str()
+                    .unwrap()
+                    .to_owned()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn suppressed_findings_carry_sarif_suppressions() {
+        let report = testdata::suppressed_report();
+        let log = value(&report);
+        assert_valid(&log);
+        let results = log["runs"][0]["results"].as_array().unwrap();
+        let suppressed: Vec<&Value> = results
+            .iter()
+            .filter(|r| r.get("suppressions").is_some())
+            .collect();
+        assert_eq!(suppressed.len(), report.summary.suppressed);
+        assert_eq!(
+            results.len() - suppressed.len(),
+            report.summary.fail + report.summary.inconclusive
+        );
+        let sql = suppressed
+            .iter()
+            .find(|r| {
+                r["properties"]["resourceId"]
+                    == "/subscriptions/291bba3f-e0a5-47bc-a099-3bdcb2a50a05/providers/Microsoft.Sql"
+            })
+            .expect("the suppressed failure");
+        assert_eq!(
+            sql["suppressions"],
+            serde_json::json!([{
+                "kind": "external",
+                "justification": "SQL is registered by the platform team | ticket #42",
+                "properties": {"expires": "2027-01-01"}
+            }])
+        );
+        let sandbox = suppressed
+            .iter()
+            .find(|r| {
+                r["properties"]["subscriptionId"] == "11111111-1111-1111-1111-111111111111"
+                    && r["properties"]["status"] == "inconclusive"
+                    && r["suppressions"][0]["justification"] == "sandbox subscription"
+            })
+            .expect("a suppressed inconclusive finding");
+        assert!(sandbox["suppressions"][0].get("properties").is_none());
+    }
+
+    /// Two findings of one check on one ARM id told apart by the resource types in their
+    /// evidence (as ESU303 judges a provider's machines and extensions).
+    fn two_on_one_id(types: &[&str]) -> Report {
+        let mut report = testdata::long_report();
+        let template = report.findings[0].clone();
+        report.findings = types
+            .iter()
+            .map(|t| {
+                let mut f = template.clone();
+                f.check_id = "ESU303".into();
+                f.resource_id = "/subscriptions/s/providers/Microsoft.HybridCompute".into();
+                f.evidence = serde_json::json!({
+                    "resources": [{"type": format!("Microsoft.HybridCompute/{t}"), "id": "x"}]
+                });
+                f
+            })
+            .collect();
+        report
+    }
+
+    #[test]
+    fn fingerprints_follow_the_resource_type_not_the_position() {
+        let both = prints(&value(&two_on_one_id(&["machines", "machines/extensions"])));
+        let swapped = prints(&value(&two_on_one_id(&["machines/extensions", "machines"])));
+        let machines = prints(&value(&two_on_one_id(&["machines"])));
+        let extensions = prints(&value(&two_on_one_id(&["machines/extensions"])));
+        assert_eq!(both, [machines[0].clone(), extensions[0].clone()]);
+        assert_eq!(swapped, [extensions[0].clone(), machines[0].clone()]);
+        assert_ne!(machines, extensions);
+        // Same type twice: still distinct, by position.
+        let twice = prints(&value(&two_on_one_id(&["machines", "machines"])));
+        assert_eq!(twice[0], machines[0]);
+        assert_ne!(twice[0], twice[1]);
+    }
+
+    #[test]
+    fn fingerprints_are_unique_within_every_report() {
+        let mut repeated = testdata::long_report();
+        let resource = repeated.findings[0].resource_id.clone();
+        repeated.findings[1].resource_id = resource;
+        for report in [
+            testdata::report(),
+            testdata::suppressed_report(),
+            testdata::hostile_report(),
+            repeated,
+            two_on_one_id(&["machines", "machines/extensions", "machines"]),
+        ] {
+            let all = prints(&value(&report));
+            let mut unique = all.clone();
+            unique.sort();
+            unique.dedup();
+            assert_eq!(unique.len(), all.len(), "{all:?}");
+        }
     }
 
     #[test]

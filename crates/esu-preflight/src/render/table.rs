@@ -7,7 +7,8 @@
 //! inconclusive finding and what it applies to (resources below a resource group by full ID:
 //! the table shortens them). Rows with the same check, status, severity and message are one row
 //! listing every resource they apply to: seven providers unreadable for one cause are one row
-//! with the cause once (the JSON keeps one finding per resource). Last, one summary line:
+//! with the cause once (the JSON keeps one finding per resource). Last, one summary line (never
+//! wrapped, so a script reading the last line gets all of it):
 //! `7 passed, 3 failed (1 error, 2 warnings), 0 inconclusive, 0 skipped`.
 //!
 //! Paste-safe: the emitter wraps every cell itself with [`wrap`] to fit
@@ -264,9 +265,14 @@ impl TableEmitter {
                 resources.join(", ")
             );
             lines.extend(wrap(&title, width, ""));
-            for paragraph in checks[0].remediation.lines() {
-                lines.extend(wrap_with_commands(&clean(paragraph), width, "  "));
-            }
+            // One paragraph: a line break in a remediation can only come from Azure text in
+            // it (a display name), which must not forge a line of its own (see
+            // [`strip_controls`]); commands still get lines of their own.
+            lines.extend(wrap_with_commands(
+                &clean(&checks[0].remediation),
+                width,
+                "  ",
+            ));
         }
         lines
     }
@@ -341,10 +347,8 @@ impl Emitter for TableEmitter {
                 writeln!(out, "{line}")?;
             }
         }
-        for line in wrap(&report.summary.to_string(), width, "") {
-            writeln!(out, "{line}")?;
-        }
-        Ok(())
+        // Never wrapped: a script reading the last line gets all of it.
+        writeln!(out, "{}", report.summary)
     }
 }
 
@@ -599,6 +603,47 @@ mod tests {
     }
 
     #[test]
+    fn azure_text_cannot_forge_runner_commands() {
+        let report = testdata::hostile_report();
+        for width in [40, 80, 200] {
+            let text = render(
+                &report,
+                RenderOptions {
+                    color: false,
+                    width,
+                },
+            );
+            for line in text.lines() {
+                assert!(!testdata::is_runner_command(line), "{width}: {line:?}");
+            }
+            // Our own layout still holds: the command stands on its own line.
+            assert!(
+                text.lines()
+                    .any(|l| l.starts_with("      az account set --subscription")),
+                "{text}"
+            );
+        }
+        insta::assert_snapshot!(render(&report, RenderOptions::default()));
+    }
+
+    #[test]
+    fn the_summary_line_is_never_wrapped() {
+        let mut report = testdata::report();
+        report.summary.suppressed = 12;
+        report.summary.skipped = 1234;
+        let text = render(
+            &report,
+            RenderOptions {
+                color: false,
+                width: 40,
+            },
+        );
+        let last = text.lines().last().unwrap();
+        assert_eq!(last, report.summary.to_string());
+        assert!(last.chars().count() > 40 && last.ends_with(", 12 suppressed"));
+    }
+
+    #[test]
     fn table_ends_with_the_summary() {
         let report = testdata::report();
         let text = render(&report, RenderOptions::default());
@@ -622,7 +667,9 @@ mod tests {
                     width,
                 },
             );
-            assert_fits_or_unbreakable(&text, usize::from(width.max(MIN_WIDTH)));
+            // The summary line is never wrapped (see the_summary_line_is_never_wrapped).
+            let (body, _summary) = text.trim_end().rsplit_once('\n').unwrap();
+            assert_fits_or_unbreakable(body, usize::from(width.max(MIN_WIDTH)));
             assert!(text.contains("How to fix"));
         }
     }

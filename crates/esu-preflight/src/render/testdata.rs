@@ -102,3 +102,56 @@ fn with_test_version(mut report: Report) -> Report {
     report.tool.version = TEST_VERSION.to_owned();
     report
 }
+
+/// Text an attacker could put in an Azure display name: line breaks followed by GitHub Actions
+/// workflow commands, and Azure Pipelines logging commands, which runners obey anywhere in a
+/// line.
+pub(crate) const HOSTILE_NAME: &str =
+    "Prod\r\n::add-mask::x\n  ::error::inj\r\n##[error]fake ##vso[task.setvariable variable=A]b";
+
+/// [`long_report`] with [`HOSTILE_NAME`] in messages, remediations (inside a command too) and
+/// resource ids, as a subscription display name or a policy's name would bring it.
+pub(crate) fn hostile_report() -> Report {
+    let mut report = long_report();
+    for finding in &mut report.findings {
+        finding.message = format!("subscription \"{HOSTILE_NAME}\" ::error::msg is not ready");
+        finding.remediation = format!(
+            "ask the owner of \"{HOSTILE_NAME}\": `az account set --subscription \"{HOSTILE_NAME}\"`, then run again"
+        );
+        finding.resource_id = format!("{}/{HOSTILE_NAME}", finding.resource_id);
+    }
+    report
+}
+
+/// Whether a line of output is one a CI runner would obey as a command: GitHub Actions trims
+/// the line and reads `::`; Azure Pipelines reads `##vso[` and `##[` anywhere.
+pub(crate) fn is_runner_command(line: &str) -> bool {
+    line.trim_start().starts_with("::")
+        || line.contains("##[")
+        || line.to_ascii_lowercase().contains("##vso[")
+}
+
+/// [`report`] with suppressions: ESU101's failure on Microsoft.Sql (until 2027-01-01) and its
+/// inconclusive findings in the unreadable subscription (for good).
+pub(crate) fn suppressed_report() -> Report {
+    let config = Config {
+        suppress: vec![
+            crate::config::Suppression {
+                check: "ESU101".into(),
+                resource: Some("*/providers/Microsoft.Sql".into()),
+                reason: "SQL is registered by the platform team | ticket #42".into(),
+                expires: Some(time::macros::date!(2027 - 01 - 01)),
+            },
+            crate::config::Suppression {
+                check: "ESU101".into(),
+                resource: Some("/subscriptions/11111111-*".into()),
+                reason: "sandbox subscription".into(),
+                expires: None,
+            },
+        ],
+        ..Config::default()
+    };
+    let report = report_with(&config, Gate::default());
+    assert!(report.summary.suppressed >= 2, "{:?}", report.summary);
+    report
+}

@@ -118,8 +118,10 @@ const COMMAND_INDENT: &str = "    ";
 /// line, `` `az provider register --namespace Microsoft.Sql` ``) stands alone on its own line,
 /// indented four more columns, **without** its backticks and the punctuation touching them —
 /// so a triple click copies exactly the command, which a shell would otherwise run backticks
-/// of. The prose around it wraps as usual; a backticked single word stays in the prose, without
-/// its backticks.
+/// of. A parenthesis the command opened and the text after it goes on (`` (`az login`: see
+/// ESU201) ``) is reopened after the command line (`(see ESU201)`), so no `(` or `)` is left
+/// dangling. The prose around it wraps as usual; a backticked single word stays in the prose,
+/// without its backticks.
 ///
 /// ```
 /// use esu_preflight::render::wrap_with_commands;
@@ -153,11 +155,22 @@ pub fn wrap_with_commands(text: &str, width: usize, indent: &str) -> Vec<String>
         let span = &rest[open + 1..close];
         let before = &rest[..open];
         if span.trim().contains(char::is_whitespace) {
-            prose.push_str(before.trim_end().trim_end_matches('('));
+            let before = before.trim_end();
+            let opened = before.ends_with('(');
+            prose.push_str(before.trim_end_matches('('));
             flush(&mut prose, &mut lines);
             let command: Vec<&str> = span.split_whitespace().collect();
             lines.push(format!("{command_indent}{}", command.join(" ")));
-            rest = rest[close + 1..].trim_start_matches([',', ';', '.', ')', ':']);
+            let after = &rest[close + 1..];
+            let inside = after.trim_start_matches([',', ';', ':']).trim_start();
+            rest = if !opened || inside.starts_with(')') || inside.is_empty() {
+                after.trim_start_matches([',', ';', '.', ')', ':'])
+            } else {
+                // The parenthesis goes on after the command (`` (`a b`: see X) ``): the prose
+                // reopens it, so it stays balanced: `(see X)`.
+                prose.push('(');
+                inside
+            };
         } else {
             prose.push_str(before);
             prose.push_str(span);
@@ -172,12 +185,15 @@ pub fn wrap_with_commands(text: &str, width: usize, indent: &str) -> Vec<String>
     lines
 }
 
-/// Makes text from outside (Azure, a snapshot file) safe to print on a terminal: removes every
-/// control character a terminal would act on, keeping the visible text.
+/// Makes text from outside (Azure, a snapshot file) safe to print on a terminal or in a CI
+/// log: removes every control character a terminal would act on and defuses the commands a CI
+/// runner would obey ([`defuse_commands`]), keeping the visible text.
 ///
 /// - Line breaks, tabs and other whitespace controls (CR, LF, VT, FF, NEL, U+2028, U+2029)
-///   become a space: a carriage return could overwrite what was printed before it, and a line
-///   break could forge a line of the report. Split text into lines first where lines matter.
+///   become a space (CR LF one space): a carriage return could overwrite what was printed
+///   before it, and a line break could forge a line of the report, or a CI runner command.
+///   Text from Azure never brings its own line breaks; split text into lines first where
+///   lines of your own matter.
 /// - Every other C0 or C1 control and DEL is removed: ESC (so `ESC [31m` is left as the harmless
 ///   text `[31m`), BEL, and the 8-bit CSI U+009B, which some terminals obey as ESC `[`.
 /// - Bidirectional embeddings, overrides and isolates (U+202A–U+202E, U+2066–U+2069) and the
@@ -189,26 +205,101 @@ pub fn wrap_with_commands(text: &str, width: usize, indent: &str) -> Vec<String>
 /// ```
 /// use esu_preflight::render::strip_controls;
 ///
-/// assert_eq!(strip_controls("\u{1b}[31mred\u{7}\r\nline"), "[31mred  line");
+/// assert_eq!(strip_controls("\u{1b}[31mred\u{7}\r\nline"), "[31mred line");
+/// assert_eq!(strip_controls("name\r\n::add-mask::x"), "name :\u{200b}:add-mask::x");
 /// assert_eq!(strip_controls("plain"), "plain");
 /// ```
 pub fn strip_controls(text: &str) -> Cow<'_, str> {
-    if !text.chars().any(needs_stripping) {
-        return Cow::Borrowed(text);
+    let stripped = if text.chars().any(needs_stripping) {
+        let mut out = String::with_capacity(text.len());
+        let mut chars = text.chars().peekable();
+        while let Some(c) = chars.next() {
+            if !needs_stripping(c) {
+                out.push(c);
+            } else if c == '\r' && chars.peek() == Some(&'\n') {
+                // CR LF is one line break: one space.
+            } else if c.is_whitespace() {
+                out.push(' ');
+            }
+        }
+        Cow::Owned(out)
+    } else {
+        Cow::Borrowed(text)
+    };
+    match defused(&stripped) {
+        Some(defused) => Cow::Owned(defused),
+        None => stripped,
     }
-    Cow::Owned(
-        text.chars()
-            .filter_map(|c| {
-                if !needs_stripping(c) {
-                    Some(c)
-                } else if c.is_whitespace() {
-                    Some(' ')
-                } else {
-                    None
-                }
-            })
-            .collect(),
-    )
+}
+
+/// The zero-width space [`defuse_commands`] inserts: invisible, not whitespace (a runner's
+/// trimming keeps it), and it breaks the character sequence a runner looks for.
+const ZERO_WIDTH_SPACE: char = '\u{200b}';
+
+/// Defuses the commands CI runners read from a job's log, by inserting a zero-width space
+/// (U+200B) that does not change what is shown:
+///
+/// - `##[` and `##vso[` (any case) anywhere in a line: Azure Pipelines logging commands
+///   (`##vso[task.setvariable …]`, `##[error]`) and GitHub's old form, which runners obey
+///   wherever they occur in a line, become `##\u{200b}[` and `##\u{200b}vso[`;
+/// - `::` at the start of a word (not after a letter, digit or `:`): GitHub Actions workflow
+///   commands (`::add-mask::`, `::error::`, `::stop-commands::`), which the runner obeys at the
+///   start of a line *after trimming its spaces*, becomes `:\u{200b}:`. Any word may start a
+///   line once text is wrapped or laid out in a table, so every word start is defused.
+///
+/// [`strip_controls`] applies it; the table, Markdown, JUnit and CSV outputs pass all text from
+/// findings through one or the other. SARIF, JSON and the `github` format (which escapes line
+/// breaks itself) keep the text exact.
+///
+/// ```
+/// use esu_preflight::render::defuse_commands;
+///
+/// assert_eq!(defuse_commands("##vso[task.setvariable x]1"), "##\u{200b}vso[task.setvariable x]1");
+/// assert_eq!(defuse_commands("a ##[error]fake"), "a ##\u{200b}[error]fake");
+/// assert_eq!(defuse_commands("  ::error::inj"), "  :\u{200b}:error::inj");
+/// assert_eq!(defuse_commands("std::io and ## [x]"), "std::io and ## [x]");
+/// ```
+pub fn defuse_commands(text: &str) -> Cow<'_, str> {
+    match defused(text) {
+        Some(defused) => Cow::Owned(defused),
+        None => Cow::Borrowed(text),
+    }
+}
+
+/// `text` defused (see [`defuse_commands`]), or `None` when there is nothing to defuse.
+fn defused(text: &str) -> Option<String> {
+    if !text.contains("##") && !text.contains("::") {
+        return None;
+    }
+    let chars: Vec<char> = text.chars().collect();
+    let mut out = String::with_capacity(text.len() + 8);
+    let mut changed = false;
+    for (i, &c) in chars.iter().enumerate() {
+        out.push(c);
+        let previous = i.checked_sub(1).map(|p| chars[p]);
+        let rest = &chars[i + 1..];
+        let defuse = match c {
+            '#' => {
+                previous == Some('#')
+                    && (rest.first() == Some(&'[')
+                        || rest.len() >= 4
+                            && rest[..4]
+                                .iter()
+                                .zip("vso[".chars())
+                                .all(|(a, b)| a.eq_ignore_ascii_case(&b)))
+            }
+            ':' => {
+                rest.first() == Some(&':')
+                    && previous.is_none_or(|p| !(p.is_alphanumeric() || p == ':'))
+            }
+            _ => false,
+        };
+        if defuse {
+            out.push(ZERO_WIDTH_SPACE);
+            changed = true;
+        }
+    }
+    changed.then_some(out)
 }
 
 /// [`strip_controls`] for formats that keep line breaks in their own way (escaped, quoted or
@@ -370,6 +461,69 @@ mod tests {
             );
         }
         assert_eq!(wrap_paragraphs("a\u{1b}[2Jb\r", 80), "a[2Jb\n");
+    }
+
+    #[test]
+    fn a_command_in_parentheses_keeps_them_balanced() {
+        assert_eq!(
+            wrap_with_commands("linked (`esu-preflight check`: ESU505, ESU402).", 80, ""),
+            ["linked", "    esu-preflight check", "(ESU505, ESU402)."]
+        );
+        assert_eq!(
+            wrap_with_commands("sign in (`az login`), then retry", 80, ""),
+            ["sign in", "    az login", "then retry"]
+        );
+        assert_eq!(
+            wrap_with_commands("sign in (`az login`).", 80, ""),
+            ["sign in", "    az login"]
+        );
+        assert_eq!(
+            wrap_with_commands("run `az login`: then (see ESU201)", 80, ""),
+            ["run", "    az login", "then (see ESU201)"]
+        );
+    }
+
+    #[test]
+    fn runner_commands_are_defused() {
+        let zw = '\u{200b}';
+        for (input, expected) in [
+            ("::add-mask::x".to_owned(), format!(":{zw}:add-mask::x")),
+            (" \t::error::inj".to_owned(), format!("  :{zw}:error::inj")),
+            (
+                "a\r\n::error::inj".to_owned(),
+                format!("a :{zw}:error::inj"),
+            ),
+            ("(::x".to_owned(), format!("(:{zw}:x")),
+            ("/rg/::x".to_owned(), format!("/rg/:{zw}:x")),
+            (":::x".to_owned(), format!(":{zw}::x")),
+            (
+                "name ##[error]fake".to_owned(),
+                format!("name ##{zw}[error]fake"),
+            ),
+            ("###[x".to_owned(), format!("###{zw}[x")),
+            (
+                "x##vso[task.setvariable".to_owned(),
+                format!("x##{zw}vso[task.setvariable"),
+            ),
+            ("x##VSO[task".to_owned(), format!("x##{zw}VSO[task")),
+            // Left alone: no command.
+            (
+                "std::io, a::b, #[cfg], ## [x], ##vs[".to_owned(),
+                "std::io, a::b, #[cfg], ## [x], ##vs[".to_owned(),
+            ),
+        ] {
+            assert_eq!(strip_controls(&input), expected, "{input:?}");
+        }
+        assert!(matches!(defuse_commands("a::b ## x"), Cow::Borrowed(_)));
+        // Wrapped and laid out, no line starts a command, whatever word starts it.
+        let hostile =
+            "fix it `az x --name \"\n::add-mask::x\"` or ::error::inj ##vso[task.setvariable a]b";
+        for width in [10, 20, 80] {
+            for line in wrap_with_commands(&strip_controls(hostile), width, "  ") {
+                assert!(!line.trim_start().starts_with("::"), "{line:?}");
+                assert!(!line.to_ascii_lowercase().contains("##vso["), "{line:?}");
+            }
+        }
     }
 
     #[test]
