@@ -458,7 +458,7 @@ fn windows_esu_not_found() -> Explanation {
                 "az provider register --namespace Microsoft.WindowsESU --subscription SUBSCRIPTION_ID",
             ),
             say(
-                "Azure VMs need no key: ESU reach them free. Azure Classic VMs need extra \
+                "Azure VMs need no key: ESU reaches them free. Azure Classic VMs need extra \
                  configuration (contact Microsoft Support).",
             ),
         ],
@@ -871,6 +871,15 @@ fn roles_granting(action: &str) -> Vec<&'static str> {
         .collect()
 }
 
+/// `/subscriptions/{s}/resourceGroups/{g}` of a resource id below a resource group (`None`
+/// for a subscription or resource group scope itself).
+fn resource_group_scope(scope: &str) -> Option<&str> {
+    let lower = scope.to_ascii_lowercase();
+    let at = lower.find("/resourcegroups/")? + "/resourcegroups/".len();
+    let end = at + lower[at..].find('/')?;
+    Some(&scope[..end])
+}
+
 fn authorization_failed(text: &str) -> Explanation {
     let action = quoted_after(text, "perform action '");
     let scope = quoted_after(text, "over scope '");
@@ -926,10 +935,18 @@ fn authorization_failed(text: &str) -> Explanation {
             "ROLE_NAME".to_owned()
         }
     };
+    // A write to a resource that does not exist yet (creating a license) is refused "over" the
+    // resource's own id, where no role can be assigned: assign it on its resource group.
+    let assign_at = match (&action, &scope) {
+        (Some(action), Some(scope)) if action.to_ascii_lowercase().ends_with("/write") => {
+            resource_group_scope(scope).unwrap_or(scope.as_str())
+        }
+        (_, Some(scope)) => scope.as_str(),
+        (_, None) => "SCOPE",
+    };
     steps.push(Step::Command(format!(
-        "az role assignment create --assignee {} --role \"{role}\" --scope {}",
+        "az role assignment create --assignee {} --role \"{role}\" --scope {assign_at}",
         object_id.as_deref().unwrap_or("OBJECT_ID"),
-        scope.as_deref().unwrap_or("SCOPE"),
     )));
     steps.push(say(
         "If access was granted recently, sign in again so the token carries it: `az login`. \

@@ -206,7 +206,7 @@ identity whose object id is not known, makes that assignment inconclusive, named
 denies. They are created by managed applications and by deployment stacks with deny settings, \
 never by hand, so they are easy to miss; the ESU flow then fails with DenyAssignmentAuthorizationFailed.",
         how_to_fix: "A deny assignment cannot be removed directly. Find what created it (`az rest \
---method get --url \"https://management.azure.com/DENY_ASSIGNMENT_ID?api-version=2022-04-01\"`): \
+--method get --url \"DENY_ASSIGNMENT_ID?api-version=2022-04-01\"`): \
 for a deployment stack, have its owner add the identity to the stack's excluded principals or \
 excluded actions (`az stack group|sub|mg create … --deny-settings-excluded-principals \
 OBJECT_ID`); for a managed application, work in a resource group outside its managed group. Or \
@@ -1398,7 +1398,7 @@ fn deny_remediation(ctx: &CheckCtx<'_>, item: &Value, label: &str) -> String {
     let id = item["id"].as_str().unwrap_or("DENY_ASSIGNMENT_ID");
     format!(
         "deny assignment {label} cannot be removed directly: find what created it (`az rest \
-         --method get --url \"https://management.azure.com{id}?api-version={AUTHORIZATION_API}\"`; \
+         --method get --url \"{id}?api-version={AUTHORIZATION_API}\"`; \
          usually a deployment stack with deny settings or a managed application); for a stack, \
          have its owner exclude the identity (`--deny-settings-excluded-principals {assignee}`) \
          or the action (`--deny-settings-excluded-actions`), for a managed application work \
@@ -1418,7 +1418,7 @@ fn may_apply_remediation(item: &Value) -> String {
         .collect();
     if groups.is_empty() {
         "check whether it applies to the signed-in identity (`az rest --method get --url \
-         \"https://management.azure.com/DENY_ASSIGNMENT_ID?api-version=2022-04-01\"`)"
+         \"DENY_ASSIGNMENT_ID?api-version=2022-04-01\"`)"
             .to_owned()
     } else {
         format!(

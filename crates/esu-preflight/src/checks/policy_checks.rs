@@ -76,7 +76,7 @@ RESOURCE_GROUP_ID`, plus `--policy-definition-reference-ids REF` for an initiati
 the policy owner to allow what the finding names: remove the type from Not allowed resource types \
 (listOfResourceTypesNotAllowed), add it to Allowed resource types (listOfResourceTypesAllowed), add \
 the location to Allowed locations (listOfAllowedLocations), set the ESU deny policy's effect to \
-Audit or Disabled, or exclude the resource group with notScopes. Exemptions need \
+Disabled, or exclude the resource group with notScopes. Exemptions need \
 Microsoft.Authorization/policyExemptions/write (Resource Policy Contributor or Owner).";
 
 static BLOCKS_LICENSE: CheckInfo = CheckInfo {
@@ -1158,9 +1158,17 @@ fn owner_change(hit: &MemberHit<'_>, target: &Target<'_>) -> String {
             };
             format!("add {location} to its listOfAllowedLocations parameter{elsewhere}")
         }
-        Some(b) if b == policy::DENY_ESU_LICENSE => "set its effect parameter to Audit or \
-            Disabled, or its enforcementMode to DoNotEnforce"
-            .to_owned(),
+        // The built-in's effect allows Deny or Disabled only.
+        Some(b) if b == policy::DENY_ESU_LICENSE => match &hit.reference_id {
+            Some(reference) => format!(
+                "set the initiative parameter that feeds member {reference}'s effect (the \
+                 evidence's effectSource) to Disabled, or the assignment's enforcementMode to \
+                 DoNotEnforce"
+            ),
+            None => "set its effect parameter to Disabled, or its enforcementMode to \
+                     DoNotEnforce"
+                .to_owned(),
+        },
         _ => format!(
             "allow {type_} in {location} (the condition in this finding's evidence matched), or \
              exclude {} with notScopes",
@@ -2197,7 +2205,7 @@ mod tests {
         );
         assert!(
             f.remediation
-                .contains("set its effect parameter to Audit or Disabled")
+                .contains("set its effect parameter to Disabled")
         );
         assert_eq!(statuses(&findings, "ESU302"), [Status::Pass]);
 

@@ -266,7 +266,7 @@ impl<'a> Registration<'a> {
                     provider.registration_state
                 ),
             )
-            .remediation(register_remediation(namespace, sub))
+            .remediation(register_remediation(ctx, namespace, sub))
             .evidence(evidence),
             Self::Unknown(_) => Diagnostic::new(
                 Status::Inconclusive,
@@ -286,7 +286,7 @@ impl<'a> Registration<'a> {
                      list)"
                 ),
             )
-            .remediation(register_remediation(namespace, sub))
+            .remediation(register_remediation(ctx, namespace, sub))
             .evidence(evidence),
         }
     }
@@ -381,12 +381,25 @@ fn unknown_state_remediation(namespace: &str, sub: &str) -> String {
     )
 }
 
-fn register_remediation(namespace: &str, sub: &str) -> String {
-    format!(
-        "register it: `az provider register --namespace {namespace} --subscription {sub}`, or \
-         register every missing provider with `esu-preflight fix providers --subscription {sub} \
-         --yes`"
-    )
+fn register_remediation(ctx: &CheckCtx<'_>, namespace: &str, sub: &str) -> String {
+    let commands = format!(
+        "`az provider register --namespace {namespace} --subscription {sub}`, or every missing \
+         provider with `esu-preflight fix providers --subscription {sub} --yes`"
+    );
+    // When the signed-in identity may not register it (ESU102 says so), say who must.
+    let may = ctx
+        .subscription
+        .permissions
+        .value()
+        .map(|p| is_allowed(p, &register_action(namespace)));
+    if may == Some(false) {
+        format!(
+            "have someone with {namespace}/register/action on the subscription (Contributor or \
+             Owner; the signed-in identity lacks it, see ESU102) register it: {commands}"
+        )
+    } else {
+        format!("register it: {commands}")
+    }
 }
 
 #[cfg(test)]

@@ -213,8 +213,8 @@ fn authorization_failed_names_action_scope_and_role() {
         "{text}"
     );
     assert!(text.contains(
-        "\n    az role assignment create --assignee 11111111-2222-3333-4444-555555555555 --role \"Azure Connected Machine Resource Administrator\" --scope /subscriptions/291bba3f-e0a5-47bc-a099-3bdcb2a50a05/resourceGroups/rg-esu/providers/Microsoft.HybridCompute/licenses/esu-1\n"
-    ), "{text}");
+        "\n    az role assignment create --assignee 11111111-2222-3333-4444-555555555555 --role \"Azure Connected Machine Resource Administrator\" --scope /subscriptions/291bba3f-e0a5-47bc-a099-3bdcb2a50a05/resourceGroups/rg-esu\n"
+    ), "the license to create does not exist yet: the role goes on its resource group: {text}");
 
     let register = explained(
         "does not have authorization to perform action 'Microsoft.Sql/register/action' over scope '/subscriptions/x'",
