@@ -306,7 +306,7 @@ fn effect(
         ));
     };
     let scope = Scope {
-        parameters: &parameters,
+        parameters,
         resource: Some(resource),
     };
     match eval_str(text, scope)? {
