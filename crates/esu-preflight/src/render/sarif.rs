@@ -42,7 +42,7 @@ const FINGERPRINT_KEY: &str = "esuPreflight/v1";
 ///   more than once about one ARM id (ESU303 judges a provider's machines and its extensions
 ///   separately), so the discriminator is what tells those findings apart, stably: the resource
 ///   types the finding is about, from its evidence (`resourceType`, else the sorted `type`s of
-///   `resources[]`, else `type`; see [`discriminator`]). Only a finding with none of these falls
+///   `resources[]`, else `type`). Only a finding with none of these falls
 ///   back to its position among the findings of the same check and resource (`1`, `2`, …; the
 ///   only finding of its check and resource is always `1`). Two results that would still share
 ///   a fingerprint get their position added, so fingerprints are unique within a run: every
