@@ -938,7 +938,7 @@ pub mod policies {
     /// Not allowed resource types (v2.0.0, effect from the `effect` parameter, default Deny).
     pub const NOT_ALLOWED_TYPES: &str =
         "/providers/Microsoft.Authorization/policyDefinitions/6c112d4e-5bc7-47ae-a041-ea2d9dccd749";
-    /// [Preview] Deny ESU license creation or modification (effect parameter, default Deny).
+    /// \[Preview\] Deny ESU license creation or modification (effect parameter, default Deny).
     pub const DENY_ESU_LICENSE: &str =
         "/providers/Microsoft.Authorization/policyDefinitions/4c660f31-eafb-408d-a2b3-6ed2260bd26c";
 }
