@@ -308,7 +308,9 @@ async fn check(args: CheckArgs) -> Result<u8> {
         .iter()
         .filter_map(|(_, path)| path.as_ref().map(|p| p.display().to_string()))
         .collect();
-    let report = match check_report(&args).await {
+    // Found once: the run and, should it fail, the report saying so name the same file.
+    let config_file = config_path(args.config.as_deref(), args.no_config);
+    let report = match check_report(&args, config_file.as_deref()).await {
         Ok(report) => report,
         Err(error) => {
             if files.is_empty() {
@@ -319,11 +321,7 @@ async fn check(args: CheckArgs) -> Result<u8> {
                 None => scope(&args.scope).unwrap_or_default(),
             };
             let mut failed = Report::failed(scope, format!("{error:#}"));
-            failed.inputs = inputs(
-                &args,
-                config_path(args.config.as_deref(), args.no_config).as_deref(),
-                args.license_plan.as_slice(),
-            );
+            failed.inputs = inputs(&args, config_file.as_deref(), args.license_plan.as_slice());
             if let Err(write_error) = write_reports(&failed, &outputs, false) {
                 return Err(anyhow!(
                     "{error:#}\n(and a report file could not be replaced: {write_error:#})"
@@ -407,10 +405,9 @@ fn inputs(args: &CheckArgs, config: Option<&Path>, license_plans: &[PathBuf]) ->
 }
 
 /// The report of a `check` run, or why there is none.
-async fn check_report(args: &CheckArgs) -> Result<Report> {
+async fn check_report(args: &CheckArgs, config_file: Option<&Path>) -> Result<Report> {
     // A bad configuration or plan stops the run before anything is read from Azure.
-    let config_file = config_path(args.config.as_deref(), args.no_config);
-    let file = match &config_file {
+    let file = match config_file {
         Some(path) => Some(ConfigFile::load(path)?),
         None => None,
     };
@@ -477,7 +474,7 @@ async fn check_report(args: &CheckArgs) -> Result<Report> {
     };
     let mut report =
         Report::new(snapshot.scope.clone(), findings, gate).with_suppressions(outcomes);
-    report.inputs = inputs(args, config_file.as_deref(), &settings.license_plans);
+    report.inputs = inputs(args, config_file, &settings.license_plans);
     Ok(report)
 }
 
