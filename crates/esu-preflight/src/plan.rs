@@ -442,15 +442,21 @@ impl Doc<'_> {
 /// The operating systems a Windows Server ESU Multiple Activation Key is for, as ARM spells them.
 pub const MAK_OS_TYPES: [&str; 2] = ["WindowsServer2008", "WindowsServer2008R2"];
 
+/// The MAK operating system `name` names, as ARM spells it ([`MAK_OS_TYPES`]), ignoring case
+/// and spaces (`Windows Server 2008 R2` is `WindowsServer2008R2`); `None` for any other.
+pub fn canonical_mak_os_type(name: &str) -> Option<&'static str> {
+    let squeezed: String = name.chars().filter(|c| !c.is_whitespace()).collect();
+    MAK_OS_TYPES
+        .iter()
+        .find(|t| t.eq_ignore_ascii_case(&squeezed))
+        .copied()
+}
+
 /// Checks one planned MAK key's fields and canonicalizes `os_type`; the error names the field.
 fn validate_mak_key(key: &mut PlannedMakKey) -> Result<(), (String, String)> {
     let bad = |field: &str, message: String| Err((field.to_owned(), message));
-    let squeezed: String = key.os_type.chars().filter(|c| !c.is_whitespace()).collect();
-    match MAK_OS_TYPES
-        .iter()
-        .find(|t| t.eq_ignore_ascii_case(&squeezed))
-    {
-        Some(canonical) => key.os_type = (*canonical).to_owned(),
+    match canonical_mak_os_type(&key.os_type) {
+        Some(canonical) => key.os_type = canonical.to_owned(),
         None => {
             return bad(
                 "os_type",

@@ -13,7 +13,7 @@ use super::{
 use crate::fact::{Fact, Unavailable};
 use crate::finding::{Finding, Severity, Status};
 use crate::models::{Item, MultipleActivationKey, RegistrationState};
-use crate::plan::PlannedMakKey;
+use crate::plan::{PlannedMakKey, canonical_mak_os_type};
 use crate::times::parse_rfc3339;
 use serde_json::json;
 
@@ -35,6 +35,13 @@ const DEPLOY_URI: &str =
 const AZURE_VMS: &str = "Windows Server 2008 / 2008 R2 on Azure VMs gets ESU free, without a key; \
 Azure Classic VMs (Microsoft.ClassicCompute), Azure Dedicated Host, Azure VMware Solution, Azure \
 Nutanix Solution and Azure Stack need extra configuration: contact Microsoft Support";
+
+/// The fact both checks read, in words ("could not read …").
+const KEYS: &str = "the subscription's MAK keys";
+
+/// Why the MAK keys are missing from a snapshot taken by an older esu-preflight.
+static MAK_KEYS_NOT_IN_SNAPSHOT: std::sync::LazyLock<Unavailable> =
+    std::sync::LazyLock::new(|| super::not_in_snapshot("the Windows Server 2008 MAK keys"));
 
 /// How many days before expiry a key is worth a warning.
 const EXPIRY_WARNING_DAYS: i64 = 30;
@@ -308,13 +315,8 @@ fn namespace(ctx: &CheckCtx<'_>, resource: String, why: &str) -> Diagnostic {
         }
     }
     match keys {
-        None => Diagnostic::new(
-            Status::Inconclusive,
-            resource,
-            "the snapshot was taken without the MAK keys (by an older esu-preflight)",
-        )
-        .remediation("take the snapshot again, or check live")
-        .evidence(evidence),
+        None => Diagnostic::inconclusive(resource, KEYS, &MAK_KEYS_NOT_IN_SNAPSHOT)
+            .evidence(evidence),
         Some(Fact::Available { value }) => Diagnostic::new(
             Status::Pass,
             resource,
@@ -343,7 +345,7 @@ fn namespace(ctx: &CheckCtx<'_>, resource: String, why: &str) -> Diagnostic {
             )
             .remediation(register)
             .evidence(evidence),
-            None => Diagnostic::inconclusive(resource, "the subscription's MAK keys", reason)
+            None => Diagnostic::inconclusive(resource, KEYS, reason)
                 .with_evidence("applies", why),
         },
     }
@@ -381,12 +383,8 @@ impl Check for MakKeyProblem {
         }
         let keys = match &ctx.subscription.mak_keys {
             None => {
-                let diagnostic = Diagnostic::new(
-                    Status::Inconclusive,
-                    resource,
-                    "the snapshot was taken without the MAK keys (by an older esu-preflight)",
-                )
-                .remediation("take the snapshot again, or check live");
+                let diagnostic =
+                    Diagnostic::inconclusive(resource, KEYS, &MAK_KEYS_NOT_IN_SNAPSHOT);
                 out.push(ctx.finding(&KEY_INFO, diagnostic));
                 return;
             }
@@ -400,7 +398,7 @@ impl Check for MakKeyProblem {
                     )
                     .with_evidence("blockedBy", "ESU701")
                 } else {
-                    Diagnostic::inconclusive(resource, "the subscription's MAK keys", reason)
+                    Diagnostic::inconclusive(resource, KEYS, reason)
                 };
                 out.push(ctx.finding(&KEY_INFO, diagnostic));
                 return;
@@ -421,10 +419,11 @@ impl Check for MakKeyProblem {
             };
             out.push(ctx.finding(&KEY_INFO, diagnostic));
         }
-        for planned in planned_keys(ctx) {
-            out.push(ctx.finding(&KEY_INFO, coverage(ctx, planned, keys)));
+        let planned = planned_keys(ctx);
+        for key in &planned {
+            out.push(ctx.finding(&KEY_INFO, coverage(ctx, key, keys)));
         }
-        if keys.is_empty() && planned_keys(ctx).is_empty() {
+        if keys.is_empty() && planned.is_empty() {
             let diagnostic = Diagnostic::new(
                 Status::Pass,
                 resource,
@@ -436,17 +435,6 @@ impl Check for MakKeyProblem {
             out.push(ctx.finding(&KEY_INFO, diagnostic));
         }
     }
-}
-
-/// Whether two MAK OS types are the same (`WindowsServer2008R2`, `Windows Server 2008 R2`).
-fn same_os(a: &str, b: &str) -> bool {
-    let squeeze = |s: &str| -> String {
-        s.chars()
-            .filter(|c| !c.is_whitespace())
-            .flat_map(char::to_lowercase)
-            .collect()
-    };
-    squeeze(a) == squeeze(b)
 }
 
 /// A `skipped` finding saying why.
@@ -461,15 +449,19 @@ fn item_id(item: &Item<MultipleActivationKey>) -> String {
     }
 }
 
-/// What is wrong with one key, worst first.
-enum KeyIssue {
+/// How much one issue of a key matters.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Level {
     /// A failure (error).
-    Fail(String),
+    Fail,
     /// Worth a warning.
-    Warn(String),
+    Warn,
     /// Not known.
-    Unknown(String),
+    Unknown,
 }
+
+/// What is wrong with one key: how much it matters, in words.
+type KeyIssue = (Level, String);
 
 /// The issues of one key, in the order they are worth reading.
 fn key_issues(key: &MultipleActivationKey, now: time::OffsetDateTime) -> Vec<KeyIssue> {
@@ -478,35 +470,37 @@ fn key_issues(key: &MultipleActivationKey, now: time::OffsetDateTime) -> Vec<Key
     match p.provisioning_state.as_deref() {
         Some(s) if s.eq_ignore_ascii_case("Succeeded") => {}
         Some(s) if s.eq_ignore_ascii_case("Failed") || s.eq_ignore_ascii_case("Canceled") => {
-            issues.push(KeyIssue::Fail(format!("provisioning {s}")));
+            issues.push((Level::Fail, format!("provisioning {s}")));
         }
         Some(s) if s.eq_ignore_ascii_case("Accepted") || s.eq_ignore_ascii_case("Provisioning") => {
-            issues.push(KeyIssue::Warn(format!("still provisioning ({s})")));
+            issues.push((Level::Warn, format!("still provisioning ({s})")));
         }
-        Some(s) => issues.push(KeyIssue::Unknown(format!("provisioningState {s:?}"))),
-        None => issues.push(KeyIssue::Unknown("no provisioningState".to_owned())),
+        Some(s) => issues.push((Level::Unknown, format!("provisioningState {s:?}"))),
+        None => issues.push((Level::Unknown, "no provisioningState".to_owned())),
     }
     match p.is_eligible {
         Some(true) => {}
-        Some(false) => issues.push(KeyIssue::Fail(
+        Some(false) => issues.push((
+            Level::Fail,
             "not attested eligible (isEligible false)".to_owned(),
         )),
-        None => issues.push(KeyIssue::Unknown("no isEligible".to_owned())),
+        None => issues.push((Level::Unknown, "no isEligible".to_owned())),
     }
     match p.expiration_date.as_deref().map(|d| (d, parse_rfc3339(d))) {
         Some((text, Some(expires))) if expires <= now => {
-            issues.push(KeyIssue::Fail(format!("expired on {}", day(text))));
+            issues.push((Level::Fail, format!("expired on {}", day(text))));
         }
         Some((text, Some(expires)))
             if expires - now <= time::Duration::days(EXPIRY_WARNING_DAYS) =>
         {
-            issues.push(KeyIssue::Warn(format!("expires on {}", day(text))));
+            issues.push((Level::Warn, format!("expires on {}", day(text))));
         }
         Some((_, Some(_))) => {}
-        Some((text, None)) => issues.push(KeyIssue::Unknown(format!(
-            "expirationDate {text:?} is not a date"
-        ))),
-        None => issues.push(KeyIssue::Unknown("no expirationDate".to_owned())),
+        Some((text, None)) => issues.push((
+            Level::Unknown,
+            format!("expirationDate {text:?} is not a date"),
+        )),
+        None => issues.push((Level::Unknown, "no expirationDate".to_owned())),
     }
     issues
 }
@@ -530,11 +524,10 @@ fn key_state(ctx: &CheckCtx<'_>, key: &MultipleActivationKey) -> Diagnostic {
         "supportType": p.support_type,
         "agreementNumber": p.agreement_number,
     });
-    if p.os_type.as_deref().is_some_and(|t| {
-        !crate::plan::MAK_OS_TYPES
-            .iter()
-            .any(|s| s.eq_ignore_ascii_case(t))
-    }) {
+    if p.os_type
+        .as_deref()
+        .is_some_and(|t| canonical_mak_os_type(t).is_none())
+    {
         return Diagnostic::new(
             Status::Skipped,
             key.id.clone(),
@@ -543,27 +536,14 @@ fn key_state(ctx: &CheckCtx<'_>, key: &MultipleActivationKey) -> Diagnostic {
         .evidence(evidence);
     }
     let issues = key_issues(key, ctx.now);
-    let fails: Vec<&str> = issues
-        .iter()
-        .filter_map(|i| match i {
-            KeyIssue::Fail(s) => Some(s.as_str()),
-            _ => None,
-        })
-        .collect();
-    let warns: Vec<&str> = issues
-        .iter()
-        .filter_map(|i| match i {
-            KeyIssue::Warn(s) => Some(s.as_str()),
-            _ => None,
-        })
-        .collect();
-    let unknown: Vec<&str> = issues
-        .iter()
-        .filter_map(|i| match i {
-            KeyIssue::Unknown(s) => Some(s.as_str()),
-            _ => None,
-        })
-        .collect();
+    let at = |level: Level| -> Vec<&str> {
+        issues
+            .iter()
+            .filter(|(l, _)| *l == level)
+            .map(|(_, text)| text.as_str())
+            .collect()
+    };
+    let (fails, warns, unknown) = (at(Level::Fail), at(Level::Warn), at(Level::Unknown));
     let show = format!("`az resource show --ids {}`", key.id);
     if !fails.is_empty() {
         let mut all = fails.clone();
@@ -632,7 +612,8 @@ fn coverage(
             key.properties
                 .os_type
                 .as_deref()
-                .is_some_and(|t| same_os(t, &planned.os_type))
+                .and_then(canonical_mak_os_type)
+                .is_some_and(|t| Some(t) == canonical_mak_os_type(&planned.os_type))
                 && planned
                     .name
                     .as_deref()
@@ -647,7 +628,7 @@ fn coverage(
         .filter(|key| {
             key_issues(key, ctx.now)
                 .iter()
-                .all(|i| matches!(i, KeyIssue::Warn(w) if w.starts_with("expires")))
+                .all(|i| matches!(i, (Level::Warn, w) if w.starts_with("expires")))
         })
         .collect();
     let covered: u32 = usable
