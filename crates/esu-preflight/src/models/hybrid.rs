@@ -23,7 +23,7 @@ pub struct License {
     #[serde(
         default,
         skip_serializing_if = "Option::is_none",
-        deserialize_with = "lenient"
+        deserialize_with = "lenient_string"
     )]
     pub location: Option<String>,
     /// Tags (string values only; `null` is none).
@@ -34,7 +34,7 @@ pub struct License {
     )]
     pub tags: BTreeMap<String, String>,
     /// `properties`.
-    #[serde(default, deserialize_with = "lenient_default")]
+    #[serde(default, deserialize_with = "lenient_struct_default")]
     pub properties: LicenseProperties,
 }
 
@@ -46,18 +46,18 @@ pub struct LicenseProperties {
     #[serde(
         default,
         skip_serializing_if = "Option::is_none",
-        deserialize_with = "lenient"
+        deserialize_with = "lenient_string"
     )]
     pub license_type: Option<String>,
     /// The directory the license belongs to.
     #[serde(
         default,
         skip_serializing_if = "Option::is_none",
-        deserialize_with = "lenient"
+        deserialize_with = "lenient_string"
     )]
     pub tenant_id: Option<String>,
     /// What the license is.
-    #[serde(default, deserialize_with = "lenient_default")]
+    #[serde(default, deserialize_with = "lenient_struct_default")]
     pub license_details: LicenseDetails,
 }
 
@@ -69,21 +69,21 @@ pub struct LicenseDetails {
     #[serde(
         default,
         skip_serializing_if = "Option::is_none",
-        deserialize_with = "lenient"
+        deserialize_with = "lenient_string"
     )]
     pub state: Option<String>,
     /// The OS licensed: `Windows Server 2012`, `Windows Server 2012 R2`, `Windows Server 2016`.
     #[serde(
         default,
         skip_serializing_if = "Option::is_none",
-        deserialize_with = "lenient"
+        deserialize_with = "lenient_string"
     )]
     pub target: Option<String>,
     /// `Standard` or `Datacenter`.
     #[serde(
         default,
         skip_serializing_if = "Option::is_none",
-        deserialize_with = "lenient"
+        deserialize_with = "lenient_string"
     )]
     pub edition: Option<String>,
     /// `pCore` or `vCore`.
@@ -91,7 +91,7 @@ pub struct LicenseDetails {
         rename = "type",
         default,
         skip_serializing_if = "Option::is_none",
-        deserialize_with = "lenient"
+        deserialize_with = "lenient_string"
     )]
     pub license_type: Option<String>,
     /// Cores on the license (a number, or a number in a string).
@@ -112,7 +112,7 @@ pub struct LicenseDetails {
     #[serde(
         default,
         skip_serializing_if = "Option::is_none",
-        deserialize_with = "lenient"
+        deserialize_with = "lenient_string"
     )]
     pub immutable_id: Option<String>,
     /// Volume Licensing transition entries (`[{programYear, invoiceId}]`); kept as sent.
@@ -144,14 +144,14 @@ pub struct Machine {
     #[serde(
         default,
         skip_serializing_if = "Option::is_none",
-        deserialize_with = "lenient"
+        deserialize_with = "lenient_string"
     )]
     pub location: Option<String>,
     /// `AVS`, `HCI`, `SCVMM`, `VMware`, `AWS`, `GCP`, `EPS`, or none.
     #[serde(
         default,
         skip_serializing_if = "Option::is_none",
-        deserialize_with = "lenient"
+        deserialize_with = "lenient_string"
     )]
     pub kind: Option<String>,
     /// Tags (string values only).
@@ -162,7 +162,7 @@ pub struct Machine {
     )]
     pub tags: BTreeMap<String, String>,
     /// `properties`.
-    #[serde(default, deserialize_with = "lenient_default")]
+    #[serde(default, deserialize_with = "lenient_struct_default")]
     pub properties: MachineProperties,
 }
 
@@ -174,80 +174,80 @@ pub struct MachineProperties {
     #[serde(
         default,
         skip_serializing_if = "Option::is_none",
-        deserialize_with = "lenient"
+        deserialize_with = "lenient_string"
     )]
     pub status: Option<String>,
     /// When `status` last changed (RFC 3339).
     #[serde(
         default,
         skip_serializing_if = "Option::is_none",
-        deserialize_with = "lenient"
+        deserialize_with = "lenient_string"
     )]
     pub last_status_change: Option<String>,
     /// The Connected Machine agent's version, e.g. `1.34.02440.1130`.
     #[serde(
         default,
         skip_serializing_if = "Option::is_none",
-        deserialize_with = "lenient"
+        deserialize_with = "lenient_string"
     )]
     pub agent_version: Option<String>,
     /// `windows` or `linux`.
     #[serde(
         default,
         skip_serializing_if = "Option::is_none",
-        deserialize_with = "lenient"
+        deserialize_with = "lenient_string"
     )]
     pub os_type: Option<String>,
     /// The OS name.
     #[serde(
         default,
         skip_serializing_if = "Option::is_none",
-        deserialize_with = "lenient"
+        deserialize_with = "lenient_string"
     )]
     pub os_name: Option<String>,
     /// e.g. `Windows Server 2012 R2 Datacenter`.
     #[serde(
         default,
         skip_serializing_if = "Option::is_none",
-        deserialize_with = "lenient"
+        deserialize_with = "lenient_string"
     )]
     pub os_sku: Option<String>,
     /// e.g. `6.3.9600.20778`.
     #[serde(
         default,
         skip_serializing_if = "Option::is_none",
-        deserialize_with = "lenient"
+        deserialize_with = "lenient_string"
     )]
     pub os_version: Option<String>,
     /// e.g. `Standard`, `Datacenter`.
     #[serde(
         default,
         skip_serializing_if = "Option::is_none",
-        deserialize_with = "lenient"
+        deserialize_with = "lenient_string"
     )]
     pub os_edition: Option<String>,
     /// The Azure Stack HCI / Azure Local cluster the machine runs on.
     #[serde(
         default,
         skip_serializing_if = "Option::is_none",
-        deserialize_with = "lenient"
+        deserialize_with = "lenient_string"
     )]
     pub parent_cluster_resource_id: Option<String>,
     /// `cloudMetadata`.
     #[serde(
         default,
         skip_serializing_if = "Option::is_none",
-        deserialize_with = "lenient"
+        deserialize_with = "lenient_struct"
     )]
     pub cloud_metadata: Option<CloudMetadata>,
     /// What the agent detected (every value a string in ARM).
-    #[serde(default, deserialize_with = "lenient_default")]
+    #[serde(default, deserialize_with = "lenient_struct_default")]
     pub detected_properties: DetectedProperties,
     /// Licensing, ESU enrollment and Software Assurance.
     #[serde(
         default,
         skip_serializing_if = "Option::is_none",
-        deserialize_with = "lenient"
+        deserialize_with = "lenient_struct"
     )]
     pub license_profile: Option<MachineLicenseProfile>,
 }
@@ -259,7 +259,7 @@ pub struct CloudMetadata {
     #[serde(
         default,
         skip_serializing_if = "Option::is_none",
-        deserialize_with = "lenient"
+        deserialize_with = "lenient_string"
     )]
     pub provider: Option<String>,
 }
@@ -273,21 +273,21 @@ pub struct DetectedProperties {
         rename = "cloudprovider",
         default,
         skip_serializing_if = "Option::is_none",
-        deserialize_with = "lenient"
+        deserialize_with = "lenient_string"
     )]
     pub cloud_provider: Option<String>,
     /// The hardware manufacturer.
     #[serde(
         default,
         skip_serializing_if = "Option::is_none",
-        deserialize_with = "lenient"
+        deserialize_with = "lenient_string"
     )]
     pub manufacturer: Option<String>,
     /// The model, e.g. `Virtual Machine`, `VMware Virtual Platform`, `PowerEdge R740`.
     #[serde(
         default,
         skip_serializing_if = "Option::is_none",
-        deserialize_with = "lenient"
+        deserialize_with = "lenient_string"
     )]
     pub model: Option<String>,
     /// Physical cores (as the agent sees them).
@@ -314,14 +314,14 @@ pub struct MachineLicenseProfile {
     #[serde(
         default,
         skip_serializing_if = "Option::is_none",
-        deserialize_with = "lenient"
+        deserialize_with = "lenient_struct"
     )]
     pub esu_profile: Option<EsuProfile>,
     /// The Software Assurance attestation.
     #[serde(
         default,
         skip_serializing_if = "Option::is_none",
-        deserialize_with = "lenient"
+        deserialize_with = "lenient_struct"
     )]
     pub software_assurance: Option<SoftwareAssurance>,
 }
@@ -347,28 +347,28 @@ pub struct EsuProfile {
     #[serde(
         default,
         skip_serializing_if = "Option::is_none",
-        deserialize_with = "lenient"
+        deserialize_with = "lenient_string"
     )]
     pub license_assignment_state: Option<String>,
     /// The service's own verdict: `Eligible`, `Ineligible`, `Unknown`.
     #[serde(
         default,
         skip_serializing_if = "Option::is_none",
-        deserialize_with = "lenient"
+        deserialize_with = "lenient_string"
     )]
     pub esu_eligibility: Option<String>,
     /// `Active` or `Inactive`.
     #[serde(
         default,
         skip_serializing_if = "Option::is_none",
-        deserialize_with = "lenient"
+        deserialize_with = "lenient_string"
     )]
     pub esu_key_state: Option<String>,
     /// `Standard` or `Datacenter`.
     #[serde(
         default,
         skip_serializing_if = "Option::is_none",
-        deserialize_with = "lenient"
+        deserialize_with = "lenient_string"
     )]
     pub server_type: Option<String>,
     /// The ESU keys delivered to the machine.
@@ -382,7 +382,7 @@ pub struct EsuProfile {
     #[serde(
         default,
         skip_serializing_if = "Option::is_none",
-        deserialize_with = "lenient"
+        deserialize_with = "lenient_string"
     )]
     pub assigned_license_immutable_id: Option<String>,
     /// The linked license's ARM id: a string on the license profile, the `id` of the full
@@ -403,7 +403,7 @@ pub struct EsuKey {
     #[serde(
         default,
         skip_serializing_if = "Option::is_none",
-        deserialize_with = "lenient"
+        deserialize_with = "lenient_string"
     )]
     pub sku: Option<String>,
     /// The key's status: a string in early versions, an integer since 2024-07-10; kept as text.
@@ -426,13 +426,155 @@ impl Machine {
 }
 
 /// A value of type `T`, or `None` when absent, `null` or of another type.
+///
+/// The value's JSON text is captured as it is and decoded on its own (no `serde_json::Value`
+/// tree is built): a fleet's machine lists are decoded at the speed of the JSON parser.
 pub(super) fn lenient<'de, D, T>(deserializer: D) -> Result<Option<T>, D::Error>
 where
     D: Deserializer<'de>,
     T: serde::de::DeserializeOwned,
 {
-    let value = serde_json::Value::deserialize(deserializer)?;
-    Ok(serde_json::from_value(value).ok())
+    let raw = Box::<serde_json::value::RawValue>::deserialize(deserializer)?;
+    Ok(serde_json::from_str(raw.get()).ok())
+}
+
+/// A string, or `None` when absent, `null` or of another type (which is skipped unread).
+pub(super) fn lenient_string<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<String>, D::Error> {
+    deserializer.deserialize_any(Lenient(LenientString))
+}
+
+/// Like [`lenient_string`], with an empty string in place of `None`.
+pub(super) fn string_or_default<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<String, D::Error> {
+    Ok(lenient_string(deserializer)?.unwrap_or_default())
+}
+
+/// An object decoded as `T` in the same pass (no copy of its text), or `None` when absent,
+/// `null` or not an object (which is skipped unread). For types whose every field is itself
+/// lenient, so that an object never fails to decode.
+pub(super) fn lenient_struct<'de, D, T>(deserializer: D) -> Result<Option<T>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    deserializer.deserialize_any(Lenient(LenientStruct(std::marker::PhantomData::<T>)))
+}
+
+/// Like [`lenient_struct`], with the type's default in place of `None`.
+pub(super) fn lenient_struct_default<'de, D, T>(deserializer: D) -> Result<T, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de> + Default,
+{
+    Ok(lenient_struct(deserializer)?.unwrap_or_default())
+}
+
+/// What a lenient visitor accepts: a string, or a map.
+trait Accept<'de> {
+    type Value;
+    fn string(self, text: &str) -> Option<Self::Value>;
+    fn owned_string(self, text: String) -> Option<Self::Value>
+    where
+        Self: Sized,
+    {
+        self.string(&text)
+    }
+    fn map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<Option<Self::Value>, A::Error>;
+    fn expecting() -> &'static str;
+}
+
+struct LenientString;
+
+impl<'de> Accept<'de> for LenientString {
+    type Value = String;
+    fn string(self, text: &str) -> Option<String> {
+        Some(text.to_owned())
+    }
+    fn owned_string(self, text: String) -> Option<String> {
+        Some(text)
+    }
+    fn map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Option<String>, A::Error> {
+        while map
+            .next_entry::<serde::de::IgnoredAny, serde::de::IgnoredAny>()?
+            .is_some()
+        {}
+        Ok(None)
+    }
+    fn expecting() -> &'static str {
+        "a string"
+    }
+}
+
+struct LenientStruct<T>(std::marker::PhantomData<T>);
+
+impl<'de, T: Deserialize<'de>> Accept<'de> for LenientStruct<T> {
+    type Value = T;
+    fn string(self, _: &str) -> Option<T> {
+        None
+    }
+    fn map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<Option<T>, A::Error> {
+        T::deserialize(serde::de::value::MapAccessDeserializer::new(map)).map(Some)
+    }
+    fn expecting() -> &'static str {
+        "an object"
+    }
+}
+
+/// The visitor of [`lenient_string`] and [`lenient_struct`]: anything not accepted is `None`.
+struct Lenient<A>(A);
+
+impl<'de, A: Accept<'de>> serde::de::Visitor<'de> for Lenient<A> {
+    type Value = Option<A::Value>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(A::expecting())
+    }
+    fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
+        Ok(self.0.string(v))
+    }
+    fn visit_string<E>(self, v: String) -> Result<Self::Value, E> {
+        Ok(self.0.owned_string(v))
+    }
+    fn visit_map<M: serde::de::MapAccess<'de>>(self, map: M) -> Result<Self::Value, M::Error> {
+        self.0.map(map)
+    }
+    fn visit_seq<S: serde::de::SeqAccess<'de>>(self, mut seq: S) -> Result<Self::Value, S::Error> {
+        while seq.next_element::<serde::de::IgnoredAny>()?.is_some() {}
+        Ok(None)
+    }
+    fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_i64<E>(self, _: i64) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_u64<E>(self, _: u64) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_i128<E>(self, _: i128) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_u128<E>(self, _: u128) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_bytes<E>(self, _: &[u8]) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_unit<E>(self) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_none<E>(self) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_some<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
+        deserializer.deserialize_any(self)
+    }
 }
 
 /// Like [`lenient`], with the type's default in place of `None`.
@@ -442,12 +584,6 @@ where
     T: serde::de::DeserializeOwned + Default,
 {
     Ok(lenient(deserializer)?.unwrap_or_default())
-}
-
-pub(super) fn string_or_default<'de, D: Deserializer<'de>>(
-    deserializer: D,
-) -> Result<String, D::Error> {
-    lenient_default(deserializer)
 }
 
 /// A count sent as a number or as a string of digits; anything else is `None`.
@@ -510,7 +646,7 @@ pub struct PolicyState {
     #[serde(
         default,
         skip_serializing_if = "Option::is_none",
-        deserialize_with = "lenient"
+        deserialize_with = "lenient_string"
     )]
     pub compliance_state: Option<String>,
     /// Older answers carry only this.
@@ -524,14 +660,14 @@ pub struct PolicyState {
     #[serde(
         default,
         skip_serializing_if = "Option::is_none",
-        deserialize_with = "lenient"
+        deserialize_with = "lenient_string"
     )]
     pub policy_assignment_id: Option<String>,
     /// When it was evaluated (RFC 3339).
     #[serde(
         default,
         skip_serializing_if = "Option::is_none",
-        deserialize_with = "lenient"
+        deserialize_with = "lenient_string"
     )]
     pub timestamp: Option<String>,
 }
@@ -583,26 +719,51 @@ impl<T: Serialize> Serialize for Item<T> {
 
 impl<'de, T: serde::de::DeserializeOwned> Deserialize<'de> for Item<T> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let value = serde_json::Value::deserialize(deserializer)?;
-        let id = value
-            .get("id")
-            .and_then(|id| id.as_str())
-            .unwrap_or_default()
-            .to_owned();
-        if let Some(error) = value.get(INVALID_KEY).and_then(|e| e.as_str()) {
-            return Ok(Item::Invalid {
+        // The item's JSON text, decoded on its own: one bad item never breaks the list, and
+        // no `serde_json::Value` tree is built for the good ones.
+        let raw = Box::<serde_json::value::RawValue>::deserialize(deserializer)?;
+        let text = raw.get();
+        /// What marks an invalid item in a snapshot file, and the id of any item.
+        #[derive(Deserialize)]
+        struct Marker {
+            #[serde(default, deserialize_with = "lenient_string")]
+            id: Option<String>,
+            #[serde(
+                rename = "esu_preflight_invalid",
+                default,
+                deserialize_with = "lenient_string"
+            )]
+            invalid: Option<String>,
+        }
+        let marker = || serde_json::from_str::<Marker>(text).ok();
+        if text.contains(INVALID_KEY)
+            && let Some(Marker {
                 id,
-                error: error.to_owned(),
+                invalid: Some(error),
+            }) = marker()
+        {
+            return Ok(Item::Invalid {
+                id: id.unwrap_or_default(),
+                error,
             });
         }
-        Ok(match serde_json::from_value(value) {
+        Ok(match serde_json::from_str(text) {
             Ok(item) => Item::Read(item),
             Err(error) => Item::Invalid {
-                id,
-                error: error.to_string(),
+                id: marker().and_then(|m| m.id).unwrap_or_default(),
+                error: without_position(&error),
             },
         })
     }
+}
+
+/// A decoding error in words, without serde_json's "at line L column C" (the position within
+/// one item's text means nothing to a reader).
+fn without_position(error: &serde_json::Error) -> String {
+    let text = error.to_string();
+    let suffix = format!(" at line {} column {}", error.line(), error.column());
+    text.strip_suffix(&suffix)
+        .map_or_else(|| text.clone(), str::to_owned)
 }
 
 impl<T> Item<T> {
