@@ -41,6 +41,11 @@ pub struct FleetSpec {
     pub resource_groups: usize,
     /// The management group above every subscription.
     pub management_group: String,
+    /// Entries per page of the management group's descendants.
+    pub descendants_page_size: usize,
+    /// Subscriptions (by index) listed below the management group that the caller may not read:
+    /// ARM answers 403 `AuthorizationFailed` for everything in them.
+    pub unreadable: Vec<usize>,
 }
 
 impl FleetSpec {
@@ -54,6 +59,8 @@ impl FleetSpec {
             page_size: 1_000,
             resource_groups: 10,
             management_group: "mg-esu-fleet".to_owned(),
+            descendants_page_size: 100,
+            unreadable: Vec::new(),
         }
     }
 
@@ -213,14 +220,30 @@ impl FleetMock {
                 })
             })
             .collect();
-        put(
-            format!(
-                "/providers/Microsoft.Management/managementGroups/{}/descendants",
-                spec.management_group
-            ),
-            0,
-            &json!({ "value": descendants, "nextLink": null }),
+        let route = format!(
+            "/providers/Microsoft.Management/managementGroups/{}/descendants",
+            spec.management_group
         );
+        let pages = descendants
+            .len()
+            .div_ceil(spec.descendants_page_size.max(1))
+            .max(1);
+        let mut chunks = descendants.chunks(spec.descendants_page_size.max(1));
+        for page in 0..pages {
+            let items = chunks.next().map(<[Value]>::to_vec).unwrap_or_default();
+            let next = (page + 1 < pages).then(|| {
+                format!(
+                    "{uri}{route}?api-version={}&%24skiptoken={}",
+                    api_version::MANAGEMENT_GROUPS,
+                    page + 1
+                )
+            });
+            put(
+                route.clone(),
+                page,
+                &json!({ "value": items, "nextLink": next }),
+            );
+        }
         for sub in &ids {
             put(
                 format!("/subscriptions/{sub}"),
@@ -259,6 +282,24 @@ impl FleetMock {
                 }
                 put(route.clone(), page, &body);
             }
+        }
+        for index in &spec.unreadable {
+            let sub = FleetSpec::subscription_id(*index);
+            mock.mount(
+                Mock::given(wiremock::matchers::path_regex(format!(
+                    r"(?i)^/subscriptions/{sub}(/.*)?$"
+                )))
+                .and(Authorized)
+                .respond_with(ResponseTemplate::new(403).set_delay(delay).set_body_json(
+                    crate::authorization_failed(
+                        "Microsoft.Resources/subscriptions/read",
+                        &format!("/subscriptions/{sub}"),
+                    ),
+                ))
+                .with_priority(1)
+                .named(format!("{sub} is not readable")),
+            )
+            .await;
         }
         let paths: Vec<String> = bodies.keys().map(|(path, _)| path.clone()).collect();
         let answers = FleetAnswers {
@@ -299,13 +340,27 @@ impl FleetMock {
     /// The pages a reader of the whole fleet pulls, as URLs: the management group's
     /// descendants, then per subscription its license list and each page of its machine list
     /// in order — what [`FleetMock::bare_fetch`] fetches.
-    pub fn page_urls(&self) -> (String, Vec<Vec<String>>) {
+    pub fn page_urls(&self) -> (Vec<String>, Vec<Vec<String>>) {
         let uri = self.mock.uri();
-        let descendants = format!(
+        let route = format!(
             "{uri}/providers/Microsoft.Management/managementGroups/{}/descendants?api-version={}",
             self.spec.management_group,
             api_version::MANAGEMENT_GROUPS
         );
+        let pages = self
+            .spec
+            .subscriptions
+            .div_ceil(self.spec.descendants_page_size.max(1))
+            .max(1);
+        let descendants = (0..pages)
+            .map(|page| {
+                if page == 0 {
+                    route.clone()
+                } else {
+                    format!("{route}&%24skiptoken={page}")
+                }
+            })
+            .collect();
         let per_subscription = self
             .spec
             .subscription_ids()
@@ -359,7 +414,10 @@ impl FleetMock {
                 response.bytes().await.expect("the body arrives").len() as u64
             }
         };
-        let mut bytes = get(descendants).await;
+        let mut bytes = 0;
+        for url in descendants {
+            bytes += get(url).await;
+        }
         let chains = subscriptions.into_iter().map(|urls| {
             let get = &get;
             async move {

@@ -640,9 +640,8 @@ async fn snapshot(args: args::SnapshotArgs) -> Result<u8> {
         Err(error) => return Err(error),
     };
     let target = (!to_stdout).then_some(args.output_file.as_path());
-    write_output(target, |out, _| {
-        out.write_all(snapshot.to_json_pretty().as_bytes())
-    })?;
+    // Written as it serialises (into a buffered file): no second copy of a fleet's snapshot.
+    write_output(target, |out, _| snapshot.write_json_pretty(out))?;
     if !to_stdout && progress_allowed() {
         eprintln!(
             "wrote a snapshot of {} subscription(s) to {}",

@@ -7,7 +7,11 @@
 use serde::{Deserialize, Serialize};
 
 /// A fact read from Azure, or why it could not be read.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+///
+/// In JSON: `{"status": "available", "value": …}` or `{"status": "unavailable", "reason": …}`.
+/// Read without buffering the value when `status` comes first (as written): a snapshot's lists
+/// of thousands of machines are decoded in one pass.
+#[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "status", rename_all = "snake_case")]
 pub enum Fact<T> {
     /// The fact was read.
@@ -44,6 +48,90 @@ impl<T> Fact<T> {
         match self {
             Self::Available { value } => Ok(value),
             Self::Unavailable { reason } => Err(reason),
+        }
+    }
+}
+
+impl<'de, T: serde::de::DeserializeOwned> Deserialize<'de> for Fact<T> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_map(FactVisitor(std::marker::PhantomData))
+    }
+}
+
+/// The variants' names, as written in `status`.
+const FACT_VARIANTS: &[&str] = &["available", "unavailable"];
+
+struct FactVisitor<T>(std::marker::PhantomData<T>);
+
+impl<'de, T: serde::de::DeserializeOwned> serde::de::Visitor<'de> for FactVisitor<T> {
+    type Value = Fact<T>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // What serde's derive says for such an enum: `serde_text` turns it into words.
+        f.write_str("internally tagged enum")
+    }
+
+    fn visit_map<M: serde::de::MapAccess<'de>>(self, mut map: M) -> Result<Fact<T>, M::Error> {
+        use serde::de::Error;
+        #[derive(Clone, Copy, PartialEq)]
+        enum Status {
+            Available,
+            Unavailable,
+        }
+        let mut status = None;
+        let mut value: Option<T> = None;
+        let mut reason: Option<Unavailable> = None;
+        // A value or reason met before `status`, kept as JSON until the status is known.
+        let mut early_value: Option<serde_json::Value> = None;
+        let mut early_reason: Option<serde_json::Value> = None;
+        while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+            match key.as_ref() {
+                "status" => {
+                    let text = map.next_value::<std::borrow::Cow<'de, str>>()?;
+                    status = Some(match text.as_ref() {
+                        "available" => Status::Available,
+                        "unavailable" => Status::Unavailable,
+                        other => return Err(M::Error::unknown_variant(other, FACT_VARIANTS)),
+                    });
+                }
+                "value" => match status {
+                    Some(Status::Available) => value = Some(map.next_value()?),
+                    Some(Status::Unavailable) => {
+                        map.next_value::<serde::de::IgnoredAny>()?;
+                    }
+                    None => early_value = Some(map.next_value()?),
+                },
+                "reason" => match status {
+                    Some(Status::Unavailable) => reason = Some(map.next_value()?),
+                    Some(Status::Available) => {
+                        map.next_value::<serde::de::IgnoredAny>()?;
+                    }
+                    None => early_reason = Some(map.next_value()?),
+                },
+                _ => {
+                    map.next_value::<serde::de::IgnoredAny>()?;
+                }
+            }
+        }
+        let Some(status) = status else {
+            return Err(M::Error::missing_field("status"));
+        };
+        match (status, early_value, early_reason) {
+            (Status::Available, Some(json), _) => {
+                value = Some(T::deserialize(json).map_err(M::Error::custom)?);
+            }
+            (Status::Unavailable, _, Some(json)) => {
+                reason = Some(Unavailable::deserialize(json).map_err(M::Error::custom)?);
+            }
+            _ => {}
+        }
+        match status {
+            Status::Available => value
+                .map(|value| Fact::Available { value })
+                .ok_or_else(|| M::Error::missing_field("value")),
+            Status::Unavailable => reason
+                .map(|reason| Fact::Unavailable { reason })
+                .ok_or_else(|| M::Error::missing_field("reason")),
         }
     }
 }
@@ -102,4 +190,74 @@ pub enum UnavailableKind {
     /// Anything else, including kinds written by a newer version.
     #[serde(other)]
     Other,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn read(text: &str) -> Result<Fact<Vec<u32>>, String> {
+        serde_json::from_str(text).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn facts_read_in_either_key_order() {
+        let available = Fact::Available { value: vec![1, 2] };
+        assert_eq!(
+            read(r#"{"status":"available","value":[1,2]}"#),
+            Ok(available.clone())
+        );
+        assert_eq!(
+            read(r#"{"value":[1,2],"status":"available"}"#),
+            Ok(available.clone())
+        );
+        assert_eq!(
+            read(r#"{"status":"available","extra":{"x":[1]},"reason":null,"value":[1,2]}"#),
+            Ok(available)
+        );
+        let reason = r#"{"kind":"forbidden","message":"no"}"#;
+        for text in [
+            format!(r#"{{"status":"unavailable","reason":{reason}}}"#),
+            format!(r#"{{"reason":{reason},"value":"ignored","status":"unavailable"}}"#),
+        ] {
+            let fact = read(&text).unwrap();
+            assert_eq!(fact.unavailable().map(|r| r.message.as_str()), Some("no"));
+        }
+        // Through a serde_json::Value too (the buffered path of other containers).
+        let value = serde_json::json!({ "value": [3], "status": "available" });
+        assert_eq!(
+            serde_json::from_value::<Fact<Vec<u32>>>(value).unwrap(),
+            Fact::Available { value: vec![3] }
+        );
+    }
+
+    #[test]
+    fn bad_facts_say_what_is_wrong() {
+        assert!(
+            read(r#"{"value":[1]}"#)
+                .unwrap_err()
+                .contains("missing field `status`")
+        );
+        assert!(
+            read(r#"{"status":"available"}"#)
+                .unwrap_err()
+                .contains("missing field `value`")
+        );
+        assert!(
+            read(r#"{"status":"unavailable"}"#)
+                .unwrap_err()
+                .contains("missing field `reason`")
+        );
+        assert!(
+            read(r#"{"status":"maybe","value":[1]}"#)
+                .unwrap_err()
+                .contains("unknown variant `maybe`")
+        );
+        assert!(
+            read(r#"{"status":"available","value":"x"}"#)
+                .unwrap_err()
+                .contains("invalid type")
+        );
+        assert!(read("[]").unwrap_err().contains("internally tagged enum"));
+    }
 }

@@ -462,6 +462,10 @@ async fn gather_subscription(run: &Run, sub: &str) -> Result<SubscriptionSnapsho
         policy_restrictions(run, sub),
         management_groups(run, sub),
     );
+    // Nobody else reads this subscription's lists: out of the table, so that each becomes its
+    // fact without a copy (a fleet's machines are held once, not twice).
+    reads.release(&catalog::licenses(sub).key());
+    reads.release(&catalog::machines(sub).key());
     let (licenses, machines, patch_states, mak_keys) = match estate {
         Some((licenses, machines, states, mak_keys)) => (
             Some(fact(licenses)?),
@@ -1142,6 +1146,15 @@ impl Reads {
                 }),
             Err(error) => Err(error.clone()),
         }
+    }
+
+    /// Forgets the answer for `key` (a later read sends the request again): for answers only
+    /// one task reads, so that the last holder owns it.
+    fn release(&self, key: &str) {
+        self.table
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(key);
     }
 
     async fn get<T: DeserializeOwned + Send + Sync + 'static>(

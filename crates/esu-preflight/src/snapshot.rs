@@ -536,6 +536,27 @@ impl Snapshot {
         Ok(snapshot)
     }
 
+    /// Writes the snapshot as pretty-printed JSON, ending with a newline, as it serialises (no
+    /// second copy of a large snapshot in memory). Buffer `out` if it is a file.
+    ///
+    /// ```
+    /// let snapshot = esu_preflight::snapshot::Snapshot::new(
+    ///     esu_preflight::snapshot::Scope::subscriptions(["00000000-0000-0000-0000-000000000000"]),
+    /// );
+    /// let mut out = Vec::new();
+    /// snapshot.write_json_pretty(&mut out)?;
+    /// assert_eq!(out, snapshot.to_json_pretty().into_bytes());
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// What writing to `out` fails with.
+    pub fn write_json_pretty(&self, mut out: impl std::io::Write) -> std::io::Result<()> {
+        serde_json::to_writer_pretty(&mut out, self).map_err(std::io::Error::from)?;
+        out.write_all(b"\n")
+    }
+
     /// The snapshot as pretty-printed JSON, ending with a newline.
     pub fn to_json_pretty(&self) -> String {
         let mut text = serde_json::to_string_pretty(self)
@@ -646,7 +667,7 @@ mod tests {
             ),
             (
                 MINIMAL_V1.replace("{ \"status\": \"available\", \"value\": [] }", "[]"),
-                "subscriptions[0].providers: missing field \"status\" (expected a fact: {\"status\": \"available\"",
+                "subscriptions[0].providers: expected a fact: {\"status\": \"available\"",
             ),
             (
                 MINIMAL_V1.replace("\"scope\": { \"subscriptions\": [\"s\"] },", ""),
