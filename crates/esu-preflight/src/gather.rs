@@ -409,20 +409,42 @@ async fn gather_subscription(run: &Run, sub: &str) -> Result<SubscriptionSnapsho
         .iter()
         .filter_map(|p| p.patch_policy.map(|policy| policy.definition))
         .collect();
+    // The resource groups of licenses and candidate machines, named page by page as the lists
+    // arrive, so that their reads start while the rest of a long machine list is still coming.
+    let (found, discovered) = tokio::sync::mpsc::unbounded_channel::<String>();
     // The licenses, machines and patch-policy states, unless only the subscription's own facts
-    // are wanted.
-    let estate = async {
+    // are wanted. (The block owns the senders: the channel closes when the lists are read.)
+    let policies = &patch_policies;
+    let estate = async move {
         if !run.read_estate {
             return None;
         }
         let patch_states = futures::future::join_all(
-            patch_policies
+            policies
                 .iter()
                 .map(|definition| reads.list(catalog::policy_definition_states(sub, definition))),
         );
+        let discover = run.plan.licenses.is_empty();
+        let license_groups = found.clone();
+        let mut on_licenses = move |page: &[Item<License>]| {
+            if discover {
+                let ids = page.iter().filter_map(Item::read).map(|l| l.id.as_str());
+                announce_groups(run, &license_groups, ids);
+            }
+        };
+        let mut on_machines = move |page: &[Item<Machine>]| {
+            if discover {
+                let ids = page
+                    .iter()
+                    .filter_map(Item::read)
+                    .filter(|m| is_candidate(m))
+                    .map(|m| m.id.as_str());
+                announce_groups(run, &found, ids);
+            }
+        };
         Some(futures::join!(
-            reads.list(catalog::licenses(sub)),
-            reads.list(catalog::machines(sub)),
+            reads.list_pages(catalog::licenses(sub), &mut on_licenses),
+            reads.list_pages(catalog::machines(sub), &mut on_machines),
             patch_states,
             reads.list(catalog::multiple_activation_keys(sub)),
         ))
@@ -434,7 +456,7 @@ async fn gather_subscription(run: &Run, sub: &str) -> Result<SubscriptionSnapsho
             Ok(ScopeAuthorization::default())
         }
     };
-    let later_groups = later_groups(run, sub, &known);
+    let later_groups = later_groups(run, sub, &known, discovered);
     let validations = futures::future::join_all(
         run.planned_in(sub)
             .map(|license| validate(run, sub, license)),
@@ -530,17 +552,64 @@ async fn gather_resource_group(
     })
 }
 
+/// Sends the resource group of each id (within `--resource-group`) to `found`.
+fn announce_groups<'a>(
+    run: &Run,
+    found: &tokio::sync::mpsc::UnboundedSender<String>,
+    ids: impl Iterator<Item = &'a str>,
+) {
+    for id in ids {
+        if let Some((_, rg)) = id_parts(id)
+            && run.group_in_scope(rg)
+        {
+            // The receiver is gone only when nobody wants the groups (a plan names them).
+            let _ = found.send(rg.to_owned());
+        }
+    }
+}
+
 /// Without a plan, the resource groups that are only known once licenses and machines are read:
 /// those holding ESU licenses, and those of Windows Server 2012/2012 R2/2016 Arc machines with
 /// no license linked (within `--resource-group`), besides `known`; each read like the others.
+///
+/// Each group's reads start as soon as a page of the lists names it (`discovered`); the groups
+/// kept, and their order, are those of the whole lists (licenses first, then machines, in list
+/// order), so the snapshot is the same whatever order the pages came in.
 async fn later_groups(
     run: &Run,
     sub: &str,
     known: &[String],
+    mut discovered: tokio::sync::mpsc::UnboundedReceiver<String>,
 ) -> Result<Vec<ResourceGroupSnapshot>, ArmError> {
     if !run.read_estate || !run.plan.licenses.is_empty() {
         return Ok(Vec::new());
     }
+    use futures::StreamExt;
+    let mut started: Vec<String> = known.to_vec();
+    let mut reading = futures::stream::FuturesUnordered::new();
+    let mut read: HashMap<String, Result<ResourceGroupSnapshot, ArmError>> = HashMap::new();
+    let mut open = true;
+    loop {
+        tokio::select! {
+            name = discovered.recv(), if open => match name {
+                Some(name) => {
+                    if !started.iter().any(|g| g.eq_ignore_ascii_case(&name)) {
+                        started.push(name.clone());
+                        reading.push(async move {
+                            let group = gather_resource_group(run, sub, &name).await;
+                            (name, group)
+                        });
+                    }
+                }
+                None => open = false,
+            },
+            Some((name, group)) = reading.next(), if !reading.is_empty() => {
+                read.insert(name.to_ascii_lowercase(), group);
+            }
+            else => break,
+        }
+    }
+    // The lists are in now (the senders are dropped once both are read).
     let (licenses, machines) = futures::join!(
         run.reads.list(catalog::licenses(sub)),
         run.reads.list(catalog::machines(sub)),
@@ -566,14 +635,17 @@ async fn later_groups(
             push_group(&mut groups, rg);
         }
     }
-    futures::future::join_all(
-        groups[known.len()..]
-            .iter()
-            .map(|name| gather_resource_group(run, sub, name)),
-    )
-    .await
-    .into_iter()
-    .collect()
+    let mut out = Vec::with_capacity(groups.len() - known.len());
+    for name in &groups[known.len()..] {
+        // A group no page announced (the lists were read by someone without the hook) is read
+        // now.
+        let group = match read.remove(&name.to_ascii_lowercase()) {
+            Some(group) => group,
+            None => gather_resource_group(run, sub, name).await,
+        };
+        out.push(group?);
+    }
+    Ok(out)
 }
 
 /// Whether a machine may want an ESU license: an eligible release of a program, no license
@@ -1185,6 +1257,21 @@ impl Reads {
         let key = list.key();
         self.read(key, |client| async move { client.fetch_all(&list).await })
             .await
+    }
+
+    /// Like [`Reads::list`], calling `on_page` with each page as it is decoded — when this call
+    /// is the one that fetches the list (a list already read, or being read by another caller,
+    /// calls nothing).
+    async fn list_pages<T: DeserializeOwned + Send + Sync + 'static>(
+        &self,
+        list: ArmList<T>,
+        on_page: &mut (dyn FnMut(&[T]) + Send),
+    ) -> Result<Arc<Vec<T>>, ArmError> {
+        let key = list.key();
+        self.read(key, |client| async move {
+            client.fetch_all_pages(&list, on_page).await
+        })
+        .await
     }
 }
 

@@ -367,14 +367,29 @@ impl ArmClient {
     /// truncated without a `$skipToken` to continue is [`ArmError::IncompleteResults`] — never
     /// a silent partial list.
     pub async fn fetch_all<T: DeserializeOwned>(&self, list: &ArmList<T>) -> Result<Vec<T>> {
+        self.fetch_all_pages(list, &mut |_: &[T]| {}).await
+    }
+
+    /// Like [`ArmClient::fetch_all`], calling `on_page` with the items of each page as soon as
+    /// it is decoded (before the next page is asked for), so that work on a long list can start
+    /// while the rest of it arrives. The items are also in the returned list.
+    ///
+    /// # Errors
+    ///
+    /// Those of [`ArmClient::fetch_all`]; pages already handed to `on_page` stay handed.
+    pub async fn fetch_all_pages<T: DeserializeOwned>(
+        &self,
+        list: &ArmList<T>,
+        on_page: &mut (dyn FnMut(&[T]) + Send),
+    ) -> Result<Vec<T>> {
         let op = self.operation();
         self.bounded(&op, async {
             let url = self.request_url(list.path(), list.query(), list.api_version())?;
             let method = method_of(list.method());
             match list.paging() {
-                Paging::SkipToken => self.skip_token_pages(&op, url, list.body()).await,
+                Paging::SkipToken => self.skip_token_pages(&op, url, list.body(), on_page).await,
                 Paging::NextLink | Paging::ODataNextLink => {
-                    self.link_pages(&op, method, url, list.body(), list.api_version())
+                    self.link_pages(&op, method, url, list.body(), list.api_version(), on_page)
                         .await
                 }
             }
@@ -411,7 +426,7 @@ impl ArmClient {
         let op = self.operation();
         self.bounded(&op, async {
             let url = self.url(path, api_version)?;
-            self.link_pages(&op, Method::Get, url, None, api_version)
+            self.link_pages(&op, Method::Get, url, None, api_version, &mut |_: &[T]| {})
                 .await
         })
         .await
@@ -465,6 +480,7 @@ impl ArmClient {
         mut url: Url,
         body: Option<&serde_json::Value>,
         api_version: &str,
+        on_page: &mut (dyn FnMut(&[T]) + Send),
     ) -> Result<Vec<T>> {
         let mut seen = HashSet::new();
         let mut items = Vec::new();
@@ -479,6 +495,8 @@ impl ArmClient {
             let (request, status, bytes) = self.send(op, method, url, body).await?;
             pages += 1;
             let page: Page<T> = decode(&request, status, &bytes)?;
+            drop(bytes);
+            on_page(&page.value);
             items.extend(page.value);
             let Some(link) = page
                 .next_link
@@ -501,6 +519,7 @@ impl ArmClient {
         op: &Arc<Operation>,
         url: Url,
         body: Option<&serde_json::Value>,
+        on_page: &mut (dyn FnMut(&[T]) + Send),
     ) -> Result<Vec<T>> {
         let mut body = body.cloned().unwrap_or_else(|| serde_json::json!({}));
         let mut seen = HashSet::new();
@@ -517,6 +536,8 @@ impl ArmClient {
                 .await?;
             pages += 1;
             let page: GraphPage<T> = decode(&request, status, &bytes)?;
+            drop(bytes);
+            on_page(&page.data);
             items.extend(page.data);
             let token = page.skip_token.filter(|t| !t.trim().is_empty());
             let Some(token) = token else {
