@@ -50,6 +50,10 @@ use std::future::Future;
 use std::sync::{Arc, Mutex};
 use tokio::sync::OnceCell;
 
+mod inventory;
+
+pub use inventory::{Estimate, EstimateInput, Inventory, InventoryCounts, estimate};
+
 /// The api-versions gather uses: those of the [request catalogue](crate::arm::catalog).
 pub use crate::arm::catalog::api_version;
 
@@ -95,6 +99,11 @@ pub struct GatherOptions {
     /// resource groups in scope), not its licenses, machines, patch-policy states, access and
     /// policy facts and dry runs: what `fix providers` needs.
     pub subscription_facts_only: bool,
+    /// How machines and licenses are read: ARM lists, Resource Graph, or (default) whichever
+    /// is estimated sooner. The snapshot's `inventory` says which and why.
+    pub inventory: Inventory,
+    /// The client's concurrency (requests in flight), for that estimate; 0 means the default, 16.
+    pub concurrency: usize,
 }
 
 impl std::fmt::Debug for GatherOptions {
@@ -103,6 +112,8 @@ impl std::fmt::Debug for GatherOptions {
             .field("on_progress", &self.on_progress.is_some())
             .field("planned_licenses", &self.plan.licenses.len())
             .field("subscription_facts_only", &self.subscription_facts_only)
+            .field("inventory", &self.inventory)
+            .field("concurrency", &self.concurrency)
             .finish()
     }
 }
@@ -189,8 +200,37 @@ pub async fn gather_with(
     let client = &client;
     let reads = Arc::new(Reads::new(client.clone()));
     // The caller comes from the token the first request needs anyway: no request of its own.
-    let (scope, caller) = futures::join!(resolve_scope(&reads, scope), client.caller());
+    // The inventory's count query (when the choice needs it) goes out at the same time.
+    let read_estate = !options.subscription_facts_only;
+    let count = async {
+        if read_estate && inventory::wants_count(options.inventory, scope) {
+            Some(inventory::count(client, scope).await)
+        } else {
+            None
+        }
+    };
+    let (scope, caller, counted) =
+        futures::join!(resolve_scope(&reads, scope), client.caller(), count);
     let scope = scope?;
+    if let Some(Err(error)) = &counted
+        && error.is_fatal()
+    {
+        return Err(error.clone().into());
+    }
+    let inventory = if read_estate {
+        inventory::Plan::choose(
+            options.inventory,
+            &scope.subscriptions,
+            counted,
+            if options.concurrency == 0 {
+                16
+            } else {
+                options.concurrency
+            },
+        )
+    } else {
+        inventory::Plan::none()
+    };
     let caller = match caller {
         Ok(caller) => caller,
         Err(error) if error.is_fatal() => return Err(error.into()),
@@ -219,7 +259,8 @@ pub async fn gather_with(
         subscriptions: scope.subscriptions.clone(),
         scope_groups: scope.resource_groups.clone(),
         plan: options.plan.clone(),
-        read_estate: !options.subscription_facts_only,
+        read_estate,
+        inventory,
     });
     let done = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let tasks: Vec<_> = scope
@@ -250,6 +291,9 @@ pub async fn gather_with(
     snapshot.subscriptions = subscriptions;
     snapshot.tenant = run.tenant.take();
     snapshot.caller = caller;
+    if read_estate {
+        snapshot.inventory = Some(run.inventory.note());
+    }
     Ok(snapshot)
 }
 
@@ -326,6 +370,8 @@ struct Run {
     /// Licenses, machines, patch states, access and policy facts, dry runs: all but the
     /// subscription's own facts (`fix providers` needs only those).
     read_estate: bool,
+    /// How machines and licenses are read.
+    inventory: inventory::Plan,
 }
 
 impl Run {
@@ -421,8 +467,8 @@ async fn gather_subscription(run: &Run, sub: &str) -> Result<SubscriptionSnapsho
                 .map(|definition| reads.list(catalog::policy_definition_states(sub, definition))),
         );
         Some(futures::join!(
-            reads.list(catalog::licenses(sub)),
-            reads.list(catalog::machines(sub)),
+            inventory::licenses(run, sub),
+            inventory::machines(run, sub),
             patch_states,
             reads.list(catalog::multiple_activation_keys(sub)),
         ))
@@ -537,10 +583,8 @@ async fn later_groups(
     if !run.read_estate || !run.plan.licenses.is_empty() {
         return Ok(Vec::new());
     }
-    let (licenses, machines) = futures::join!(
-        run.reads.list(catalog::licenses(sub)),
-        run.reads.list(catalog::machines(sub)),
-    );
+    let (licenses, machines) =
+        futures::join!(inventory::licenses(run, sub), inventory::machines(run, sub),);
     let licenses = readable(licenses)?;
     let machines = readable(machines)?;
     let mut groups: Vec<String> = known.to_vec();
@@ -855,7 +899,7 @@ async fn policy_restrictions(
     let links = run.planned_links_in(sub);
     let links = try_all(links.into_iter().map(|(license, machine_id)| async move {
         let license_id = license.resource_id(&run.default_subscription);
-        let machines = readable(run.reads.list(catalog::machines(sub)).await)?;
+        let machines = readable(inventory::machines(run, sub).await)?;
         let location = machines.as_ref().and_then(|machines| {
             machines
                 .iter()
