@@ -27,6 +27,8 @@ use wiremock::{Mock, MockBuilder, MockServer, Request, Respond, ResponseTemplate
 
 pub use wiremock;
 
+pub mod graph;
+
 /// The bearer token every mock route expects (pass it with `--credential access-token`).
 pub const TOKEN: &str = "esu-preflight-test-token-4c1b2e";
 
@@ -683,13 +685,17 @@ impl ArmMock {
         self.server.received_requests().await.unwrap_or_default()
     }
 
-    /// How many times each `METHOD URL` was requested (retries included), sorted by URL.
+    /// How many times each `METHOD URL` (and body, for a request with one: Resource Graph
+    /// queries share one URL) was requested (retries included), sorted by URL.
     pub async fn requests_per_url(&self) -> std::collections::BTreeMap<String, usize> {
         let mut counts = std::collections::BTreeMap::new();
         for request in self.received().await {
-            *counts
-                .entry(format!("{} {}", request.method, request.url))
-                .or_default() += 1;
+            let mut key = format!("{} {}", request.method, request.url);
+            if !request.body.is_empty() {
+                key.push(' ');
+                key.push_str(&String::from_utf8_lossy(&request.body));
+            }
+            *counts.entry(key).or_default() += 1;
         }
         counts
     }
@@ -1348,6 +1354,9 @@ impl ArmMock {
         self.mount(
             self.route("POST", "/providers/Microsoft.ResourceGraph/resources")
                 .and(query_param("api-version", RESOURCE_GRAPH_API))
+                .and(wiremock::matchers::body_string_contains(
+                    "managementGroupAncestorsChain",
+                ))
                 .respond_with(self.json(
                     200,
                     json!({

@@ -299,6 +299,8 @@ pub(super) struct Plan {
     note: InventoryNote,
     /// Why batches left Resource Graph for ARM lists (batch index, reason).
     fallbacks: Mutex<Vec<(usize, String)>>,
+    /// Why facts read through Resource Graph are unavailable (under `--inventory graph`).
+    incomplete: Mutex<Vec<String>>,
 }
 
 impl Plan {
@@ -320,6 +322,7 @@ impl Plan {
                 reason,
             },
             fallbacks: Mutex::new(Vec::new()),
+            incomplete: Mutex::new(Vec::new()),
         }
     }
 
@@ -342,6 +345,7 @@ impl Plan {
                 reason,
             },
             fallbacks: Mutex::new(Vec::new()),
+            incomplete: Mutex::new(Vec::new()),
         }
     }
 
@@ -396,6 +400,16 @@ impl Plan {
 
     /// What the snapshot records: the choice, or why Resource Graph was left.
     pub(super) fn note(&self) -> InventoryNote {
+        let mut note = self.fallback_note();
+        let incomplete = self.incomplete.lock().unwrap_or_else(|e| e.into_inner());
+        for reason in incomplete.iter() {
+            note.reason
+                .push_str(&format!("; {reason}: those facts are unavailable"));
+        }
+        note
+    }
+
+    fn fallback_note(&self) -> InventoryNote {
         let fallbacks = self.fallbacks.lock().unwrap_or_else(|e| e.into_inner());
         if fallbacks.is_empty() {
             return self.note.clone();
@@ -551,6 +565,11 @@ where
         Err(error @ ArmError::IncompleteResults { .. })
             if plan.mode == Inventory::ResourceGraph =>
         {
+            let reason = format!("Resource Graph {}", refusal(&error, what));
+            let mut incomplete = plan.incomplete.lock().unwrap_or_else(|e| e.into_inner());
+            if !incomplete.contains(&reason) {
+                incomplete.push(reason);
+            }
             Err(error)
         }
         Err(error) => {
