@@ -289,11 +289,34 @@ pub(super) fn wants_count(mode: Inventory, scope: &Scope) -> bool {
         && (!scope.management_groups.is_empty() || scope.subscriptions.len() > 1)
 }
 
+/// One batch of subscriptions read through Resource Graph, and its queries with their keys.
+struct Batch {
+    subscriptions: Arc<[String]>,
+    machines: Arc<Query<Machine>>,
+    licenses: Arc<Query<License>>,
+}
+
+/// A Resource Graph query and its key in the read table.
+struct Query<T> {
+    key: String,
+    list: ArmList<GraphRow<T>>,
+}
+
+impl<T> Query<T> {
+    fn new(list: ArmList<GraphRow<T>>) -> Arc<Self> {
+        Arc::new(Query {
+            key: list.key(),
+            list,
+        })
+    }
+}
+
 /// The run's way of reading the inventory.
 pub(super) struct Plan {
     mode: Inventory,
-    /// The batches read through Resource Graph (none: ARM lists for all).
-    batches: Vec<Arc<[String]>>,
+    /// The batches read through Resource Graph (none: ARM lists for all), each with its
+    /// queries (built once: a batch's body names up to 1,000 subscriptions).
+    batches: Vec<Batch>,
     /// Each subscription's batch.
     batch_of: HashMap<String, usize>,
     note: InventoryNote,
@@ -327,14 +350,23 @@ impl Plan {
     }
 
     fn graph(mode: Inventory, subscriptions: &[String], reason: String) -> Self {
-        let batches: Vec<Arc<[String]>> = subscriptions
+        let batches: Vec<Batch> = subscriptions
             .chunks(catalog::RESOURCE_GRAPH_MAX_SUBSCRIPTIONS)
-            .map(Arc::from)
+            .map(|subs| Batch {
+                subscriptions: Arc::from(subs),
+                machines: Query::new(catalog::graph_machines(subs)),
+                licenses: Query::new(catalog::graph_licenses(subs)),
+            })
             .collect();
         let batch_of = batches
             .iter()
             .enumerate()
-            .flat_map(|(i, batch)| batch.iter().map(move |sub| (sub.to_ascii_lowercase(), i)))
+            .flat_map(|(i, batch)| {
+                batch
+                    .subscriptions
+                    .iter()
+                    .map(move |sub| (sub.to_ascii_lowercase(), i))
+            })
             .collect();
         Plan {
             mode,
@@ -502,7 +534,7 @@ pub(super) async fn machines(run: &Run, sub: &str) -> Result<Arc<Vec<Item<Machin
         sub,
         "machine",
         "Microsoft.HybridCompute/machines/read",
-        catalog::graph_machines,
+        |batch| Arc::clone(&batch.machines),
         catalog::machines(sub),
     )
     .await
@@ -515,7 +547,7 @@ pub(super) async fn licenses(run: &Run, sub: &str) -> Result<Arc<Vec<Item<Licens
         sub,
         "license",
         "Microsoft.HybridCompute/licenses/read",
-        catalog::graph_licenses,
+        |batch| Arc::clone(&batch.licenses),
         catalog::licenses(sub),
     )
     .await
@@ -526,7 +558,7 @@ async fn list<T>(
     sub: &str,
     what: &str,
     action: &str,
-    query: fn(&[String]) -> ArmList<GraphRow<T>>,
+    query: fn(&Batch) -> Arc<Query<T>>,
     arm: ArmList<Item<T>>,
 ) -> Result<Arc<Vec<Item<T>>>, ArmError>
 where
@@ -537,13 +569,14 @@ where
     let Some(&index) = plan.batch_of.get(&key) else {
         return run.reads.list(arm).await;
     };
-    let batch = Arc::clone(&plan.batches[index]);
-    let request = query(&batch);
+    let batch = &plan.batches[index];
+    let request = query(batch);
+    let subscriptions = Arc::clone(&batch.subscriptions);
     let rows = run
         .reads
-        .read(request.key(), |client| async move {
-            let rows = client.fetch_all(&request).await?;
-            Ok(group(rows, &batch))
+        .read(request.key.clone(), |client| async move {
+            let rows = client.fetch_all(&request.list).await?;
+            Ok(group(rows, &subscriptions))
         })
         .await;
     match rows {
