@@ -15,7 +15,7 @@ const BIN: &str = env!("CARGO_BIN_EXE_esu-preflight");
 const SUB2: &str = "7c1e9a52-3f0d-4b8e-9a41-0d6f2c8b5e13";
 
 /// A healthy estate: one WS2012 R2 machine linked to a license that covers it.
-fn healthy_estate(sub: &str) -> (Vec<Value>, Vec<Value>) {
+fn healthy_estate(sub: &str) -> Estate {
     let license = license_json(
         sub,
         "esu-ok",
@@ -36,8 +36,11 @@ fn healthy_estate(sub: &str) -> (Vec<Value>, Vec<Value>) {
     (vec![license], vec![machine])
 }
 
+/// A subscription's licenses and machines, as ARM lists serve them.
+type Estate = (Vec<Value>, Vec<Value>);
+
 /// The estates by subscription: troubled in [`SUB`], healthy in [`SUB2`].
-fn estates() -> Vec<(&'static str, (Vec<Value>, Vec<Value>))> {
+fn estates() -> Vec<(&'static str, Estate)> {
     vec![(SUB, troubled_estate(SUB)), (SUB2, healthy_estate(SUB2))]
 }
 
