@@ -390,12 +390,6 @@ impl ArmMock {
             ),
             (
                 "POST",
-                r"(?i)^/providers/Microsoft\.ResourceGraph/resources$",
-                "Resource Graph lists nothing",
-                &graph_empty,
-            ),
-            (
-                "POST",
                 r"(?i)^/subscriptions/[^/]+(/resourceGroups/[^/]+)?/providers/Microsoft\.PolicyInsights/checkPolicyRestrictions$",
                 "Azure Policy restricts nothing",
                 &unrestricted,
@@ -420,6 +414,41 @@ impl ArmMock {
                 .mount(&server)
                 .await;
         }
+        // Resource Graph: the management-group chain query lists nothing; any other query (the
+        // inventory's, unless a test mounts [`ArmMock::graph`]) is refused with a 400, so a run
+        // reads machines and licenses through the ARM lists the test mounted, never through an
+        // empty Resource Graph that contradicts them.
+        let graph = r"(?i)^/providers/Microsoft\.ResourceGraph/resources$";
+        Mock::given(method("POST"))
+            .and(wiremock::matchers::path_regex(graph))
+            .and(wiremock::matchers::body_string_contains(
+                "managementGroupAncestorsChain",
+            ))
+            .and(Authorized)
+            .respond_with(
+                ResponseTemplate::new(200)
+                    .set_delay(delay)
+                    .set_body_json(graph_empty),
+            )
+            .with_priority(u8::MAX - 1)
+            .named("Resource Graph lists nothing")
+            .mount(&server)
+            .await;
+        Mock::given(method("POST"))
+            .and(wiremock::matchers::path_regex(graph))
+            .and(Authorized)
+            .respond_with(
+                ResponseTemplate::new(400)
+                    .set_delay(delay)
+                    .set_body_json(arm_error(
+                        "BadRequest",
+                        "this mock serves no Resource Graph inventory (ArmMock::graph)",
+                    )),
+            )
+            .with_priority(u8::MAX - 1)
+            .named("Resource Graph serves no inventory")
+            .mount(&server)
+            .await;
         // Any resource group a test does not mount exists (in eastus), and the caller holds
         // `*` there: what gather reads for the groups of licenses and machines.
         Mock::given(method("GET"))
