@@ -198,3 +198,50 @@ async fn resource_graph_is_not_trusted_where_the_caller_may_not_read_machines() 
     }
     assert!(matches!(&sub.licenses, Some(Fact::Unavailable { .. })));
 }
+
+#[tokio::test]
+async fn a_generated_fleet_pages_across_subscriptions() {
+    let mock = ArmMock::start().await;
+    let subs = subs(3);
+    let mut estate = GraphEstate::new();
+    for sub in &subs {
+        mock.healthy(sub).await;
+        // 1,200 machines each, serialised once as Resource Graph rows.
+        let template = machine(sub);
+        estate.rows(
+            sub,
+            GraphQuery::Machines,
+            (0..1200).map(|i| {
+                let mut row = template.clone();
+                row["id"] = json!(format!(
+                    "/subscriptions/{sub}/resourceGroups/rg-arc/providers/Microsoft.HybridCompute/machines/srv-{i}"
+                ));
+                row["name"] = json!(format!("srv-{i}"));
+                row["type"] = json!("microsoft.hybridcompute/machines");
+                row["kind"] = json!("");
+                row["subscriptionId"] = json!(sub);
+                row.to_string()
+            }),
+        );
+    }
+    let served = mock.graph(estate).await;
+    let options = GatherOptions {
+        inventory: Inventory::ResourceGraph,
+        ..GatherOptions::default()
+    };
+    let scope = Scope::subscriptions(subs.iter().map(String::as_str));
+    let snapshot = gather::gather_with(&client(&mock), &scope, &options)
+        .await
+        .unwrap();
+    assert_eq!(machines(&snapshot), vec![1200; 3]);
+    // 3,600 rows in pages of 1,000 ($top), across subscription boundaries.
+    assert_eq!(served.machine_pages(), 4);
+    assert_eq!(served.license_pages(), 1);
+    let first = match &snapshot.subscriptions[1].machines {
+        Some(Fact::Available { value }) => value[0].read().unwrap().clone(),
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(first.name, "srv-0");
+    assert_eq!(first.kind, None);
+    assert!(first.id.contains(&subs[1]));
+}
