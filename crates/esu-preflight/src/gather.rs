@@ -6,9 +6,12 @@
 //! in. The [`ArmClient`] bounds how many requests are in flight. The chains, by depth:
 //!
 //! 0. the caller (from the token, no request) and the scope: `--management-group` becomes the
-//!    subscriptions below it;
+//!    subscriptions below it; with [`Inventory::Auto`] and more than one subscription (or a
+//!    management group), at the same time, one Resource Graph query counting each
+//!    subscription's machines and licenses, to choose how to read them ([`estimate`]);
 //! 1. per subscription, at once: the subscription, its providers, the caller's permissions, its
-//!    ESU licenses, Arc machines and patch-policy states, the management groups above it (one
+//!    ESU licenses and Arc machines (through ARM lists, or Resource Graph queries over batches
+//!    of subscriptions: [`Inventory`]), patch-policy states, the management groups above it (one
 //!    Resource Graph query for all subscriptions), and at the subscription and at each resource
 //!    group that matters (see below) the group itself, the caller's permissions there, role
 //!    assignments (`atScope() and assignedTo('{oid}')`, or `atScope()` when the token names no
