@@ -129,7 +129,8 @@ async fn resource_graph_and_arm_lists_give_the_same_findings() {
         stderr(&through_arm)
     );
     assert!(
-        stderr(&through_arm).contains("machines and licenses: read through ARM lists (asked for"),
+        stderr(&through_arm)
+            .contains("machines and licenses: read through ARM lists (as --inventory arm asks)"),
         "{}",
         stderr(&through_arm)
     );
@@ -149,8 +150,9 @@ async fn resource_graph_and_arm_lists_give_the_same_findings() {
         stderr(&through_graph)
     );
     assert!(
-        stderr(&through_graph)
-            .contains("machines and licenses: read through Resource Graph (asked for"),
+        stderr(&through_graph).contains(
+            "machines and licenses: read through Resource Graph (as --inventory graph asks)"
+        ),
         "{}",
         stderr(&through_graph)
     );

@@ -389,12 +389,10 @@ impl Plan {
         concurrency: usize,
     ) -> Self {
         match mode {
-            Inventory::ArmLists => Plan::arm(mode, "asked for (--inventory arm)".to_owned()),
-            Inventory::ResourceGraph => Plan::graph(
-                mode,
-                subscriptions,
-                "asked for (--inventory graph)".to_owned(),
-            ),
+            Inventory::ArmLists => Plan::arm(mode, "as --inventory arm asks".to_owned()),
+            Inventory::ResourceGraph => {
+                Plan::graph(mode, subscriptions, "as --inventory graph asks".to_owned())
+            }
             _ => match counted {
                 None => Plan::arm(
                     mode,
