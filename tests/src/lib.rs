@@ -28,6 +28,7 @@ use wiremock::{Mock, MockBuilder, MockServer, Request, Respond, ResponseTemplate
 pub use wiremock;
 
 pub mod fleet;
+pub mod graph;
 pub use fleet::{FleetMock, FleetSpec};
 
 /// The bearer token every mock route expects (pass it with `--credential access-token`).
@@ -391,12 +392,6 @@ impl ArmMock {
             ),
             (
                 "POST",
-                r"(?i)^/providers/Microsoft\.ResourceGraph/resources$",
-                "Resource Graph lists nothing",
-                &graph_empty,
-            ),
-            (
-                "POST",
                 r"(?i)^/subscriptions/[^/]+(/resourceGroups/[^/]+)?/providers/Microsoft\.PolicyInsights/checkPolicyRestrictions$",
                 "Azure Policy restricts nothing",
                 &unrestricted,
@@ -421,6 +416,41 @@ impl ArmMock {
                 .mount(&server)
                 .await;
         }
+        // Resource Graph: the management-group chain query lists nothing; any other query (the
+        // inventory's, unless a test mounts [`ArmMock::graph`]) is refused with a 400, so a run
+        // reads machines and licenses through the ARM lists the test mounted, never through an
+        // empty Resource Graph that contradicts them.
+        let graph = r"(?i)^/providers/Microsoft\.ResourceGraph/resources$";
+        Mock::given(method("POST"))
+            .and(wiremock::matchers::path_regex(graph))
+            .and(wiremock::matchers::body_string_contains(
+                "managementGroupAncestorsChain",
+            ))
+            .and(Authorized)
+            .respond_with(
+                ResponseTemplate::new(200)
+                    .set_delay(delay)
+                    .set_body_json(graph_empty),
+            )
+            .with_priority(u8::MAX - 1)
+            .named("Resource Graph lists nothing")
+            .mount(&server)
+            .await;
+        Mock::given(method("POST"))
+            .and(wiremock::matchers::path_regex(graph))
+            .and(Authorized)
+            .respond_with(
+                ResponseTemplate::new(400)
+                    .set_delay(delay)
+                    .set_body_json(arm_error(
+                        "BadRequest",
+                        "this mock serves no Resource Graph inventory (ArmMock::graph)",
+                    )),
+            )
+            .with_priority(u8::MAX - 1)
+            .named("Resource Graph serves no inventory")
+            .mount(&server)
+            .await;
         // Any resource group a test does not mount exists (in eastus), and the caller holds
         // `*` there: what gather reads for the groups of licenses and machines.
         Mock::given(method("GET"))
@@ -686,13 +716,17 @@ impl ArmMock {
         self.server.received_requests().await.unwrap_or_default()
     }
 
-    /// How many times each `METHOD URL` was requested (retries included), sorted by URL.
+    /// How many times each `METHOD URL` (and body, for a request with one: Resource Graph
+    /// queries share one URL) was requested (retries included), sorted by URL.
     pub async fn requests_per_url(&self) -> std::collections::BTreeMap<String, usize> {
         let mut counts = std::collections::BTreeMap::new();
         for request in self.received().await {
-            *counts
-                .entry(format!("{} {}", request.method, request.url))
-                .or_default() += 1;
+            let mut key = format!("{} {}", request.method, request.url);
+            if !request.body.is_empty() {
+                key.push(' ');
+                key.push_str(&String::from_utf8_lossy(&request.body));
+            }
+            *counts.entry(key).or_default() += 1;
         }
         counts
     }
@@ -1351,6 +1385,9 @@ impl ArmMock {
         self.mount(
             self.route("POST", "/providers/Microsoft.ResourceGraph/resources")
                 .and(query_param("api-version", RESOURCE_GRAPH_API))
+                .and(wiremock::matchers::body_string_contains(
+                    "managementGroupAncestorsChain",
+                ))
                 .respond_with(self.json(
                     200,
                     json!({

@@ -440,8 +440,9 @@ async fn two_subscriptions_are_read_once_each_in_scope_order() {
         .expect("gather succeeds");
     mock.verify().await;
     mock.assert_no_url_requested_twice().await;
-    // Eleven facts per subscription, and one Resource Graph query for both.
-    assert_eq!(mock.received().await.len(), 23);
+    // Eleven facts per subscription, and two Resource Graph queries for both: the
+    // management-group chains, and the inventory's count (more than one subscription).
+    assert_eq!(mock.received().await.len(), 24);
     let ids: Vec<_> = snapshot
         .subscriptions
         .iter()

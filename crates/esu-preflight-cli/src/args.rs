@@ -3,6 +3,7 @@
 use clap::builder::{PossibleValue, PossibleValuesParser, TypedValueParser};
 use clap::{ArgAction, Args, Parser, Subcommand, ValueEnum};
 use esu_preflight::arm::{Cloud, CredentialKind};
+use esu_preflight::gather::Inventory;
 use esu_preflight::render::Format;
 use esu_preflight::{Severity, programs};
 use std::ffi::OsStr;
@@ -139,6 +140,15 @@ pub struct CheckArgs {
     /// AZURE_SUBSCRIPTION_ID and ESU_PREFLIGHT_ARM_ENDPOINT.
     #[arg(long, value_name = "FILE", help_heading = "Input")]
     pub snapshot: Option<PathBuf>,
+
+    /// How Arc machines and ESU licenses are read: auto (whichever is estimated sooner under
+    /// Azure's quotas; a count query decides for more than one subscription), arm
+    /// (per-subscription ARM lists) or graph (Azure Resource Graph, falling back to ARM lists
+    /// where it refuses).
+    #[arg(long, value_name = "HOW", default_value = "auto", help_heading = "Input",
+          conflicts_with = "snapshot",
+          value_parser = Choice::new(&Inventory::ALL, Inventory::name))]
+    pub inventory: Inventory,
 
     /// The ESU licenses you intend to provision, and the machines to link to them (TOML, or
     /// JSON when the name ends in .json; see the README). Checked against the subscriptions,
@@ -396,6 +406,14 @@ pub struct SnapshotArgs {
 
     #[command(flatten)]
     pub connection: ConnectionArgs,
+
+    /// How Arc machines and ESU licenses are read: auto (whichever is estimated sooner under
+    /// Azure's quotas; a count query decides for more than one subscription), arm
+    /// (per-subscription ARM lists) or graph (Azure Resource Graph, falling back to ARM lists
+    /// where it refuses).
+    #[arg(long, value_name = "HOW", default_value = "auto",
+          value_parser = Choice::new(&Inventory::ALL, Inventory::name))]
+    pub inventory: Inventory,
 
     /// Where to write the snapshot (`-` for standard output). Written whole or not at all: a
     /// failed run removes an older file of that name rather than leave it stale.

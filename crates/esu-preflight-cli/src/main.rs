@@ -16,11 +16,11 @@ use esu_preflight::arm::{ArmClient, ArmClientOptions, ArmError, CredentialOption
 use esu_preflight::checks;
 use esu_preflight::config::{self as config_file, ConfigFile, SuppressionStatus};
 use esu_preflight::fix::{self, ProviderFixPlan, WaitOptions};
-use esu_preflight::gather::{GatherError, GatherOptions, Progress};
+use esu_preflight::gather::{GatherError, GatherOptions, Inventory, Progress};
 use esu_preflight::plan::LicensePlan;
 use esu_preflight::render::{self, Format, RenderOptions};
 use esu_preflight::report::ReportInputs;
-use esu_preflight::snapshot::{Scope, Snapshot};
+use esu_preflight::snapshot::{InventoryNote, Scope, Snapshot};
 use esu_preflight::{Gate, Report};
 use std::io::{IsTerminal, Read, Write};
 use std::path::{Path, PathBuf};
@@ -429,7 +429,7 @@ async fn check_report(args: &CheckArgs, config_file: Option<&Path>) -> Result<Re
             Snapshot::from_json(&text, Path::new("<standard input>"))?
         }
         Some(path) => Snapshot::load(path)?,
-        None => read_azure(&settings.scope, &args.connection, &mut plan).await?,
+        None => read_azure(&settings.scope, &args.connection, args.inventory, &mut plan).await?,
     };
     // A planned license without a subscription goes to the first in scope (the first
     // --subscription, or the snapshot's first).
@@ -623,7 +623,7 @@ async fn snapshot(args: args::SnapshotArgs) -> Result<u8> {
     for path in &plans {
         plan.merge(LicensePlan::load(path)?);
     }
-    let snapshot = match read_azure(&scope, &args.connection, &mut plan).await {
+    let snapshot = match read_azure(&scope, &args.connection, args.inventory, &mut plan).await {
         Ok(snapshot) => snapshot,
         Err(error) if !to_stdout && args.output_file.is_file() => {
             let path = args.output_file.display();
@@ -976,6 +976,7 @@ fn check_list_table(width: Option<usize>) -> String {
 async fn read_azure(
     scope_args: &ScopeArgs,
     connection: &ConnectionArgs,
+    inventory: Inventory,
     plan: &mut LicensePlan,
 ) -> Result<Snapshot> {
     let mut scope = scope(scope_args)?;
@@ -995,9 +996,35 @@ async fn read_azure(
     let client = arm_client(connection, false)?;
     let options = GatherOptions {
         plan: plan.clone(),
+        inventory,
+        concurrency: usize::from(connection.concurrency),
         ..GatherOptions::default()
     };
-    gather_with_progress(&client, &scope, options).await
+    let snapshot = gather_with_progress(&client, &scope, options).await?;
+    // Say how machines and licenses were read when there was a choice to make (or one was
+    // asked for): more than one subscription, a management group, or --inventory.
+    if progress_allowed()
+        && let Some(note) = &snapshot.inventory
+        && (inventory != Inventory::Auto
+            || snapshot.subscriptions.len() > 1
+            || !scope.management_groups.is_empty())
+    {
+        eprintln!("{}", inventory_line(note));
+    }
+    Ok(snapshot)
+}
+
+/// The one line that says how machines and licenses were read.
+fn inventory_line(note: &InventoryNote) -> String {
+    let reason = safe(&note.reason);
+    if note.reason.contains("read through ARM lists instead") {
+        format!("machines and licenses: {reason}")
+    } else {
+        format!(
+            "machines and licenses: read through {} ({reason})",
+            note.source.describe()
+        )
+    }
 }
 
 async fn gather_with_progress(

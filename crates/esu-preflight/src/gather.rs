@@ -6,9 +6,12 @@
 //! in. The [`ArmClient`] bounds how many requests are in flight. The chains, by depth:
 //!
 //! 0. the caller (from the token, no request) and the scope: `--management-group` becomes the
-//!    subscriptions below it;
+//!    subscriptions below it; with [`Inventory::Auto`] and more than one subscription (or a
+//!    management group), at the same time, one Resource Graph query counting each
+//!    subscription's machines and licenses, to choose how to read them ([`estimate`]);
 //! 1. per subscription, at once: the subscription, its providers, the caller's permissions, its
-//!    ESU licenses, Arc machines and patch-policy states, the management groups above it (one
+//!    ESU licenses and Arc machines (through ARM lists, or Resource Graph queries over batches
+//!    of subscriptions: [`Inventory`]), patch-policy states, the management groups above it (one
 //!    Resource Graph query for all subscriptions), and at the subscription and at each resource
 //!    group that matters (see below) the group itself, the caller's permissions there, role
 //!    assignments (`atScope() and assignedTo('{oid}')`, or `atScope()` when the token names no
@@ -49,6 +52,10 @@ use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
 use std::sync::{Arc, Mutex};
 use tokio::sync::OnceCell;
+
+mod inventory;
+
+pub use inventory::{Estimate, EstimateInput, Inventory, InventoryCounts, estimate};
 
 /// The api-versions gather uses: those of the [request catalogue](crate::arm::catalog).
 pub use crate::arm::catalog::api_version;
@@ -95,6 +102,11 @@ pub struct GatherOptions {
     /// resource groups in scope), not its licenses, machines, patch-policy states, access and
     /// policy facts and dry runs: what `fix providers` needs.
     pub subscription_facts_only: bool,
+    /// How machines and licenses are read: ARM lists, Resource Graph, or (default) whichever
+    /// is estimated sooner. The snapshot's `inventory` says which and why.
+    pub inventory: Inventory,
+    /// The client's concurrency (requests in flight), for that estimate; 0 means the default, 16.
+    pub concurrency: usize,
 }
 
 impl std::fmt::Debug for GatherOptions {
@@ -103,6 +115,8 @@ impl std::fmt::Debug for GatherOptions {
             .field("on_progress", &self.on_progress.is_some())
             .field("planned_licenses", &self.plan.licenses.len())
             .field("subscription_facts_only", &self.subscription_facts_only)
+            .field("inventory", &self.inventory)
+            .field("concurrency", &self.concurrency)
             .finish()
     }
 }
@@ -189,8 +203,37 @@ pub async fn gather_with(
     let client = &client;
     let reads = Arc::new(Reads::new(client.clone()));
     // The caller comes from the token the first request needs anyway: no request of its own.
-    let (scope, caller) = futures::join!(resolve_scope(&reads, scope), client.caller());
+    // The inventory's count query (when the choice needs it) goes out at the same time.
+    let read_estate = !options.subscription_facts_only;
+    let count = async {
+        if read_estate && inventory::wants_count(options.inventory, scope) {
+            Some(inventory::count(client, scope).await)
+        } else {
+            None
+        }
+    };
+    let (scope, caller, counted) =
+        futures::join!(resolve_scope(&reads, scope), client.caller(), count);
     let scope = scope?;
+    if let Some(Err(error)) = &counted
+        && error.is_fatal()
+    {
+        return Err(error.clone().into());
+    }
+    let inventory = if read_estate {
+        inventory::Plan::choose(
+            options.inventory,
+            &scope.subscriptions,
+            counted,
+            if options.concurrency == 0 {
+                16
+            } else {
+                options.concurrency
+            },
+        )
+    } else {
+        inventory::Plan::none()
+    };
     let caller = match caller {
         Ok(caller) => caller,
         Err(error) if error.is_fatal() => return Err(error.into()),
@@ -219,7 +262,8 @@ pub async fn gather_with(
         subscriptions: scope.subscriptions.clone(),
         scope_groups: scope.resource_groups.clone(),
         plan: options.plan.clone(),
-        read_estate: !options.subscription_facts_only,
+        read_estate,
+        inventory,
     });
     let done = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let tasks: Vec<_> = scope
@@ -250,6 +294,9 @@ pub async fn gather_with(
     snapshot.subscriptions = subscriptions;
     snapshot.tenant = run.tenant.take();
     snapshot.caller = caller;
+    if read_estate {
+        snapshot.inventory = Some(run.inventory.note());
+    }
     Ok(snapshot)
 }
 
@@ -326,6 +373,8 @@ struct Run {
     /// Licenses, machines, patch states, access and policy facts, dry runs: all but the
     /// subscription's own facts (`fix providers` needs only those).
     read_estate: bool,
+    /// How machines and licenses are read.
+    inventory: inventory::Plan,
 }
 
 impl Run {
@@ -443,8 +492,8 @@ async fn gather_subscription(run: &Run, sub: &str) -> Result<SubscriptionSnapsho
             }
         };
         Some(futures::join!(
-            reads.list_pages(catalog::licenses(sub), &mut on_licenses),
-            reads.list_pages(catalog::machines(sub), &mut on_machines),
+            inventory::licenses_pages(run, sub, &mut on_licenses),
+            inventory::machines_pages(run, sub, &mut on_machines),
             patch_states,
             reads.list(catalog::multiple_activation_keys(sub)),
         ))
@@ -610,10 +659,8 @@ async fn later_groups(
         }
     }
     // The lists are in now (the senders are dropped once both are read).
-    let (licenses, machines) = futures::join!(
-        run.reads.list(catalog::licenses(sub)),
-        run.reads.list(catalog::machines(sub)),
-    );
+    let (licenses, machines) =
+        futures::join!(inventory::licenses(run, sub), inventory::machines(run, sub));
     let licenses = readable(licenses)?;
     let machines = readable(machines)?;
     let mut groups: Vec<String> = known.to_vec();
@@ -931,7 +978,7 @@ async fn policy_restrictions(
     let links = run.planned_links_in(sub);
     let links = try_all(links.into_iter().map(|(license, machine_id)| async move {
         let license_id = license.resource_id(&run.default_subscription);
-        let machines = readable(run.reads.list(catalog::machines(sub)).await)?;
+        let machines = readable(inventory::machines(run, sub).await)?;
         let location = machines.as_ref().and_then(|machines| {
             machines
                 .iter()

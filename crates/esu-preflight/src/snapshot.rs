@@ -70,6 +70,41 @@ pub struct Snapshot {
     /// (an older snapshot, or a token that names no object id).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub caller: Option<Caller>,
+    /// How the Arc machines and ESU licenses were read (ARM lists or Resource Graph) and why.
+    /// `None` in older snapshots.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inventory: Option<InventoryNote>,
+}
+
+/// How a snapshot's machines and licenses were read, and why that way.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InventoryNote {
+    /// The source used (for every subscription, unless `reason` says otherwise).
+    pub source: InventorySource,
+    /// Why, in one line: the estimate that chose it, the flag that asked for it, or why
+    /// Resource Graph was left for ARM lists.
+    pub reason: String,
+}
+
+/// Where machines and licenses were read from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum InventorySource {
+    /// Per-subscription ARM lists (`GET …/Microsoft.HybridCompute/machines`, `…/licenses`).
+    ArmLists,
+    /// Azure Resource Graph queries over batches of subscriptions.
+    ResourceGraph,
+}
+
+impl InventorySource {
+    /// In words, e.g. `ARM lists`.
+    pub fn describe(self) -> &'static str {
+        match self {
+            InventorySource::ArmLists => "ARM lists",
+            InventorySource::ResourceGraph => "Resource Graph",
+        }
+    }
 }
 
 /// The signed-in identity, as its token names it (never the token itself).
@@ -475,6 +510,7 @@ impl Snapshot {
             subscriptions: Vec::new(),
             tenant: TenantSnapshot::default(),
             caller: None,
+            inventory: None,
         }
     }
 

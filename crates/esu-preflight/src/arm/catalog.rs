@@ -656,6 +656,131 @@ pub fn resource_graph_in_management_groups(
     )
 }
 
+/// The most subscriptions one Resource Graph query names (the REST API refuses more; Azure CLI
+/// and PowerShell forward only the first 1,000).
+pub const RESOURCE_GRAPH_MAX_SUBSCRIPTIONS: usize = 1000;
+
+/// Rows per Resource Graph page (`options.$top`, at most 1,000).
+pub const RESOURCE_GRAPH_PAGE_SIZE: usize = 1000;
+
+/// The Resource Graph query that lists Arc machines, projecting what
+/// [`Machine`] decodes (as the ARM list serves it) and the subscription to route each row.
+/// The `resources` row of a machine carries `properties.licenseProfile` (its ESU state) as the
+/// ARM list does; the separate `microsoft.hybridcompute/machines/licenseprofiles` rows hold what
+/// the plain ARM list does not (the linked license's id), so they are not joined.
+pub const GRAPH_MACHINES_QUERY: &str = "resources \
+| where type =~ 'microsoft.hybridcompute/machines' \
+| project id, name, type, location, kind, tags, properties, subscriptionId";
+
+/// The Resource Graph query that lists ESU licenses, projecting what [`License`] decodes and
+/// the subscription.
+pub const GRAPH_LICENSES_QUERY: &str = "resources \
+| where type =~ 'microsoft.hybridcompute/licenses' \
+| project id, name, type, location, tags, properties, subscriptionId";
+
+/// The Resource Graph query that counts each subscription's Arc machines and ESU licenses: one
+/// row per subscription holding either, `{subscriptionId, machines, licenses}` (so at most one
+/// row per subscription, within one page for 1,000 subscriptions).
+pub const GRAPH_COUNTS_QUERY: &str = "resources \
+| where type =~ 'microsoft.hybridcompute/machines' or type =~ 'microsoft.hybridcompute/licenses' \
+| summarize machines = countif(type =~ 'microsoft.hybridcompute/machines'), \
+licenses = countif(type =~ 'microsoft.hybridcompute/licenses') by subscriptionId \
+| project id = subscriptionId, subscriptionId, machines, licenses";
+
+fn paged_graph(query: &str, scope_key: &str, scopes: &[String]) -> Spec {
+    let mut body = resource_graph_body(query, scope_key, scopes);
+    body["options"]["$top"] = json!(RESOURCE_GRAPH_PAGE_SIZE);
+    Spec::post(
+        "/providers/Microsoft.ResourceGraph/resources".to_owned(),
+        api_version::RESOURCE_GRAPH,
+        Some(body),
+    )
+}
+
+/// [`GRAPH_MACHINES_QUERY`] over `subscriptions` (at most
+/// [`RESOURCE_GRAPH_MAX_SUBSCRIPTIONS`]), `$top` [`RESOURCE_GRAPH_PAGE_SIZE`], paged by
+/// `$skipToken`.
+pub fn graph_machines(subscriptions: &[String]) -> ArmList<GraphRow<Machine>> {
+    ArmList::new(
+        paged_graph(GRAPH_MACHINES_QUERY, "subscriptions", subscriptions),
+        Paging::SkipToken,
+    )
+}
+
+/// [`GRAPH_LICENSES_QUERY`] over `subscriptions`, like [`graph_machines`].
+pub fn graph_licenses(subscriptions: &[String]) -> ArmList<GraphRow<License>> {
+    ArmList::new(
+        paged_graph(GRAPH_LICENSES_QUERY, "subscriptions", subscriptions),
+        Paging::SkipToken,
+    )
+}
+
+/// [`GRAPH_COUNTS_QUERY`] over `subscriptions`.
+pub fn graph_counts(subscriptions: &[String]) -> ArmList<Value> {
+    ArmList::new(
+        paged_graph(GRAPH_COUNTS_QUERY, "subscriptions", subscriptions),
+        Paging::SkipToken,
+    )
+}
+
+/// [`GRAPH_COUNTS_QUERY`] over every subscription below `management_groups`.
+pub fn graph_counts_in_management_groups(management_groups: &[String]) -> ArmList<Value> {
+    ArmList::new(
+        paged_graph(GRAPH_COUNTS_QUERY, "managementGroups", management_groups),
+        Paging::SkipToken,
+    )
+}
+
+/// One row of a Resource Graph inventory query: the subscription it belongs to (its
+/// `subscriptionId` column, else the one its `id` names; lower-case) and the item, decoded on
+/// its own like an ARM list item. Kusto has no null string: an empty `kind` or `location`
+/// column is read as absent, as the ARM list's `null`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GraphRow<T> {
+    /// The subscription id, lower-case (empty when the row names none).
+    pub subscription_id: String,
+    /// The resource.
+    pub item: Item<T>,
+}
+
+impl<'de, T: serde::de::DeserializeOwned> serde::Deserialize<'de> for GraphRow<T> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let mut value = Value::deserialize(deserializer)?;
+        let mut subscription_id = String::new();
+        if let Some(row) = value.as_object_mut() {
+            if let Some(Value::String(sub)) = row.remove("subscriptionId") {
+                subscription_id = sub.to_ascii_lowercase();
+            }
+            row.remove("type");
+            for column in ["kind", "location"] {
+                if row
+                    .get(column)
+                    .and_then(Value::as_str)
+                    .is_some_and(|s| s.is_empty())
+                {
+                    row.remove(column);
+                }
+            }
+            if subscription_id.is_empty()
+                && let Some(id) = row.get("id").and_then(Value::as_str)
+            {
+                let mut segments = id.split('/').filter(|s| !s.is_empty());
+                if segments
+                    .next()
+                    .is_some_and(|s| s.eq_ignore_ascii_case("subscriptions"))
+                {
+                    subscription_id = segments.next().unwrap_or_default().to_ascii_lowercase();
+                }
+            }
+        }
+        let item = Item::<T>::deserialize(value).map_err(serde::de::Error::custom)?;
+        Ok(GraphRow {
+            subscription_id,
+            item,
+        })
+    }
+}
+
 // ---- Microsoft.PolicyInsights ------------------------------------------------------------
 
 /// The latest compliance states of one policy definition (built-in or not) in a subscription:
