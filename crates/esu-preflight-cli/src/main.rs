@@ -1109,6 +1109,7 @@ fn arm_client(args: &ConnectionArgs, allow_writes: bool) -> Result<ArmClient> {
         cloud: args.cloud,
         endpoint,
         concurrency: usize::from(args.concurrency),
+        max_in_flight: usize::from(args.max_in_flight),
         timeout: Duration::from_secs(args.timeout),
         allow_writes,
         ..ArmClientOptions::default()
