@@ -27,6 +27,9 @@ use wiremock::{Mock, MockBuilder, MockServer, Request, Respond, ResponseTemplate
 
 pub use wiremock;
 
+pub mod quota;
+pub use quota::{QuotaSettings, Quotas};
+
 /// The bearer token every mock route expects (pass it with `--credential access-token`).
 pub const TOKEN: &str = "esu-preflight-test-token-4c1b2e";
 
