@@ -435,3 +435,28 @@ async fn stamped_headers_track_the_emulated_bucket() {
     assert!(quotas.remaining_reads(SUB) < 20);
     assert_eq!(quotas.remaining_reads(SUB_B), 20, "untouched");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn default_settings_draw_no_429_from_azure_s_default_quotas() {
+    let mock = ArmMock::start().await;
+    let quotas = mock.emulate_quotas(QuotaSettings::default()).await;
+    things(&mock, Some(quotas.clone())).await;
+    // The client as the CLI builds it: every pacing option at its default.
+    let client = ArmClient::new(
+        Arc::new(StaticTokenCredential::new(TOKEN)),
+        ArmClientOptions {
+            endpoint: Some(url::Url::parse(&mock.uri()).expect("a URL")),
+            ..ArmClientOptions::default()
+        },
+    )
+    .expect("a loopback endpoint");
+    let started = Instant::now();
+    let values = read(&client, SUB, 300).await;
+    let elapsed = started.elapsed();
+    assert_eq!(values.len(), 300);
+    assert_eq!(quotas.throttled(), 0, "no 429 drawn");
+    assert_eq!(client.throttled_count(), 0);
+    // 250 at once, the other 50 at 25/s: the quota forces 2 s.
+    assert!(elapsed >= Duration::from_millis(1950), "{elapsed:?}");
+    assert!(elapsed < Duration::from_secs(8), "{elapsed:?}");
+}
