@@ -29,7 +29,9 @@ pub use wiremock;
 
 pub mod fleet;
 pub mod graph;
+pub mod quota;
 pub use fleet::{FleetMock, FleetSpec};
+pub use quota::{QuotaSettings, Quotas};
 
 /// The bearer token every mock route expects (pass it with `--credential access-token`).
 pub const TOKEN: &str = "esu-preflight-test-token-4c1b2e";

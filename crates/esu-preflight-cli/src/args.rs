@@ -115,10 +115,16 @@ pub struct ConnectionArgs {
           value_parser = Choice::new(&CredentialKind::ALL, CredentialKind::name))]
     pub credential: CredentialKind,
 
-    /// Requests in flight at once.
+    /// Requests in flight at once per subscription (ARM throttles each subscription on its
+    /// own; requests outside any subscription count as one more).
     #[arg(long, value_name = "N", default_value_t = 16,
           value_parser = clap::value_parser!(u16).range(1..=256))]
     pub concurrency: u16,
+
+    /// Requests in flight at once overall, across subscriptions.
+    #[arg(long, value_name = "N", default_value_t = 256,
+          value_parser = clap::value_parser!(u16).range(1..=4096))]
+    pub max_in_flight: u16,
 
     /// Give up after this many seconds overall (for `fix`, waiting included).
     #[arg(long, value_name = "SECONDS", default_value_t = 300,

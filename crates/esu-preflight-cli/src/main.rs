@@ -997,7 +997,6 @@ async fn read_azure(
     let options = GatherOptions {
         plan: plan.clone(),
         inventory,
-        concurrency: usize::from(connection.concurrency),
         ..GatherOptions::default()
     };
     let snapshot = gather_with_progress(&client, &scope, options).await?;
@@ -1135,6 +1134,7 @@ fn arm_client(args: &ConnectionArgs, allow_writes: bool) -> Result<ArmClient> {
         cloud: args.cloud,
         endpoint,
         concurrency: usize::from(args.concurrency),
+        max_in_flight: usize::from(args.max_in_flight),
         timeout: Duration::from_secs(args.timeout),
         allow_writes,
         ..ArmClientOptions::default()

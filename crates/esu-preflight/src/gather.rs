@@ -105,8 +105,6 @@ pub struct GatherOptions {
     /// How machines and licenses are read: ARM lists, Resource Graph, or (default) whichever
     /// is estimated sooner. The snapshot's `inventory` says which and why.
     pub inventory: Inventory,
-    /// The client's concurrency (requests in flight), for that estimate; 0 means the default, 16.
-    pub concurrency: usize,
 }
 
 impl std::fmt::Debug for GatherOptions {
@@ -116,7 +114,6 @@ impl std::fmt::Debug for GatherOptions {
             .field("planned_licenses", &self.plan.licenses.len())
             .field("subscription_facts_only", &self.subscription_facts_only)
             .field("inventory", &self.inventory)
-            .field("concurrency", &self.concurrency)
             .finish()
     }
 }
@@ -225,11 +222,8 @@ pub async fn gather_with(
             options.inventory,
             &scope.subscriptions,
             counted,
-            if options.concurrency == 0 {
-                16
-            } else {
-                options.concurrency
-            },
+            client.concurrency(),
+            client.max_in_flight(),
         )
     } else {
         inventory::Plan::none()

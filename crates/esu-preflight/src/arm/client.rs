@@ -7,10 +7,8 @@ use crate::arm::{
     cloud::{Cloud, token_scope},
     credential::error_chain,
     error::{ApiError, ArmError, Result},
-    retry::{
-        Operation, RetryPolicy, RetrySettings, is_connection_refused, is_retryable_status,
-        server_retry_after,
-    },
+    pacing::{Pacer, PacingPolicy, PacingSettings, Quota, ThrottleScope, Ticket, WindowQuota},
+    retry::{GiveUp, Operation, RetryPolicy, RetrySettings, is_connection_refused},
 };
 use azure_core::{
     credentials::TokenCredential,
@@ -20,7 +18,6 @@ use azure_core::{
         headers::{ACCEPT, CONTENT_TYPE},
         policies::Policy,
     },
-    time::OffsetDateTime,
 };
 use serde::{Deserialize, de::DeserializeOwned};
 use std::{
@@ -32,7 +29,7 @@ use std::{
     },
     time::Duration,
 };
-use tokio::{sync::Semaphore, time::Instant};
+use tokio::time::Instant;
 use url::Url;
 
 /// Options of an [`ArmClient`].
@@ -42,8 +39,19 @@ pub struct ArmClientOptions {
     pub cloud: Cloud,
     /// An ARM endpoint overriding the cloud's: https, or plain http to a loopback host.
     pub endpoint: Option<Url>,
-    /// Requests in flight at most (default 16).
+    /// Requests in flight at most per throttle scope: per subscription, for the tenant, for
+    /// Resource Graph (default 16). ARM throttles per subscription, so 20 subscriptions may
+    /// have 20 × 16 requests in flight (see `max_in_flight`).
     pub concurrency: usize,
+    /// Requests in flight at most overall (default 256).
+    pub max_in_flight: usize,
+    /// ARM's read quota per subscription and for the tenant, which reads are paced to (default
+    /// [`Quota::ARM_READS`], 250 refilled at 25/s); `None` turns this pacing off. See
+    /// [`crate::arm::pacing`].
+    pub arm_reads: Option<Quota>,
+    /// Resource Graph's user quota, which queries are paced to (default
+    /// [`WindowQuota::RESOURCE_GRAPH`], 15 per 5 s); `None` turns this pacing off.
+    pub graph_queries: Option<WindowQuota>,
     /// The deadline of one call, counted from its start (default 300 s); an operation of many
     /// calls shares one deadline with [`ArmClient::with_deadline`].
     pub timeout: Duration,
@@ -69,6 +77,9 @@ impl Default for ArmClientOptions {
             cloud: Cloud::AzureCloud,
             endpoint: None,
             concurrency: 16,
+            max_in_flight: 256,
+            arm_reads: Some(Quota::ARM_READS),
+            graph_queries: Some(WindowQuota::RESOURCE_GRAPH),
             timeout: Duration::from_secs(300),
             max_retries: 5,
             max_retry_wait: Duration::from_secs(60),
@@ -85,6 +96,9 @@ impl fmt::Debug for ArmClientOptions {
             .field("cloud", &self.cloud)
             .field("endpoint", &self.endpoint.as_ref().map(Url::as_str))
             .field("concurrency", &self.concurrency)
+            .field("max_in_flight", &self.max_in_flight)
+            .field("arm_reads", &self.arm_reads)
+            .field("graph_queries", &self.graph_queries)
             .field("timeout", &self.timeout)
             .field("max_retries", &self.max_retries)
             .field("max_retry_wait", &self.max_retry_wait)
@@ -122,7 +136,7 @@ const READ_TIMEOUT: Duration = Duration::from_secs(60);
 struct Inner {
     pipeline: Pipeline,
     endpoint: Url,
-    semaphore: Semaphore,
+    pacer: Arc<Pacer>,
     timeout: Duration,
     max_pages: usize,
     allow_writes: bool,
@@ -224,6 +238,14 @@ impl ArmClient {
             None => Transport::new(Arc::new(default_http_client(&endpoint)?)),
         };
         let requests = Arc::new(AtomicU64::new(0));
+        let pacer = Arc::new(Pacer::new(PacingSettings {
+            per_scope: options.concurrency,
+            max_in_flight: options.max_in_flight,
+            arm_reads: options.arm_reads,
+            graph_queries: options.graph_queries,
+            max_retry_wait: options.max_retry_wait,
+        }));
+        let pacing: Arc<dyn Policy> = Arc::new(PacingPolicy(pacer.clone()));
         let retry: Arc<dyn Policy> = Arc::new(RetryPolicy::new(RetrySettings {
             max_retries: options.max_retries,
             max_retry_wait: options.max_retry_wait,
@@ -247,14 +269,14 @@ impl ArmClient {
                 ..ClientOptions::default()
             },
             vec![retry],
-            vec![auth, counting],
+            vec![pacing, auth, counting],
             None,
         );
         Ok(ArmClient {
             inner: Arc::new(Inner {
                 pipeline,
                 endpoint,
-                semaphore: Semaphore::new(options.concurrency.max(1)),
+                pacer,
                 timeout: options.timeout,
                 max_pages: options.max_pages,
                 allow_writes: options.allow_writes,
@@ -311,6 +333,28 @@ impl ArmClient {
     /// HTTP attempts sent so far, retries included (shared by every clone).
     pub fn request_count(&self) -> u64 {
         self.inner.requests.load(Ordering::Relaxed)
+    }
+
+    /// Requests in flight at most per throttle scope (a subscription, the tenant, Resource
+    /// Graph): `ArmClientOptions::concurrency`.
+    pub fn concurrency(&self) -> usize {
+        self.inner.pacer.settings().per_scope.max(1)
+    }
+
+    /// Requests in flight at most overall: `ArmClientOptions::max_in_flight`.
+    pub fn max_in_flight(&self) -> usize {
+        self.inner.pacer.settings().max_in_flight.max(1)
+    }
+
+    /// 429 answers received so far (shared by every clone): with the default pacing, none.
+    pub fn throttled_count(&self) -> u64 {
+        self.inner.pacer.throttled_count()
+    }
+
+    /// The total time requests have waited for quota so far (summed over requests, so it may
+    /// exceed the wall time; shared by every clone). See [`crate::arm::pacing`].
+    pub fn paced_wait(&self) -> Duration {
+        self.inner.pacer.paced_wait()
     }
 
     /// Who the client signs in as: the object id, tenant and name its ARM token names
@@ -641,8 +685,9 @@ impl ArmClient {
         Ok(url)
     }
 
-    /// Sends one logical request (retries included) under a concurrency permit; a non-2xx
-    /// answer is [`ArmError::Api`]. Returns the request label, the status and the body.
+    /// Sends one logical request (retries included): admitted by the pacer (a concurrency
+    /// permit of its throttle scope, quota for a read, an overall permit); a non-2xx answer is
+    /// [`ArmError::Api`]. Returns the request label, the status and the body.
     async fn send(
         &self,
         op: &Arc<Operation>,
@@ -651,19 +696,19 @@ impl ArmClient {
         body: Option<&serde_json::Value>,
     ) -> Result<(String, u16, Vec<u8>)> {
         let label = format!("{} {}", method_name(method), url.path());
-        if method == Method::Post && !self.inner.allow_writes && !is_read_only_post(url.path()) {
+        let read_only_post = method == Method::Post && is_read_only_post(url.path());
+        if method == Method::Post && !self.inner.allow_writes && !read_only_post {
             return Err(ArmError::WriteRefused { request: label });
         }
         let endpoint = self.inner.endpoint.origin().ascii_serialization();
-        let _permit = self
+        let scope = ThrottleScope::of(method == Method::Post, url.path());
+        // The quotas count reads: GETs and the POSTs that only read.
+        let paced = matches!(method, Method::Get | Method::Head) || read_only_post;
+        let _admission = self
             .inner
-            .semaphore
-            .acquire()
-            .await
-            .map_err(|e| ArmError::Transport {
-                endpoint: endpoint.clone(),
-                message: e.to_string(),
-            })?;
+            .pacer
+            .admit(&scope, paced, op.deadline, &label)
+            .await?;
         let mut request = Request::new(url, method);
         request.insert_header(ACCEPT, "application/json");
         if let Some(body) = body {
@@ -674,7 +719,12 @@ impl ArmClient {
             request.insert_header(CONTENT_TYPE, "application/json");
             request.set_body(bytes);
         }
-        let context = Context::new().with_value(op.clone());
+        let ticket = Arc::new(Ticket::new(scope, paced, label.clone()));
+        let give_up = Arc::new(GiveUp::default());
+        let context = Context::new()
+            .with_value(op.clone())
+            .with_value(ticket)
+            .with_value(give_up.clone());
         let response = self
             .inner
             .pipeline
@@ -699,13 +749,12 @@ impl ArmClient {
                 },
             })?;
         let status = u16::from(response.status());
-        let retry_after = is_retryable_status(response.status())
-            .then(|| server_retry_after(response.headers(), OffsetDateTime::now_utc()))
-            .flatten();
         let bytes = response.into_body().to_vec();
         if !(200..300).contains(&status) {
             let mut api = ApiError::from_response(status, &bytes, label);
-            api.retry_after = retry_after;
+            // Set only when the retry policy gave up because the wait asked for would have
+            // passed the deadline.
+            api.retry_after = give_up.deadline_wait();
             return Err(api.into());
         }
         Ok((label, status, bytes))

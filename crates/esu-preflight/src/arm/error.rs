@@ -236,9 +236,14 @@ pub struct ApiError {
     pub request: String,
     /// The wait the server asked for (`Retry-After`, `retry-after-ms`, `x-ms-retry-after-ms`)
     /// on a throttling or unavailable answer (429, 503) that was not retried because the wait
-    /// would have passed the deadline (or no retries were left).
+    /// would have passed the deadline; or, on a request that was not sent because the quota
+    /// esu-preflight paces to would allow it only after the deadline (HTTP 429 too, see
+    /// [`crate::arm::pacing`]), that wait.
     pub retry_after: Option<Duration>,
 }
+
+/// How a wait that was not waited for ends its description.
+pub(crate) const PAST_DEADLINE: &str = "would pass the deadline";
 
 /// Whole seconds, rounded up.
 fn ceil_secs(d: Duration) -> u64 {
@@ -426,10 +431,13 @@ impl fmt::Display for ApiError {
             write!(f, " {code}")?;
         }
         write!(f, ": {}", self.message)?;
-        if let Some(wait) = self.retry_after {
+        // A request held back by pacing says so in its message already.
+        if let Some(wait) = self.retry_after
+            && !self.message.ends_with(PAST_DEADLINE)
+        {
             write!(
                 f,
-                " (the server asked to wait {})",
+                " (Retry-After {} {PAST_DEADLINE})",
                 crate::arm::retry::human_duration(wait)
             )?;
         }
@@ -576,7 +584,8 @@ mod tests {
         assert_eq!(u.http_status, Some(429));
         assert_eq!(u.code.as_deref(), Some("SubscriptionRequestsThrottled"));
         assert!(
-            u.message.ends_with("(the server asked to wait 119.5 s)"),
+            u.message
+                .ends_with("(Retry-After 119.5 s would pass the deadline)"),
             "{}",
             u.message
         );

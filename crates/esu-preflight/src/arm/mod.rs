@@ -1,10 +1,11 @@
 //! Thin, typed access to Azure Resource Manager over the `azure_core` pipeline.
 //!
-//! - [`ArmClient`]: GET / POST / paged lists with bounded concurrency, a deadline per
-//!   operation ([`ArmClient::with_deadline`]), capped retries, throttling reported as an error
-//!   answer carrying the wait asked for, typed errors ([`ArmError`]) and a `tracing` DEBUG event
-//!   per HTTP attempt (method, path, api-version, status, elapsed, retry and why; never a token
-//!   or header value).
+//! - [`ArmClient`]: GET / POST / paged lists with bounded concurrency per throttle scope,
+//!   pacing to Azure's quotas ([`pacing`]), a deadline per operation
+//!   ([`ArmClient::with_deadline`]), capped retries, throttling reported as an error answer
+//!   carrying the wait asked for, typed errors ([`ArmError`]) and a `tracing` DEBUG event per
+//!   HTTP attempt (method, path, api-version, status, elapsed, retry and why; never a token or
+//!   header value).
 //! - [`catalog`]: every request esu-preflight makes (path, api-version, method, model, paging).
 //! - [`credential()`]: the credential chain (`--credential`), see [`CredentialKind`].
 //! - [`Cloud`]: the ARM endpoint and sign-in configuration of each Azure cloud.
@@ -18,6 +19,7 @@ pub mod client;
 pub mod cloud;
 pub mod credential;
 pub mod error;
+pub mod pacing;
 mod retry;
 #[cfg(test)]
 mod test_support;
@@ -31,3 +33,4 @@ pub use credential::{
     StaticTokenCredential, credential, credential_warnings, token_audience_warning,
 };
 pub use error::{ApiError, ApiErrorDetail, ArmError, Result};
+pub use pacing::{Quota, ThrottleScope, WindowQuota};

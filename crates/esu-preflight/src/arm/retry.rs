@@ -89,6 +89,27 @@ impl Operation {
     }
 }
 
+/// Why the retry policy gave up on one request, when it was the deadline: the wait the server
+/// asked for (`Retry-After`), which would have passed it. Travels in the request's `Context`.
+#[derive(Debug, Default)]
+pub(crate) struct GiveUp {
+    deadline_wait: Mutex<Option<Duration>>,
+}
+
+impl GiveUp {
+    /// The wait asked for that would have passed the deadline, if that is why the policy gave
+    /// up.
+    pub(crate) fn deadline_wait(&self) -> Option<Duration> {
+        self.deadline_wait.lock().ok().and_then(|w| *w)
+    }
+
+    fn set(&self, wait: Duration) {
+        if let Ok(mut w) = self.deadline_wait.lock() {
+            *w = Some(wait);
+        }
+    }
+}
+
 /// Retry settings.
 #[derive(Debug, Clone)]
 pub(crate) struct RetrySettings {
@@ -320,7 +341,21 @@ impl Policy for RetryPolicy {
             if Instant::now() + wait >= operation.deadline {
                 // Sleeping would pass the deadline: the answer is the result (an error answer
                 // is then a non-fatal fact; the wait asked for travels with it).
-                give_up("the wait would pass the deadline");
+                match server_wait {
+                    Some(asked) => {
+                        if let Some(reason) = ctx.value::<Arc<GiveUp>>() {
+                            reason.set(asked);
+                        }
+                        give_up(&format!(
+                            "Retry-After {} would pass the deadline",
+                            human_duration(asked)
+                        ));
+                    }
+                    None => give_up(&format!(
+                        "a backoff of {} would pass the deadline",
+                        human_duration(wait)
+                    )),
+                }
                 return result;
             }
             retry += 1;

@@ -95,8 +95,10 @@ pub struct EstimateInput {
     pub latency: Duration,
     /// Items per page, of ARM lists and Resource Graph alike (1,000).
     pub page_size: u64,
-    /// Requests in flight at most.
+    /// Requests in flight at most per subscription (and for Resource Graph).
     pub concurrency: usize,
+    /// Requests in flight at most overall (256).
+    pub max_in_flight: usize,
     /// ARM's read bucket per subscription (250).
     pub arm_bucket: u64,
     /// Its refill, reads per second (25).
@@ -120,6 +122,7 @@ impl EstimateInput {
             latency,
             page_size: catalog::RESOURCE_GRAPH_PAGE_SIZE as u64,
             concurrency,
+            max_in_flight: 256,
             arm_bucket: 250,
             arm_refill_per_sec: 25,
             arm_other_reads: 30,
@@ -149,11 +152,12 @@ fn pages(items: u64, page_size: u64) -> u64 {
 
 /// Estimates how long each way takes to read the inventory and picks the sooner.
 ///
-/// ARM lists: each subscription's two lists run side by side, pages in sequence; all requests
-/// share `concurrency`; a subscription whose pages and other reads exceed its read bucket
-/// waits for the refill. Resource Graph: one machine and one license query per batch of
-/// subscriptions, pages in sequence; past the first window's quota every `graph_quota` queries
-/// wait a window.
+/// ARM lists: each subscription's two lists run side by side, pages in sequence, within the
+/// subscription's `concurrency` slots; every subscription's requests (the lists and its
+/// `arm_other_reads`) share `max_in_flight`; a subscription whose pages and other reads exceed
+/// its read bucket waits for the refill. Resource Graph: one machine and one license query per
+/// batch of subscriptions, pages in sequence; past the first window's quota every
+/// `graph_quota` queries wait a window; the other reads still share `max_in_flight`.
 ///
 /// ```
 /// use esu_preflight::gather::{EstimateInput, InventoryCounts, estimate};
@@ -181,14 +185,21 @@ pub fn estimate(input: &EstimateInput) -> Estimate {
     for c in &input.counts {
         let (m, l) = (pages(c.machines, ps), pages(c.licenses, ps));
         requests += m + l;
-        chain = chain.max(m.max(l));
+        // A subscription's requests share its own slots.
+        chain = chain
+            .max(m.max(l))
+            .max((m + l).div_ceil(concurrency as u64));
         let spent = m + l + input.arm_other_reads;
         if spent > input.arm_bucket {
             let wait = (spent - input.arm_bucket) as f64 / input.arm_refill_per_sec.max(1) as f64;
             refill_wait = refill_wait.max(wait);
         }
     }
-    let arm = (chain as f64 * lat).max((requests as f64 / concurrency).ceil() * lat) + refill_wait;
+    // Every subscription's other reads share the overall slots with the lists either way.
+    let overall = input.max_in_flight.max(1) as f64;
+    let others = (input.counts.len() as u64 * input.arm_other_reads) as f64;
+    let arm =
+        (chain as f64 * lat).max(((requests as f64 + others) / overall).ceil() * lat) + refill_wait;
     // Resource Graph.
     let mut queries = 0u64;
     let mut graph_chain = 0u64;
@@ -199,7 +210,9 @@ pub fn estimate(input: &EstimateInput) -> Estimate {
         queries += m + l;
         graph_chain = graph_chain.max(m.max(l));
     }
-    let network = (graph_chain as f64 * lat).max((queries as f64 / concurrency).ceil() * lat);
+    let network = (graph_chain as f64 * lat)
+        .max((queries as f64 / concurrency).ceil() * lat)
+        .max((others / overall).ceil() * lat);
     let quota = input.graph_quota.max(1);
     let windows = queries.saturating_sub(1) / quota;
     let graph = network.max(windows as f64 * input.graph_window.as_secs_f64() + lat);
@@ -387,6 +400,7 @@ impl Plan {
         subscriptions: &[String],
         counted: Option<Counted>,
         concurrency: usize,
+        max_in_flight: usize,
     ) -> Self {
         match mode {
             Inventory::ArmLists => Plan::arm(mode, "as --inventory arm asks".to_owned()),
@@ -408,7 +422,7 @@ impl Plan {
                     ),
                 ),
                 Some(Ok((counts, latency))) => {
-                    let input = EstimateInput::new(
+                    let mut input = EstimateInput::new(
                         subscriptions
                             .iter()
                             .map(|s| counts.get(s).copied().unwrap_or_default())
@@ -416,6 +430,7 @@ impl Plan {
                         latency.max(Duration::from_millis(1)),
                         concurrency,
                     );
+                    input.max_in_flight = max_in_flight;
                     let estimate = estimate(&input);
                     match estimate.choice {
                         InventorySource::ResourceGraph => {
@@ -655,9 +670,10 @@ mod tests {
         ];
         let e = estimate(&EstimateInput::new(counts, ms(50), 16));
         assert_eq!(e.choice, InventorySource::ResourceGraph, "{e:?}");
-        // 600 lists over 16 slots: 38 rounds; 4 queries, 3 machine pages in sequence.
+        // 600 lists and 9,000 other reads over 256 slots: 38 rounds; without the lists: 36
+        // (4 queries, 3 machine pages in sequence, fit in them).
         assert_eq!(e.arm_lists, ms(38 * 50));
-        assert_eq!(e.resource_graph, ms(3 * 50));
+        assert_eq!(e.resource_graph, ms(36 * 50));
         assert!(e.reason.contains("3000 machines"), "{}", e.reason);
     }
 
@@ -672,8 +688,9 @@ mod tests {
         ];
         let e = estimate(&EstimateInput::new(counts, ms(50), 16));
         assert_eq!(e.choice, InventorySource::ArmLists);
-        // 120 pages over 16 slots: 8 rounds (the 5-page chains fit in them).
-        assert_eq!(e.arm_lists, ms(8 * 50));
+        // Each subscription's 5-page chain; its 6 pages fit in its 16 slots, and all 120 pages
+        // with the 600 other reads in 3 rounds of 256.
+        assert_eq!(e.arm_lists, ms(5 * 50));
         // 100 machine pages in sequence, and 101 queries: 6 quota windows waited.
         assert_eq!(e.resource_graph, ms(30_050));
     }

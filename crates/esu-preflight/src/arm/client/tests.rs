@@ -742,7 +742,7 @@ async fn a_read_only_client_refuses_writes_and_sends_nothing() {
 #[tokio::test]
 async fn throttling_past_the_deadline_is_one_unavailable_fact() {
     let server = MockServer::start().await;
-    Mock::given(path("/throttled"))
+    Mock::given(path("/subscriptions/s/throttled"))
         .respond_with(
             ResponseTemplate::new(429)
                 .insert_header("Retry-After", "120")
@@ -762,7 +762,7 @@ async fn throttling_past_the_deadline_is_one_unavailable_fact() {
     let start = std::time::Instant::now();
     let (a, b, d) = futures::join!(
         op.get::<u32>("/fine", V),
-        op.get::<u32>("/throttled", V),
+        op.get::<u32>("/subscriptions/s/throttled", V),
         op.list::<u32>("/fine-list", V),
     );
     assert_eq!(a.unwrap(), 1);
@@ -773,13 +773,36 @@ async fn throttling_past_the_deadline_is_one_unavailable_fact() {
     assert_eq!(u.code.as_deref(), Some("SubscriptionRequestsThrottled"));
     assert_eq!(u.retry_after_secs, Some(120));
     assert!(
-        u.message.contains("the server asked to wait 120 s"),
+        u.message
+            .contains("(Retry-After 120 s would pass the deadline)"),
         "{}",
         u.message
     );
     // Not the throttling: an ordinary 404 of an unknown route.
     assert_eq!(d.unwrap_err().http_status(), Some(404));
     assert!(start.elapsed() < Duration::from_secs(5), "no 120 s wait");
-    // The operation is still usable after the throttled answer.
+    // The operation is still usable after the throttled answer, outside the throttled scope.
     assert_eq!(op.get::<u32>("/fine", V).await.unwrap(), 1);
+    // Inside it, the other reads wait for the Retry-After too (capped at 60 s): past the
+    // deadline, they fail at once without being sent, the same kind of unavailable fact.
+    let sent = c.request_count();
+    let err = op
+        .get::<u32>("/subscriptions/s/other", V)
+        .await
+        .unwrap_err();
+    assert_eq!(c.request_count(), sent, "not sent");
+    let u = err.to_unavailable();
+    assert_eq!(u.http_status, Some(429));
+    assert!(
+        u.message
+            .contains("the read quota of subscription s allows it only in"),
+        "{}",
+        u.message
+    );
+    assert!(
+        u.retry_after_secs.is_some_and(|s| s > 50 && s <= 60),
+        "{u:?}"
+    );
+    assert_eq!(c.throttled_count(), 1);
+    assert!(start.elapsed() < Duration::from_secs(5), "no wait");
 }
