@@ -1,27 +1,32 @@
 //! Benchmark: reading a fleet (issue 8) — 20 subscriptions × 5,000 Arc machines and 250 ESU
 //! licenses each, below one management group, machine lists in pages of 1,000, 50 ms injected
-//! into every answer of the in-process mock ([`FleetMock`]).
+//! into every answer of the in-process mock ([`FleetMock`]), default client settings.
 //!
-//! Each run measures, against the same mock:
-//! - **the floor**: a bare fetcher pulling the same pages (the management group's descendants,
-//!   then every subscription at once, each its license page and machine pages in sequence),
-//!   reading each body to the end and dropping it — no parsing, no other reads;
-//! - **gather**: `gather_with` over `--management-group mg-esu-fleet` with default client
-//!   settings, exactly what `check` and `snapshot` run (every other fact of every subscription
-//!   included), checked to hold every machine and license.
-//!
-//! Then the release binary runs as a child process against the same mock, `snapshot` and
-//! `check --format json` over the management group, under `/usr/bin/time` for its peak RSS
-//! (the mock's own memory is not the tool's).
+//! 1. **The floor against gather**, alternately in each run: a bare fetcher pulling the same
+//!    pages (the management group's descendants, then every subscription at once, each its
+//!    license page and machine pages in sequence), reading each body to the end and dropping it
+//!    — no parsing, no other reads; and `gather_with` over `--management-group mg-esu-fleet`,
+//!    exactly what `check` and `snapshot` run (every other fact of every subscription
+//!    included), checked to hold every machine and license.
+//! 2. **The same fleet through Resource Graph** (`Inventory::ResourceGraph`): the findings must
+//!    be identical to those through ARM lists.
+//! 3. **Under Azure's quotas** emulated by the mock (ARM's read bucket of 250 per subscription
+//!    refilled at 25/s; Resource Graph's 15 queries per 5 s), each run on a fresh mock (full
+//!    buckets): no 429, and the time against the run without quotas.
+//! 4. **Resource Graph under its quota**: the time against what the quota forces.
+//! 5. **The release binary** as a child process against the same mock, `snapshot` and `check
+//!    --format json` over the management group, under `/usr/bin/time` for its peak RSS (the
+//!    mock's own memory is not the tool's).
 //!
 //! Run: `cargo bench -p esu-preflight-tests --bench fleet_scan` (results in BENCHMARKS.md).
 //! `ESU_FLEET_SUBSCRIPTIONS=N` shrinks the fleet, `ESU_BENCH_RUNS=N` sets the runs (default 5),
-//! `ESU_FLEET_QUOTAS=1` emulates ARM's and Resource Graph's quotas in the mock.
+//! `ESU_FLEET_PROFILE=N` only gathers N times (for `perf record`).
 
 use esu_preflight::arm::{ArmClient, ArmClientOptions, StaticTokenCredential};
-use esu_preflight::gather::GatherOptions;
-use esu_preflight::snapshot::{Fact, Scope};
-use esu_preflight_tests::{CALLER_TOKEN, FleetMock, FleetSpec};
+use esu_preflight::checks::{self, Config, EvalInput};
+use esu_preflight::gather::{GatherOptions, Inventory};
+use esu_preflight::snapshot::Scope;
+use esu_preflight_tests::{CALLER_TOKEN, FleetMock, FleetSpec, QuotaSettings};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -39,7 +44,6 @@ fn client(mock: &FleetMock) -> ArmClient {
         Arc::new(StaticTokenCredential::new(CALLER_TOKEN)),
         ArmClientOptions {
             endpoint: Some(url::Url::parse(&mock.mock().uri()).expect("a URL")),
-            concurrency: env_number("ESU_BENCH_CONCURRENCY").unwrap_or(16),
             ..ArmClientOptions::default()
         },
     )
@@ -114,6 +118,74 @@ fn release_binary() -> Result<std::path::PathBuf, String> {
     Ok(target.join("release").join("esu-preflight"))
 }
 
+/// One gather over the management group: wall time, requests, 429s, the snapshot.
+fn gather(
+    runtime: &tokio::runtime::Runtime,
+    fleet: &FleetMock,
+    inventory: Inventory,
+) -> (Duration, u64, u64, esu_preflight::Snapshot) {
+    let client = client(fleet);
+    let scope = Scope {
+        management_groups: vec![fleet.spec().management_group.clone()],
+        ..Scope::default()
+    };
+    let options = GatherOptions {
+        inventory,
+        ..GatherOptions::default()
+    };
+    let started = Instant::now();
+    let snapshot = runtime
+        .block_on(esu_preflight::gather::gather_with(
+            &client, &scope, &options,
+        ))
+        .expect("gather");
+    let elapsed = started.elapsed();
+    let spec = fleet.spec();
+    let count = |machines: bool| -> usize {
+        snapshot
+            .subscriptions
+            .iter()
+            .map(|s| {
+                let fact = if machines {
+                    s.machines.as_ref().map(|f| f.value().map(Vec::len))
+                } else {
+                    s.licenses.as_ref().map(|f| f.value().map(Vec::len))
+                };
+                fact.flatten().unwrap_or(0)
+            })
+            .sum()
+    };
+    assert_eq!(
+        count(true),
+        spec.subscriptions * spec.machines_per_subscription,
+        "every machine read"
+    );
+    assert_eq!(
+        count(false),
+        spec.subscriptions * spec.licenses_per_subscription,
+        "every license read"
+    );
+    (
+        elapsed,
+        client.request_count(),
+        client.throttled_count(),
+        snapshot,
+    )
+}
+
+/// The findings of a snapshot as JSON (what `check --format json` reports), for comparing two
+/// ways of reading the same fleet.
+fn findings_json(snapshot: &esu_preflight::Snapshot) -> String {
+    let config = Config::default();
+    let now = time::macros::datetime!(2026-11-29 12:00 UTC);
+    let findings = checks::evaluate(&EvalInput::new(snapshot, &config, now));
+    serde_json::to_string(&findings).expect("findings serialise")
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e3
+}
+
 fn main() {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -124,83 +196,130 @@ fn main() {
         spec.subscriptions = n;
     }
     let runs = env_number("ESU_BENCH_RUNS").unwrap_or(5);
-    let machines = spec.subscriptions * spec.machines_per_subscription;
-    let licenses = spec.subscriptions * spec.licenses_per_subscription;
     println!(
-        "fleet: {} subscriptions × {} machines ({} in all), {} licenses, pages of {}, {} ms per answer",
+        "fleet: {} subscriptions × {} machines ({} in all), {} licenses each, pages of {}, {} ms per answer",
         spec.subscriptions,
         spec.machines_per_subscription,
-        machines,
-        licenses,
+        spec.subscriptions * spec.machines_per_subscription,
+        spec.licenses_per_subscription,
         spec.page_size,
         LATENCY.as_millis()
     );
     let started = Instant::now();
     let fleet = runtime.block_on(FleetMock::start(spec.clone(), LATENCY));
     println!("mock ready in {:.1} s", started.elapsed().as_secs_f64());
-    let scope = Scope {
-        management_groups: vec![spec.management_group.clone()],
-        ..Scope::default()
-    };
 
+    if let Some(n) = env_number("ESU_FLEET_PROFILE") {
+        // Only gathers, for `perf record`.
+        for _ in 0..n {
+            let (gathered, requests, _, _) = gather(&runtime, &fleet, Inventory::Auto);
+            println!("gather: {:.1} ms, {requests} requests", ms(gathered));
+        }
+        return;
+    }
+
+    // 1. The floor and gather (default settings: the estimate picks ARM lists here), alternately.
     let mut floors = Vec::new();
     let mut gathers = Vec::new();
-    let mut requests = 0;
-    let mut bytes = 0;
-    // One warm-up of each (connections, page cache), not counted.
+    let (mut requests, mut bytes) = (0, 0);
+    let mut arm_snapshot = None;
     for run in 0..=runs {
         let started = Instant::now();
         bytes = runtime.block_on(fleet.bare_fetch(CALLER_TOKEN));
         let floor = started.elapsed();
-
-        let client = client(&fleet);
-        let started = Instant::now();
-        let snapshot = runtime
-            .block_on(esu_preflight::gather::gather_with(
-                &client,
-                &scope,
-                &GatherOptions::default(),
-            ))
-            .expect("gather");
-        let gathered = started.elapsed();
-        let read_machines: usize = snapshot
-            .subscriptions
-            .iter()
-            .map(|s| match &s.machines {
-                Some(Fact::Available { value }) => value.len(),
-                _ => 0,
-            })
-            .sum();
-        let read_licenses: usize = snapshot
-            .subscriptions
-            .iter()
-            .map(|s| match &s.licenses {
-                Some(Fact::Available { value }) => value.len(),
-                _ => 0,
-            })
-            .sum();
-        assert_eq!(read_machines, machines, "every machine read");
-        assert_eq!(read_licenses, licenses, "every license read");
-        requests = client.request_count();
-        drop(snapshot);
+        let (gathered, sent, throttled, snapshot) = gather(&runtime, &fleet, Inventory::Auto);
+        assert_eq!(throttled, 0);
+        requests = sent;
+        // One warm-up of each (connections, page cache), not counted.
         if run > 0 {
             floors.push(floor);
             gathers.push(gathered);
         }
+        arm_snapshot = Some(snapshot);
     }
+    let arm_snapshot = arm_snapshot.expect("at least one run");
     let floor = median(&mut floors);
-    let gather = median(&mut gathers);
+    let gathered = median(&mut gathers);
     println!(
         "floor (bare fetcher, {:.0} MiB of pages): median {:.1} ms",
         bytes as f64 / 1_048_576.0,
-        floor.as_secs_f64() * 1e3
+        ms(floor)
     );
     println!(
-        "gather over the management group ({requests} requests per run): median {:.1} ms = {:.2}× the floor",
-        gather.as_secs_f64() * 1e3,
-        gather.as_secs_f64() / floor.as_secs_f64()
+        "gather over the management group ({requests} requests per run; {:?}): median {:.1} ms = {:.2}× the floor",
+        arm_snapshot.inventory.as_ref().map(|n| n.source),
+        ms(gathered),
+        gathered.as_secs_f64() / floor.as_secs_f64()
     );
 
+    // 2. The same fleet read through Resource Graph: the same findings.
+    let (graph_time, graph_requests, _, graph_snapshot) =
+        gather(&runtime, &fleet, Inventory::ResourceGraph);
+    let same = findings_json(&arm_snapshot) == findings_json(&graph_snapshot);
+    println!(
+        "through Resource Graph (no quota emulated; {graph_requests} requests): {:.1} ms; findings identical to ARM lists: {same}",
+        ms(graph_time)
+    );
+    assert!(
+        same,
+        "Resource Graph and ARM lists must give the same findings"
+    );
+    drop((arm_snapshot, graph_snapshot));
+    drop(fleet);
+
+    // 3. Under Azure's quotas (ARM: 250 reads per subscription, +25/s; Resource Graph: 15
+    //    queries per 5 s): each run starts with full buckets (a fresh mock).
+    let mut quota_gathers = Vec::new();
+    let mut quota_floors = Vec::new();
+    let mut throttled_total = 0;
+    for run in 0..=runs.min(3) {
+        let fleet = runtime.block_on(FleetMock::start_with(
+            spec.clone(),
+            LATENCY,
+            Some(QuotaSettings::default()),
+        ));
+        let (gathered, _, throttled, _) = gather(&runtime, &fleet, Inventory::Auto);
+        throttled_total += throttled;
+        let quotas = fleet.quotas().expect("emulated");
+        throttled_total += quotas.throttled();
+        let started = Instant::now();
+        runtime.block_on(fleet.bare_fetch(CALLER_TOKEN));
+        let floor = started.elapsed();
+        if run > 0 {
+            quota_gathers.push(gathered);
+            quota_floors.push(floor);
+        }
+    }
+    let quota_gather = median(&mut quota_gathers);
+    println!(
+        "under the quotas, ARM lists: median {:.1} ms = {:.2}× the gather without quotas; 429s: {throttled_total}; floor under quotas {:.1} ms",
+        ms(quota_gather),
+        quota_gather.as_secs_f64() / gathered.as_secs_f64(),
+        ms(median(&mut quota_floors))
+    );
+
+    // 4. Through Resource Graph under its quota: what the quota forces is
+    //    (queries − 15) / 15 windows of 5 s after the first query.
+    let fleet = runtime.block_on(FleetMock::start_with(
+        spec.clone(),
+        LATENCY,
+        Some(QuotaSettings::default()),
+    ));
+    let (graph_time, _, throttled, _) = gather(&runtime, &fleet, Inventory::ResourceGraph);
+    let quotas = fleet.quotas().expect("emulated");
+    let queries = fleet.graph_served().total();
+    let windows = queries.saturating_sub(1) / 15;
+    let forced = Duration::from_secs(5 * windows) + LATENCY;
+    println!(
+        "under the quotas, Resource Graph ({queries} queries): {:.2} s; the quota forces {:.2} s: {:.2}×; 429s: {}",
+        graph_time.as_secs_f64(),
+        forced.as_secs_f64(),
+        graph_time.as_secs_f64() / forced.as_secs_f64(),
+        throttled + quotas.throttled()
+    );
+    drop(fleet);
+
+    let fleet = runtime.block_on(FleetMock::start(spec.clone(), LATENCY));
     match release_binary() {
         Err(why) => println!("child runs skipped: {why}"),
         Ok(binary) => {

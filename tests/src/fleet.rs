@@ -14,6 +14,8 @@
 //! (one of the subscription's `licenses_per_subscription` in `rg-esu`); every 97th
 //! disconnected, every 50th on an old agent.
 
+use crate::graph::{GraphEstate, GraphServed};
+use crate::quota::{QuotaSettings, Quotas};
 use crate::{
     ArmMock, Authorized, arm_error, license_json, link, machine_json, permissions_owner,
     providers_json, subscription_json,
@@ -148,6 +150,8 @@ pub struct FleetMock {
     mock: ArmMock,
     spec: FleetSpec,
     counters: Arc<FleetCounters>,
+    quotas: Option<Arc<Quotas>>,
+    graph: Arc<GraphServed>,
 }
 
 /// The answers of the fleet's routes, by lower-case path and page (`$skiptoken`, 0 for none).
@@ -155,6 +159,7 @@ struct FleetAnswers {
     bodies: HashMap<(String, usize), Arc<Vec<u8>>>,
     delay: Duration,
     counters: Arc<FleetCounters>,
+    quotas: Option<Arc<Quotas>>,
 }
 
 impl Respond for FleetAnswers {
@@ -176,9 +181,13 @@ impl Respond for FleetAnswers {
                 if request.url.path().ends_with("/machines") {
                     self.counters.machine_pages.fetch_add(1, Ordering::Relaxed);
                 }
-                ResponseTemplate::new(200)
+                let answer = ResponseTemplate::new(200)
                     .set_delay(self.delay)
-                    .set_body_raw(body.as_ref().clone(), "application/json")
+                    .set_body_raw(body.as_ref().clone(), "application/json");
+                match &self.quotas {
+                    Some(quotas) => quotas.stamp(answer, request),
+                    None => answer,
+                }
             }
             None => ResponseTemplate::new(404)
                 .set_delay(self.delay)
@@ -193,7 +202,28 @@ impl Respond for FleetAnswers {
 impl FleetMock {
     /// Starts the mock with `delay` before every answer and serves `spec`'s fleet.
     pub async fn start(spec: FleetSpec, delay: Duration) -> Self {
+        Self::start_with(spec, delay, None).await
+    }
+
+    /// Like [`FleetMock::start`], emulating Azure's quotas (`quotas`) when given: answers carry
+    /// the remaining-quota headers, and what exceeds a quota is answered 429.
+    pub async fn start_with(
+        spec: FleetSpec,
+        delay: Duration,
+        quotas: Option<QuotaSettings>,
+    ) -> Self {
         let mock = ArmMock::start_with_delay(delay).await.expect_runs(u64::MAX);
+        // First: the quota route must outrank every other route of priority 1.
+        let quotas = match quotas {
+            Some(settings) => Some(mock.emulate_quotas(settings).await),
+            None => None,
+        };
+        let mut graph = GraphEstate::new();
+        let ids_for_graph: Vec<String> = spec.subscription_ids();
+        graph.management_group(
+            &spec.management_group,
+            &ids_for_graph.iter().map(String::as_str).collect::<Vec<_>>(),
+        );
         let counters = Arc::new(FleetCounters::default());
         let uri = mock.uri();
         let mut bodies = HashMap::new();
@@ -262,6 +292,7 @@ impl FleetMock {
             );
             let licenses = spec.licenses(sub);
             let machines = spec.machines(sub, &licenses);
+            graph.subscription(sub, &licenses, &machines);
             put(
                 format!("/subscriptions/{sub}/providers/Microsoft.HybridCompute/licenses"),
                 0,
@@ -306,6 +337,7 @@ impl FleetMock {
             bodies,
             delay,
             counters: Arc::clone(&counters),
+            quotas: quotas.clone(),
         };
         mock.mount(
             Mock::given(wiremock::matchers::method("GET"))
@@ -315,11 +347,25 @@ impl FleetMock {
                 .named("the generated fleet"),
         )
         .await;
+        let graph = mock.graph(graph).await;
         FleetMock {
             mock,
             spec,
             counters,
+            quotas,
+            graph,
         }
+    }
+
+    /// The emulated quotas, when the mock was started with them.
+    pub fn quotas(&self) -> Option<&Arc<Quotas>> {
+        self.quotas.as_ref()
+    }
+
+    /// The Resource Graph pages the mock served (the fleet's machines and licenses are there
+    /// too, as Resource Graph rows).
+    pub fn graph_served(&self) -> &GraphServed {
+        &self.graph
     }
 
     /// The underlying mock (its URI, custom routes, the requests it received).

@@ -694,7 +694,7 @@ impl ArmClient {
         method: Method,
         url: Url,
         body: Option<&serde_json::Value>,
-    ) -> Result<(String, u16, Vec<u8>)> {
+    ) -> Result<(String, u16, azure_core::Bytes)> {
         let label = format!("{} {}", method_name(method), url.path());
         let read_only_post = method == Method::Post && is_read_only_post(url.path());
         if method == Method::Post && !self.inner.allow_writes && !read_only_post {
@@ -749,7 +749,8 @@ impl ArmClient {
                 },
             })?;
         let status = u16::from(response.status());
-        let bytes = response.into_body().to_vec();
+        // The body as received (no copy: a fleet's pages are megabytes each).
+        let bytes = azure_core::Bytes::from(response.into_body());
         if !(200..300).contains(&status) {
             let mut api = ApiError::from_response(status, &bytes, label);
             // Set only when the retry policy gave up because the wait asked for would have
