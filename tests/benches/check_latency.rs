@@ -13,6 +13,12 @@
 //! cannot beat `ceil(requests / in flight) × 50 ms` either: that bound is reported too.
 //!
 //! Run: `cargo bench -p esu-preflight-tests` (results are recorded in BENCHMARKS.md).
+//!
+//! `ESU_BENCH_PROFILE=N` measures only what follows gather in the "everything" scenario: it
+//! gathers once without injected latency, then evaluates and renders the table N times and
+//! prints the median of each step (a loop to put under `perf record`). With
+//! `ESU_BENCH_DUMP=DIR` it also writes the snapshot, the JSON report and the table of that
+//! scenario to `DIR` (evaluated at a fixed time, so two builds' outputs can be diffed).
 
 use esu_preflight::arm::{ArmClient, ArmClientOptions, StaticTokenCredential};
 use esu_preflight::checks::{self, Config};
@@ -285,11 +291,91 @@ async fn measure(scenario: &Scenario) -> Row {
     }
 }
 
+/// `ESU_BENCH_PROFILE=N`: evaluate and render the "everything" scenario N times after one
+/// gather without latency; the median of each step.
+fn profile(runtime: &tokio::runtime::Runtime, n: usize) {
+    let (snapshot, plan) = runtime.block_on(async {
+        let mock = ArmMock::start().await;
+        mock.subscription(SUB, "Enabled").await;
+        mock.providers(SUB, &[]).await;
+        let plan = everything(&mock).await;
+        let client = caller_client(&mock, 128);
+        let options = GatherOptions {
+            plan: plan.clone(),
+            ..GatherOptions::default()
+        };
+        let snapshot =
+            esu_preflight::gather::gather_with(&client, &Scope::subscriptions([SUB]), &options)
+                .await
+                .expect("gather");
+        (snapshot, plan)
+    });
+    let config = Config::default();
+    // A fixed time: the outputs of two builds can be diffed.
+    let now = time::macros::datetime!(2026-11-29 12:00 UTC);
+    let dump = std::env::var_os("ESU_BENCH_DUMP").map(std::path::PathBuf::from);
+    let (mut evaluate, mut report_time, mut table) = (Vec::new(), Vec::new(), Vec::new());
+    for run in 0..n {
+        let started = Instant::now();
+        let findings =
+            checks::evaluate(&checks::EvalInput::new(&snapshot, &config, now).with_plan(&plan));
+        let evaluated = Instant::now();
+        let report = Report::new(snapshot.scope.clone(), findings, Gate::default());
+        let reported = Instant::now();
+        let mut out = Vec::new();
+        render::render(&report, Format::Table, &RenderOptions::default(), &mut out)
+            .expect("render");
+        let rendered = Instant::now();
+        evaluate.push(evaluated - started);
+        report_time.push(reported - evaluated);
+        table.push(rendered - reported);
+        if run == 0
+            && let Some(dir) = &dump
+        {
+            std::fs::create_dir_all(dir).expect("dump directory");
+            let mut json = Vec::new();
+            render::render(&report, Format::Json, &RenderOptions::default(), &mut json)
+                .expect("render");
+            std::fs::write(dir.join("report.json"), json).expect("write");
+            std::fs::write(dir.join("table.txt"), &out).expect("write");
+            std::fs::write(
+                dir.join("snapshot.json"),
+                serde_json::to_vec_pretty(&snapshot).expect("snapshot"),
+            )
+            .expect("write");
+            println!(
+                "{} findings, {} table bytes written to {}",
+                report.findings.len(),
+                out.len(),
+                dir.display()
+            );
+        }
+    }
+    let median = |mut times: Vec<Duration>| {
+        times.sort();
+        times[times.len() / 2].as_secs_f64() * 1e3
+    };
+    println!(
+        "everything, after gather, {n} runs: evaluate {:.2} ms, report {:.2} ms, table {:.2} ms (medians)",
+        median(evaluate),
+        median(report_time),
+        median(table)
+    );
+}
+
 fn main() {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .expect("runtime");
+    if let Some(n) = std::env::var("ESU_BENCH_PROFILE")
+        .ok()
+        .and_then(|n| n.parse::<usize>().ok())
+        .filter(|n| *n > 0)
+    {
+        profile(&runtime, n);
+        return;
+    }
     let scenarios = [
         Scenario {
             name: "providers in one page",
