@@ -221,7 +221,7 @@ evaluation found no Deny",
 };
 
 /// Which check a target belongs to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 enum Family {
     License,
     Link,
@@ -697,18 +697,20 @@ pub(crate) struct EvaluationMemo<'a> {
     evaluations: RefCell<HashMap<String, Rc<Evaluation<'a>>>>,
     members: RefCell<HashMap<*const Value, Rc<Members<'a>>>>,
     decisions: RefCell<HashMap<DecisionKey, policy::DecisionCache>>,
+    /// The targets by (subscription, family, program).
+    targets: RefCell<HashMap<(usize, Family, Option<&'static str>), Rc<Vec<Target<'a>>>>>,
     /// The service's answers (their index) by lower-case resource id, per list of answers.
     restrictions: RefCell<HashMap<String, Rc<HashMap<String, usize>>>>,
 }
 
-/// One assignment context: the assignment, the member's definition and reference id, the
-/// exemptions and the management groups (by address: the payloads live as long as the run;
-/// the time is the run's).
+/// One assignment context: the assignment and which of its members (so the definition and
+/// reference id, read once per run by [`members_of`]), the exemptions and the management
+/// groups (by address: the payloads live as long as the run; the time is the run's).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 struct DecisionKey {
     assignment: *const Value,
-    definition: *const Value,
-    reference_id: Option<String>,
+    /// The member's place in [`Members::members`].
+    member: usize,
     exemptions: (*const Value, usize),
     management_groups: Option<(*const String, usize)>,
 }
@@ -853,11 +855,15 @@ fn members_of<'a>(ctx: &CheckCtx<'a>, assignment: &'a Value) -> Rc<Members<'a>> 
 /// [`policy::decide`], remembered per assignment context by what the decision read of the
 /// resource: license profiles that differ only by machine are decided once when no rule,
 /// scope or selector reads what tells them apart.
-fn decide(ctx: &CheckCtx<'_>, assignment: &AssignmentContext<'_>, resource: &Resource) -> Decision {
+fn decide(
+    ctx: &CheckCtx<'_>,
+    assignment: &AssignmentContext<'_>,
+    member: usize,
+    resource: &Resource,
+) -> Decision {
     let key = DecisionKey {
         assignment: assignment.assignment,
-        definition: assignment.definition,
-        reference_id: assignment.reference_id.map(str::to_owned),
+        member,
         exemptions: (assignment.exemptions.as_ptr(), assignment.exemptions.len()),
         management_groups: assignment.management_groups.map(|g| (g.as_ptr(), g.len())),
     };
@@ -925,7 +931,7 @@ fn evaluate_uncached<'a>(
             members: Vec::new(),
         };
         let mut excluded: Option<Exclusion> = None;
-        for (member_id, definition, reference_id) in &prepared.members {
+        for (member, (member_id, definition, reference_id)) in prepared.members.iter().enumerate() {
             let (member_id, definition, reference_id) =
                 (member_id.clone(), *definition, reference_id.clone());
             let definition = match definition {
@@ -955,7 +961,7 @@ fn evaluate_uncached<'a>(
                     reference_id: reference_id.as_deref(),
                     ..context(assignment, definition, set_definition, None)
                 };
-                decision = decide(ctx, &ctx_a, &target.resource);
+                decision = decide(ctx, &ctx_a, member, &target.resource);
                 source = matches!(decision, Decision::Denies { .. })
                     .then(|| policy::effect_source(&ctx_a, &target.resource));
             }
@@ -1628,13 +1634,25 @@ fn resource_evidence(target: &Target<'_>) -> Value {
     })
 }
 
-/// The targets of a family in the subscription being checked.
-fn targets<'a>(ctx: &CheckCtx<'a>, family: Family) -> Vec<Target<'a>> {
-    match family {
+/// The targets of a family in the subscription being checked (built once per run: ESU301–ESU305
+/// each ask).
+fn targets<'a>(ctx: &CheckCtx<'a>, family: Family) -> Rc<Vec<Target<'a>>> {
+    let key = (
+        std::ptr::from_ref(ctx.subscription) as usize,
+        family,
+        ctx.program.map(|p| p.id),
+    );
+    let memo = &ctx.estate.policy_evaluations;
+    if let Some(known) = memo.targets.borrow().get(&key) {
+        return Rc::clone(known);
+    }
+    let built = Rc::new(match family {
         Family::License => license_targets(ctx),
         Family::Link => link_targets(ctx),
         Family::Provider => provider_targets(ctx),
-    }
+    });
+    memo.targets.borrow_mut().insert(key, Rc::clone(&built));
+    built
 }
 
 fn subjects_of(ctx: &CheckCtx<'_>, family: Family) -> Vec<Subject> {
@@ -1732,13 +1750,14 @@ impl Check for DenyPolicyUndetermined {
             out.push(ctx.finding(&UNDETERMINED, d));
             return;
         }
-        let all: Vec<Target<'_>> = [Family::License, Family::Link, Family::Provider]
+        let families: Vec<Rc<Vec<Target<'_>>>> = [Family::License, Family::Link, Family::Provider]
             .into_iter()
-            .flat_map(|f| targets(ctx, f))
+            .map(|f| targets(ctx, f))
             .collect();
+        let all: Vec<&Target<'_>> = families.iter().flat_map(|f| f.iter()).collect();
         let mut decided_anywhere = false;
         let mut open: Vec<OpenGroup<'_, '_>> = Vec::new();
-        for target in &all {
+        for &target in &all {
             let Ok(assignments) = target.facts.assignments else {
                 continue;
             };
@@ -1865,12 +1884,15 @@ impl Check for PolicyEvaluationDisagrees {
         if ctx.subscription.policy_restrictions.is_empty() {
             return Vec::new();
         }
-        [Family::License, Family::Link]
-            .into_iter()
-            .flat_map(|f| targets(ctx, f))
-            .filter(|t| service(ctx, t).is_some())
-            .map(|t| Subject::new(t.finding_id))
-            .collect()
+        let mut subjects = Vec::new();
+        for family in [Family::License, Family::Link] {
+            for t in targets(ctx, family).iter() {
+                if service(ctx, t).is_some() {
+                    subjects.push(Subject::new(t.finding_id.clone()));
+                }
+            }
+        }
+        subjects
     }
 
     fn run(&self, ctx: &CheckCtx<'_>, out: &mut Vec<Finding>) {
@@ -1878,11 +1900,11 @@ impl Check for PolicyEvaluationDisagrees {
             return; // The service was not asked about anything here.
         }
         for family in [Family::License, Family::Link] {
-            for target in targets(ctx, family) {
-                let Some(answer) = service(ctx, &target) else {
+            for target in targets(ctx, family).iter() {
+                let Some(answer) = service(ctx, target) else {
                     continue;
                 };
-                out.push(ctx.finding(&DISAGREES, disagreement(ctx, &target, &answer)));
+                out.push(ctx.finding(&DISAGREES, disagreement(ctx, target, &answer)));
             }
         }
     }

@@ -89,11 +89,26 @@ impl Drop for Recording {
 
 /// The value of one facet of `resource`, as a string that differs whenever the value does.
 fn project(facet: &Facet, resource: &Resource) -> String {
+    // A leading letter tells the variants apart; what follows is the value whole.
+    let text = |tag: char, s: &str| {
+        let mut out = String::with_capacity(s.len() + 1);
+        out.push(tag);
+        out.push_str(s);
+        out
+    };
     match facet {
-        Facet::Field(name) => format!("{:?}", resource.field(name)),
-        Facet::Id => resource.id.clone(),
-        Facet::Type => resource.type_.clone(),
-        Facet::Location => format!("{:?}", resource.location),
+        Facet::Field(name) => match resource.field(name) {
+            Ok(None) => "n".to_owned(),
+            Ok(Some(serde_json::Value::String(s))) => text('s', &s),
+            Ok(Some(value)) => text('v', &value.to_string()),
+            Err(u) => format!("e{:?}", (u.expression, u.why)),
+        },
+        Facet::Id => text('i', &resource.id),
+        Facet::Type => text('t', &resource.type_),
+        Facet::Location => match &resource.location {
+            Some(location) => text('l', location),
+            None => "n".to_owned(),
+        },
         Facet::NotIndexed => resource.not_indexed.to_string(),
     }
 }
