@@ -698,10 +698,13 @@ pub(crate) struct EvaluationMemo<'a> {
     members: RefCell<HashMap<*const Value, Rc<Members<'a>>>>,
     decisions: RefCell<HashMap<DecisionKey, policy::DecisionCache>>,
     /// The targets by (subscription, family, program).
-    targets: RefCell<HashMap<(usize, Family, Option<&'static str>), Rc<Vec<Target<'a>>>>>,
+    targets: RefCell<HashMap<TargetsKey, Rc<Vec<Target<'a>>>>>,
     /// The service's answers (their index) by lower-case resource id, per list of answers.
     restrictions: RefCell<HashMap<String, Rc<HashMap<String, usize>>>>,
 }
+
+/// The targets of one family: (the subscription's address, the family, the `--program`).
+type TargetsKey = (usize, Family, Option<&'static str>);
 
 /// One assignment context: the assignment and which of its members (so the definition and
 /// reference id, read once per run by [`members_of`]), the exemptions and the management

@@ -113,6 +113,9 @@ fn project(facet: &Facet, resource: &Resource) -> String {
     }
 }
 
+/// The facets one path through [`decide`] read, and the decisions by their values.
+type Shape = (Vec<Facet>, HashMap<Vec<String>, Decision>);
+
 /// How many different sets of facets one cache keeps (a rule reads different facets only on
 /// different paths through it: a few), and how many decisions per set.
 const MAX_SHAPES: usize = 16;
@@ -148,7 +151,7 @@ const MAX_DECISIONS: usize = 4096;
 /// ```
 #[derive(Debug, Default)]
 pub struct DecisionCache {
-    shapes: Vec<(Vec<Facet>, HashMap<Vec<String>, Decision>)>,
+    shapes: Vec<Shape>,
     decided: usize,
 }
 
@@ -169,11 +172,10 @@ impl DecisionCache {
         let key: Vec<String> = facets.iter().map(|f| project(f, resource)).collect();
         let room = self.shapes.len() < MAX_SHAPES;
         match self.shapes.iter_mut().find(|(known, _)| *known == facets) {
-            Some((_, decisions)) => {
-                if decisions.len() < MAX_DECISIONS {
-                    decisions.insert(key, decision.clone());
-                }
+            Some((_, decisions)) if decisions.len() < MAX_DECISIONS => {
+                decisions.insert(key, decision.clone());
             }
+            Some(_) => {}
             None if room => {
                 self.shapes
                     .push((facets, HashMap::from([(key, decision.clone())])));
