@@ -2,8 +2,9 @@
 //! injected into every response.
 //!
 //! Reports the wall time of gather → evaluate → render against the critical path (the longest
-//! chain of requests that depend on each other, × 50 ms), the requests per run, and the most
-//! times any one request (method, URL and body) was sent in a run (must be 1).
+//! chain of requests that depend on each other, × 50 ms), the requests per run, the most
+//! times any one request (method, URL and body) was sent in a run (must be 1), and the median
+//! of each phase (gather with its client; evaluate and render).
 //!
 //! Scenarios: the providers in one page and over three pages (nothing else to read), and one
 //! subscription with everything (issue 7): 7 required providers, 50 policy assignments (one of
@@ -62,6 +63,9 @@ struct Row {
     p90: Duration,
     requests_per_run: usize,
     max_fetches_of_one_request: usize,
+    /// The medians of the two phases: gather (with the client), and evaluate + render.
+    gather: Duration,
+    after_gather: Duration,
 }
 
 /// Issue 7's subscription: 50 policy assignments (49 definitions and an initiative), the
@@ -241,6 +245,8 @@ async fn measure(scenario: &Scenario) -> Row {
 
     let runs = runs();
     let mut times = Vec::with_capacity(runs);
+    let mut gathers = Vec::with_capacity(runs);
+    let mut afters = Vec::with_capacity(runs);
     let mut seen = 0;
     let mut requests_per_run = 0;
     let mut max_fetches_of_one_request = 0;
@@ -250,6 +256,7 @@ async fn measure(scenario: &Scenario) -> Row {
         let snapshot = esu_preflight::gather::gather_with(&client, &scope, &options)
             .await
             .expect("gather");
+        let gathered = started.elapsed();
         let config = Config::default();
         let findings = checks::evaluate(
             &checks::EvalInput::new(&snapshot, &config, time::OffsetDateTime::now_utc())
@@ -259,7 +266,10 @@ async fn measure(scenario: &Scenario) -> Row {
         let mut out = Vec::new();
         render::render(&report, Format::Table, &RenderOptions::default(), &mut out)
             .expect("render");
-        times.push(started.elapsed());
+        let elapsed = started.elapsed();
+        times.push(elapsed);
+        gathers.push(gathered);
+        afters.push(elapsed - gathered);
 
         let received = mock.received().await;
         let run = &received[seen..];
@@ -279,6 +289,8 @@ async fn measure(scenario: &Scenario) -> Row {
             max_fetches_of_one_request.max(per_request.into_values().max().unwrap_or(0));
     }
     times.sort();
+    gathers.sort();
+    afters.sort();
     let waves = u32::try_from(requests_per_run.div_ceil(scenario.concurrency)).expect("small");
     Row {
         name: scenario.name,
@@ -288,6 +300,8 @@ async fn measure(scenario: &Scenario) -> Row {
         p90: times[runs * 9 / 10],
         requests_per_run,
         max_fetches_of_one_request,
+        gather: gathers[runs / 2],
+        after_gather: afters[runs / 2],
     }
 }
 
@@ -310,6 +324,31 @@ fn profile(runtime: &tokio::runtime::Runtime, n: usize) {
                 .expect("gather");
         (snapshot, plan)
     });
+    // What a run spends before its first request: the client (TLS roots are loaded here).
+    let mut clients: Vec<Duration> = (0..n.min(20))
+        .map(|_| {
+            runtime.block_on(async {
+                let mock_uri = "http://127.0.0.1:9";
+                let started = Instant::now();
+                let client = ArmClient::new(
+                    Arc::new(StaticTokenCredential::new(CALLER_TOKEN)),
+                    ArmClientOptions {
+                        endpoint: Some(url::Url::parse(mock_uri).expect("a URL")),
+                        ..ArmClientOptions::default()
+                    },
+                );
+                let elapsed = started.elapsed();
+                drop(client);
+                elapsed
+            })
+        })
+        .collect();
+    clients.sort();
+    println!(
+        "a new client: {:.2} ms (median; min {:.2})",
+        clients[clients.len() / 2].as_secs_f64() * 1e3,
+        clients[0].as_secs_f64() * 1e3
+    );
     let config = Config::default();
     // A fixed time: the outputs of two builds can be diffed.
     let now = time::macros::datetime!(2026-11-29 12:00 UTC);
@@ -419,9 +458,9 @@ fn main() {
         runs()
     );
     println!(
-        "| scenario | critical path | in-flight bound | median | p90 | median / critical path | median / max(bounds) | requests per run | max sends of one request |"
+        "| scenario | critical path | in-flight bound | median | p90 | median / critical path | median / max(bounds) | requests per run | max sends of one request | gather | evaluate + render |"
     );
-    println!("|---|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|");
     let mut ok = true;
     for scenario in &scenarios {
         let row = runtime.block_on(measure(scenario));
@@ -430,7 +469,7 @@ fn main() {
         let bound_ratio = row.median.as_secs_f64() / bound.as_secs_f64();
         ok &= bound_ratio <= 1.3 && row.max_fetches_of_one_request == 1;
         println!(
-            "| {} | {} ms | {} ms | {:.1} ms | {:.1} ms | {ratio:.2}× | {bound_ratio:.2}× | {} | {} |",
+            "| {} | {} ms | {} ms | {:.1} ms | {:.1} ms | {ratio:.2}× | {bound_ratio:.2}× | {} | {} | {:.1} ms | {:.1} ms |",
             row.name,
             row.critical_path.as_millis(),
             row.concurrency_bound.as_millis(),
@@ -438,6 +477,8 @@ fn main() {
             row.p90.as_secs_f64() * 1e3,
             row.requests_per_run,
             row.max_fetches_of_one_request,
+            row.gather.as_secs_f64() * 1e3,
+            row.after_gather.as_secs_f64() * 1e3,
         );
     }
     println!(
