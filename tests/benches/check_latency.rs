@@ -2,8 +2,9 @@
 //! injected into every response.
 //!
 //! Reports the wall time of gather → evaluate → render against the critical path (the longest
-//! chain of requests that depend on each other, × 50 ms), the requests per run, and the most
-//! times any one request (method, URL and body) was sent in a run (must be 1).
+//! chain of requests that depend on each other, × 50 ms), the requests per run, the most
+//! times any one request (method, URL and body) was sent in a run (must be 1), and the median
+//! of each phase (gather with its client; evaluate and render).
 //!
 //! Scenarios: the providers in one page and over three pages (nothing else to read), and one
 //! subscription with everything (issue 7): 7 required providers, 50 policy assignments (one of
@@ -13,6 +14,12 @@
 //! cannot beat `ceil(requests / in flight) × 50 ms` either: that bound is reported too.
 //!
 //! Run: `cargo bench -p esu-preflight-tests` (results are recorded in BENCHMARKS.md).
+//!
+//! `ESU_BENCH_PROFILE=N` measures only what follows gather in the "everything" scenario: it
+//! gathers once without injected latency, then evaluates and renders the table N times and
+//! prints the median of each step (a loop to put under `perf record`). With
+//! `ESU_BENCH_DUMP=DIR` it also writes the snapshot, the JSON report and the table of that
+//! scenario to `DIR` (evaluated at a fixed time, so two builds' outputs can be diffed).
 
 use esu_preflight::arm::{ArmClient, ArmClientOptions, StaticTokenCredential};
 use esu_preflight::checks::{self, Config};
@@ -56,6 +63,9 @@ struct Row {
     p90: Duration,
     requests_per_run: usize,
     max_fetches_of_one_request: usize,
+    /// The medians of the two phases: gather (with the client), and evaluate + render.
+    gather: Duration,
+    after_gather: Duration,
 }
 
 /// Issue 7's subscription: 50 policy assignments (49 definitions and an initiative), the
@@ -235,6 +245,8 @@ async fn measure(scenario: &Scenario) -> Row {
 
     let runs = runs();
     let mut times = Vec::with_capacity(runs);
+    let mut gathers = Vec::with_capacity(runs);
+    let mut afters = Vec::with_capacity(runs);
     let mut seen = 0;
     let mut requests_per_run = 0;
     let mut max_fetches_of_one_request = 0;
@@ -244,6 +256,7 @@ async fn measure(scenario: &Scenario) -> Row {
         let snapshot = esu_preflight::gather::gather_with(&client, &scope, &options)
             .await
             .expect("gather");
+        let gathered = started.elapsed();
         let config = Config::default();
         let findings = checks::evaluate(
             &checks::EvalInput::new(&snapshot, &config, time::OffsetDateTime::now_utc())
@@ -253,7 +266,10 @@ async fn measure(scenario: &Scenario) -> Row {
         let mut out = Vec::new();
         render::render(&report, Format::Table, &RenderOptions::default(), &mut out)
             .expect("render");
-        times.push(started.elapsed());
+        let elapsed = started.elapsed();
+        times.push(elapsed);
+        gathers.push(gathered);
+        afters.push(elapsed - gathered);
 
         let received = mock.received().await;
         let run = &received[seen..];
@@ -273,6 +289,8 @@ async fn measure(scenario: &Scenario) -> Row {
             max_fetches_of_one_request.max(per_request.into_values().max().unwrap_or(0));
     }
     times.sort();
+    gathers.sort();
+    afters.sort();
     let waves = u32::try_from(requests_per_run.div_ceil(scenario.concurrency)).expect("small");
     Row {
         name: scenario.name,
@@ -282,7 +300,111 @@ async fn measure(scenario: &Scenario) -> Row {
         p90: times[runs * 9 / 10],
         requests_per_run,
         max_fetches_of_one_request,
+        gather: gathers[runs / 2],
+        after_gather: afters[runs / 2],
     }
+}
+
+/// `ESU_BENCH_PROFILE=N`: evaluate and render the "everything" scenario N times after one
+/// gather without latency; the median of each step.
+fn profile(runtime: &tokio::runtime::Runtime, n: usize) {
+    let (snapshot, plan) = runtime.block_on(async {
+        let mock = ArmMock::start().await;
+        mock.subscription(SUB, "Enabled").await;
+        mock.providers(SUB, &[]).await;
+        let plan = everything(&mock).await;
+        let client = caller_client(&mock, 128);
+        let options = GatherOptions {
+            plan: plan.clone(),
+            ..GatherOptions::default()
+        };
+        let snapshot =
+            esu_preflight::gather::gather_with(&client, &Scope::subscriptions([SUB]), &options)
+                .await
+                .expect("gather");
+        (snapshot, plan)
+    });
+    // What a run spends before its first request: the client (TLS roots are loaded here).
+    let mut clients: Vec<Duration> = (0..n.min(20))
+        .map(|_| {
+            runtime.block_on(async {
+                let mock_uri = "http://127.0.0.1:9";
+                let started = Instant::now();
+                let client = ArmClient::new(
+                    Arc::new(StaticTokenCredential::new(CALLER_TOKEN)),
+                    ArmClientOptions {
+                        endpoint: Some(url::Url::parse(mock_uri).expect("a URL")),
+                        ..ArmClientOptions::default()
+                    },
+                );
+                let elapsed = started.elapsed();
+                drop(client);
+                elapsed
+            })
+        })
+        .collect();
+    clients.sort();
+    println!(
+        "a new client: {:.2} ms (median; min {:.2})",
+        clients[clients.len() / 2].as_secs_f64() * 1e3,
+        clients[0].as_secs_f64() * 1e3
+    );
+    let config = Config::default();
+    // A fixed time: the outputs of two builds can be diffed.
+    let now = time::macros::datetime!(2026-11-29 12:00 UTC);
+    let dump = std::env::var_os("ESU_BENCH_DUMP").map(std::path::PathBuf::from);
+    let (mut evaluate, mut report_time, mut table) = (Vec::new(), Vec::new(), Vec::new());
+    for run in 0..n {
+        let started = Instant::now();
+        let findings =
+            checks::evaluate(&checks::EvalInput::new(&snapshot, &config, now).with_plan(&plan));
+        let evaluated = Instant::now();
+        let report = Report::new(snapshot.scope.clone(), findings, Gate::default());
+        let reported = Instant::now();
+        let mut out = Vec::new();
+        render::render(&report, Format::Table, &RenderOptions::default(), &mut out)
+            .expect("render");
+        let rendered = Instant::now();
+        evaluate.push(evaluated - started);
+        report_time.push(reported - evaluated);
+        table.push(rendered - reported);
+        if run == 0
+            && let Some(dir) = &dump
+        {
+            std::fs::create_dir_all(dir).expect("dump directory");
+            let mut json = Vec::new();
+            render::render(&report, Format::Json, &RenderOptions::default(), &mut json)
+                .expect("render");
+            std::fs::write(dir.join("report.json"), json).expect("write");
+            std::fs::write(dir.join("table.txt"), &out).expect("write");
+            std::fs::write(
+                dir.join("snapshot.json"),
+                serde_json::to_vec_pretty(&snapshot).expect("snapshot"),
+            )
+            .expect("write");
+            println!(
+                "{} findings, {} table bytes written to {}",
+                report.findings.len(),
+                out.len(),
+                dir.display()
+            );
+        }
+    }
+    // The minimum too: on a shared machine it is the least disturbed run.
+    let stats = |mut times: Vec<Duration>| {
+        times.sort();
+        format!(
+            "{:.2} ms (min {:.2})",
+            times[times.len() / 2].as_secs_f64() * 1e3,
+            times[0].as_secs_f64() * 1e3
+        )
+    };
+    println!(
+        "everything, after gather, {n} runs, medians: evaluate {}, report {}, table {}",
+        stats(evaluate),
+        stats(report_time),
+        stats(table)
+    );
 }
 
 fn main() {
@@ -290,6 +412,14 @@ fn main() {
         .enable_all()
         .build()
         .expect("runtime");
+    if let Some(n) = std::env::var("ESU_BENCH_PROFILE")
+        .ok()
+        .and_then(|n| n.parse::<usize>().ok())
+        .filter(|n| *n > 0)
+    {
+        profile(&runtime, n);
+        return;
+    }
     let scenarios = [
         Scenario {
             name: "providers in one page",
@@ -328,9 +458,9 @@ fn main() {
         runs()
     );
     println!(
-        "| scenario | critical path | in-flight bound | median | p90 | median / critical path | median / max(bounds) | requests per run | max sends of one request |"
+        "| scenario | critical path | in-flight bound | median | p90 | median / critical path | median / max(bounds) | requests per run | max sends of one request | gather | evaluate + render |"
     );
-    println!("|---|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|");
     let mut ok = true;
     for scenario in &scenarios {
         let row = runtime.block_on(measure(scenario));
@@ -339,7 +469,7 @@ fn main() {
         let bound_ratio = row.median.as_secs_f64() / bound.as_secs_f64();
         ok &= bound_ratio <= 1.3 && row.max_fetches_of_one_request == 1;
         println!(
-            "| {} | {} ms | {} ms | {:.1} ms | {:.1} ms | {ratio:.2}× | {bound_ratio:.2}× | {} | {} |",
+            "| {} | {} ms | {} ms | {:.1} ms | {:.1} ms | {ratio:.2}× | {bound_ratio:.2}× | {} | {} | {:.1} ms | {:.1} ms |",
             row.name,
             row.critical_path.as_millis(),
             row.concurrency_bound.as_millis(),
@@ -347,6 +477,8 @@ fn main() {
             row.p90.as_secs_f64() * 1e3,
             row.requests_per_run,
             row.max_fetches_of_one_request,
+            row.gather.as_secs_f64() * 1e3,
+            row.after_gather.as_secs_f64() * 1e3,
         );
     }
     println!(

@@ -15,6 +15,8 @@
 //! 4. The policy checks (ESU301–ESU305) over arbitrary assignments, definitions, exemptions and
 //!    service answers never panic, and an ESU301 pass that left something undetermined always
 //!    comes with an ESU304 finding.
+//! 5. The decision cache answers every resource as `decide` does (it merges only resources the
+//!    decision cannot tell apart).
 
 use esu_preflight::policy::{
     AssignmentContext, Parameters, Resource, Verdict, decide, evaluate_rule, resolve_effect,
@@ -530,5 +532,128 @@ proptest! {
             blocked && deny && enforced,
             "{:?}", decision
         );
+    }
+}
+
+/// A resource the cache may or may not be able to tell from others: licenses and license
+/// profiles in a few groups, locations and names, some fields unknown.
+fn nearby_resource() -> impl Strategy<Value = Resource> {
+    (
+        any::<bool>(),
+        prop::sample::select(vec!["rg-a", "rg-b", "RG-A"]),
+        prop::sample::select(vec!["srv-1", "srv-2", "esu-1"]),
+        prop::option::of(prop::sample::select(vec!["eastus", "westeurope", "East US"])),
+        prop::sample::select(vec![None, Some("name"), Some("tags"), Some("location")]),
+        any::<bool>(),
+    )
+        .prop_map(|(license, group, name, location, unknown, not_indexed)| {
+            let mut resource = if license {
+                Resource::planned_license("sub", group, name, location.unwrap_or(""), [("env", name)])
+            } else {
+                Resource::license_profile(
+                    &format!("/subscriptions/sub/resourceGroups/{group}/providers/Microsoft.HybridCompute/machines/{name}"),
+                    location.unwrap_or(""),
+                    "/subscriptions/sub/resourceGroups/rg-a/providers/Microsoft.HybridCompute/licenses/l",
+                )
+            };
+            if location.is_none() {
+                resource.location = None;
+            }
+            if let Some(field) = unknown {
+                resource = resource.with_unknown(field, "not known");
+            }
+            resource.not_indexed = not_indexed;
+            resource
+        })
+}
+
+/// Definitions whose rules read different parts of a resource.
+fn reading_definition() -> impl Strategy<Value = Value> {
+    prop_oneof![
+        prop::sample::select(vec![
+            "InvalidResourceTypes_Deny.json",
+            "AllowedResourceTypes_Deny.json",
+            "AllowedLocations_Deny.json",
+            "GuestConfiguration_ArcESU_Deny.json",
+        ])
+        .prop_map(builtin),
+        (
+            prop::sample::select(vec![
+                json!({"field": "name", "like": "srv-*"}),
+                json!({"field": "tags['env']", "equals": "esu-1"}),
+                json!({"value": "[resourceGroup().name]", "equals": "rg-a"}),
+                json!({"field": "[concat('tag', 's.env')]", "exists": true}),
+                json!({"anyOf": [{"field": "location", "equals": "eastus"}, {"field": "id", "contains": "rg-b"}]}),
+                json!({"allOf": [{"field": "type", "equals": "Microsoft.HybridCompute/licenses"}, {"field": "fullName", "notEquals": "srv-2"}]}),
+                json!({"field": "Microsoft.HybridCompute/licenses/licenseType", "equals": "ESU"}),
+            ]),
+            prop::sample::select(vec!["All", "Indexed"]),
+            prop::sample::select(vec!["deny", "[if(equals(field('location'), 'eastus'), 'Deny', 'Audit')]"]),
+        )
+            .prop_map(|(condition, mode, effect)| json!({
+                "id": "/subscriptions/sub/providers/Microsoft.Authorization/policyDefinitions/custom",
+                "properties": {"mode": mode, "policyRule": {"if": condition, "then": {"effect": effect}}},
+            })),
+        any_json(),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(512))]
+
+    /// The decision cache answers every resource exactly as `decide` does: it only merges
+    /// resources that the decision cannot tell apart (rules, `notScopes`, exemptions and
+    /// selectors reading the id, name, location, type or tags).
+    #[test]
+    fn the_decision_cache_answers_as_decide_does(
+        definition in reading_definition(),
+        not_scopes in prop::collection::vec(
+            prop::sample::select(vec!["/subscriptions/sub/resourceGroups/rg-b", "/subscriptions/other"]),
+            0..2,
+        ),
+        selectors in prop::option::of(prop::sample::select(vec![
+            json!([{"selectors": [{"kind": "resourceLocation", "in": ["eastus"]}]}]),
+            json!([{"selectors": [{"kind": "resourceType", "notIn": ["Microsoft.HybridCompute/licenses"]}]}]),
+        ])),
+        exempt in any::<bool>(),
+        resources in prop::collection::vec(nearby_resource(), 1..8),
+    ) {
+        let mut assignment = assignment_of(
+            &definition,
+            json!({
+                "listOfResourceTypesNotAllowed": {"value": ["Microsoft.HybridCompute/licenses"]},
+                "listOfResourceTypesAllowed": {"value": ["Microsoft.HybridCompute/machines"]},
+                "listOfAllowedLocations": {"value": ["westeurope"]},
+                "effect": {"value": "Deny"},
+            }),
+            "Default",
+        );
+        assignment["properties"]["notScopes"] = json!(not_scopes);
+        if let Some(selectors) = selectors {
+            assignment["properties"]["resourceSelectors"] = selectors;
+        }
+        let exemptions = if exempt {
+            vec![json!({
+                "id": "/subscriptions/sub/resourceGroups/rg-a/providers/Microsoft.Authorization/policyExemptions/e",
+                "properties": {"policyAssignmentId": assignment["id"], "exemptionCategory": "Waiver"},
+            })]
+        } else {
+            Vec::new()
+        };
+        let ctx = AssignmentContext {
+            assignment: &assignment,
+            definition: &definition,
+            set_definition: None,
+            reference_id: None,
+            exemptions: &exemptions,
+            now: datetime!(2026-11-29 12:00 UTC),
+            management_groups: None,
+        };
+        let mut cache = esu_preflight::policy::DecisionCache::default();
+        // Twice over: the second round is answered from the cache.
+        for resource in resources.iter().chain(&resources) {
+            prop_assert_eq!(cache.decide(&ctx, resource), decide(&ctx, resource), "{:?}", resource);
+        }
+        prop_assert!(cache.decided() <= resources.len());
     }
 }

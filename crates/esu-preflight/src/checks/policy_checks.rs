@@ -24,7 +24,9 @@ use crate::policy::{self, Allowed, AssignmentContext, Decision, Exclusion, Resou
 use crate::programs::{self, OsClass};
 use crate::snapshot::{Fact, Unavailable};
 use serde_json::{Value, json};
-use std::collections::BTreeMap;
+use std::cell::RefCell;
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::rc::Rc;
 
 /// ESU301: an enforced Deny policy would reject the planned `Microsoft.HybridCompute/licenses`.
 #[derive(Debug, Clone, Copy, Default)]
@@ -219,7 +221,7 @@ evaluation found no Deny",
 };
 
 /// Which check a target belongs to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 enum Family {
     License,
     Link,
@@ -528,6 +530,7 @@ fn link_targets<'a>(ctx: &CheckCtx<'a>) -> Vec<Target<'a>> {
             .collect();
     }
     let mut targets: Vec<Target<'a>> = Vec::new();
+    let mut seen: HashSet<String> = HashSet::new();
     for license in ctx.plan.licenses.iter().filter(|l| in_program(ctx, l)) {
         let license_id = license.resource_id(default);
         for machine_id in &license.machines {
@@ -538,10 +541,7 @@ fn link_targets<'a>(ctx: &CheckCtx<'a>) -> Vec<Target<'a>> {
                 "{}/licenseProfiles/default",
                 machine_id.trim_end_matches('/')
             );
-            if targets
-                .iter()
-                .any(|t| t.finding_id.eq_ignore_ascii_case(&id))
-            {
+            if !seen.insert(id.to_ascii_lowercase()) {
                 continue;
             }
             let location = ctx
@@ -689,9 +689,47 @@ struct Unread<'a> {
     reason: Missing<'a>,
 }
 
-/// The evaluations of one run, by target (see [`evaluate`]).
-pub(crate) type EvaluationMemo<'a> =
-    std::cell::RefCell<std::collections::HashMap<String, std::rc::Rc<Evaluation<'a>>>>;
+/// What one run works out once and ESU301–ESU305 share: the evaluations by target (see
+/// [`evaluate`]), each assignment's members, and each (assignment, member)'s decisions by what
+/// they read of the resource ([`policy::DecisionCache`]).
+#[derive(Debug, Default)]
+pub(crate) struct EvaluationMemo<'a> {
+    evaluations: RefCell<HashMap<String, Rc<Evaluation<'a>>>>,
+    members: RefCell<HashMap<*const Value, Rc<Members<'a>>>>,
+    decisions: RefCell<HashMap<DecisionKey, policy::DecisionCache>>,
+    /// The targets by (subscription, family, program).
+    targets: RefCell<HashMap<TargetsKey, Rc<Vec<Target<'a>>>>>,
+    /// The service's answers (their index) by lower-case resource id, per list of answers.
+    restrictions: RefCell<HashMap<String, Rc<HashMap<String, usize>>>>,
+}
+
+/// The targets of one family: (the subscription's address, the family, the `--program`).
+type TargetsKey = (usize, Family, Option<&'static str>);
+
+/// One assignment context: the assignment and which of its members (so the definition and
+/// reference id, read once per run by [`members_of`]), the exemptions and the management
+/// groups (by address: the payloads live as long as the run; the time is the run's).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct DecisionKey {
+    assignment: *const Value,
+    /// The member's place in [`Members::members`].
+    member: usize,
+    exemptions: (*const Value, usize),
+    management_groups: Option<(*const String, usize)>,
+}
+
+/// What an assignment assigns, read from the tenant's definitions once per run.
+#[derive(Debug)]
+struct Members<'a> {
+    /// `policyDefinitionId`, or `None` when the assignment names none.
+    definition_id: Option<&'a str>,
+    /// The initiative, when it assigns one (and it was read).
+    set_definition: Option<&'a Value>,
+    /// The initiative lists no policy definitions (malformed).
+    malformed_set: bool,
+    /// The definitions to decide: (definition id, definition, reference id).
+    members: Vec<(String, Result<&'a Value, Missing<'a>>, Option<String>)>,
+}
 
 /// What the assignments at a target's scope do to it.
 #[derive(Debug, Clone, Default)]
@@ -755,15 +793,90 @@ fn evaluate<'a>(
         assignments.as_ptr(),
         exemptions.as_ptr(),
     );
-    if let Some(known) = ctx.estate.policy_evaluations.borrow().get(&key) {
-        return std::rc::Rc::clone(known);
+    let memo = &ctx.estate.policy_evaluations;
+    if let Some(known) = memo.evaluations.borrow().get(&key) {
+        return Rc::clone(known);
     }
-    let evaluation = std::rc::Rc::new(evaluate_uncached(ctx, target, assignments, exemptions));
+    let evaluation = Rc::new(evaluate_uncached(ctx, target, assignments, exemptions));
+    memo.evaluations
+        .borrow_mut()
+        .insert(key, Rc::clone(&evaluation));
+    evaluation
+}
+
+/// What `assignment` assigns: its definition, or its initiative's members (once per run).
+fn members_of<'a>(ctx: &CheckCtx<'a>, assignment: &'a Value) -> Rc<Members<'a>> {
+    let memo = &ctx.estate.policy_evaluations;
+    let address: *const Value = assignment;
+    if let Some(known) = memo.members.borrow().get(&address) {
+        return Rc::clone(known);
+    }
+    let tenant = &ctx.snapshot.tenant;
+    let definition_id = prop(assignment, "policyDefinitionId");
+    let mut out = Members {
+        definition_id,
+        set_definition: None,
+        malformed_set: false,
+        members: Vec::new(),
+    };
+    if let Some(definition_id) = definition_id {
+        if policy::is_set_definition_id(definition_id) {
+            match lookup(&tenant.policy_set_definitions, definition_id) {
+                Ok(set) => {
+                    out.set_definition = Some(set);
+                    out.malformed_set = !set
+                        .get("properties")
+                        .unwrap_or(set)
+                        .get("policyDefinitions")
+                        .is_some_and(Value::is_array);
+                    for member in policy::set_members(set) {
+                        let definition = lookup(&tenant.policy_definitions, &member.definition_id);
+                        out.members.push((
+                            member.definition_id,
+                            definition,
+                            Some(member.reference_id),
+                        ));
+                    }
+                }
+                Err(reason) => out
+                    .members
+                    .push((definition_id.to_owned(), Err(reason), None)),
+            }
+        } else {
+            out.members.push((
+                definition_id.to_owned(),
+                lookup(&tenant.policy_definitions, definition_id),
+                None,
+            ));
+        }
+    }
+    let out = Rc::new(out);
+    memo.members.borrow_mut().insert(address, Rc::clone(&out));
+    out
+}
+
+/// [`policy::decide`], remembered per assignment context by what the decision read of the
+/// resource: license profiles that differ only by machine are decided once when no rule,
+/// scope or selector reads what tells them apart.
+fn decide(
+    ctx: &CheckCtx<'_>,
+    assignment: &AssignmentContext<'_>,
+    member: usize,
+    resource: &Resource,
+) -> Decision {
+    let key = DecisionKey {
+        assignment: assignment.assignment,
+        member,
+        exemptions: (assignment.exemptions.as_ptr(), assignment.exemptions.len()),
+        management_groups: assignment.management_groups.map(|g| (g.as_ptr(), g.len())),
+    };
     ctx.estate
         .policy_evaluations
+        .decisions
         .borrow_mut()
-        .insert(key, std::rc::Rc::clone(&evaluation));
-    evaluation
+        .entry(key)
+        .or_default()
+        .decide(assignment, resource)
 }
 
 /// [`evaluate`], without the memo.
@@ -773,7 +886,6 @@ fn evaluate_uncached<'a>(
     assignments: &'a [Value],
     exemptions: &'a [Value],
 ) -> Evaluation<'a> {
-    let tenant = &ctx.snapshot.tenant;
     let management_groups = ctx.subscription.management_groups.as_deref();
     let context = |assignment, definition, set_definition, reference_id| AssignmentContext {
         assignment,
@@ -788,7 +900,8 @@ fn evaluate_uncached<'a>(
     let mut out = Evaluation::default();
     for assignment in assignments {
         out.evaluated += 1;
-        let Some(definition_id) = prop(assignment, "policyDefinitionId") else {
+        let prepared = members_of(ctx, assignment);
+        let Some(definition_id) = prepared.definition_id else {
             out.open.push(Open {
                 assignment,
                 definition_id: String::new(),
@@ -801,50 +914,29 @@ fn evaluate_uncached<'a>(
             });
             continue;
         };
-        // Members to decide: (definition id, definition, reference id).
-        let mut members: Vec<(String, Result<&'a Value, Missing<'a>>, Option<String>)> = Vec::new();
-        let mut set_definition = None;
-        if policy::is_set_definition_id(definition_id) {
-            match lookup(&tenant.policy_set_definitions, definition_id) {
-                Ok(set) => {
-                    set_definition = Some(set);
-                    let listed = set
-                        .get("properties")
-                        .unwrap_or(set)
-                        .get("policyDefinitions")
-                        .is_some_and(Value::is_array);
-                    if !listed {
-                        out.open.push(Open {
-                            assignment,
-                            definition_id: definition_id.to_owned(),
-                            definition: Some(set),
-                            reference_id: None,
-                            undecided: Undecided::new(
-                                "properties.policyDefinitions",
-                                "the initiative lists no policy definitions (malformed)",
-                            ),
-                        });
-                    }
-                    for member in policy::set_members(set) {
-                        let definition = lookup(&tenant.policy_definitions, &member.definition_id);
-                        members.push((member.definition_id, definition, Some(member.reference_id)));
-                    }
-                }
-                Err(reason) => members.push((definition_id.to_owned(), Err(reason), None)),
-            }
-        } else {
-            members.push((
-                definition_id.to_owned(),
-                lookup(&tenant.policy_definitions, definition_id),
-                None,
-            ));
+        let set_definition = prepared.set_definition;
+        if let Some(set) = set_definition
+            && prepared.malformed_set
+        {
+            out.open.push(Open {
+                assignment,
+                definition_id: definition_id.to_owned(),
+                definition: Some(set),
+                reference_id: None,
+                undecided: Undecided::new(
+                    "properties.policyDefinitions",
+                    "the initiative lists no policy definitions (malformed)",
+                ),
+            });
         }
         let mut hit = Hit {
             assignment,
             members: Vec::new(),
         };
         let mut excluded: Option<Exclusion> = None;
-        for (member_id, definition, reference_id) in members {
+        for (member, (member_id, definition, reference_id)) in prepared.members.iter().enumerate() {
+            let (member_id, definition, reference_id) =
+                (member_id.clone(), *definition, reference_id.clone());
             let definition = match definition {
                 Ok(definition) => definition,
                 Err(reason) => {
@@ -872,7 +964,7 @@ fn evaluate_uncached<'a>(
                     reference_id: reference_id.as_deref(),
                     ..context(assignment, definition, set_definition, None)
                 };
-                decision = policy::decide(&ctx_a, &target.resource);
+                decision = decide(ctx, &ctx_a, member, &target.resource);
                 source = matches!(decision, Decision::Denies { .. })
                     .then(|| policy::effect_source(&ctx_a, &target.resource));
             }
@@ -1039,11 +1131,30 @@ impl Service<'_> {
 
 /// The service's answer for a target, when the snapshot has one.
 fn service<'a>(ctx: &CheckCtx<'a>, target: &Target<'_>) -> Option<Service<'a>> {
-    let check = ctx
-        .subscription
-        .policy_restrictions
-        .iter()
-        .find(|c| c.resource_id.eq_ignore_ascii_case(&target.resource.id))?;
+    let checks = &ctx.subscription.policy_restrictions;
+    if checks.is_empty() {
+        return None;
+    }
+    // Indexed by lower-case resource id, once per subscription and run (the first of a kind
+    // wins, as the search did).
+    let memo = &ctx.estate.policy_evaluations;
+    let index = {
+        let mut known = memo.restrictions.borrow_mut();
+        Rc::clone(
+            known
+                .entry(format!("{:p}\u{0}{}", checks.as_ptr(), checks.len()))
+                .or_insert_with(|| {
+                    let mut index = HashMap::new();
+                    for (at, c) in checks.iter().enumerate() {
+                        index
+                            .entry(c.resource_id.to_ascii_lowercase())
+                            .or_insert(at);
+                    }
+                    Rc::new(index)
+                }),
+        )
+    };
+    let check = &checks[*index.get(&target.resource.id.to_ascii_lowercase())?];
     Some(match &check.answer {
         Fact::Unavailable { reason } => Service::Unavailable(reason),
         Fact::Available { value } => read_service_answer(value, &target.resource),
@@ -1526,13 +1637,25 @@ fn resource_evidence(target: &Target<'_>) -> Value {
     })
 }
 
-/// The targets of a family in the subscription being checked.
-fn targets<'a>(ctx: &CheckCtx<'a>, family: Family) -> Vec<Target<'a>> {
-    match family {
+/// The targets of a family in the subscription being checked (built once per run: ESU301–ESU305
+/// each ask).
+fn targets<'a>(ctx: &CheckCtx<'a>, family: Family) -> Rc<Vec<Target<'a>>> {
+    let key = (
+        std::ptr::from_ref(ctx.subscription) as usize,
+        family,
+        ctx.program.map(|p| p.id),
+    );
+    let memo = &ctx.estate.policy_evaluations;
+    if let Some(known) = memo.targets.borrow().get(&key) {
+        return Rc::clone(known);
+    }
+    let built = Rc::new(match family {
         Family::License => license_targets(ctx),
         Family::Link => link_targets(ctx),
         Family::Provider => provider_targets(ctx),
-    }
+    });
+    memo.targets.borrow_mut().insert(key, Rc::clone(&built));
+    built
 }
 
 fn subjects_of(ctx: &CheckCtx<'_>, family: Family) -> Vec<Subject> {
@@ -1630,13 +1753,14 @@ impl Check for DenyPolicyUndetermined {
             out.push(ctx.finding(&UNDETERMINED, d));
             return;
         }
-        let all: Vec<Target<'_>> = [Family::License, Family::Link, Family::Provider]
+        let families: Vec<Rc<Vec<Target<'_>>>> = [Family::License, Family::Link, Family::Provider]
             .into_iter()
-            .flat_map(|f| targets(ctx, f))
+            .map(|f| targets(ctx, f))
             .collect();
+        let all: Vec<&Target<'_>> = families.iter().flat_map(|f| f.iter()).collect();
         let mut decided_anywhere = false;
         let mut open: Vec<OpenGroup<'_, '_>> = Vec::new();
-        for target in &all {
+        for &target in &all {
             let Ok(assignments) = target.facts.assignments else {
                 continue;
             };
@@ -1763,12 +1887,15 @@ impl Check for PolicyEvaluationDisagrees {
         if ctx.subscription.policy_restrictions.is_empty() {
             return Vec::new();
         }
-        [Family::License, Family::Link]
-            .into_iter()
-            .flat_map(|f| targets(ctx, f))
-            .filter(|t| service(ctx, t).is_some())
-            .map(|t| Subject::new(t.finding_id))
-            .collect()
+        let mut subjects = Vec::new();
+        for family in [Family::License, Family::Link] {
+            for t in targets(ctx, family).iter() {
+                if service(ctx, t).is_some() {
+                    subjects.push(Subject::new(t.finding_id.clone()));
+                }
+            }
+        }
+        subjects
     }
 
     fn run(&self, ctx: &CheckCtx<'_>, out: &mut Vec<Finding>) {
@@ -1776,11 +1903,11 @@ impl Check for PolicyEvaluationDisagrees {
             return; // The service was not asked about anything here.
         }
         for family in [Family::License, Family::Link] {
-            for target in targets(ctx, family) {
-                let Some(answer) = service(ctx, &target) else {
+            for target in targets(ctx, family).iter() {
+                let Some(answer) = service(ctx, target) else {
                     continue;
                 };
-                out.push(ctx.finding(&DISAGREES, disagreement(ctx, &target, &answer)));
+                out.push(ctx.finding(&DISAGREES, disagreement(ctx, target, &answer)));
             }
         }
     }

@@ -6,6 +6,7 @@
 //! [`Undecided`], never a default that would hide a Deny.
 
 use super::expr::{Scope, eval_str, eval_value};
+use super::memo::{Facet, note};
 use super::{Parameters, Resource, Undecided, Verdict, evaluate_rule, lookup_ci};
 use crate::times::parse_rfc3339;
 use serde_json::Value;
@@ -359,6 +360,7 @@ fn covers(
         };
         return Ok(!group.contains('/') && known.iter().any(|g| name(g) == group));
     }
+    note(Facet::Id);
     let id = resource.id.to_lowercase();
     Ok(!lower.is_empty() && (id == lower || id.starts_with(&format!("{lower}/"))))
 }
@@ -437,13 +439,22 @@ fn selectors_match(
             .unwrap_or_default()
             .to_ascii_lowercase();
         let subject: Option<String> = match kind.as_str() {
-            "resourcelocation" => resource.location.clone(),
-            "resourcetype" => Some(resource.type_.clone()),
+            "resourcelocation" => {
+                note(Facet::Location);
+                resource.location.clone()
+            }
+            "resourcetype" => {
+                note(Facet::Type);
+                Some(resource.type_.clone())
+            }
             // The only documented value: subscription-level resources, which have no location.
-            "resourcewithoutlocation" => resource
-                .location
-                .is_none()
-                .then(|| "subscriptionLevelResources".to_owned()),
+            "resourcewithoutlocation" => {
+                note(Facet::Location);
+                resource
+                    .location
+                    .is_none()
+                    .then(|| "subscriptionLevelResources".to_owned())
+            }
             "policydefinitionreferenceid" => reference_id.map(str::to_owned),
             _ => {
                 return Err(Undecided::new(
@@ -543,7 +554,10 @@ pub fn decide(ctx: &AssignmentContext<'_>, resource: &Resource) -> Decision {
     // location, so `Indexed` sees them too); no mode at all is `Indexed` for older payloads.
     if let Some(mode) = text(props(ctx.definition), "mode")
         && !mode.eq_ignore_ascii_case("all")
-        && (!mode.eq_ignore_ascii_case("indexed") || resource.not_indexed)
+        && (!mode.eq_ignore_ascii_case("indexed") || {
+            note(Facet::NotIndexed);
+            resource.not_indexed
+        })
     {
         return Decision::Allows {
             reason: Allowed::Mode(mode.to_owned()),

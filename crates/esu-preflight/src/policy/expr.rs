@@ -343,6 +343,7 @@ impl Eval<'_> {
                     .scope
                     .resource
                     .ok_or_else(|| self.fail(format!("{name}() outside a policy rule")))?;
+                super::memo::note(super::memo::Facet::Id);
                 let segment = |key: &str| {
                     let parts: Vec<&str> = resource.id.split('/').collect();
                     parts

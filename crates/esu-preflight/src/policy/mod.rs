@@ -42,6 +42,7 @@
 mod effect;
 mod eval;
 mod expr;
+mod memo;
 #[cfg(test)]
 mod tests;
 
@@ -50,6 +51,7 @@ pub use effect::{
     effect_source, is_set_definition_id, resolve_effect, resolve_parameters, set_members,
 };
 pub use eval::evaluate_rule;
+pub use memo::DecisionCache;
 
 use serde_json::{Map, Value};
 use std::borrow::Cow;
@@ -263,6 +265,7 @@ impl Resource {
     /// The value of `field` for this resource: `Ok(None)` when the field does not exist on it,
     /// `Err` when the evaluator cannot know.
     pub fn field(&self, field: &str) -> Result<Option<Value>, Undecided> {
+        memo::note(memo::Facet::Field(field.to_owned()));
         let lower = field.trim().to_lowercase();
         let unknown = self.unknown.get(&lower).or_else(|| {
             tag_name(field.trim())

@@ -29,13 +29,13 @@ use std::borrow::Cow;
 pub fn wrap(text: &str, width: usize, indent: &str) -> Vec<String> {
     let room = width.saturating_sub(indent.chars().count()).max(1);
     let mut lines = Vec::new();
-    let mut line = String::new();
+    // The line so far, indent included; `len` counts the characters after the indent.
+    let mut line = String::from(indent);
     let mut len = 0;
     for unit in units(text) {
         let unit_len = unit.chars().count();
         if len > 0 && len + 1 + unit_len > room {
-            lines.push(format!("{indent}{line}"));
-            line.clear();
+            lines.push(std::mem::replace(&mut line, String::from(indent)));
             len = 0;
         }
         if len > 0 {
@@ -46,7 +46,7 @@ pub fn wrap(text: &str, width: usize, indent: &str) -> Vec<String> {
         len += unit_len;
     }
     if len > 0 {
-        lines.push(format!("{indent}{line}"));
+        lines.push(line);
     } else if lines.is_empty() {
         lines.push(String::new());
     }
@@ -55,7 +55,14 @@ pub fn wrap(text: &str, width: usize, indent: &str) -> Vec<String> {
 
 /// Splits `text` into the units [`wrap`] never breaks: words, with backticked spans (and the
 /// characters touching them) kept whole. An unpaired backtick is an ordinary character.
-fn units(text: &str) -> Vec<String> {
+fn units(text: &str) -> Vec<std::borrow::Cow<'_, str>> {
+    // Without a pair of backticks, the units are the words (most texts: no copy).
+    if text.bytes().filter(|&b| b == b'`').nth(1).is_none() {
+        return text
+            .split_whitespace()
+            .map(std::borrow::Cow::Borrowed)
+            .collect();
+    }
     let chars: Vec<char> = text.chars().collect();
     // Where each backtick's partner is, pairing them left to right.
     let ticks: Vec<usize> = (0..chars.len()).filter(|&i| chars[i] == '`').collect();
@@ -84,7 +91,7 @@ fn units(text: &str) -> Vec<String> {
         }
         if c.is_whitespace() {
             if !unit.is_empty() {
-                units.push(std::mem::take(&mut unit));
+                units.push(std::borrow::Cow::Owned(std::mem::take(&mut unit)));
             }
         } else {
             unit.push(c);
@@ -92,7 +99,7 @@ fn units(text: &str) -> Vec<String> {
         i += 1;
     }
     if !unit.is_empty() {
-        units.push(unit);
+        units.push(std::borrow::Cow::Owned(unit));
     }
     units
 }
