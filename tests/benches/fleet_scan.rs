@@ -212,8 +212,15 @@ fn main() {
     if let Some(n) = env_number("ESU_FLEET_PROFILE") {
         // Only gathers, for `perf record`.
         for _ in 0..n {
+            let started = Instant::now();
+            let floor = runtime.block_on(fleet.bare_fetch(CALLER_TOKEN));
+            let floor_time = started.elapsed();
             let (gathered, requests, _, _) = gather(&runtime, &fleet, Inventory::Auto);
-            println!("gather: {:.1} ms, {requests} requests", ms(gathered));
+            println!(
+                "floor {:.1} ms ({floor} bytes), gather: {:.1} ms, {requests} requests",
+                ms(floor_time),
+                ms(gathered)
+            );
         }
         return;
     }

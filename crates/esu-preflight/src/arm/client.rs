@@ -207,7 +207,25 @@ fn round_ms(d: Duration) -> Duration {
 /// The HTTP client used when no transport is given: `azure_core`'s settings (20 s connect and
 /// 60 s read timeouts, no redirects), and no proxy for a loopback endpoint — `HTTP_PROXY` /
 /// `ALL_PROXY` must never see plain-http traffic (and its token) meant for a local emulator.
+///
+/// One client of each kind (loopback or not) is built per process and shared (a clone shares
+/// the connection pool): building one loads the system's certificates, which costs more than a
+/// request to a local emulator.
 pub(crate) fn default_http_client(endpoint: &Url) -> Result<reqwest::Client> {
+    static SHARED: std::sync::Mutex<[Option<reqwest::Client>; 2]> =
+        std::sync::Mutex::new([None, None]);
+    let kind = usize::from(is_loopback(endpoint));
+    let mut shared = SHARED.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(client) = &shared[kind] {
+        return Ok(client.clone());
+    }
+    let client = build_http_client(endpoint)?;
+    shared[kind] = Some(client.clone());
+    Ok(client)
+}
+
+/// Builds the client [`default_http_client`] shares.
+fn build_http_client(endpoint: &Url) -> Result<reqwest::Client> {
     let mut builder = reqwest::Client::builder()
         .connect_timeout(CONNECT_TIMEOUT)
         .read_timeout(READ_TIMEOUT)
