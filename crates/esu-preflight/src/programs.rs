@@ -300,7 +300,8 @@ pub fn classify_os(sku: Option<&str>, version: Option<&str>) -> OsClass {
             _ => OsClass::Unknown,
         };
     };
-    let has = |word: &str| contains_ignore_ascii_case(sku, word);
+    let lower = sku.to_ascii_lowercase();
+    let has = |word: &str| contains_lowercase(&lower, word);
     let release = PROGRAMS.iter().find_map(|program| {
         program
             .releases
@@ -364,6 +365,19 @@ fn same_words(a: &str, b: &str) -> bool {
     }
 }
 
+/// Whether `lower` (in ASCII lower case) contains `word` in any ASCII case; `word` is short.
+fn contains_lowercase(lower: &str, word: &str) -> bool {
+    let mut buffer = [0u8; 32];
+    match buffer.get_mut(..word.len()) {
+        Some(bytes) => {
+            bytes.copy_from_slice(word.as_bytes());
+            bytes.make_ascii_lowercase();
+            std::str::from_utf8(bytes).is_ok_and(|word| lower.contains(word))
+        }
+        None => contains_ignore_ascii_case(lower, word),
+    }
+}
+
 /// Whether `haystack` contains `needle`, ignoring ASCII case.
 fn contains_ignore_ascii_case(haystack: &str, needle: &str) -> bool {
     needle.is_empty()
@@ -420,6 +434,16 @@ mod tests {
         assert!(!contains_ignore_ascii_case("se", "server"));
         assert!(contains_ignore_ascii_case("anything", ""));
         assert!(contains_ignore_ascii_case("Überserver", "server"));
+        assert!(contains_lowercase(
+            "windows server 2012 datacenter",
+            "Datacenter"
+        ));
+        assert!(!contains_lowercase("windows server 2012", "Datacenter"));
+        let long = "a".repeat(40);
+        assert!(contains_lowercase(
+            &format!("x{long}y"),
+            &long.to_uppercase()
+        ));
     }
 
     #[test]
