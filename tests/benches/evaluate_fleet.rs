@@ -7,6 +7,19 @@
 //! the JSON report. Budget: evaluate under 1 s.
 //!
 //! Run: `cargo bench -p esu-preflight-tests --bench evaluate_fleet` (results in BENCHMARKS.md).
+//! On one core, as the budget is stated: build it with `--no-run`, then run the executable it
+//! names under `taskset -c 0` (Linux), e.g.
+//! `taskset -c 0 target/release/deps/evaluate_fleet-HASH`. Each step is reported as wall time
+//! and as the time this thread spent on a CPU, the steadier number on a shared machine.
+//!
+//! The benchmark uses the CLI's global allocator (mimalloc), so it measures what
+//! `esu-preflight check --snapshot` runs; the library sets none.
+//!
+//! Environment: `ESU_FLEET_SUBSCRIPTIONS=N` makes the fleet smaller (N × 5,000 machines);
+//! `ESU_FLEET_PROFILE=N` only evaluates, N times (for `perf record`);
+//! `ESU_FLEET_REPORT=DIR` only writes the JSON reports of the fleet and of the bundled example
+//! snapshot (alone and with each example plan) to DIR, to diff before and after a change to
+//! evaluation: they must stay byte for byte the same.
 
 use esu_preflight::checks::{self, Config, EvalInput};
 use esu_preflight::models::{Item, License, Machine};
