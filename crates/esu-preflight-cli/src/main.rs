@@ -28,6 +28,12 @@ use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+/// mimalloc instead of the system allocator: evaluating and rendering a large estate makes
+/// millions of small strings and maps, which glibc's malloc serves several times slower
+/// (BENCHMARKS.md, "Evaluating a 100,000-machine snapshot"). The library sets no allocator.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Set by `--quiet`: no progress output.
 static QUIET: AtomicBool = AtomicBool::new(false);
 

@@ -244,12 +244,11 @@ pub fn by_target(target: &str) -> Option<&'static Program> {
 
 /// The program and release a license `target` names.
 pub fn release_by_target(target: &str) -> Option<(&'static Program, &'static Release)> {
-    let target = normalize(target);
     PROGRAMS.iter().find_map(|program| {
         program
             .releases
             .iter()
-            .find(|release| normalize(release.name) == target)
+            .find(|release| same_words(release.name, target))
             .map(|release| (program, release))
     })
 }
@@ -295,13 +294,14 @@ pub fn classify_os(sku: Option<&str>, version: Option<&str>) -> OsClass {
     let version = version.map(str::trim).filter(|s| !s.is_empty());
     let (Some(sku), Some(version)) = (sku, version) else {
         return match (sku, version) {
-            (Some(sku), None) if !sku.to_ascii_lowercase().contains("server") => {
+            (Some(sku), None) if !contains_ignore_ascii_case(sku, "server") => {
                 OsClass::Outside { os: sku.to_owned() }
             }
             _ => OsClass::Unknown,
         };
     };
     let lower = sku.to_ascii_lowercase();
+    let has = |word: &str| contains_lowercase(&lower, word);
     let release = PROGRAMS.iter().find_map(|program| {
         program
             .releases
@@ -316,8 +316,8 @@ pub fn classify_os(sku: Option<&str>, version: Option<&str>) -> OsClass {
             .map(|release| (program, release))
     });
     match release {
-        Some((program, release)) if lower.contains("server") => {
-            if lower.contains("storage") {
+        Some((program, release)) if has("server") => {
+            if has("storage") {
                 return OsClass::IneligibleEdition {
                     program,
                     release,
@@ -328,10 +328,10 @@ pub fn classify_os(sku: Option<&str>, version: Option<&str>) -> OsClass {
                 .editions
                 .iter()
                 .copied()
-                .find(|edition| lower.contains(&edition.to_ascii_lowercase()));
+                .find(|edition| has(edition));
             let other_edition = ["essentials", "foundation", "web", "hpc"]
                 .iter()
-                .any(|e| lower.contains(e));
+                .any(|e| has(e));
             if edition.is_none() && other_edition {
                 OsClass::IneligibleEdition {
                     program,
@@ -352,12 +352,39 @@ pub fn classify_os(sku: Option<&str>, version: Option<&str>) -> OsClass {
     }
 }
 
-/// Lower case, single spaces.
-fn normalize(text: &str) -> String {
-    text.split_whitespace()
-        .collect::<Vec<_>>()
-        .join(" ")
-        .to_ascii_lowercase()
+/// Whether `a` and `b` are the same words, ignoring ASCII case and how much whitespace is
+/// between them (`Windows  server 2012` is `Windows Server 2012`).
+fn same_words(a: &str, b: &str) -> bool {
+    let (mut a, mut b) = (a.split_whitespace(), b.split_whitespace());
+    loop {
+        match (a.next(), b.next()) {
+            (None, None) => return true,
+            (Some(x), Some(y)) if x.eq_ignore_ascii_case(y) => {}
+            _ => return false,
+        }
+    }
+}
+
+/// Whether `lower` (in ASCII lower case) contains `word` in any ASCII case; `word` is short.
+fn contains_lowercase(lower: &str, word: &str) -> bool {
+    let mut buffer = [0u8; 32];
+    match buffer.get_mut(..word.len()) {
+        Some(bytes) => {
+            bytes.copy_from_slice(word.as_bytes());
+            bytes.make_ascii_lowercase();
+            std::str::from_utf8(bytes).is_ok_and(|word| lower.contains(word))
+        }
+        None => contains_ignore_ascii_case(lower, word),
+    }
+}
+
+/// Whether `haystack` contains `needle`, ignoring ASCII case.
+fn contains_ignore_ascii_case(haystack: &str, needle: &str) -> bool {
+    needle.is_empty()
+        || haystack
+            .as_bytes()
+            .windows(needle.len())
+            .any(|window| window.eq_ignore_ascii_case(needle.as_bytes()))
 }
 
 #[cfg(test)]
@@ -385,6 +412,38 @@ mod tests {
         assert_eq!(by_target("Windows Server 2016").unwrap().id, "ws2016");
         assert_eq!(by_target("Windows Server 2019"), None);
         assert_eq!(by_id("WS2016").unwrap().name, "Windows Server 2016");
+        assert_eq!(by_target(" Windows\tServer 2012 R2 ").unwrap().id, "ws2012");
+        for odd in [
+            "",
+            "Windows Server",
+            "Windows Server 2012 R2 x",
+            "WindowsServer 2012",
+        ] {
+            assert_eq!(by_target(odd), None, "{odd:?}");
+        }
+    }
+
+    #[test]
+    fn words_and_substrings_compare_ignoring_ascii_case() {
+        assert!(same_words("a  B\tc", "A b C"));
+        assert!(!same_words("a b", "a b c"));
+        assert!(!same_words("ab", "a b"));
+        assert!(same_words("", " "));
+        assert!(contains_ignore_ascii_case("Windows SERVER 2012", "server"));
+        assert!(!contains_ignore_ascii_case("Windows 8", "server"));
+        assert!(!contains_ignore_ascii_case("se", "server"));
+        assert!(contains_ignore_ascii_case("anything", ""));
+        assert!(contains_ignore_ascii_case("Überserver", "server"));
+        assert!(contains_lowercase(
+            "windows server 2012 datacenter",
+            "Datacenter"
+        ));
+        assert!(!contains_lowercase("windows server 2012", "Datacenter"));
+        let long = "a".repeat(40);
+        assert!(contains_lowercase(
+            &format!("x{long}y"),
+            &long.to_uppercase()
+        ));
     }
 
     #[test]

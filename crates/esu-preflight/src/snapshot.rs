@@ -550,18 +550,28 @@ impl Snapshot {
         struct VersionOnly {
             snapshot_version: u64,
         }
-        let version: VersionOnly = parse(text, path)?;
-        if !(u64::from(OLDEST_SNAPSHOT_VERSION)..=u64::from(SNAPSHOT_VERSION))
-            .contains(&version.snapshot_version)
-        {
-            return Err(SnapshotError::UnsupportedVersion {
-                path: path.to_owned(),
-                found: version.snapshot_version,
-                oldest: OLDEST_SNAPSHOT_VERSION,
-                supported: SNAPSHOT_VERSION,
-            });
+        let unsupported = |found: u64| SnapshotError::UnsupportedVersion {
+            path: path.to_owned(),
+            found,
+            oldest: OLDEST_SNAPSHOT_VERSION,
+            supported: SNAPSHOT_VERSION,
+        };
+        let supported = u64::from(OLDEST_SNAPSHOT_VERSION)..=u64::from(SNAPSHOT_VERSION);
+        // One pass when the file is a snapshot (a large one is read once); when it is not, the
+        // version is looked at first, so a newer version is reported as such.
+        let mut snapshot: Snapshot = match parse(text, path) {
+            Ok(snapshot) => snapshot,
+            Err(error) => {
+                let version: VersionOnly = parse(text, path)?;
+                if !supported.contains(&version.snapshot_version) {
+                    return Err(unsupported(version.snapshot_version));
+                }
+                return Err(error);
+            }
+        };
+        if !supported.contains(&u64::from(snapshot.snapshot_version)) {
+            return Err(unsupported(u64::from(snapshot.snapshot_version)));
         }
-        let mut snapshot: Snapshot = parse(text, path)?;
         // Version 1 is version 2 without the added fields, which default to empty.
         snapshot.snapshot_version = SNAPSHOT_VERSION;
         if snapshot.scope.is_empty() && snapshot.subscriptions.is_empty() {
@@ -658,6 +668,23 @@ mod tests {
     }
   ]
 }"#;
+
+    /// A file that is a snapshot in every other way is still refused for its version.
+    #[test]
+    fn newer_version_is_refused_even_when_the_structure_reads() {
+        let newer = MINIMAL_V1.replace("\"snapshot_version\": 1", "\"snapshot_version\": 3");
+        let err = Snapshot::from_json(&newer, path()).unwrap_err();
+        assert!(
+            matches!(err, SnapshotError::UnsupportedVersion { found: 3, .. }),
+            "{err:?}"
+        );
+        let zero = MINIMAL_V1.replace("\"snapshot_version\": 1", "\"snapshot_version\": 0");
+        let err = Snapshot::from_json(&zero, path()).unwrap_err();
+        assert!(
+            matches!(err, SnapshotError::UnsupportedVersion { found: 0, .. }),
+            "{err:?}"
+        );
+    }
 
     #[test]
     fn version_1_loads_as_version_2() {

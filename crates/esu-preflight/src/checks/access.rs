@@ -454,27 +454,24 @@ enum MachineScopes<'a> {
 fn machine_scopes<'a>(ctx: &CheckCtx<'a>) -> MachineScopes<'a> {
     let sub = ctx.subscription_id();
     let mut groups: Vec<MachineGroup> = Vec::new();
+    // The machines already in each group (its index, the id in lower case): a group of a large
+    // estate holds thousands.
+    let mut seen: std::collections::HashSet<(usize, String)> = std::collections::HashSet::new();
     let mut add = |place: Place, whereabouts: Whereabouts, machine: &str, license: Option<&str>| {
-        let found = groups
-            .iter_mut()
-            .find(|g| g.whereabouts == whereabouts && g.place.id.eq_ignore_ascii_case(&place.id));
-        let group = match found {
-            Some(group) => group,
-            None => {
-                groups.push(MachineGroup {
-                    place,
-                    machines: Vec::new(),
-                    planned: Vec::new(),
-                    whereabouts,
-                });
-                groups.last_mut().expect("just pushed")
-            }
-        };
-        if !group
-            .machines
-            .iter()
-            .any(|m| m.eq_ignore_ascii_case(machine))
-        {
+        let found = groups.iter().position(|g| {
+            g.whereabouts == whereabouts && g.place.id.eq_ignore_ascii_case(&place.id)
+        });
+        let index = found.unwrap_or_else(|| {
+            groups.push(MachineGroup {
+                place,
+                machines: Vec::new(),
+                planned: Vec::new(),
+                whereabouts,
+            });
+            groups.len() - 1
+        });
+        let group = &mut groups[index];
+        if seen.insert((index, machine.to_ascii_lowercase())) {
             group.machines.push(machine.to_owned());
         }
         if let Some(license) = license

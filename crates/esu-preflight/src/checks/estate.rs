@@ -4,8 +4,11 @@
 
 use crate::models::{Item, License, Machine};
 use crate::plan::{LicensePlan, PlannedLicense};
+use crate::programs::{self, OsClass};
 use crate::snapshot::Snapshot;
+use std::cell::OnceCell;
 use std::collections::HashMap;
+use std::ops::Range;
 
 /// A license and where it lives.
 #[derive(Debug, Clone, Copy)]
@@ -50,6 +53,11 @@ fn read_items<T>(fact: &Option<crate::snapshot::Fact<Vec<Item<T>>>>) -> impl Ite
         .filter_map(Item::read)
 }
 
+/// How many items a list fact holds (none when it was not read).
+fn count<T>(fact: &Option<crate::snapshot::Fact<Vec<Item<T>>>>) -> usize {
+    fact.as_ref().and_then(|f| f.value()).map_or(0, Vec::len)
+}
+
 /// Every license and machine of a snapshot, and how they are linked.
 #[derive(Debug)]
 pub struct Estate<'a> {
@@ -65,14 +73,43 @@ pub struct Estate<'a> {
     /// What the policy assignments do to each planned or hypothetical resource, worked out once
     /// per run and shared by ESU301–ESU305 (each reads the same evaluations).
     pub(crate) policy_evaluations: super::policy_checks::EvaluationMemo<'a>,
+    /// Per subscription id (lower-case): where its licenses and machines are in `licenses` and
+    /// `machines` (one range per subscription entry of the snapshot with that id, in order).
+    by_subscription: HashMap<String, Holdings>,
+    /// Each machine's OS class ([`Estate::os`]), worked out when first asked for.
+    os: Vec<OnceCell<OsClass>>,
+    /// The machines each subscription's machine checks report on, and what is known about
+    /// each, worked out once per run and shared by ESU501–ESU506 and ESU202.
+    pub(crate) machine_subjects: super::machines::SubjectMemo<'a>,
+}
+
+/// Where one subscription's licenses and machines are in the estate.
+#[derive(Debug, Default)]
+struct Holdings {
+    licenses: Vec<Range<usize>>,
+    machines: Vec<Range<usize>>,
 }
 
 impl<'a> Estate<'a> {
     /// Indexes `snapshot` (and the machines `plan` would link).
     pub fn new(snapshot: &'a Snapshot, plan: &'a LicensePlan) -> Self {
-        let mut licenses = Vec::new();
-        let mut machines = Vec::new();
+        let mut licenses = Vec::with_capacity(
+            snapshot
+                .subscriptions
+                .iter()
+                .map(|s| count(&s.licenses))
+                .sum(),
+        );
+        let mut machines = Vec::with_capacity(
+            snapshot
+                .subscriptions
+                .iter()
+                .map(|s| count(&s.machines))
+                .sum(),
+        );
+        let mut by_subscription: HashMap<String, Holdings> = HashMap::new();
         for sub in &snapshot.subscriptions {
+            let (first_license, first_machine) = (licenses.len(), machines.len());
             for license in read_items(&sub.licenses) {
                 licenses.push(LicenseRef {
                     index: licenses.len(),
@@ -87,6 +124,11 @@ impl<'a> Estate<'a> {
                     machine,
                 });
             }
+            let holdings = by_subscription
+                .entry(sub.subscription_id.to_ascii_lowercase())
+                .or_default();
+            holdings.licenses.push(first_license..licenses.len());
+            holdings.machines.push(first_machine..machines.len());
         }
         let mut by_license_id = HashMap::new();
         let mut by_immutable_id = HashMap::new();
@@ -135,6 +177,9 @@ impl<'a> Estate<'a> {
             }
         }
         Self {
+            os: std::iter::repeat_with(OnceCell::new)
+                .take(machines.len())
+                .collect(),
             licenses,
             machines,
             links,
@@ -149,6 +194,8 @@ impl<'a> Estate<'a> {
                 .map(|g| g.to_ascii_lowercase())
                 .collect(),
             policy_evaluations: Default::default(),
+            by_subscription,
+            machine_subjects: Default::default(),
         }
     }
 
@@ -165,16 +212,45 @@ impl<'a> Estate<'a> {
     /// The licenses held by subscription `id` that the run reports on (within
     /// `--resource-group`). Links still resolve to every license read.
     pub fn licenses_in<'s>(&'s self, id: &'s str) -> impl Iterator<Item = LicenseRef<'a>> + 's {
-        self.licenses.iter().copied().filter(move |l| {
-            l.subscription_id.eq_ignore_ascii_case(id) && self.in_scope(&l.license.id)
-        })
+        self.holdings(id)
+            .licenses
+            .iter()
+            .flat_map(|range| &self.licenses[range.clone()])
+            .copied()
+            .filter(|l| self.in_scope(&l.license.id))
     }
 
     /// The machines held by subscription `id` that the run reports on (within
     /// `--resource-group`).
     pub fn machines_in<'s>(&'s self, id: &'s str) -> impl Iterator<Item = MachineRef<'a>> + 's {
-        self.machines.iter().copied().filter(move |m| {
-            m.subscription_id.eq_ignore_ascii_case(id) && self.in_scope(&m.machine.id)
+        self.holdings(id)
+            .machines
+            .iter()
+            .flat_map(|range| &self.machines[range.clone()])
+            .copied()
+            .filter(|m| self.in_scope(&m.machine.id))
+    }
+
+    /// Where subscription `id`'s licenses and machines are (case-insensitive).
+    fn holdings(&self, id: &str) -> &Holdings {
+        static NONE: Holdings = Holdings {
+            licenses: Vec::new(),
+            machines: Vec::new(),
+        };
+        self.by_subscription
+            .get(&id.to_ascii_lowercase())
+            .unwrap_or(&NONE)
+    }
+
+    /// What `machine`'s OS means for ESU ([`programs::classify_os`] of its `osSku`, else
+    /// `osName`, and `osVersion`), worked out once per run.
+    pub fn os(&self, machine: MachineRef<'_>) -> &OsClass {
+        self.os[machine.index].get_or_init(|| {
+            let p = &self.machines[machine.index].machine.properties;
+            programs::classify_os(
+                p.os_sku.as_deref().or(p.os_name.as_deref()),
+                p.os_version.as_deref(),
+            )
         })
     }
 

@@ -20,7 +20,9 @@ use crate::plan::PlannedLicense;
 use crate::programs::{self, AgentVersion, FreeEnvironments, OsClass, Program};
 use crate::times::parse_rfc3339;
 use serde_json::json;
+use std::cell::RefCell;
 use std::collections::HashMap;
+use std::rc::Rc;
 use time::{Date, OffsetDateTime, UtcOffset};
 
 /// The facts every machine check needs.
@@ -231,19 +233,26 @@ Ineligible",
 };
 
 /// A machine a machine check reports on.
-enum Subject<'a> {
+#[derive(Debug)]
+pub(crate) enum Subject<'a> {
     /// Read, and in scope.
     InScope(Scoped<'a>),
     /// Read, outside every ESU program, neither planned nor linked, nothing planned.
-    Outside { machine: &'a Machine, os: String },
+    Outside { machine: &'a Machine, os: &'a str },
     /// Its payload could not be decoded.
     Invalid { id: &'a str, error: &'a str },
 }
 
+/// The machine checks' subjects of each subscription, worked out once per run (the estate
+/// holds it): keyed by the subscription's and the plan's addresses and the `--program` filter.
+pub(crate) type SubjectMemo<'a> =
+    RefCell<HashMap<(usize, usize, Option<&'static str>), Rc<[Subject<'a>]>>>;
+
 /// A machine in scope and what is known about it.
-struct Scoped<'a> {
+#[derive(Debug)]
+pub(crate) struct Scoped<'a> {
     machine: &'a Machine,
-    os: OsClass,
+    os: &'a OsClass,
     link: Link<'a>,
     planned: &'a [&'a PlannedLicense],
     /// The program of its OS, else of its linked or planned license.
@@ -348,7 +357,7 @@ impl Scoped<'_> {
             format!(
                 "machine {} is not eligible for ESU (see ESU503): {}",
                 self.name(),
-                describe_os(&self.os)
+                describe_os(self.os)
             ),
         )
         .with_evidence("blockedBy", "ESU503")
@@ -379,18 +388,34 @@ fn describe_os(os: &OsClass) -> String {
     }
 }
 
-/// The machines of the subscription the machine checks report on, in snapshot order.
-fn subjects<'a>(ctx: &CheckCtx<'a>) -> Vec<Subject<'a>> {
+/// The machines of the subscription the machine checks report on, in snapshot order: worked
+/// out on the first call of a run, then shared.
+fn subjects<'a>(ctx: &CheckCtx<'a>) -> Rc<[Subject<'a>]> {
+    let key = (
+        std::ptr::from_ref(ctx.subscription).addr(),
+        std::ptr::from_ref(ctx.plan).addr(),
+        ctx.program.map(|p| p.id),
+    );
+    if let Some(subjects) = ctx.estate.machine_subjects.borrow().get(&key) {
+        return Rc::clone(subjects);
+    }
+    let subjects: Rc<[Subject<'a>]> = work_out_subjects(ctx).into();
+    ctx.estate
+        .machine_subjects
+        .borrow_mut()
+        .insert(key, Rc::clone(&subjects));
+    subjects
+}
+
+/// [`subjects`], worked out.
+fn work_out_subjects<'a>(ctx: &CheckCtx<'a>) -> Vec<Subject<'a>> {
     let Some(items) = ctx.subscription.machines.as_ref().and_then(|f| f.value()) else {
         return Vec::new();
     };
-    // The estate's entries for this subscription's items (the very same values).
-    let refs: HashMap<*const Machine, MachineRef<'a>> = ctx
-        .estate
-        .machines_in(ctx.subscription_id())
-        .map(|m| (std::ptr::from_ref(m.machine), m))
-        .collect();
-    let mut out = Vec::new();
+    // The estate's entries for this subscription's items (the very same values, in the same
+    // order; those outside `--resource-group` left out).
+    let mut refs = ctx.estate.machines_in(ctx.subscription_id()).peekable();
+    let mut out = Vec::with_capacity(items.len());
     for item in items {
         match item {
             Item::Invalid { id, error } if ctx.estate.in_scope(id) => {
@@ -398,7 +423,7 @@ fn subjects<'a>(ctx: &CheckCtx<'a>) -> Vec<Subject<'a>> {
             }
             Item::Invalid { .. } => {}
             Item::Read(machine) => {
-                let Some(&m) = refs.get(&std::ptr::from_ref(machine)) else {
+                let Some(m) = refs.next_if(|m| std::ptr::eq(m.machine, machine)) else {
                     continue;
                 };
                 if let Some(subject) = subject(ctx, m) {
@@ -415,7 +440,7 @@ fn subjects<'a>(ctx: &CheckCtx<'a>) -> Vec<Subject<'a>> {
 /// environment where their program's ESU is free (ESU202 evaluates the right to link them).
 pub(crate) fn link_candidates<'a>(ctx: &CheckCtx<'a>) -> Vec<&'a Machine> {
     subjects(ctx)
-        .into_iter()
+        .iter()
         .filter_map(|subject| match subject {
             Subject::InScope(s)
                 if matches!(s.link, Link::None)
@@ -437,14 +462,10 @@ pub(crate) fn link_candidates<'a>(ctx: &CheckCtx<'a>) -> Vec<&'a Machine> {
 /// What the machine checks make of one machine; `None`: not reported.
 fn subject<'a>(ctx: &CheckCtx<'a>, m: MachineRef<'a>) -> Option<Subject<'a>> {
     let machine = m.machine;
-    let p = &machine.properties;
-    let os = programs::classify_os(
-        p.os_sku.as_deref().or(p.os_name.as_deref()),
-        p.os_version.as_deref(),
-    );
+    let os = ctx.estate.os(m);
     let link = ctx.estate.link(m);
     let planned = ctx.estate.planned_for(&machine.id);
-    let os_program = match &os {
+    let os_program = match os {
         OsClass::Eligible { program, .. } | OsClass::IneligibleEdition { program, .. } => {
             Some(*program)
         }
@@ -496,9 +517,9 @@ fn run_each(
     info: &CheckInfo,
     check: impl Fn(&CheckCtx<'_>, &Scoped<'_>) -> Diagnostic,
 ) {
-    for subject in subjects(ctx) {
-        let diagnostic = match subject {
-            Subject::InScope(scoped) => check(ctx, &scoped),
+    for subject in subjects(ctx).iter() {
+        let diagnostic = match *subject {
+            Subject::InScope(ref scoped) => check(ctx, scoped),
             Subject::Outside { machine, os } => Diagnostic::new(
                 Status::Skipped,
                 machine.id.clone(),
@@ -774,11 +795,14 @@ fn agent(_ctx: &CheckCtx<'_>, s: &Scoped<'_>) -> Diagnostic {
         };
     };
     let min = program.min_agent;
-    let upgrade = format!(
-        "upgrade the Connected Machine agent to {min} or later: run the latest \
+    // Only a finding that is not a pass says how to upgrade.
+    let upgrade = || {
+        format!(
+            "upgrade the Connected Machine agent to {min} or later: run the latest \
          AzureConnectedMachineAgent.msi (https://aka.ms/AzureConnectedMachineAgent) or update it \
          through Microsoft Update or Azure Update Manager, then check with `azcmagent version`"
-    );
+        )
+    };
     let Some(text) = present(s.machine.properties.agent_version.as_deref()) else {
         return s
             .diagnostic(
@@ -789,7 +813,7 @@ fn agent(_ctx: &CheckCtx<'_>, s: &Scoped<'_>) -> Diagnostic {
                     program.name
                 ),
             )
-            .remediation("run `azcmagent version` on the machine; ".to_owned() + &upgrade)
+            .remediation("run `azcmagent version` on the machine; ".to_owned() + &upgrade())
             .with_evidence("minimum", min.to_string());
     };
     let Some(version) = AgentVersion::parse(text) else {
@@ -802,7 +826,7 @@ fn agent(_ctx: &CheckCtx<'_>, s: &Scoped<'_>) -> Diagnostic {
                     program.name
                 ),
             )
-            .remediation("run `azcmagent version` on the machine; ".to_owned() + &upgrade)
+            .remediation("run `azcmagent version` on the machine; ".to_owned() + &upgrade())
             .with_evidence("agentVersion", text)
             .with_evidence("minimum", min.to_string());
     };
@@ -814,7 +838,7 @@ fn agent(_ctx: &CheckCtx<'_>, s: &Scoped<'_>) -> Diagnostic {
                 program.name
             ),
         )
-        .remediation(upgrade)
+        .remediation(upgrade())
     } else {
         s.diagnostic(
             Status::Pass,
@@ -843,9 +867,10 @@ fn os_eligible(_ctx: &CheckCtx<'_>, s: &Scoped<'_>) -> Diagnostic {
         (None, Some(version)) => version.to_owned(),
         (None, None) => String::new(),
     };
-    let enrolled = s.enrolment();
-    let unlink = s.unlink_remediation();
-    match &s.os {
+    // Only a failing finding says how the machine is enrolled and how to unlink it.
+    let enrolled = || s.enrolment();
+    let unlink = || s.unlink_remediation();
+    match s.os {
         OsClass::Eligible { program, .. } => s.diagnostic(
             Status::Pass,
             format!(
@@ -860,10 +885,10 @@ fn os_eligible(_ctx: &CheckCtx<'_>, s: &Scoped<'_>) -> Diagnostic {
                  {covered})",
                 program.name
             );
-            match enrolled {
+            match enrolled() {
                 Some(enrolled) => s
                     .diagnostic(Status::Fail, format!("{base}, but {enrolled}"))
-                    .remediation(unlink),
+                    .remediation(unlink()),
                 None => s
                     .diagnostic(
                         Status::Fail,
@@ -881,11 +906,12 @@ fn os_eligible(_ctx: &CheckCtx<'_>, s: &Scoped<'_>) -> Diagnostic {
                 Status::Fail,
                 format!(
                     "machine {name} runs {os}, which no ESU program covers, but {}",
-                    enrolled.unwrap_or_else(|| "it is in scope".to_owned())
+                    enrolled().unwrap_or_else(|| "it is in scope".to_owned())
                 ),
             )
             .remediation(format!(
-                "an upgraded machine keeps its ESU link until it is removed: {unlink}"
+                "an upgraded machine keeps its ESU link until it is removed: {}",
+                unlink()
             )),
         _ => s
             .diagnostic(
@@ -1151,15 +1177,6 @@ fn linked(ctx: &CheckCtx<'_>, s: &Scoped<'_>) -> Diagnostic {
         return s.skipped_not_eligible();
     }
     let name = s.name();
-    let link_remediation = format!(
-        "link it to an activated license of its program: in the portal, Azure Arc > Windows \
-         Server ESUs > Eligible resources, or `az rest --method put --url \
-         \"{}/licenseProfiles/default?api-version={API_VERSION}\" \
-         --body '{{\"location\": \"{}\", \"properties\": {{\"esuProfile\": {{\"assignedLicense\": \
-         \"LICENSE_ID\"}}}}}}'`",
-        s.machine.id,
-        s.machine.location.as_deref().unwrap_or("REGION")
-    );
     match s.link {
         Link::Linked(license) => {
             let lname = s.license_name().unwrap_or_default();
@@ -1181,8 +1198,9 @@ fn linked(ctx: &CheckCtx<'_>, s: &Scoped<'_>) -> Diagnostic {
                         "activate the license (billing starts on activation): `az rest --method \
                          patch --url \"{}?api-version={API_VERSION}\" \
                          --body '{{\"properties\": {{\"licenseDetails\": {{\"state\": \
-                         \"Activated\"}}}}}}'`, or {link_remediation}",
-                        license.license.id
+                         \"Activated\"}}}}}}'`, or {}",
+                        license.license.id,
+                        link_remediation(s)
                     )),
                 Some(state) => s
                     .diagnostic(
@@ -1262,12 +1280,25 @@ fn linked(ctx: &CheckCtx<'_>, s: &Scoped<'_>) -> Diagnostic {
                 s.machine.id
             ))
             .with_evidence("licenseAssignmentState", "Assigned"),
-        Link::None => not_linked(ctx, s, &link_remediation),
+        Link::None => not_linked(ctx, s),
     }
 }
 
+/// How to link the machine to a license.
+fn link_remediation(s: &Scoped<'_>) -> String {
+    format!(
+        "link it to an activated license of its program: in the portal, Azure Arc > Windows \
+         Server ESUs > Eligible resources, or `az rest --method put --url \
+         \"{}/licenseProfiles/default?api-version={API_VERSION}\" \
+         --body '{{\"location\": \"{}\", \"properties\": {{\"esuProfile\": {{\"assignedLicense\": \
+         \"LICENSE_ID\"}}}}}}'`",
+        s.machine.id,
+        s.machine.location.as_deref().unwrap_or("REGION")
+    )
+}
+
 /// ESU505 on a machine with no license linked.
-fn not_linked(ctx: &CheckCtx<'_>, s: &Scoped<'_>, link_remediation: &str) -> Diagnostic {
+fn not_linked(ctx: &CheckCtx<'_>, s: &Scoped<'_>) -> Diagnostic {
     let name = s.name();
     if !s.planned.is_empty() {
         let activated: Vec<&str> = s
@@ -1336,7 +1367,8 @@ fn not_linked(ctx: &CheckCtx<'_>, s: &Scoped<'_>, link_remediation: &str) -> Dia
                 .severity(Severity::Info)
                 .remediation(format!(
                     "confirm whether ESU is free there (ESU504); if it is not, \
-                     {link_remediation}"
+                     {}",
+                    link_remediation(s)
                 ))
                 .with_evidence("endOfSupport", program.end_of_support.to_string())
                 .with_evidence("billingStart", program.billing_start.to_string())
@@ -1348,7 +1380,7 @@ fn not_linked(ctx: &CheckCtx<'_>, s: &Scoped<'_>, link_remediation: &str) -> Dia
         format!("machine {name} has no ESU license linked: {when}"),
     )
     .severity(severity)
-    .remediation(link_remediation)
+    .remediation(link_remediation(s))
     .with_evidence("endOfSupport", program.end_of_support.to_string())
     .with_evidence("billingStart", program.billing_start.to_string())
     .with_evidence("today", today.to_string())

@@ -754,7 +754,10 @@ pub fn find(id: &str) -> Option<&'static CheckInfo> {
 pub fn evaluate(input: &EvalInput<'_>) -> Vec<Finding> {
     let snapshot = input.snapshot;
     let estate = estate::Estate::new(snapshot, input.plan);
-    let mut findings = Vec::new();
+    // About what a large estate makes (six machine checks per machine, a dozen license checks
+    // per license): growing a vector of a million findings would copy it again and again.
+    let mut findings =
+        Vec::with_capacity(estate.machines().len() * 7 + estate.licenses().len() * 12 + 64);
     let mut seen = std::collections::HashSet::new();
     let in_scope = snapshot.scope.subscriptions.iter().map(String::as_str);
     let with_facts = snapshot
@@ -805,9 +808,33 @@ pub fn evaluate(input: &EvalInput<'_>) -> Vec<Finding> {
             }
         }
     }
-    findings.sort_by(|a, b| a.sort_key().cmp(&b.sort_key()));
+    sort_findings(&mut findings);
     crate::config::apply_suppressions(&mut findings, &input.config.suppress, input.now);
     findings
+}
+
+/// Sorts findings by [`Finding::sort_key`], stably, as `sort_by` would: their positions are
+/// sorted, then each finding is moved once (a finding is large, and merging moves it often).
+fn sort_findings(findings: &mut [Finding]) {
+    if findings.is_sorted_by(|a, b| a.sort_key() <= b.sort_key()) {
+        return;
+    }
+    let mut order: Vec<usize> = (0..findings.len()).collect();
+    order.sort_by(|&a, &b| findings[a].sort_key().cmp(&findings[b].sort_key()));
+    // Apply the permutation in place, cycle by cycle: position `k` takes the finding at
+    // `order[k]`; a position done is marked `usize::MAX`.
+    for start in 0..order.len() {
+        let mut k = start;
+        while order[k] != usize::MAX {
+            let from = order[k];
+            order[k] = usize::MAX;
+            if from == start {
+                break;
+            }
+            findings.swap(k, from);
+            k = from;
+        }
+    }
 }
 
 /// Runs one check on one subscription under the shared rules: skipped on an unusable

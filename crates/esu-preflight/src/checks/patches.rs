@@ -4,7 +4,7 @@ use super::estate::{Link, MachineRef};
 use super::{Check, CheckCtx, CheckDocs, CheckInfo, Diagnostic, Need, Subject};
 use crate::finding::{Finding, Severity, Status};
 use crate::models::PolicyState;
-use crate::programs::{self, OsClass, Program};
+use crate::programs::{OsClass, Program};
 use serde_json::json;
 
 /// ESU601: a machine linked to an ESU license is non-compliant with its program's built-in "ESU
@@ -216,15 +216,11 @@ fn linked_machines<'a>(
     ctx.estate
         .machines_in(ctx.subscription_id())
         .filter(|m| !matches!(ctx.estate.link(*m), Link::None))
-        .filter_map(|m| {
-            let p = &m.machine.properties;
-            let sku = p.os_sku.as_deref().or(p.os_name.as_deref());
-            match programs::classify_os(sku, p.os_version.as_deref()) {
-                OsClass::Eligible { program, .. } | OsClass::IneligibleEdition { program, .. } => {
-                    Some((m, program))
-                }
-                _ => None,
+        .filter_map(|m| match ctx.estate.os(m) {
+            OsClass::Eligible { program, .. } | OsClass::IneligibleEdition { program, .. } => {
+                Some((m, *program))
             }
+            _ => None,
         })
         .filter(|(_, program)| ctx.program.is_none_or(|p| p.id == program.id))
 }

@@ -439,3 +439,37 @@ fn a_check_whose_facts_are_unreadable_is_inconclusive_never_silent() {
         }
     }
 }
+
+/// The engine's sort moves positions, then findings: the same order as a stable `sort_by`,
+/// findings with equal keys left in the order the checks made them.
+#[test]
+fn findings_sort_like_a_stable_sort() {
+    let finding = |sub: &str, id: &str, resource: &str, status: Status, message: &str| {
+        make_finding(
+            find(id).unwrap(),
+            &Config::default(),
+            sub,
+            Diagnostic::new(status, resource, message),
+        )
+    };
+    let mut findings = Vec::new();
+    for (i, sub) in ["b", "a", "c", "a"].into_iter().enumerate() {
+        for id in ["ESU505", "ESU101", "ESU501"] {
+            for resource in ["/r/2", "/r/1", "/r/2"] {
+                for status in [Status::Pass, Status::Fail] {
+                    let message = format!("{i} {resource} {status}");
+                    findings.push(finding(sub, id, resource, status, &message));
+                }
+            }
+        }
+    }
+    let mut expected = findings.clone();
+    expected.sort_by(|a, b| a.sort_key().cmp(&b.sort_key()));
+    sort_findings(&mut findings);
+    assert_eq!(findings, expected);
+    // Already sorted: left alone.
+    sort_findings(&mut findings);
+    assert_eq!(findings, expected);
+    let mut empty: Vec<Finding> = Vec::new();
+    sort_findings(&mut empty);
+}

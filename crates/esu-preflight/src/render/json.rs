@@ -29,9 +29,15 @@ pub(super) fn write_terminal_safe(
     value: &impl Serialize,
     out: &mut dyn io::Write,
 ) -> io::Result<()> {
-    let mut serializer = serde_json::Serializer::with_formatter(&mut *out, TerminalSafe::default());
+    // serde_json writes in small pieces (a quote, a colon, an indent): buffered here, so they
+    // neither go one by one through `dyn Write` nor, on a line-buffered standard output, make a
+    // write per line of a large report.
+    let mut out = io::BufWriter::with_capacity(1 << 16, out);
+    let mut serializer = serde_json::Serializer::with_formatter(&mut out, TerminalSafe::default());
     value.serialize(&mut serializer)?;
-    out.write_all(b"\n")
+    io::Write::write_all(&mut out, b"\n")?;
+    out.into_inner().map_err(io::IntoInnerError::into_error)?;
+    Ok(())
 }
 
 /// serde_json's pretty formatter, escaping what a terminal could act on (see [`JsonEmitter`]).
@@ -49,6 +55,10 @@ impl Formatter for TerminalSafe {
     where
         W: ?Sized + io::Write,
     {
+        // Printable ASCII, nearly every fragment, goes out as it is.
+        if fragment.bytes().all(|b| (0x20..0x7f).contains(&b)) {
+            return writer.write_all(fragment.as_bytes());
+        }
         let mut start = 0;
         for (at, c) in fragment.char_indices() {
             if Self::escapes(c) {
