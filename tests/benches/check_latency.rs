@@ -21,6 +21,10 @@
 //! `ESU_BENCH_DUMP=DIR` it also writes the snapshot, the JSON report and the table of that
 //! scenario to `DIR` (evaluated at a fixed time, so two builds' outputs can be diffed).
 
+/// The allocator the CLI uses: the bench measures what users run.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use esu_preflight::arm::{ArmClient, ArmClientOptions, StaticTokenCredential};
 use esu_preflight::checks::{self, Config};
 use esu_preflight::gather::GatherOptions;

@@ -22,6 +22,10 @@
 //! `ESU_FLEET_SUBSCRIPTIONS=N` shrinks the fleet, `ESU_BENCH_RUNS=N` sets the runs (default 5),
 //! `ESU_FLEET_PROFILE=N` only gathers N times (for `perf record`).
 
+/// The allocator the CLI uses: the bench measures what users run.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use esu_preflight::arm::{ArmClient, ArmClientOptions, StaticTokenCredential};
 use esu_preflight::checks::{self, Config, EvalInput};
 use esu_preflight::gather::{GatherOptions, Inventory};
