@@ -20,7 +20,8 @@
 //!
 //! Run: `cargo bench -p esu-preflight-tests --bench fleet_scan` (results in BENCHMARKS.md).
 //! `ESU_FLEET_SUBSCRIPTIONS=N` shrinks the fleet, `ESU_BENCH_RUNS=N` sets the runs (default 5),
-//! `ESU_FLEET_PROFILE=N` only gathers N times (for `perf record`).
+//! `ESU_FLEET_GROUPS=N` spreads each subscription's machines over N resource groups (default
+//! 10), `ESU_FLEET_PROFILE=N` only gathers N times, each after the floor (for `perf record`).
 
 /// The allocator the CLI uses: the bench measures what users run.
 #[global_allocator]
@@ -48,6 +49,7 @@ fn client(mock: &FleetMock) -> ArmClient {
         Arc::new(StaticTokenCredential::new(CALLER_TOKEN)),
         ArmClientOptions {
             endpoint: Some(url::Url::parse(&mock.mock().uri()).expect("a URL")),
+            concurrency: env_number("ESU_BENCH_CONCURRENCY").unwrap_or(16),
             ..ArmClientOptions::default()
         },
     )
@@ -198,6 +200,9 @@ fn main() {
     let mut spec = FleetSpec::issue8();
     if let Some(n) = env_number("ESU_FLEET_SUBSCRIPTIONS") {
         spec.subscriptions = n;
+    }
+    if let Some(n) = env_number("ESU_FLEET_GROUPS") {
+        spec.resource_groups = n;
     }
     let runs = env_number("ESU_BENCH_RUNS").unwrap_or(5);
     println!(

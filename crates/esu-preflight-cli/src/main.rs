@@ -1049,9 +1049,21 @@ async fn gather_with_progress(
         let bar = bar.clone();
         let endpoint = client.endpoint().to_string();
         options.on_progress = Some(std::sync::Arc::new(move |p: Progress| {
+            // A bar once the subscriptions are known: done of all, machines and requests so far.
+            if p.subscriptions > 0 && bar.length() != Some(p.subscriptions as u64) {
+                bar.set_length(p.subscriptions as u64);
+                bar.set_style(
+                    indicatif::ProgressStyle::with_template(
+                        "{spinner} [{bar:24}] {pos}/{len} subscriptions {msg}",
+                    )
+                    .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+                    .progress_chars("=> "),
+                );
+            }
+            bar.set_position(p.subscriptions_done as u64);
             bar.set_message(format!(
-                "reading from {endpoint}: {}/{} subscriptions done, {} requests",
-                p.subscriptions_done, p.subscriptions, p.requests
+                "· {} machines · {} requests · {endpoint}",
+                p.machines, p.requests
             ));
         }));
     }

@@ -84,6 +84,8 @@ pub struct Progress {
     pub subscriptions_done: usize,
     /// HTTP requests sent so far, retries included.
     pub requests: u64,
+    /// Arc machines read so far (counted page by page).
+    pub machines: u64,
 }
 
 /// A progress callback; it must be cheap (it is called from the gathering tasks).
@@ -92,7 +94,8 @@ pub type ProgressFn = Arc<dyn Fn(Progress) + Send + Sync>;
 /// Options of [`gather_with`].
 #[derive(Clone, Default)]
 pub struct GatherOptions {
-    /// Called when the scope is resolved and each time a subscription is done.
+    /// Called when the scope is resolved, after each page of machines, and each time a
+    /// subscription is done.
     pub on_progress: Option<ProgressFn>,
     /// What is to be provisioned: its resource groups are read (do they exist?) and each
     /// planned license is put to the service's own dry run (`validateLicense`) when the caller
@@ -234,20 +237,14 @@ pub async fn gather_with(
         Err(_) => None,
     };
     let total = scope.subscriptions.len();
-    let report: Arc<dyn Fn(usize) + Send + Sync> = {
-        let on_progress = options.on_progress.clone();
-        let client = client.clone();
-        Arc::new(move |done: usize| {
-            if let Some(on_progress) = &on_progress {
-                on_progress(Progress {
-                    subscriptions: total,
-                    subscriptions_done: done,
-                    requests: client.request_count(),
-                });
-            }
-        })
-    };
-    report(0);
+    let progress = Arc::new(Tracker {
+        on_progress: options.on_progress.clone(),
+        client: client.clone(),
+        subscriptions: total,
+        done: std::sync::atomic::AtomicUsize::new(0),
+        machines: std::sync::atomic::AtomicU64::new(0),
+    });
+    progress.emit();
     let run = Arc::new(Run {
         reads,
         tenant: Tenant::default(),
@@ -258,19 +255,21 @@ pub async fn gather_with(
         plan: options.plan.clone(),
         read_estate,
         inventory,
+        progress: Arc::clone(&progress),
     });
-    let done = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let tasks: Vec<_> = scope
         .subscriptions
         .iter()
         .map(|id| {
             let run = Arc::clone(&run);
             let id = id.clone();
-            let done = Arc::clone(&done);
-            let report = Arc::clone(&report);
+            let progress = Arc::clone(&run.progress);
             tokio::spawn(async move {
                 let result = gather_subscription(&run, &id).await;
-                report(done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1);
+                progress
+                    .done
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                progress.emit();
                 result
             })
         })
@@ -369,6 +368,39 @@ struct Run {
     read_estate: bool,
     /// How machines and licenses are read.
     inventory: inventory::Plan,
+    /// How far the run has come.
+    progress: Arc<Tracker>,
+}
+
+/// How far a run has come, told to [`GatherOptions::on_progress`].
+struct Tracker {
+    on_progress: Option<ProgressFn>,
+    client: ArmClient,
+    subscriptions: usize,
+    done: std::sync::atomic::AtomicUsize,
+    machines: std::sync::atomic::AtomicU64,
+}
+
+impl Tracker {
+    fn emit(&self) {
+        use std::sync::atomic::Ordering::Relaxed;
+        if let Some(on_progress) = &self.on_progress {
+            on_progress(Progress {
+                subscriptions: self.subscriptions,
+                subscriptions_done: self.done.load(Relaxed),
+                requests: self.client.request_count(),
+                machines: self.machines.load(Relaxed),
+            });
+        }
+    }
+
+    fn machines_read(&self, count: usize) {
+        self.machines.fetch_add(
+            u64::try_from(count).unwrap_or(u64::MAX),
+            std::sync::atomic::Ordering::Relaxed,
+        );
+        self.emit();
+    }
 }
 
 impl Run {
@@ -476,6 +508,7 @@ async fn gather_subscription(run: &Run, sub: &str) -> Result<SubscriptionSnapsho
             }
         };
         let mut on_machines = move |page: &[Item<Machine>]| {
+            run.progress.machines_read(page.len());
             if discover {
                 let ids = page
                     .iter()

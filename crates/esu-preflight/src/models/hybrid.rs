@@ -516,7 +516,16 @@ impl<'de, T: Deserialize<'de>> Accept<'de> for LenientStruct<T> {
         None
     }
     fn map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<Option<T>, A::Error> {
-        T::deserialize(serde::de::value::MapAccessDeserializer::new(map)).map(Some)
+        // On an error (a duplicate key) the rest of this object is read first, so that the
+        // error reaches the item with the input where the item's decoder expects it.
+        let mut watch = Watch::new(map, false);
+        match T::deserialize(serde::de::value::MapAccessDeserializer::new(&mut watch)) {
+            Ok(value) => Ok(Some(value)),
+            Err(error) => {
+                watch.drain()?;
+                Err(error)
+            }
+        }
     }
     fn expecting() -> &'static str {
         "an object"
@@ -719,51 +728,226 @@ impl<T: Serialize> Serialize for Item<T> {
 
 impl<'de, T: serde::de::DeserializeOwned> Deserialize<'de> for Item<T> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        // The item's JSON text, decoded on its own: one bad item never breaks the list, and
-        // no `serde_json::Value` tree is built for the good ones.
-        let raw = Box::<serde_json::value::RawValue>::deserialize(deserializer)?;
-        let text = raw.get();
-        /// What marks an invalid item in a snapshot file, and the id of any item.
-        #[derive(Deserialize)]
-        struct Marker {
-            #[serde(default, deserialize_with = "lenient_string")]
-            id: Option<String>,
-            #[serde(
-                rename = "esu_preflight_invalid",
-                default,
-                deserialize_with = "lenient_string"
-            )]
-            invalid: Option<String>,
+        // Decoded in one pass, watching the keys for the id and the invalid marker: one bad item
+        // never breaks the list (what is left of it is skipped), and no copy or
+        // `serde_json::Value` tree is made of the good ones.
+        deserializer.deserialize_any(ItemVisitor(std::marker::PhantomData))
+    }
+}
+
+struct ItemVisitor<T>(std::marker::PhantomData<T>);
+
+/// What an item that is not an object is called in its error.
+const ITEM_EXPECTED: &str = "a resource (a JSON object)";
+
+/// The item that is not an object.
+fn not_an_object<T>(unexpected: serde::de::Unexpected<'_>) -> Item<T> {
+    Item::Invalid {
+        id: String::new(),
+        error: format!("invalid type: {unexpected}, expected {ITEM_EXPECTED}"),
+    }
+}
+
+impl<'de, T: serde::de::DeserializeOwned> serde::de::Visitor<'de> for ItemVisitor<T> {
+    type Value = Item<T>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(ITEM_EXPECTED)
+    }
+
+    fn visit_map<M: serde::de::MapAccess<'de>>(self, map: M) -> Result<Item<T>, M::Error> {
+        let mut watch = Watch::new(map, true);
+        let decoded = T::deserialize(serde::de::value::MapAccessDeserializer::new(&mut watch));
+        match decoded {
+            Ok(item) => Ok(match watch.invalid {
+                Some(error) => Item::Invalid {
+                    id: watch.id.unwrap_or_default(),
+                    error,
+                },
+                None => Item::Read(item),
+            }),
+            Err(error) => {
+                // Skip what is left of this item, so that the list goes on.
+                watch.drain()?;
+                Ok(Item::Invalid {
+                    id: watch.id.unwrap_or_default(),
+                    error: without_position(&error.to_string()),
+                })
+            }
         }
-        let marker = || serde_json::from_str::<Marker>(text).ok();
-        if text.contains(INVALID_KEY)
-            && let Some(Marker {
-                id,
-                invalid: Some(error),
-            }) = marker()
-        {
-            return Ok(Item::Invalid {
-                id: id.unwrap_or_default(),
-                error,
-            });
+    }
+
+    fn visit_seq<S: serde::de::SeqAccess<'de>>(self, mut seq: S) -> Result<Item<T>, S::Error> {
+        while seq.next_element::<serde::de::IgnoredAny>()?.is_some() {}
+        Ok(not_an_object(serde::de::Unexpected::Seq))
+    }
+    fn visit_bool<E>(self, v: bool) -> Result<Item<T>, E> {
+        Ok(not_an_object(serde::de::Unexpected::Bool(v)))
+    }
+    fn visit_i64<E>(self, v: i64) -> Result<Item<T>, E> {
+        Ok(not_an_object(serde::de::Unexpected::Signed(v)))
+    }
+    fn visit_u64<E>(self, v: u64) -> Result<Item<T>, E> {
+        Ok(not_an_object(serde::de::Unexpected::Unsigned(v)))
+    }
+    fn visit_f64<E>(self, v: f64) -> Result<Item<T>, E> {
+        Ok(not_an_object(serde::de::Unexpected::Float(v)))
+    }
+    fn visit_str<E>(self, v: &str) -> Result<Item<T>, E> {
+        Ok(not_an_object(serde::de::Unexpected::Str(v)))
+    }
+    fn visit_unit<E>(self) -> Result<Item<T>, E> {
+        Ok(not_an_object(serde::de::Unexpected::Unit))
+    }
+    fn visit_none<E>(self) -> Result<Item<T>, E> {
+        Ok(not_an_object(serde::de::Unexpected::Option))
+    }
+}
+
+/// Which key an item's map is at.
+#[derive(Clone, Copy)]
+enum Watched {
+    Id,
+    Invalid,
+    Other,
+}
+
+/// An item's map, passed on to the item's decoder, keeping the item's `id` and the invalid
+/// marker of a snapshot file on the way (when `watch`), and able to read what is left of the map
+/// after the decoder failed.
+struct Watch<M> {
+    map: M,
+    watch: bool,
+    key: Watched,
+    /// A key was handed out and its value not yet read.
+    pending: bool,
+    id: Option<String>,
+    invalid: Option<String>,
+}
+
+impl<'de, M: serde::de::MapAccess<'de>> Watch<M> {
+    fn new(map: M, watch: bool) -> Self {
+        Watch {
+            map,
+            watch,
+            key: Watched::Other,
+            pending: false,
+            id: None,
+            invalid: None,
         }
-        Ok(match serde_json::from_str(text) {
-            Ok(item) => Item::Read(item),
-            Err(error) => Item::Invalid {
-                id: marker().and_then(|m| m.id).unwrap_or_default(),
-                error: without_position(&error),
-            },
-        })
+    }
+
+    /// Reads what is left of the map (after the decoder gave up on a key).
+    fn drain(&mut self) -> Result<(), M::Error> {
+        if std::mem::take(&mut self.pending) {
+            self.map.next_value::<serde::de::IgnoredAny>()?;
+        }
+        while self
+            .map
+            .next_entry::<serde::de::IgnoredAny, serde::de::IgnoredAny>()?
+            .is_some()
+        {}
+        Ok(())
+    }
+}
+
+/// A map key, borrowed from the input when it can be.
+enum Key<'de> {
+    Borrowed(&'de str),
+    Owned(String),
+}
+
+impl<'de> Deserialize<'de> for Key<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct KeyVisitor;
+        impl<'de> serde::de::Visitor<'de> for KeyVisitor {
+            type Value = Key<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a key")
+            }
+            fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Key<'de>, E> {
+                Ok(Key::Borrowed(v))
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Key<'de>, E> {
+                Ok(Key::Owned(v.to_owned()))
+            }
+            fn visit_string<E>(self, v: String) -> Result<Key<'de>, E> {
+                Ok(Key::Owned(v))
+            }
+        }
+        deserializer.deserialize_str(KeyVisitor)
+    }
+}
+
+impl<'de, M: serde::de::MapAccess<'de>> serde::de::MapAccess<'de> for Watch<M> {
+    type Error = M::Error;
+
+    fn next_key_seed<K: serde::de::DeserializeSeed<'de>>(
+        &mut self,
+        seed: K,
+    ) -> Result<Option<K::Value>, M::Error> {
+        use serde::de::IntoDeserializer;
+        let Some(key) = self.map.next_key::<Key<'de>>()? else {
+            return Ok(None);
+        };
+        let text = match &key {
+            Key::Borrowed(text) => *text,
+            Key::Owned(text) => text.as_str(),
+        };
+        self.key = match text {
+            "id" if self.watch => Watched::Id,
+            INVALID_KEY if self.watch => Watched::Invalid,
+            _ => Watched::Other,
+        };
+        self.pending = true;
+        match key {
+            Key::Borrowed(text) => seed
+                .deserialize(serde::de::value::BorrowedStrDeserializer::new(text))
+                .map(Some),
+            Key::Owned(text) => seed.deserialize(text.into_deserializer()).map(Some),
+        }
+    }
+
+    fn next_value_seed<V: serde::de::DeserializeSeed<'de>>(
+        &mut self,
+        seed: V,
+    ) -> Result<V::Value, M::Error> {
+        use serde::de::Error;
+        self.pending = false;
+        match self.key {
+            Watched::Other => self.map.next_value_seed(seed),
+            key => {
+                let value: serde_json::Value = self.map.next_value()?;
+                let text = value.as_str().map(str::to_owned);
+                match key {
+                    Watched::Id => self.id = text,
+                    _ => self.invalid = text,
+                }
+                seed.deserialize(value).map_err(M::Error::custom)
+            }
+        }
+    }
+
+    fn size_hint(&self) -> Option<usize> {
+        self.map.size_hint()
     }
 }
 
 /// A decoding error in words, without serde_json's "at line L column C" (the position within
 /// one item's text means nothing to a reader).
-fn without_position(error: &serde_json::Error) -> String {
-    let text = error.to_string();
-    let suffix = format!(" at line {} column {}", error.line(), error.column());
-    text.strip_suffix(&suffix)
-        .map_or_else(|| text.clone(), str::to_owned)
+fn without_position(text: &str) -> String {
+    if let Some((head, tail)) = text.rsplit_once(" at line ")
+        && let Some((line, column)) = tail.split_once(" column ")
+        && !line.is_empty()
+        && !column.is_empty()
+        && line
+            .bytes()
+            .chain(column.bytes())
+            .all(|b| b.is_ascii_digit())
+    {
+        return head.to_owned();
+    }
+    text.to_owned()
 }
 
 impl<T> Item<T> {
@@ -901,5 +1085,51 @@ mod tests {
         let text = serde_json::to_string(&items).unwrap();
         let back: Vec<Item<License>> = serde_json::from_str(&text).unwrap();
         assert_eq!(back, items);
+    }
+
+    #[test]
+    fn a_bad_item_in_a_page_leaves_the_others_read() {
+        // As ARM sends them (text, not a Value): a duplicate key, a non-object, nested junk.
+        let text = r#"[
+            {"id": "/m1", "name": "m1", "properties": {"status": "Connected"}},
+            {"id": "/m2", "properties": {"status": "Connected", "status": "Disconnected",
+              "deep": [1, {"x": [null, "y"]}]}, "name": "m2"},
+            [1, 2, {"id": "/not-an-item"}],
+            42,
+            {"id": "/m3", "esu_preflight_invalid": "was unreadable when saved"},
+            {"name": "no id", "id": {"odd": true}},
+            {"id": "/m4", "name": "m4\u0020x", "tags": {"a": "b", "n": 1}}
+        ]"#;
+        let items: Vec<Item<Machine>> = serde_json::from_str(text).unwrap();
+        assert_eq!(items.len(), 7);
+        assert_eq!(items[0].read().map(|m| m.name.as_str()), Some("m1"));
+        match &items[1] {
+            Item::Invalid { id, error } => {
+                assert_eq!(id, "/m2");
+                assert!(error.contains("duplicate field"), "{error}");
+                assert!(!error.contains("line"), "{error}");
+            }
+            other => panic!("{other:?}"),
+        }
+        for item in &items[2..4] {
+            match item {
+                Item::Invalid { id, error } => {
+                    assert_eq!(id, "");
+                    assert!(error.contains("expected a resource"), "{error}");
+                }
+                other => panic!("{other:?}"),
+            }
+        }
+        assert_eq!(
+            items[4],
+            Item::Invalid {
+                id: "/m3".to_owned(),
+                error: "was unreadable when saved".to_owned()
+            }
+        );
+        assert_eq!(items[5].read().map(|m| m.id.as_str()), Some(""));
+        let m4 = items[6].read().unwrap();
+        assert_eq!(m4.name, "m4 x");
+        assert_eq!(m4.tags.len(), 1);
     }
 }
