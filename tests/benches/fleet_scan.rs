@@ -21,7 +21,8 @@
 //! Run: `cargo bench -p esu-preflight-tests --bench fleet_scan` (results in BENCHMARKS.md).
 //! `ESU_FLEET_SUBSCRIPTIONS=N` shrinks the fleet, `ESU_BENCH_RUNS=N` sets the runs (default 5),
 //! `ESU_FLEET_GROUPS=N` spreads each subscription's machines over N resource groups (default
-//! 10), `ESU_FLEET_PROFILE=N` only gathers N times, each after the floor (for `perf record`).
+//! 10), `ESU_BENCH_CONCURRENCY=N` sets the requests in flight per subscription (default 16),
+//! `ESU_FLEET_PROFILE=N` only gathers N times, each after the floor (for `perf record`).
 
 /// The allocator the CLI uses: the bench measures what users run.
 #[global_allocator]
