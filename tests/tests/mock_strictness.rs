@@ -215,7 +215,12 @@ async fn missing_subscription_and_resource_group_answer_arm_s_404s() {
         .await
         .unwrap_err();
     assert_eq!(error.api().map(|a| a.status), Some(NO_MOCK_MATCHED_STATUS));
-    assert_eq!(mock.unmatched().len(), 1);
+    // Once; twice only if a loaded machine broke the connection and the client sent it again.
+    let unmatched = mock.unmatched();
+    assert!(
+        (1..=2).contains(&unmatched.len()) && unmatched.iter().all(|u| u.contains("rg-prod-2")),
+        "{unmatched:?}"
+    );
     // The subscription route was read once, as expected; the unmatched sibling fails verify.
     assert!(
         panic_message(async move { mock.verify().await })

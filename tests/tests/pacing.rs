@@ -175,6 +175,7 @@ async fn two_subscriptions_do_not_slow_each_other() {
 async fn resource_graph_queries_keep_to_the_user_quota() {
     let mock = ArmMock::start().await;
     let quotas = mock.emulate_quotas(SMALL).await;
+    answer_graph_queries(&mock).await;
     let client = small_client(&mock);
     let body = json!({ "query": "Resources | project id", "subscriptions": [SUB] });
     let started = Instant::now();
@@ -226,6 +227,7 @@ async fn the_mock_refuses_with_azure_s_envelopes_and_headers() {
         })
         .await;
     things(&mock, Some(quotas.clone())).await;
+    answer_graph_queries(&mock).await;
     let get = raw_http(&mock);
     let http = |target: &str, verb: &str| {
         let task = get(target, verb);
@@ -459,4 +461,14 @@ async fn default_settings_draw_no_429_from_azure_s_default_quotas() {
     // 250 at once, the other 50 at 25/s: the quota forces 2 s.
     assert!(elapsed >= Duration::from_millis(1950), "{elapsed:?}");
     assert!(elapsed < Duration::from_secs(8), "{elapsed:?}");
+}
+
+/// Every Resource Graph query is answered with an empty page (the mock's default answers only
+/// the management-group-chain query).
+async fn answer_graph_queries(mock: &ArmMock) {
+    mock.mount(mock.route("POST", GRAPH).respond_with(mock.json(
+        200,
+        json!({ "totalRecords": 0, "count": 0, "data": [], "resultTruncated": "false" }),
+    )))
+    .await;
 }
