@@ -664,9 +664,22 @@ impl<'a> InScope<'a> {
         }
     }
 
-    /// The missing machine data in one phrase, when the links may be incomplete.
+    /// The missing machine data in one phrase, when the links may be incomplete: the first
+    /// few gaps, then how many more (behind a management group, every license names them).
     fn links_gap(&self) -> Option<String> {
-        (!self.missing_machines.is_empty()).then(|| self.missing_machines.join("; "))
+        const SHOWN: usize = 3;
+        if self.missing_machines.is_empty() {
+            return None;
+        }
+        let mut phrase = self.missing_machines[..self.missing_machines.len().min(SHOWN)].join("; ");
+        let more = self.missing_machines.len().saturating_sub(SHOWN);
+        if more > 0 {
+            phrase.push_str(&format!(
+                "; and {more} more gap(s) in the machine data (see the subscriptions' ESU001 \
+                 findings and the notes of the run)"
+            ));
+        }
+        Some(phrase)
     }
 }
 
@@ -2664,6 +2677,40 @@ mod tests {
         let f = on(&findings, "w16");
         assert_eq!(f.status, Status::Inconclusive, "{f:#?}");
         assert!(f.message.contains(OTHER), "{}", f.message);
+    }
+
+    #[test]
+    fn esu403_names_the_first_gaps_and_counts_the_rest() {
+        // Behind a management group with many unreadable subscriptions, every license would name
+        // them all: three are named, the rest counted.
+        let w16 = lic("w16", "Windows Server 2016", "Standard", "vCore", 8);
+        let a = Fixture::healthy().license(w16);
+        let others: Vec<String> = (0..5)
+            .map(|i| format!("00000000-0000-0000-0000-0000000000c{i}"))
+            .collect();
+        let mut scope = vec![SUB.to_owned()];
+        scope.extend(others.iter().cloned());
+        let mut snapshot = Snapshot::new(Scope::subscriptions(scope));
+        snapshot.subscriptions.push(a.subscription_snapshot());
+        for other in &others {
+            let mut facts = Fixture::healthy()
+                .with_subscription_id(other)
+                .subscription_snapshot();
+            facts.machines = Some(crate::snapshot::Fact::from(Err::<Vec<Item<Machine>>, _>(
+                testkit::forbidden_at("Microsoft.HybridCompute/machines/read", other),
+            )));
+            snapshot.subscriptions.push(facts);
+        }
+        let findings = testkit::run_check(&LicenseTargetMismatch, &(snapshot, a.config.clone()));
+        let f = on(&findings, "w16");
+        assert_eq!(f.status, Status::Inconclusive, "{f:#?}");
+        for named in &others[..3] {
+            assert!(f.message.contains(named.as_str()), "{}", f.message);
+        }
+        for unnamed in &others[3..] {
+            assert!(!f.message.contains(unnamed.as_str()), "{}", f.message);
+        }
+        assert!(f.message.contains("and 2 more gap(s)"), "{}", f.message);
     }
 
     // ---- ESU404 ----
