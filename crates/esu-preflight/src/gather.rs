@@ -3,7 +3,8 @@
 //! This is the only code that talks to Azure. Every fact is an async chain that awaits only
 //! what it depends on, and every read goes through one URL-keyed table, so no URL is fetched
 //! twice in a run (across all subscriptions) and each chain starts as soon as its inputs are
-//! in. The [`ArmClient`] bounds how many requests are in flight. The chains, by depth:
+//! in. The [`ArmClient`] bounds how many requests are in flight (per subscription, and overall)
+//! and paces them to Azure's quotas. The chains, by depth:
 //!
 //! 0. the caller (from the token, no request) and the scope: `--management-group` becomes the
 //!    subscriptions below it; with [`Inventory::Auto`] and more than one subscription (or a
@@ -21,7 +22,8 @@
 //!    [`TenantSnapshot`]; the service's dry runs of the plan
 //!    (`validateLicense`, `checkPolicyRestrictions` for each planned license and license
 //!    profile), when the caller may ask for them; without a plan, the resource groups holding
-//!    ESU licenses and candidate machines (known only now) and their access facts;
+//!    ESU licenses and candidate machines and their access facts — each group as soon as a
+//!    page of the lists names it, while the rest of a long machine list is still arriving;
 //! 3. the member definitions of each initiative (and, without a plan, the definitions the
 //!    round-2 resource groups' assignments reference).
 //!
