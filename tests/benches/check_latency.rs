@@ -203,16 +203,15 @@ async fn everything(mock: &ArmMock) -> LicensePlan {
 }
 
 fn caller_client(mock: &ArmMock, concurrency: usize) -> ArmClient {
-    ArmClient::new(
-        Arc::new(StaticTokenCredential::new(CALLER_TOKEN)),
+    esu_preflight_tests::client_with(
+        mock,
+        CALLER_TOKEN,
         ArmClientOptions {
-            endpoint: Some(url::Url::parse(&mock.uri()).expect("a URL")),
             timeout: Duration::from_secs(60),
             concurrency,
             ..ArmClientOptions::default()
         },
     )
-    .expect("a loopback endpoint is accepted")
 }
 
 async fn measure(scenario: &Scenario) -> Row {

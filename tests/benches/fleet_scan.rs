@@ -28,12 +28,11 @@
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-use esu_preflight::arm::{ArmClient, ArmClientOptions, StaticTokenCredential};
+use esu_preflight::arm::{ArmClient, ArmClientOptions};
 use esu_preflight::checks::{self, Config, EvalInput};
 use esu_preflight::gather::{GatherOptions, Inventory};
 use esu_preflight::snapshot::Scope;
-use esu_preflight_tests::{CALLER_TOKEN, FleetMock, FleetSpec, QuotaSettings};
-use std::sync::Arc;
+use esu_preflight_tests::{CALLER_TOKEN, FleetMock, FleetSpec, QuotaSettings, client_with};
 use std::time::{Duration, Instant};
 
 const LATENCY: Duration = Duration::from_millis(50);
@@ -45,16 +44,15 @@ fn env_number(name: &str) -> Option<usize> {
         .filter(|n| *n > 0)
 }
 
-fn client(mock: &FleetMock) -> ArmClient {
-    ArmClient::new(
-        Arc::new(StaticTokenCredential::new(CALLER_TOKEN)),
+fn client(fleet: &FleetMock) -> ArmClient {
+    client_with(
+        fleet.mock(),
+        CALLER_TOKEN,
         ArmClientOptions {
-            endpoint: Some(url::Url::parse(&mock.mock().uri()).expect("a URL")),
             concurrency: env_number("ESU_BENCH_CONCURRENCY").unwrap_or(16),
             ..ArmClientOptions::default()
         },
     )
-    .expect("a loopback endpoint is accepted")
 }
 
 fn median(times: &mut [Duration]) -> Duration {

@@ -219,10 +219,10 @@ impl FleetMock {
             None => None,
         };
         let mut graph = GraphEstate::new();
-        let ids_for_graph: Vec<String> = spec.subscription_ids();
+        let ids = spec.subscription_ids();
         graph.management_group(
             &spec.management_group,
-            &ids_for_graph.iter().map(String::as_str).collect::<Vec<_>>(),
+            &ids.iter().map(String::as_str).collect::<Vec<_>>(),
         );
         let counters = Arc::new(FleetCounters::default());
         let uri = mock.uri();
@@ -231,7 +231,6 @@ impl FleetMock {
             let bytes = serde_json::to_vec(body).expect("JSON serialises");
             bodies.insert((path.to_ascii_lowercase(), page), Arc::new(bytes));
         };
-        let ids = spec.subscription_ids();
         let descendants: Vec<Value> = ids
             .iter()
             .enumerate()

@@ -201,27 +201,31 @@ pub fn authorization_failed(action: &str, scope: &str) -> Value {
 /// An [`ArmClient`] for `mock`, authenticating with [`TOKEN`], with the default retry and
 /// pagination settings and a 60 s overall deadline.
 pub fn client(mock: &ArmMock) -> ArmClient {
-    let endpoint = url::Url::parse(&mock.uri()).expect("the mock's URI is a URL");
-    ArmClient::new(
-        Arc::new(StaticTokenCredential::new(TOKEN)),
-        ArmClientOptions {
-            endpoint: Some(endpoint),
-            timeout: Duration::from_secs(60),
-            ..ArmClientOptions::default()
-        },
-    )
-    .expect("a loopback endpoint is accepted")
+    client_with(mock, TOKEN, test_options())
 }
 
 /// Like [`client`], authenticating with [`CALLER_TOKEN`] (a JWT naming [`CALLER_OID`]).
 pub fn caller_client(mock: &ArmMock) -> ArmClient {
+    client_with(mock, CALLER_TOKEN, test_options())
+}
+
+/// The options of [`client`]: the defaults with a 60 s overall deadline.
+fn test_options() -> ArmClientOptions {
+    ArmClientOptions {
+        timeout: Duration::from_secs(60),
+        ..ArmClientOptions::default()
+    }
+}
+
+/// An [`ArmClient`] for `mock` with `options` (their endpoint replaced by the mock's),
+/// authenticating with `token`.
+pub fn client_with(mock: &ArmMock, token: &str, options: ArmClientOptions) -> ArmClient {
     let endpoint = url::Url::parse(&mock.uri()).expect("the mock's URI is a URL");
     ArmClient::new(
-        Arc::new(StaticTokenCredential::new(CALLER_TOKEN)),
+        Arc::new(StaticTokenCredential::new(token)),
         ArmClientOptions {
             endpoint: Some(endpoint),
-            timeout: Duration::from_secs(60),
-            ..ArmClientOptions::default()
+            ..options
         },
     )
     .expect("a loopback endpoint is accepted")

@@ -15,17 +15,14 @@ const MG: &str = "mg-fleet";
 /// subscriptions cost the ARM way a round more than the 2 queries (16 per subscription and 256
 /// overall, the defaults, make it a tie, and a tie is ARM lists).
 fn tight_client(mock: &ArmMock) -> esu_preflight::arm::ArmClient {
-    esu_preflight::arm::ArmClient::new(
-        std::sync::Arc::new(esu_preflight::arm::StaticTokenCredential::new(
-            esu_preflight_tests::TOKEN,
-        )),
+    esu_preflight_tests::client_with(
+        mock,
+        esu_preflight_tests::TOKEN,
         esu_preflight::arm::ArmClientOptions {
-            endpoint: Some(url::Url::parse(&mock.uri()).expect("a URL")),
             max_in_flight: 16,
             ..esu_preflight::arm::ArmClientOptions::default()
         },
     )
-    .expect("a loopback endpoint is accepted")
 }
 
 fn subs(n: usize) -> Vec<String> {

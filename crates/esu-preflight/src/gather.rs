@@ -444,6 +444,14 @@ impl Run {
         groups
     }
 
+    /// The resource group of `id` when it is within `--resource-group`: one whose facts are
+    /// read for the licenses and candidate machines in it.
+    fn later_group<'a>(&self, id: &'a str) -> Option<&'a str> {
+        id_parts(id)
+            .map(|(_, rg)| rg)
+            .filter(|rg| self.group_in_scope(rg))
+    }
+
     /// Whether resource group `rg` is within `--resource-group` (always, without it).
     fn group_in_scope(&self, rg: &str) -> bool {
         self.scope_groups.is_empty() || self.scope_groups.iter().any(|g| g.eq_ignore_ascii_case(rg))
@@ -505,19 +513,13 @@ async fn gather_subscription(run: &Run, sub: &str) -> Result<SubscriptionSnapsho
         let license_groups = found.clone();
         let mut on_licenses = move |page: &[Item<License>]| {
             if discover {
-                let ids = page.iter().filter_map(Item::read).map(|l| l.id.as_str());
-                announce_groups(run, &license_groups, ids);
+                announce_groups(run, &license_groups, license_ids(page));
             }
         };
         let mut on_machines = move |page: &[Item<Machine>]| {
             run.progress.machines_read(page.len());
             if discover {
-                let ids = page
-                    .iter()
-                    .filter_map(Item::read)
-                    .filter(|m| is_candidate(m))
-                    .map(|m| m.id.as_str());
-                announce_groups(run, &found, ids);
+                announce_groups(run, &found, candidate_ids(page));
             }
         };
         Some(futures::join!(
@@ -636,14 +638,25 @@ fn announce_groups<'a>(
     found: &tokio::sync::mpsc::UnboundedSender<String>,
     ids: impl Iterator<Item = &'a str>,
 ) {
-    for id in ids {
-        if let Some((_, rg)) = id_parts(id)
-            && run.group_in_scope(rg)
-        {
-            // The receiver is gone only when nobody wants the groups (a plan names them).
-            let _ = found.send(rg.to_owned());
-        }
+    for rg in ids.filter_map(|id| run.later_group(id)) {
+        // The receiver is gone only when nobody wants the groups (a plan names them).
+        let _ = found.send(rg.to_owned());
     }
+}
+
+/// The ids of the readable licenses of `items`: their groups are read without a plan.
+fn license_ids(items: &[Item<License>]) -> impl Iterator<Item = &str> {
+    items.iter().filter_map(Item::read).map(|l| l.id.as_str())
+}
+
+/// The ids of the candidate machines of `items` ([`is_candidate`]): their groups are read
+/// without a plan.
+fn candidate_ids(items: &[Item<Machine>]) -> impl Iterator<Item = &str> {
+    items
+        .iter()
+        .filter_map(Item::read)
+        .filter(|m| is_candidate(m))
+        .map(|m| m.id.as_str())
 }
 
 /// Without a plan, the resource groups that are only known once licenses and machines are read:
@@ -693,23 +706,13 @@ async fn later_groups(
     let licenses = readable(licenses)?;
     let machines = readable(machines)?;
     let mut groups: Vec<String> = known.to_vec();
-    let license_ids = licenses
-        .iter()
-        .flat_map(|l| l.iter())
-        .filter_map(Item::read)
-        .map(|l: &License| l.id.as_str());
-    let machine_ids = machines
-        .iter()
-        .flat_map(|m| m.iter())
-        .filter_map(Item::read)
-        .filter(|m| is_candidate(m))
-        .map(|m: &Machine| m.id.as_str());
-    for id in license_ids.chain(machine_ids) {
-        if let Some((_, rg)) = id_parts(id)
-            && run.group_in_scope(rg)
-        {
-            push_group(&mut groups, rg);
-        }
+    let license_ids = licenses.iter().flat_map(|l| license_ids(l));
+    let machine_ids = machines.iter().flat_map(|m| candidate_ids(m));
+    for rg in license_ids
+        .chain(machine_ids)
+        .filter_map(|id| run.later_group(id))
+    {
+        push_group(&mut groups, rg);
     }
     let mut out = Vec::with_capacity(groups.len() - known.len());
     for name in &groups[known.len()..] {
