@@ -28,15 +28,11 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use esu_preflight::arm::{ArmClient, ArmClientOptions, StaticTokenCredential};
 use esu_preflight::checks::{self, Config};
 use esu_preflight::gather::GatherOptions;
-use esu_preflight::plan::{LicensePlan, PlannedLicense};
+use esu_preflight::plan::LicensePlan;
 use esu_preflight::render::{self, Format, RenderOptions};
 use esu_preflight::snapshot::Scope;
 use esu_preflight::{Gate, Report};
-use esu_preflight_tests::{
-    ArmMock, CALLER_TOKEN, SUB, builtin_policy_json, license_json, machine_json, policies,
-    policy_assignment_json, policy_set_json, providers_json, sub_scope,
-};
-use serde_json::json;
+use esu_preflight_tests::{ArmMock, CALLER_TOKEN, SUB, everything, providers_json};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -72,136 +68,6 @@ struct Row {
     after_gather: Duration,
 }
 
-/// Issue 7's subscription: 50 policy assignments (49 definitions and an initiative), the
-/// caller a Contributor, 200 machines, 20 licenses. Returns the plan.
-async fn everything(mock: &ArmMock) -> LicensePlan {
-    let scope = sub_scope(SUB);
-    mock.caller_contributor(SUB).await;
-    let mut assignments = Vec::new();
-    let definition = builtin_policy_json("AllowedLocations_Deny.json");
-    for i in 0..49 {
-        let id = format!("{scope}/providers/Microsoft.Authorization/policyDefinitions/custom-{i}");
-        let mut body = definition.clone();
-        body["id"] = json!(id);
-        body["name"] = json!(format!("custom-{i}"));
-        mock.definition(&id, body).await;
-        assignments.push(policy_assignment_json(
-            &scope,
-            &format!("assignment-{i}"),
-            &id,
-            json!({ "listOfAllowedLocations": { "value": ["eastus", "westeurope"] } }),
-            "Default",
-        ));
-    }
-    let set_id =
-        format!("{scope}/providers/Microsoft.Authorization/policySetDefinitions/esu-guard-rails");
-    let members = [
-        (
-            "denyEsu",
-            policies::DENY_ESU_LICENSE,
-            "GuestConfiguration_ArcESU_Deny.json",
-        ),
-        (
-            "notAllowed",
-            policies::NOT_ALLOWED_TYPES,
-            "InvalidResourceTypes_Deny.json",
-        ),
-        (
-            "allowedTypes",
-            "/providers/Microsoft.Authorization/policyDefinitions/a08ec900-254a-4555-9bf5-e42af04b5c5c",
-            "AllowedResourceTypes_Deny.json",
-        ),
-    ];
-    for (_, id, file) in members {
-        mock.definition(id, builtin_policy_json(file)).await;
-    }
-    let member_list: Vec<_> = members
-        .iter()
-        .map(|(reference, id, _)| {
-            (
-                *reference,
-                *id,
-                json!({ "effect": { "value": "[parameters('esuEffect')]" } }),
-            )
-        })
-        .collect();
-    mock.definition(
-        &set_id,
-        policy_set_json(
-            &set_id,
-            json!({ "esuEffect": { "type": "String", "defaultValue": "Disabled" } }),
-            &member_list,
-        ),
-    )
-    .await;
-    assignments.push(policy_assignment_json(
-        &scope,
-        "esu-guard-rails",
-        &set_id,
-        json!({ "esuEffect": { "value": "Audit" } }),
-        "Default",
-    ));
-    mock.policy_assignments(SUB, assignments).await;
-
-    let machines: Vec<_> = (0..200)
-        .map(|i| {
-            machine_json(
-                SUB,
-                &format!("srv-{i:03}"),
-                "Windows Server 2012 R2 Standard",
-                "6.3.9600.20778",
-                "1.40.02664.1629",
-                8,
-            )
-        })
-        .collect();
-    let licenses: Vec<_> = (0..20)
-        .map(|i| {
-            license_json(
-                SUB,
-                &format!("esu-{i:02}"),
-                "Windows Server 2012 R2",
-                "Standard",
-                "vCore",
-                8,
-            )
-        })
-        .collect();
-    let machine_ids: Vec<String> = machines
-        .iter()
-        .map(|m| m["id"].as_str().unwrap_or_default().to_owned())
-        .collect();
-    mock.hybrid_compute(SUB, licenses, machines).await;
-    mock.mount(
-        mock.route(
-            "POST",
-            &format!("/subscriptions/{SUB}/providers/Microsoft.HybridCompute/validateLicense"),
-        )
-        .respond_with(mock.json(
-            200,
-            esu_preflight_tests::fixture_body("hybridcompute/License_ValidateLicense.json"),
-        )),
-    )
-    .await;
-    LicensePlan {
-        licenses: (0..20)
-            .map(|i| PlannedLicense {
-                name: format!("esu-new-{i:02}"),
-                subscription: None,
-                resource_group: "rg-esu".into(),
-                location: "eastus".into(),
-                target: "Windows Server 2012 R2".into(),
-                edition: "Standard".into(),
-                license_type: "vCore".into(),
-                processors: 8,
-                state: "Activated".into(),
-                machines: machine_ids[i * 10..(i + 1) * 10].to_vec(),
-            })
-            .collect(),
-        mak_keys: Vec::new(),
-    }
-}
-
 fn caller_client(mock: &ArmMock, concurrency: usize) -> ArmClient {
     esu_preflight_tests::client_with(
         mock,
@@ -219,11 +85,11 @@ async fn measure(scenario: &Scenario) -> Row {
     let mock = ArmMock::start_with_delay(LATENCY)
         .await
         .expect_runs(runs() as u64);
-    mock.subscription(SUB, "Enabled").await;
     let plan = if scenario.everything {
-        mock.providers(SUB, &[]).await;
-        everything(&mock).await
+        // Issue 7's subscription (the `everything` module of the tests crate).
+        everything::mount(&mock).await
     } else {
+        mock.subscription(SUB, "Enabled").await;
         mock.permissions(SUB, esu_preflight_tests::permissions_owner())
             .await;
         let providers = providers_json(SUB, &[("Microsoft.Sql", "NotRegistered")]);
@@ -313,9 +179,7 @@ async fn measure(scenario: &Scenario) -> Row {
 fn profile(runtime: &tokio::runtime::Runtime, n: usize) {
     let (snapshot, plan) = runtime.block_on(async {
         let mock = ArmMock::start().await;
-        mock.subscription(SUB, "Enabled").await;
-        mock.providers(SUB, &[]).await;
-        let plan = everything(&mock).await;
+        let plan = everything::mount(&mock).await;
         let client = caller_client(&mock, 128);
         let options = GatherOptions {
             plan: plan.clone(),

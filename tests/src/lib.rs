@@ -27,6 +27,7 @@ use wiremock::{Mock, MockBuilder, MockServer, Request, Respond, ResponseTemplate
 
 pub use wiremock;
 
+pub mod everything;
 pub mod fleet;
 pub mod graph;
 pub mod quota;
