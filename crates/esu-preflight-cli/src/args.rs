@@ -163,6 +163,13 @@ pub struct CheckArgs {
     #[arg(long, value_name = "FILE", help_heading = "Input")]
     pub license_plan: Option<PathBuf>,
 
+    /// Evaluate as of this time instead of now: RFC 3339 (2027-01-12T00:00:00Z) or a date
+    /// (2027-01-12, midnight UTC). It moves the days left before the end of support, how long
+    /// machines have been disconnected and which suppressions have expired, e.g. to see today's
+    /// facts on the day support ends, or a snapshot's report as it read when it was taken.
+    #[arg(long, value_name = "TIME", value_parser = parse_as_of, help_heading = "Input")]
+    pub as_of: Option<time::OffsetDateTime>,
+
     #[command(flatten)]
     pub program: ProgramArgs,
 
@@ -550,6 +557,23 @@ fn parse_resource_group(value: &str) -> Result<String, String> {
 }
 
 /// A management group id: 1–90 letters, digits, `-`, `_`, `.`, `(`, `)` (never a path).
+/// `--as-of`: an RFC 3339 time, or a date read as midnight UTC.
+fn parse_as_of(value: &str) -> Result<time::OffsetDateTime, String> {
+    let dated;
+    let text = if value.trim().len() == 10 {
+        dated = format!("{}T00:00:00Z", value.trim());
+        &dated
+    } else {
+        value
+    };
+    esu_preflight::parse_time(text).ok_or_else(|| {
+        format!(
+            "{value:?} is not a time: give an RFC 3339 time (2027-01-12T00:00:00Z) or a date \
+             (2027-01-12)"
+        )
+    })
+}
+
 fn parse_management_group(value: &str) -> Result<String, String> {
     let ok = (1..=90).contains(&value.chars().count())
         && value

@@ -449,7 +449,7 @@ async fn check_report(args: &CheckArgs, config_file: Option<&Path>) -> Result<Re
     }
     // A planned license in a subscription the snapshot has no facts for makes that
     // subscription's ESU001 inconclusive (evaluate sees the plan's subscriptions too).
-    let now = time::OffsetDateTime::now_utc();
+    let now = args.as_of.unwrap_or_else(time::OffsetDateTime::now_utc);
     let mut input = checks::EvalInput::new(&snapshot, &config, now).with_plan(&plan);
     input = match settings.program {
         ProgramFilter::All => input,

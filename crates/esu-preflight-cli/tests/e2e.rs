@@ -183,7 +183,18 @@ async fn snapshot_names_the_facts_it_could_not_read() {
 async fn bundled_example_snapshot_evaluates() {
     let sample =
         Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/snapshots/contoso-esu.json");
-    let output = run(&["check", "--snapshot", sample.to_str().unwrap()], &[]).await;
+    // As of the day the expected table was written: it counts the days left before 2027-01-12.
+    let output = run(
+        &[
+            "check",
+            "--snapshot",
+            sample.to_str().unwrap(),
+            "--as-of",
+            "2026-11-29T12:00:00Z",
+        ],
+        &[],
+    )
+    .await;
     assert_eq!(output.status.code(), Some(1), "stderr: {}", stderr(&output));
     insta::assert_snapshot!("check_table_example_snapshot", stdout(&output));
 }
@@ -2088,4 +2099,47 @@ async fn a_mak_plan_is_judged_against_the_keys() {
             "{program:?}: {messages:#?}"
         );
     }
+}
+
+#[tokio::test]
+async fn as_of_moves_the_clock_and_refuses_what_is_not_a_time() {
+    let sample =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/snapshots/contoso-esu.json");
+    let sample = sample.to_str().unwrap();
+    let json = |as_of: &str| {
+        vec![
+            "check".to_owned(),
+            "--snapshot".to_owned(),
+            sample.to_owned(),
+            "--format".to_owned(),
+            "json".to_owned(),
+            "--as-of".to_owned(),
+            as_of.to_owned(),
+        ]
+    };
+    let message = |output: &std::process::Output| {
+        let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+        report["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|f| {
+                f["check_id"] == "ESU505"
+                    && f["resource_id"].as_str().unwrap().ends_with("/srv-2016")
+            })
+            .map(|f| f["message"].as_str().unwrap().to_owned())
+    };
+    let args = json("2026-12-01");
+    let before = run(&args.iter().map(String::as_str).collect::<Vec<_>>(), &[]).await;
+    let before = message(&before).expect("srv-2016 has an ESU505 finding");
+    assert!(before.contains("42 days are left"), "{before}");
+
+    let args = json("not-a-day");
+    let bad = run(&args.iter().map(String::as_str).collect::<Vec<_>>(), &[]).await;
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(
+        stderr(&bad).contains("\"not-a-day\" is not a time"),
+        "{}",
+        stderr(&bad)
+    );
 }

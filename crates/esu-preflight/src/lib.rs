@@ -37,6 +37,8 @@ mod serde_text;
 pub mod snapshot;
 mod times;
 
+pub use times::parse_rfc3339 as parse_time;
+
 pub use checks::evaluate;
 pub use finding::{Finding, Severity, Status};
 pub use report::{Gate, Report};

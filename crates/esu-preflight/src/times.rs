@@ -3,8 +3,14 @@
 use time::{Date, OffsetDateTime, PrimitiveDateTime, UtcOffset};
 
 /// Reads an RFC 3339 time as ARM writes it (`2026-11-20T08:00:00.1234567Z`, `…+01:00`); no
-/// offset is read as UTC.
-pub(crate) fn parse_rfc3339(text: &str) -> Option<OffsetDateTime> {
+/// offset is read as UTC. `None` when it is not one.
+///
+/// ```
+/// let t = esu_preflight::parse_time("2026-11-20T08:00:00.1234567+01:00").expect("a time");
+/// assert_eq!(t.to_offset(time::UtcOffset::UTC).hour(), 7);
+/// assert!(esu_preflight::parse_time("20 November").is_none());
+/// ```
+pub fn parse_rfc3339(text: &str) -> Option<OffsetDateTime> {
     let text = text.trim();
     let bytes = text.as_bytes();
     if bytes.len() < 19
