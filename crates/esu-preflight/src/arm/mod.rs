@@ -21,6 +21,7 @@ pub mod credential;
 pub mod error;
 pub mod pacing;
 mod retry;
+mod stream;
 #[cfg(test)]
 mod test_support;
 
