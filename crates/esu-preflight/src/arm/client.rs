@@ -447,8 +447,16 @@ impl ArmClient {
             match list.paging() {
                 Paging::SkipToken => self.skip_token_pages(&op, url, list.body(), on_page).await,
                 Paging::NextLink | Paging::ODataNextLink => {
-                    self.link_pages(&op, method, url, list.body(), list.api_version(), on_page)
-                        .await
+                    self.link_pages(
+                        &op,
+                        method,
+                        url,
+                        list.body(),
+                        list.api_version(),
+                        list.expected_items(),
+                        on_page,
+                    )
+                    .await
                 }
             }
         })
@@ -488,8 +496,16 @@ impl ArmClient {
         let op = self.operation();
         self.bounded(&op, async {
             let url = self.url(path, api_version)?;
-            self.link_pages(&op, Method::Get, url, None, api_version, &mut |_: &[T]| {})
-                .await
+            self.link_pages(
+                &op,
+                Method::Get,
+                url,
+                None,
+                api_version,
+                0,
+                &mut |_: &[T]| {},
+            )
+            .await
         })
         .await
     }
@@ -542,11 +558,15 @@ impl ArmClient {
         mut url: Url,
         body: Option<&serde_json::Value>,
         api_version: &str,
+        expected_items: usize,
         on_page: &mut (dyn FnMut(&[T]) + Send),
     ) -> Result<Vec<T>> {
         let mut seen = HashSet::new();
-        // Each page is decoded as it streams in, its items added to the list's.
-        let splitter = Arc::new(Mutex::new(PageSplitter::<T>::default()));
+        // Each page is decoded as it streams in, its items added to the list's (with room
+        // made at once for the items expected: growing a list of thousands copies it).
+        let mut first = PageSplitter::<T>::default();
+        first.items.reserve_exact(expected_items);
+        let splitter = Arc::new(Mutex::new(first));
         let sink = BodySink(splitter.clone());
         let mut pages = 0usize;
         loop {
