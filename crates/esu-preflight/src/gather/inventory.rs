@@ -596,6 +596,10 @@ pub(super) async fn licenses_pages(
     .await
 }
 
+#[expect(
+    clippy::too_many_arguments,
+    reason = "what tells machines from licenses, each a plain value"
+)]
 async fn list<T>(
     run: &Run,
     sub: &str,
