@@ -6,7 +6,9 @@
 //!
 //! - **Concurrency**: at most `ArmClientOptions::concurrency` requests in flight (ARM throttles
 //!   per subscription, so 20 subscriptions may have 20 × 16 in flight), and at most
-//!   `ArmClientOptions::max_in_flight` overall.
+//!   `ArmClientOptions::max_in_flight` overall. Of each, an eighth (none below 8) is kept for
+//!   the next pages of lists under way: a long list's pages follow one another on the critical
+//!   path and would otherwise queue behind every read its first page set off.
 //! - **ARM reads** (subscription and tenant scopes): a model of ARM's token bucket (250 reads,
 //!   refilled at 25 per second, [`Quota::ARM_READS`]). A read takes a token before it is sent
 //!   and waits for one otherwise; the bucket refills continuously. The model keeps a small
