@@ -218,6 +218,37 @@ impl<T: DeserializeOwned> PageSplitter<T> {
         }
     }
 
+    /// An item that opens with `{`, `[` or `"` at `chunk[i]`: decoded in place when it ends
+    /// in this chunk (most do: the decoder finds its end, no scan), else scanned to its end
+    /// (it goes on in the next chunk). Returns where it stopped.
+    fn whole_item(&mut self, chunk: &[u8], i: usize) -> usize {
+        let mut stream = serde_json::Deserializer::from_slice(&chunk[i..]).into_iter::<T>();
+        match stream.next() {
+            Some(Ok(item)) => {
+                self.items.push(item);
+                self.state = State::Between {
+                    after_item: true,
+                    need_item: false,
+                };
+                i + stream.byte_offset()
+            }
+            Some(Err(e)) if !e.is_eof() => {
+                self.error = Some(format!("an item of the list: {e}"));
+                self.state = State::Failed;
+                chunk.len()
+            }
+            // Cut off by the end of the chunk: scanned to its end, then decoded.
+            _ => {
+                self.state = State::Item {
+                    depth: 0,
+                    in_string: false,
+                    escape: false,
+                };
+                self.scan_item(chunk, i, i)
+            }
+        }
+    }
+
     /// Ends the item whose last byte is `chunk[..end]` (its start at `start`, or in `self.item`
     /// when it began in an earlier chunk).
     fn end_item(&mut self, chunk: &[u8], start: usize, end: usize) {
@@ -429,6 +460,8 @@ impl<T: DeserializeOwned + Send> Feed for PageSplitter<T> {
                     } else if after_item {
                         self.fail("',' or ']' expected after a list item", before);
                         chunk.len()
+                    } else if matches!(b, b'{' | b'[' | b'"') {
+                        self.whole_item(chunk, i)
                     } else {
                         self.state = State::Item {
                             depth: 0,
