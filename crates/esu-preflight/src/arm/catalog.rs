@@ -233,14 +233,19 @@ impl<T> fmt::Debug for ArmRequest<T> {
 pub struct ArmList<T> {
     spec: Spec,
     paging: Paging,
+    expected_items: usize,
     _model: PhantomData<fn() -> T>,
 }
+
+/// The most items an [`ArmList::expecting`] hint reserves room for.
+const MAX_EXPECTED_ITEMS: usize = 200_000;
 
 impl<T> ArmList<T> {
     fn new(spec: Spec, paging: Paging) -> Self {
         ArmList {
             spec,
             paging,
+            expected_items: 0,
             _model: PhantomData,
         }
     }
@@ -251,11 +256,38 @@ impl<T> ArmList<T> {
     pub fn paging(&self) -> Paging {
         self.paging
     }
+
+    /// The list, expected to hold about `items` items (e.g. as counted by Resource Graph):
+    /// room for them is made once, before the first page, instead of growing the list page by
+    /// page (each growth copies it; a fleet's machine lists are megabytes). Only a hint (capped
+    /// at 200,000): the list read is the same, whatever it holds. Not part of the request's
+    /// [`key`](ArmList::key).
+    ///
+    /// ```
+    /// let list = esu_preflight::arm::catalog::machines("00000000-0000-0000-0000-000000000000")
+    ///     .expecting(5_000);
+    /// assert_eq!(list.expected_items(), 5_000);
+    /// ```
+    #[must_use]
+    pub fn expecting(mut self, items: u64) -> Self {
+        self.expected_items = usize::try_from(items)
+            .unwrap_or(MAX_EXPECTED_ITEMS)
+            .min(MAX_EXPECTED_ITEMS);
+        self
+    }
+
+    /// The items the list is expected to hold ([`ArmList::expecting`]; 0: unknown).
+    pub fn expected_items(&self) -> usize {
+        self.expected_items
+    }
 }
 
 impl<T> Clone for ArmList<T> {
     fn clone(&self) -> Self {
-        ArmList::new(self.spec.clone(), self.paging)
+        ArmList {
+            expected_items: self.expected_items,
+            ..ArmList::new(self.spec.clone(), self.paging)
+        }
     }
 }
 

@@ -9,12 +9,13 @@ use crate::arm::{
     error::{ApiError, ArmError, Result},
     pacing::{Pacer, PacingPolicy, PacingSettings, Quota, ThrottleScope, Ticket, WindowQuota},
     retry::{GiveUp, Operation, RetryPolicy, RetrySettings, is_connection_refused},
+    stream::{BodySink, PageSplitter, StreamPolicy},
 };
 use azure_core::{
     credentials::TokenCredential,
     http::{
-        ClientOptions, Context, Method, Pipeline, PipelineSendOptions, Request, RetryOptions,
-        Transport,
+        ClientOptions, Context, Method, Pipeline, PipelineSendOptions, PipelineStreamOptions,
+        Request, RetryOptions, Transport,
         headers::{ACCEPT, CONTENT_TYPE},
         policies::Policy,
     },
@@ -24,7 +25,7 @@ use std::{
     collections::HashSet,
     fmt,
     sync::{
-        Arc,
+        Arc, Mutex,
         atomic::{AtomicU64, Ordering},
     },
     time::Duration,
@@ -170,16 +171,6 @@ impl fmt::Debug for ArmClient {
     }
 }
 
-/// One page of an ARM list (`nextLink`), or of a Policy Insights list (`@odata.nextLink`).
-#[derive(Deserialize)]
-struct Page<T> {
-    value: Vec<T>,
-    #[serde(rename = "nextLink", default)]
-    next_link: Option<String>,
-    #[serde(rename = "@odata.nextLink", default)]
-    odata_next_link: Option<String>,
-}
-
 /// One page of a Resource Graph answer (`objectArray` format).
 #[derive(Deserialize)]
 struct GraphPage<T> {
@@ -278,6 +269,8 @@ impl ArmClient {
         ));
         let auth: Arc<dyn Policy> = bearer.clone();
         let counting: Arc<dyn Policy> = Arc::new(CountingPolicy(requests.clone()));
+        // Last: a list page is decoded as its body arrives (see `arm::stream`).
+        let stream: Arc<dyn Policy> = Arc::new(StreamPolicy);
         let pipeline = Pipeline::new(
             Some("esu-preflight"),
             Some(env!("CARGO_PKG_VERSION")),
@@ -287,7 +280,7 @@ impl ArmClient {
                 ..ClientOptions::default()
             },
             vec![retry],
-            vec![pacing, auth, counting],
+            vec![pacing, auth, counting, stream],
             None,
         );
         Ok(ArmClient {
@@ -404,7 +397,14 @@ impl ArmClient {
         self.bounded(&op, async {
             let url = self.request_url(request.path(), request.query(), request.api_version())?;
             let (label, status, body) = self
-                .send(&op, method_of(request.method()), url, request.body())
+                .send(
+                    &op,
+                    method_of(request.method()),
+                    url,
+                    request.body(),
+                    None,
+                    false,
+                )
                 .await?;
             decode(&label, status, &body)
         })
@@ -428,7 +428,10 @@ impl ArmClient {
     /// pages is [`ArmError::TooManyPages`], and a Resource Graph answer saying its results are
     /// truncated without a `$skipToken` to continue is [`ArmError::IncompleteResults`] — never
     /// a silent partial list.
-    pub async fn fetch_all<T: DeserializeOwned>(&self, list: &ArmList<T>) -> Result<Vec<T>> {
+    pub async fn fetch_all<T: DeserializeOwned + Send + 'static>(
+        &self,
+        list: &ArmList<T>,
+    ) -> Result<Vec<T>> {
         self.fetch_all_pages(list, &mut |_: &[T]| {}).await
     }
 
@@ -439,7 +442,7 @@ impl ArmClient {
     /// # Errors
     ///
     /// Those of [`ArmClient::fetch_all`]; pages already handed to `on_page` stay handed.
-    pub async fn fetch_all_pages<T: DeserializeOwned>(
+    pub async fn fetch_all_pages<T: DeserializeOwned + Send + 'static>(
         &self,
         list: &ArmList<T>,
         on_page: &mut (dyn FnMut(&[T]) + Send),
@@ -451,8 +454,16 @@ impl ArmClient {
             match list.paging() {
                 Paging::SkipToken => self.skip_token_pages(&op, url, list.body(), on_page).await,
                 Paging::NextLink | Paging::ODataNextLink => {
-                    self.link_pages(&op, method, url, list.body(), list.api_version(), on_page)
-                        .await
+                    self.link_pages(
+                        &op,
+                        method,
+                        url,
+                        list.body(),
+                        list.api_version(),
+                        list.expected_items(),
+                        on_page,
+                    )
+                    .await
                 }
             }
         })
@@ -467,7 +478,8 @@ impl ArmClient {
         let op = self.operation();
         self.bounded(&op, async {
             let url = self.url(path, api_version)?;
-            let (request, status, body) = self.send(&op, Method::Get, url, None).await?;
+            let (request, status, body) =
+                self.send(&op, Method::Get, url, None, None, false).await?;
             decode(&request, status, &body)
         })
         .await
@@ -484,12 +496,24 @@ impl ArmClient {
 
     /// `GET` a list (`{"value": […], "nextLink": …}`), following `nextLink` to the end, with
     /// the guards of [`ArmClient::fetch_all`]. Prefer `fetch_all` with a catalogue entry.
-    pub async fn list<T: DeserializeOwned>(&self, path: &str, api_version: &str) -> Result<Vec<T>> {
+    pub async fn list<T: DeserializeOwned + Send + 'static>(
+        &self,
+        path: &str,
+        api_version: &str,
+    ) -> Result<Vec<T>> {
         let op = self.operation();
         self.bounded(&op, async {
             let url = self.url(path, api_version)?;
-            self.link_pages(&op, Method::Get, url, None, api_version, &mut |_: &[T]| {})
-                .await
+            self.link_pages(
+                &op,
+                Method::Get,
+                url,
+                None,
+                api_version,
+                0,
+                &mut |_: &[T]| {},
+            )
+            .await
         })
         .await
     }
@@ -505,7 +529,8 @@ impl ArmClient {
         let op = self.operation();
         self.bounded(&op, async {
             let url = self.url(path, api_version)?;
-            let (request, status, response) = self.send(&op, Method::Post, url, body).await?;
+            let (request, status, response) =
+                self.send(&op, Method::Post, url, body, None, false).await?;
             decode(&request, status, &response)
         })
         .await
@@ -535,17 +560,27 @@ impl ArmClient {
     }
 
     /// Follows `nextLink` (GET) or `@odata.nextLink` (the same method and body again).
-    async fn link_pages<T: DeserializeOwned>(
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "the request's parts, as the callers hold them"
+    )]
+    async fn link_pages<T: DeserializeOwned + Send + 'static>(
         &self,
         op: &Arc<Operation>,
         method: Method,
         mut url: Url,
         body: Option<&serde_json::Value>,
         api_version: &str,
+        expected_items: usize,
         on_page: &mut (dyn FnMut(&[T]) + Send),
     ) -> Result<Vec<T>> {
         let mut seen = HashSet::new();
-        let mut items = Vec::new();
+        // Each page is decoded as it streams in, its items added to the list's (with room
+        // made at once for the items expected: growing a list of thousands copies it).
+        let mut first = PageSplitter::<T>::default();
+        first.items.reserve_exact(expected_items);
+        let splitter = Arc::new(Mutex::new(first));
+        let sink = BodySink(splitter.clone());
         let mut pages = 0usize;
         loop {
             if pages >= self.inner.max_pages {
@@ -554,19 +589,22 @@ impl ArmClient {
                 });
             }
             seen.insert(url.as_str().to_owned());
-            let (request, status, bytes) = self.send(op, method, url, body).await?;
+            let (request, status, _) = self
+                .send(op, method, url, body, Some(sink.clone()), pages > 0)
+                .await?;
             pages += 1;
-            let page: Page<T> = decode(&request, status, &bytes)?;
-            drop(bytes);
-            on_page(&page.value);
-            items.extend(page.value);
-            let Some(link) = page
-                .next_link
-                .or(page.odata_next_link)
-                .filter(|l| !l.trim().is_empty())
-            else {
-                return Ok(items);
+            let mut split = splitter.lock().unwrap_or_else(|e| e.into_inner());
+            let start = split.page_start();
+            let next = split.finish_page().map_err(|message| ArmError::Decode {
+                request: request.clone(),
+                status,
+                message,
+            })?;
+            on_page(&split.items[start..]);
+            let Some(link) = next.filter(|l| !l.trim().is_empty()) else {
+                return Ok(std::mem::take(&mut split.items));
             };
+            drop(split);
             url = self.next_url(&link, api_version)?;
             if seen.contains(url.as_str()) {
                 return Err(ArmError::PaginationLoop { link });
@@ -594,7 +632,7 @@ impl ArmClient {
                 });
             }
             let (request, status, bytes) = self
-                .send(op, Method::Post, url.clone(), Some(&body))
+                .send(op, Method::Post, url.clone(), Some(&body), None, pages > 0)
                 .await?;
             pages += 1;
             let page: GraphPage<T> = decode(&request, status, &bytes)?;
@@ -712,6 +750,8 @@ impl ArmClient {
         method: Method,
         url: Url,
         body: Option<&serde_json::Value>,
+        sink: Option<BodySink>,
+        next_page: bool,
     ) -> Result<(String, u16, azure_core::Bytes)> {
         let label = format!("{} {}", method_name(method), url.path());
         let read_only_post = method == Method::Post && is_read_only_post(url.path());
@@ -725,7 +765,7 @@ impl ArmClient {
         let _admission = self
             .inner
             .pacer
-            .admit(&scope, paced, op.deadline, &label)
+            .admit(&scope, paced, op.deadline, &label, next_page)
             .await?;
         let mut request = Request::new(url, method);
         request.insert_header(ACCEPT, "application/json");
@@ -743,29 +783,52 @@ impl ArmClient {
             .with_value(op.clone())
             .with_value(ticket)
             .with_value(give_up.clone());
-        let response = self
-            .inner
-            .pipeline
-            .send(
-                &context,
-                &mut request,
-                Some(PipelineSendOptions {
-                    skip_checks: true,
-                    ..PipelineSendOptions::default()
-                }),
-            )
-            .await
-            .map_err(|e| match e.into_downcast::<ArmError>() {
-                Ok(arm) => arm,
-                Err(e) => ArmError::Transport {
-                    message: if is_connection_refused(&e) {
-                        "connection refused".to_owned()
-                    } else {
-                        error_chain(&e)
-                    },
-                    endpoint,
+        let response = match sink {
+            // The body goes to the sink as it arrives (an error answer's is read whole).
+            Some(sink) => {
+                let context = context.with_value(sink);
+                let streamed = self
+                    .inner
+                    .pipeline
+                    .stream(
+                        &context,
+                        &mut request,
+                        Some(PipelineStreamOptions {
+                            skip_checks: true,
+                            ..PipelineStreamOptions::default()
+                        }),
+                    )
+                    .await;
+                match streamed {
+                    Ok(response) => response.try_into_raw_response().await,
+                    Err(e) => Err(e),
+                }
+            }
+            None => {
+                self.inner
+                    .pipeline
+                    .send(
+                        &context,
+                        &mut request,
+                        Some(PipelineSendOptions {
+                            skip_checks: true,
+                            ..PipelineSendOptions::default()
+                        }),
+                    )
+                    .await
+            }
+        }
+        .map_err(|e| match e.into_downcast::<ArmError>() {
+            Ok(arm) => arm,
+            Err(e) => ArmError::Transport {
+                message: if is_connection_refused(&e) {
+                    "connection refused".to_owned()
+                } else {
+                    error_chain(&e)
                 },
-            })?;
+                endpoint,
+            },
+        })?;
         let status = u16::from(response.status());
         // The body as received (no copy: a fleet's pages are megabytes each).
         let bytes = azure_core::Bytes::from(response.into_body());

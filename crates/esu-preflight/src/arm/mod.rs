@@ -5,7 +5,8 @@
 //!   ([`ArmClient::with_deadline`]), capped retries, throttling reported as an error answer
 //!   carrying the wait asked for, typed errors ([`ArmError`]) and a `tracing` DEBUG event per
 //!   HTTP attempt (method, path, api-version, status, elapsed, retry and why; never a token or
-//!   header value).
+//!   header value). A list's pages are decoded as their bodies stream in, item by item (never
+//!   held whole: a fleet's machine pages are megabytes each).
 //! - [`catalog`]: every request esu-preflight makes (path, api-version, method, model, paging).
 //! - [`credential()`]: the credential chain (`--credential`), see [`CredentialKind`].
 //! - [`Cloud`]: the ARM endpoint and sign-in configuration of each Azure cloud.
@@ -21,6 +22,7 @@ pub mod credential;
 pub mod error;
 pub mod pacing;
 mod retry;
+mod stream;
 #[cfg(test)]
 mod test_support;
 

@@ -335,6 +335,9 @@ pub(super) struct Plan {
     note: InventoryNote,
     /// Why batches left Resource Graph for ARM lists (batch index, reason).
     fallbacks: Mutex<Vec<(usize, String)>>,
+    /// What the count query counted, by lower-case subscription id: the lists read through
+    /// ARM make room for that many items at once.
+    counts: HashMap<String, InventoryCounts>,
     /// Why facts read through Resource Graph are unavailable (under `--inventory graph`).
     incomplete: Mutex<Vec<String>>,
 }
@@ -359,6 +362,7 @@ impl Plan {
             },
             fallbacks: Mutex::new(Vec::new()),
             incomplete: Mutex::new(Vec::new()),
+            counts: HashMap::new(),
         }
     }
 
@@ -391,6 +395,7 @@ impl Plan {
             },
             fallbacks: Mutex::new(Vec::new()),
             incomplete: Mutex::new(Vec::new()),
+            counts: HashMap::new(),
         }
     }
 
@@ -432,12 +437,13 @@ impl Plan {
                     );
                     input.max_in_flight = max_in_flight;
                     let estimate = estimate(&input);
-                    match estimate.choice {
+                    let plan = match estimate.choice {
                         InventorySource::ResourceGraph => {
                             Plan::graph(mode, subscriptions, estimate.reason)
                         }
                         _ => Plan::arm(mode, estimate.reason),
-                    }
+                    };
+                    Plan { counts, ..plan }
                 }
             },
         }
@@ -559,6 +565,7 @@ pub(super) async fn machines_pages(
         "machine",
         "Microsoft.HybridCompute/machines/read",
         |batch| Arc::clone(&batch.machines),
+        |counts| counts.machines,
         catalog::machines(sub),
         on_page,
     )
@@ -582,18 +589,24 @@ pub(super) async fn licenses_pages(
         "license",
         "Microsoft.HybridCompute/licenses/read",
         |batch| Arc::clone(&batch.licenses),
+        |counts| counts.licenses,
         catalog::licenses(sub),
         on_page,
     )
     .await
 }
 
+#[expect(
+    clippy::too_many_arguments,
+    reason = "what tells machines from licenses, each a plain value"
+)]
 async fn list<T>(
     run: &Run,
     sub: &str,
     what: &str,
     action: &str,
     query: fn(&Batch) -> Arc<Query<T>>,
+    count: fn(&InventoryCounts) -> u64,
     arm: ArmList<Item<T>>,
     on_page: &mut (dyn FnMut(&[Item<T>]) + Send),
 ) -> Result<Arc<Vec<Item<T>>>, ArmError>
@@ -602,6 +615,10 @@ where
 {
     let plan = &run.inventory;
     let key = sub.to_ascii_lowercase();
+    let arm = match plan.counts.get(&key) {
+        Some(counts) => arm.expecting(count(counts)),
+        None => arm,
+    };
     let Some(&index) = plan.batch_of.get(&key) else {
         return run.reads.list_pages(arm, on_page).await;
     };
