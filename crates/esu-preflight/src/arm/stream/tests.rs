@@ -155,3 +155,77 @@ fn a_failed_page_leaves_the_earlier_pages_alone() {
     assert!(splitter.finish_page().is_err());
     assert_eq!(splitter.items, [1]);
 }
+
+/// Any JSON value, a few levels deep, with keys that look like the envelope's.
+fn json_value() -> impl proptest::strategy::Strategy<Value = Value> {
+    use proptest::prelude::*;
+    let leaf = prop_oneof![
+        Just(Value::Null),
+        any::<bool>().prop_map(Value::Bool),
+        any::<i64>().prop_map(Value::from),
+        "[a-z\"\\\\\\[\\]{}:, \u{e9}\u{1F600}]{0,8}".prop_map(Value::String),
+    ];
+    leaf.prop_recursive(3, 24, 4, |inner| {
+        prop_oneof![
+            proptest::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+            proptest::collection::vec(
+                (
+                    prop_oneof![
+                        Just("value".to_owned()),
+                        Just("nextLink".to_owned()),
+                        "[a-z]{1,5}"
+                    ],
+                    inner
+                ),
+                0..4
+            )
+            .prop_map(|members| Value::Object(members.into_iter().collect())),
+        ]
+    })
+}
+
+proptest::proptest! {
+    /// A page body — well formed, or cut short, or with one byte changed — decodes in any
+    /// chunking as the whole body does: the same items and next link, or an error for both.
+    #[test]
+    fn any_body_in_any_chunks_decodes_as_the_whole_body(
+        items in proptest::collection::vec(json_value(), 0..5),
+        extra in json_value(),
+        link in proptest::option::of("[a-z:/?=&]{0,12}"),
+        pretty in proptest::bool::ANY,
+        damage in proptest::option::of((proptest::num::usize::ANY, proptest::num::u8::ANY, proptest::bool::ANY)),
+        size in 1usize..40,
+    ) {
+        let mut page = serde_json::Map::new();
+        page.insert("value".to_owned(), Value::Array(items));
+        page.insert("extra".to_owned(), extra);
+        if let Some(link) = link {
+            page.insert("nextLink".to_owned(), Value::String(link));
+        }
+        let page = Value::Object(page);
+        let mut body = if pretty {
+            serde_json::to_vec_pretty(&page).expect("serialises")
+        } else {
+            serde_json::to_vec(&page).expect("serialises")
+        };
+        if let Some((at, byte, truncate)) = damage {
+            let at = at % body.len();
+            if truncate {
+                body.truncate(at);
+            } else {
+                body[at] = byte;
+            }
+        }
+        let expected = whole::<Value>(&body);
+        let got = split::<Value>(&body, size);
+        match (&expected, &got) {
+            (Ok(e), Ok(g)) => proptest::prop_assert_eq!(e, g),
+            (Err(_), Err(_)) => {}
+            _ => proptest::prop_assert!(
+                false,
+                "{} in chunks of {size}: whole {expected:?}, split {got:?}",
+                String::from_utf8_lossy(&body)
+            ),
+        }
+    }
+}
