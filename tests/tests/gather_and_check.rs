@@ -455,7 +455,7 @@ async fn two_subscriptions_are_read_once_each_in_scope_order() {
         findings
             .iter()
             .filter(|f| f.resource_id == id)
-            .map(|f| (f.check_id.as_str(), f.status))
+            .map(|f| (&*f.check_id, f.status))
             .collect::<Vec<_>>()
     };
     assert_eq!(

@@ -1,8 +1,11 @@
 //! Findings: what a check concluded about one resource.
 
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde_json::Value;
+use std::borrow::Cow;
 use std::fmt;
 use std::str::FromStr;
+use std::sync::Arc;
 
 /// The outcome of a check on one resource.
 ///
@@ -93,37 +96,44 @@ impl FromStr for Severity {
 
 /// What a check concluded about one resource. Passing checks are findings too, so a report
 /// shows what was verified.
+///
+/// Built to be cheap in the hundreds of thousands (a fleet of 100,000 machines makes some
+/// 700,000): the check's own texts (`check_id`, `check`, `help_uri`, `program`) are borrowed
+/// from its static declaration ([`Cow::Borrowed`]; a finding read back from a report owns
+/// them), the subscription id is shared by the subscription's findings, and the evidence is
+/// kept as compact JSON text ([`Evidence`]). The JSON report is the contract, not this layout.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Finding {
     /// The stable check ID, e.g. `ESU101`.
-    pub check_id: String,
+    pub check_id: Cow<'static, str>,
     /// The check's kebab-case name, e.g. `provider-not-registered`.
-    pub check: String,
+    pub check: Cow<'static, str>,
     /// The outcome.
     pub status: Status,
     /// How much it matters when it fails (also set on passes, for reference).
     pub severity: Severity,
     /// The ARM id of the resource it is about.
     pub resource_id: String,
-    /// The subscription the resource is in.
-    pub subscription_id: String,
+    /// The subscription the resource is in (one allocation shared by the subscription's
+    /// findings).
+    pub subscription_id: Arc<str>,
     /// What was found, with the values.
     pub message: String,
     /// What to do about it: a command or a portal path. Empty on passes.
     pub remediation: String,
     /// The facts behind the conclusion.
-    pub evidence: serde_json::Value,
+    pub evidence: Evidence,
     /// Where to read more.
-    pub help_uri: String,
+    pub help_uri: Cow<'static, str>,
     /// The ESU program the resource belongs to (`ws2012`, `ws2016`), for license and machine
     /// findings; absent for subscription-wide ones. An added field of the JSON report.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub program: Option<String>,
+    pub program: Option<Cow<'static, str>>,
     /// Set when a configured suppression accepts this finding (see [`crate::config`]): it keeps
     /// its status and stays in the report, but never fails the run. An added field of the JSON
-    /// report, absent when not suppressed.
+    /// report, absent when not suppressed. Boxed: few findings are suppressed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub suppressed: Option<crate::config::Suppressed>,
+    pub suppressed: Option<Box<crate::config::Suppressed>>,
 }
 
 impl Finding {
@@ -135,6 +145,420 @@ impl Finding {
             &self.resource_id,
             self.status,
         )
+    }
+}
+
+/// The facts behind a finding: a JSON value (an object, or `null` when there are none), kept as
+/// its compact JSON text.
+///
+/// A `serde_json::Value` object per finding (a B-tree node of owned keys and values) was most
+/// of a large run's memory; the text is made once, when the finding is, by serde_json from the
+/// check's `Value` — object keys in `Value`'s (sorted) order — and is only ever that. Serialized,
+/// it is the JSON value it spells, through the serializer like any other value (a pretty
+/// printer indents it; the JSON report is the same as with a `Value`). Read it with
+/// [`Evidence::get`] or [`Evidence::value`].
+///
+/// ```
+/// use esu_preflight::finding::Evidence;
+/// use serde_json::json;
+///
+/// let evidence = Evidence::from(json!({ "state": "Registered", "listed": true }));
+/// assert_eq!(evidence.as_str(), r#"{"listed":true,"state":"Registered"}"#);
+/// assert_eq!(evidence.get("state"), Some(json!("Registered")));
+/// assert_eq!(evidence.get("missing"), None);
+/// assert_eq!(evidence, json!({ "listed": true, "state": "Registered" }));
+/// assert!(Evidence::default().is_null());
+/// assert_eq!(
+///     serde_json::to_string_pretty(&evidence).unwrap(),
+///     "{\n  \"listed\": true,\n  \"state\": \"Registered\"\n}"
+/// );
+/// ```
+#[derive(Clone, Default, PartialEq, Eq, Hash)]
+pub struct Evidence(
+    /// The compact JSON text; empty for `null` (so no evidence allocates nothing).
+    Box<str>,
+);
+
+impl Evidence {
+    /// No evidence: `null`.
+    pub fn null() -> Self {
+        Self::default()
+    }
+
+    /// The evidence of `value`.
+    pub fn new(value: &Value) -> Self {
+        if value.is_null() {
+            return Self::null();
+        }
+        thread_local! {
+            /// A buffer to write the text into before it gets an allocation of its exact size.
+            static BUFFER: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+        }
+        BUFFER.with(|buffer| {
+            let Ok(mut buffer) = buffer.try_borrow_mut() else {
+                return Self::owned(value.to_string());
+            };
+            buffer.clear();
+            // Writing a `Value` to a `Vec` cannot fail (its keys are strings).
+            if serde_json::to_writer(&mut *buffer, value).is_err() {
+                return Self::null();
+            }
+            match std::str::from_utf8(&buffer) {
+                Ok(text) => Self(text.into()),
+                Err(_) => Self::null(),
+            }
+        })
+    }
+
+    fn owned(text: String) -> Self {
+        if text == "null" {
+            Self::null()
+        } else {
+            Self(text.into_boxed_str())
+        }
+    }
+
+    /// Whether there is no evidence (`null`).
+    pub fn is_null(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// Whether the evidence is a JSON object (as every check's is).
+    pub fn is_object(&self) -> bool {
+        self.0.starts_with('{')
+    }
+
+    /// The compact JSON text (`null` when there is no evidence).
+    pub fn as_str(&self) -> &str {
+        if self.is_null() { "null" } else { &self.0 }
+    }
+
+    /// The evidence as a `Value` (parsed again: for reading, not for hot paths).
+    pub fn value(&self) -> Value {
+        serde_json::from_str(self.as_str()).unwrap_or(Value::Null)
+    }
+
+    /// The member `key` of the evidence object, if it is an object that has it.
+    pub fn get(&self, key: &str) -> Option<Value> {
+        let mut members = raw::Members::of(&self.0)?;
+        members.find_map(|member| {
+            let (name, value) = member.ok()?;
+            (raw::unescape(name).ok()? == key)
+                .then(|| serde_json::from_str(value).ok())
+                .flatten()
+        })
+    }
+}
+
+impl From<Value> for Evidence {
+    fn from(value: Value) -> Self {
+        Self::new(&value)
+    }
+}
+
+impl From<&Value> for Evidence {
+    fn from(value: &Value) -> Self {
+        Self::new(value)
+    }
+}
+
+impl PartialEq<Value> for Evidence {
+    fn eq(&self, other: &Value) -> bool {
+        self.value() == *other
+    }
+}
+
+impl fmt::Display for Evidence {
+    /// The compact JSON text.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl fmt::Debug for Evidence {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("Evidence").field(&self.as_str()).finish()
+    }
+}
+
+impl Serialize for Evidence {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        raw::Raw(self.as_str()).serialize(serializer)
+    }
+}
+
+impl<'de> Deserialize<'de> for Evidence {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        Value::deserialize(deserializer).map(Self::from)
+    }
+}
+
+/// Serializing evidence text as the value it spells, without building a `Value`.
+///
+/// The text is always compact and valid (serde_json wrote it); a malformed one is reported as a
+/// serialization error, never a panic.
+mod raw {
+    use serde::ser::{Error as _, SerializeMap, SerializeSeq};
+    use serde::{Serialize, Serializer};
+    use std::borrow::Cow;
+
+    /// One complete JSON value of compact text.
+    pub(super) struct Raw<'a>(pub(super) &'a str);
+
+    const MALFORMED: &str = "malformed evidence text";
+
+    /// Where the value starting at `start` ends (the index after it).
+    fn end_of(text: &[u8], start: usize) -> Result<usize, &'static str> {
+        match text.get(start) {
+            Some(b'"') => {
+                let mut at = start + 1;
+                loop {
+                    match text.get(at) {
+                        Some(b'\\') => at += 2,
+                        Some(b'"') => return Ok(at + 1),
+                        Some(_) => at += 1,
+                        None => return Err(MALFORMED),
+                    }
+                }
+            }
+            Some(b'{' | b'[') => {
+                let mut depth = 0usize;
+                let mut at = start;
+                loop {
+                    match text.get(at) {
+                        Some(b'"') => {
+                            at = end_of(text, at)?;
+                            continue;
+                        }
+                        Some(b'{' | b'[') => depth += 1,
+                        Some(b'}' | b']') => {
+                            depth -= 1;
+                            if depth == 0 {
+                                return Ok(at + 1);
+                            }
+                        }
+                        Some(_) => {}
+                        None => return Err(MALFORMED),
+                    }
+                    at += 1;
+                }
+            }
+            Some(_) => Ok(text[start..]
+                .iter()
+                .position(|b| matches!(b, b',' | b'}' | b']'))
+                .map_or(text.len(), |n| start + n)),
+            None => Err(MALFORMED),
+        }
+    }
+
+    /// The members of an object's text, as (key text with its quotes, value text).
+    pub(super) struct Members<'a> {
+        text: &'a str,
+        at: usize,
+        done: bool,
+    }
+
+    impl<'a> Members<'a> {
+        /// The members of `text`, when it is an object.
+        pub(super) fn of(text: &'a str) -> Option<Self> {
+            text.starts_with('{').then_some(Self {
+                text,
+                at: 1,
+                done: text.as_bytes().get(1) == Some(&b'}'),
+            })
+        }
+
+        fn step(&mut self) -> Result<(&'a str, &'a str), &'static str> {
+            let bytes = self.text.as_bytes();
+            let key_end = end_of(bytes, self.at)?;
+            if bytes.get(self.at) != Some(&b'"') || bytes.get(key_end) != Some(&b':') {
+                return Err(MALFORMED);
+            }
+            let value_end = end_of(bytes, key_end + 1)?;
+            let member = (
+                self.text.get(self.at..key_end).ok_or(MALFORMED)?,
+                self.text.get(key_end + 1..value_end).ok_or(MALFORMED)?,
+            );
+            match bytes.get(value_end) {
+                Some(b',') => self.at = value_end + 1,
+                Some(b'}') => self.done = true,
+                _ => return Err(MALFORMED),
+            }
+            Ok(member)
+        }
+    }
+
+    impl<'a> Iterator for Members<'a> {
+        type Item = Result<(&'a str, &'a str), &'static str>;
+
+        fn next(&mut self) -> Option<Self::Item> {
+            if self.done {
+                return None;
+            }
+            let member = self.step();
+            if member.is_err() {
+                self.done = true;
+            }
+            Some(member)
+        }
+    }
+
+    /// The elements of an array's text.
+    struct Elements<'a> {
+        text: &'a str,
+        at: usize,
+        done: bool,
+    }
+
+    impl<'a> Iterator for Elements<'a> {
+        type Item = Result<&'a str, &'static str>;
+
+        fn next(&mut self) -> Option<Self::Item> {
+            if self.done {
+                return None;
+            }
+            let bytes = self.text.as_bytes();
+            let element = end_of(bytes, self.at).and_then(|end| {
+                let element = self.text.get(self.at..end).ok_or(MALFORMED)?;
+                match bytes.get(end) {
+                    Some(b',') => self.at = end + 1,
+                    Some(b']') => self.done = true,
+                    _ => return Err(MALFORMED),
+                }
+                Ok(element)
+            });
+            if element.is_err() {
+                self.done = true;
+            }
+            Some(element)
+        }
+    }
+
+    /// A string's text (with its quotes) unescaped: borrowed unless it has escapes.
+    pub(super) fn unescape(text: &str) -> Result<Cow<'_, str>, &'static str> {
+        let inner = text
+            .strip_prefix('"')
+            .and_then(|t| t.strip_suffix('"'))
+            .ok_or(MALFORMED)?;
+        if inner.contains('\\') {
+            serde_json::from_str::<String>(text)
+                .map(Cow::Owned)
+                .map_err(|_| MALFORMED)
+        } else {
+            Ok(Cow::Borrowed(inner))
+        }
+    }
+
+    impl Serialize for Raw<'_> {
+        /// As `serde_json::Value` serializes the value the text spells.
+        fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+            let text = self.0;
+            match text.as_bytes().first() {
+                Some(b'{') => {
+                    let members = || Members::of(text).into_iter().flatten();
+                    let mut map = serializer.serialize_map(Some(members().count()))?;
+                    for member in members() {
+                        let (key, value) = member.map_err(S::Error::custom)?;
+                        map.serialize_entry(
+                            &unescape(key).map_err(S::Error::custom)?,
+                            &Raw(value),
+                        )?;
+                    }
+                    map.end()
+                }
+                Some(b'[') => {
+                    let elements = || Elements {
+                        text,
+                        at: 1,
+                        done: text.as_bytes().get(1) == Some(&b']'),
+                    };
+                    let mut seq = serializer.serialize_seq(Some(elements().count()))?;
+                    for element in elements() {
+                        seq.serialize_element(&Raw(element.map_err(S::Error::custom)?))?;
+                    }
+                    seq.end()
+                }
+                Some(b'"') => serializer.serialize_str(&unescape(text).map_err(S::Error::custom)?),
+                Some(b'n') if text == "null" => serializer.serialize_unit(),
+                Some(b't') if text == "true" => serializer.serialize_bool(true),
+                Some(b'f') if text == "false" => serializer.serialize_bool(false),
+                _ => serde_json::from_str::<serde_json::Number>(text)
+                    .map_err(|_| S::Error::custom(MALFORMED))?
+                    .serialize(serializer),
+            }
+        }
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::super::Evidence;
+        use serde_json::json;
+
+        /// Every kind of value serializes as the `Value` it was made from, compact and pretty,
+        /// escapes and all.
+        #[test]
+        fn evidence_serializes_as_its_value() {
+            let values = [
+                json!(null),
+                json!({}),
+                json!([]),
+                json!({ "a": [], "b": {}, "c": [{}], "d": [[1, 2], {"x": null}] }),
+                json!({
+                    "quote\"d": "a \"b\" \\ c\n\u{1b}[31m \u{9b} é ✓",
+                    "n": [0, -1, 18446744073709551615u64, -9223372036854775808i64, 1.5, 2.0, 1e300, -0.0],
+                    "t": true, "f": false, "z": null,
+                    "nested": { "list": ["a,b", "}", "]", "{\"", "\\"], "o": { "k": "v" } },
+                }),
+                json!("just a string, with \"quotes\""),
+                json!(42),
+                json!([1, "two", [3]]),
+            ];
+            for value in values {
+                let evidence = Evidence::from(&value);
+                assert_eq!(evidence.as_str(), value.to_string());
+                assert_eq!(serde_json::to_string(&evidence).unwrap(), value.to_string());
+                assert_eq!(
+                    serde_json::to_string_pretty(&evidence).unwrap(),
+                    serde_json::to_string_pretty(&value).unwrap()
+                );
+                assert_eq!(evidence.value(), value);
+                assert_eq!(evidence, value);
+                let back: Evidence =
+                    serde_json::from_str(&serde_json::to_string_pretty(&value).unwrap()).unwrap();
+                assert_eq!(back, evidence);
+                if let Some(object) = value.as_object() {
+                    for (key, member) in object {
+                        assert_eq!(evidence.get(key).as_ref(), Some(member), "{key}");
+                    }
+                    assert_eq!(evidence.get("absent"), None);
+                } else {
+                    assert_eq!(evidence.get("a"), None);
+                }
+            }
+        }
+
+        /// A malformed text (never made by `Evidence` itself) is an error, not a panic.
+        #[test]
+        fn malformed_text_is_an_error() {
+            for text in [
+                "{",
+                "{\"a\"",
+                "{\"a\":",
+                "{\"a\":1",
+                "[1,",
+                "\"abc",
+                "{\"a\":1]",
+                "nul",
+                "{1:2}",
+                "[",
+                "x",
+            ] {
+                let evidence = Evidence(text.into());
+                assert!(serde_json::to_string(&evidence).is_err(), "{text}");
+                let _ = evidence.get("a");
+                let _ = evidence.value();
+            }
+        }
     }
 }
 

@@ -611,7 +611,7 @@ impl<'a> InScope<'a> {
     }
 
     /// Inconclusive findings for the licenses that could not be read.
-    fn report_gaps(&self, ctx: &CheckCtx<'_>, info: &CheckInfo, out: &mut Vec<Finding>) {
+    fn report_gaps(&self, ctx: &CheckCtx<'_>, info: &'static CheckInfo, out: &mut Vec<Finding>) {
         let sub = ctx.subscription_resource_id();
         match self.gap {
             Some(ListGap::Unavailable(reason)) => out.push(ctx.finding(
@@ -738,7 +738,7 @@ fn missing_machine_data(ctx: &CheckCtx<'_>) -> Vec<String> {
 /// Runs `conclude` on every reported license, after the gap findings.
 fn per_license(
     ctx: &CheckCtx<'_>,
-    info: &CheckInfo,
+    info: &'static CheckInfo,
     out: &mut Vec<Finding>,
     conclude: impl Fn(&Lic<'_>, &InScope<'_>) -> Diagnostic,
 ) {
@@ -2196,7 +2196,7 @@ mod tests {
             .filter(|f| f.status != Status::Pass)
             .map(|f| {
                 (
-                    f.check_id.clone(),
+                    f.check_id.to_string(),
                     f.resource_id
                         .rsplit('/')
                         .next()
@@ -2312,10 +2312,10 @@ mod tests {
             .collect();
         assert_eq!(findings.len(), 2, "{findings:#?}");
         let first = on(&findings, "first");
-        assert_eq!(first.subscription_id, SUB);
+        assert_eq!(&*first.subscription_id, SUB);
         assert_eq!(first.status, Status::Pass);
         let there = on(&findings, "there");
-        assert_eq!(there.subscription_id, OTHER);
+        assert_eq!(&*there.subscription_id, OTHER);
         assert!(
             there
                 .resource_id
@@ -2371,7 +2371,7 @@ mod tests {
             p12.message
         );
         assert_eq!(p12.program.as_deref(), Some("ws2016"));
-        assert_eq!(p12.evidence["minimum"], 16);
+        assert_eq!(p12.evidence.value()["minimum"], 16);
     }
 
     #[test]
@@ -2413,7 +2413,7 @@ mod tests {
         );
         let w19 = on(&findings, "w19");
         assert_eq!(w19.status, Status::Skipped);
-        assert_eq!(w19.evidence["blockedBy"], "ESU403");
+        assert_eq!(w19.evidence.value()["blockedBy"], "ESU403");
         assert_eq!(on(&findings, "odd").status, Status::Skipped);
 
         let unavailable = Fixture::healthy().licenses_unavailable(testkit::server_error());
@@ -2661,7 +2661,7 @@ mod tests {
         );
         let f = on(&findings, "w16");
         assert_status(f, Status::Fail, Severity::Error);
-        assert_eq!(f.subscription_id, SUB);
+        assert_eq!(&*f.subscription_id, SUB);
         assert!(
             f.message.contains("far runs Windows Server 2012 R2"),
             "{}",
@@ -2742,7 +2742,7 @@ mod tests {
                 "{}",
                 f.message
             );
-            assert_eq!(f.evidence["required"], 28);
+            assert_eq!(f.evidence.value()["required"], 28);
         }
     }
 
@@ -2908,7 +2908,7 @@ mod tests {
         let findings = testkit::run(&LicenseCoresInsufficient, &fixture);
         assert_eq!(on(&findings, "w19").status, Status::Skipped);
         assert_eq!(on(&findings, "odd").status, Status::Skipped);
-        assert_eq!(on(&findings, "odd").evidence["blockedBy"], "ESU406");
+        assert_eq!(on(&findings, "odd").evidence.value()["blockedBy"], "ESU406");
     }
 
     // ---- ESU405 ----

@@ -514,7 +514,7 @@ fn subject<'a>(ctx: &CheckCtx<'a>, m: MachineRef<'a>) -> Option<Subject<'a>> {
 fn run_each(
     ctx: &CheckCtx<'_>,
     out: &mut Vec<Finding>,
-    info: &CheckInfo,
+    info: &'static CheckInfo,
     check: impl Fn(&CheckCtx<'_>, &Scoped<'_>) -> Diagnostic,
 ) {
     for subject in subjects(ctx).iter() {
@@ -1841,7 +1841,7 @@ mod tests {
         assert_eq!((f.status, f.severity), (Status::Fail, Severity::Info));
         assert!(f.message.contains("don't say ESU is free there"));
         assert!(f.remediation.contains("license-extended-security-updates"));
-        assert!(f.evidence["sources"].is_string());
+        assert!(f.evidence.value()["sources"].is_string());
         assert_eq!(f.program.as_deref(), Some("ws2016"));
         assert_eq!(
             status(&findings, "ESU504", "srv-nocloud").0,
@@ -2191,7 +2191,7 @@ mod tests {
             let findings = run_all(&fixture);
             assert_eq!(findings.len(), 12, "{path}: {findings:#?}");
             for f in &findings {
-                let expected = match f.check_id.as_str() {
+                let expected = match &*f.check_id {
                     // "Virtual Machine" / cloud provider N/A: no signal; a parent cluster on a
                     // machine that reports no OS: not known.
                     "ESU504" if f.resource_id.ends_with("/myMachine2") => Status::Inconclusive,

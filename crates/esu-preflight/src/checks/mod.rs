@@ -71,10 +71,12 @@ pub use providers::{
 pub(crate) use providers::{Registration, register_action};
 pub use subscription::{SubscriptionNotUsable, unusable_reason};
 
-use crate::finding::{Finding, Severity, Status};
+use crate::finding::{Evidence, Finding, Severity, Status};
 use crate::plan::LicensePlan;
 use crate::snapshot::{Snapshot, SubscriptionSnapshot, Unavailable, UnavailableKind};
+use std::borrow::Cow;
 use std::fmt::Write as _;
+use std::sync::Arc;
 
 /// The resource providers ESU needs registered on every subscription in scope.
 ///
@@ -412,6 +414,8 @@ pub struct CheckCtx<'a> {
     pub program: Option<&'static crate::programs::Program>,
     /// Whether the MAK checks were asked for (`--program ws2008`) or run where they apply.
     pub mak: MakSelection,
+    /// The subscription id as its findings share it ([`Finding::subscription_id`]).
+    pub shared_subscription_id: &'a Arc<str>,
 }
 
 /// The check-specific part of a finding, built by a check's own typed diagnostics.
@@ -519,35 +523,33 @@ impl<'a> CheckCtx<'a> {
 
     /// Turns a check's diagnostic into a finding: fills in the check's ID, name and help link,
     /// the subscription and the severity (see [`CheckCtx::severity`]).
-    pub fn finding(&self, info: &CheckInfo, diagnostic: Diagnostic) -> Finding {
-        make_finding(
-            info,
-            self.config,
-            &self.subscription.subscription_id,
-            diagnostic,
-        )
+    pub fn finding(&self, info: &'static CheckInfo, diagnostic: Diagnostic) -> Finding {
+        make_finding(info, self.config, self.shared_subscription_id, diagnostic)
     }
 }
 
 /// A finding of check `info` about subscription `subscription_id`.
+///
+/// The check's texts are borrowed from its declaration, the subscription id is shared and the
+/// evidence becomes its compact text (see [`Finding`]).
 fn make_finding(
-    info: &CheckInfo,
+    info: &'static CheckInfo,
     config: &Config,
-    subscription_id: &str,
+    subscription_id: &Arc<str>,
     diagnostic: Diagnostic,
 ) -> Finding {
     Finding {
-        check_id: info.id.to_owned(),
-        check: info.name.to_owned(),
+        check_id: Cow::Borrowed(info.id),
+        check: Cow::Borrowed(info.name),
         status: diagnostic.status,
         severity: config.severity_for(info, diagnostic.severity),
         resource_id: diagnostic.resource_id,
-        subscription_id: subscription_id.to_owned(),
+        subscription_id: Arc::clone(subscription_id),
         message: diagnostic.message,
         remediation: diagnostic.remediation,
-        evidence: diagnostic.evidence,
-        help_uri: info.help_uri.to_owned(),
-        program: diagnostic.program.map(str::to_owned),
+        evidence: Evidence::new(&diagnostic.evidence),
+        help_uri: Cow::Borrowed(info.help_uri),
+        program: diagnostic.program.map(Cow::Borrowed),
         suppressed: None,
     }
 }
@@ -753,6 +755,12 @@ pub fn find(id: &str) -> Option<&'static CheckInfo> {
 /// [module docs](self)). The findings are sorted by [`Finding::sort_key`].
 pub fn evaluate(input: &EvalInput<'_>) -> Vec<Finding> {
     let snapshot = input.snapshot;
+    // Each subscription's id as its findings share it (made before the estate: it outlives it).
+    let shared_ids: Vec<Arc<str>> = snapshot
+        .subscriptions
+        .iter()
+        .map(|s| Arc::from(s.subscription_id.as_str()))
+        .collect();
     let estate = estate::Estate::new(snapshot, input.plan);
     // About what a large estate makes (six machine checks per machine, a dozen license checks
     // per license): growing a vector of a million findings would copy it again and again.
@@ -782,8 +790,15 @@ pub fn evaluate(input: &EvalInput<'_>) -> Vec<Finding> {
         if !seen.insert(id.to_ascii_lowercase()) {
             continue;
         }
-        match snapshot.subscription(id) {
-            Some(subscription) => {
+        // As `snapshot.subscription(id)`, by position (for its shared id).
+        let at = snapshot
+            .subscriptions
+            .iter()
+            .position(|s| s.subscription_id.eq_ignore_ascii_case(id));
+        match at {
+            Some(at) => {
+                let subscription = &snapshot.subscriptions[at];
+                let shared_subscription_id = &shared_ids[at];
                 let ctx = CheckCtx {
                     snapshot,
                     subscription,
@@ -793,6 +808,7 @@ pub fn evaluate(input: &EvalInput<'_>) -> Vec<Finding> {
                     estate: &estate,
                     program: input.program,
                     mak: input.mak,
+                    shared_subscription_id,
                 };
                 for check in all().iter().filter(|c| input.mak.runs(c.family())) {
                     run_check(*check, &ctx, &mut findings);
@@ -880,6 +896,7 @@ fn run_check(check: &dyn Check, ctx: &CheckCtx<'_>, out: &mut Vec<Finding>) {
 /// `scoped`: the subscription is in the snapshot's scope (otherwise only the plan names it).
 fn no_facts(subscription_id: &str, scoped: bool, config: &Config, out: &mut Vec<Finding>) {
     let resource = format!("/subscriptions/{subscription_id}");
+    let shared_subscription_id: Arc<str> = subscription_id.into();
     let (why, plan_flag) = if scoped {
         ("which is in its scope", "")
     } else {
@@ -900,7 +917,12 @@ fn no_facts(subscription_id: &str, scoped: bool, config: &Config, out: &mut Vec<
             ))
             .evidence(serde_json::json!({ "inSnapshot": false }))
         };
-        out.push(make_finding(info, config, subscription_id, diagnostic));
+        out.push(make_finding(
+            info,
+            config,
+            &shared_subscription_id,
+            diagnostic,
+        ));
     }
 }
 

@@ -148,7 +148,7 @@ fn messages_follow_the_convention() {
         for f in evaluate_fixture(&fixture) {
             statuses.insert(f.status);
             testkit::assert_conventions(&f);
-            assert_eq!(f.subscription_id, SUB);
+            assert_eq!(&*f.subscription_id, SUB);
             assert_eq!(f.help_uri, find(&f.check_id).unwrap().help_uri);
         }
     }
@@ -222,7 +222,7 @@ fn evaluate_sorts_and_covers_every_subscription() {
     let first: Vec<_> = findings
         .iter()
         .take_while(|f| f.subscription_id.starts_with("0000"))
-        .map(|f| (f.check_id.as_str(), f.status))
+        .map(|f| (&*f.check_id, f.status))
         .collect();
     // ESU001 fails; every other check with something to report on is skipped, none runs.
     assert_eq!(first[0], ("ESU001", Status::Fail));
@@ -300,13 +300,13 @@ fn a_subscription_in_scope_without_facts_is_never_silence() {
     ));
     let about_missing: Vec<(&str, Status)> = findings
         .iter()
-        .filter(|f| f.subscription_id == missing)
-        .map(|f| (f.check_id.as_str(), f.status))
+        .filter(|f| &*f.subscription_id == missing)
+        .map(|f| (&*f.check_id, f.status))
         .collect();
     assert_eq!(about_missing, [("ESU001", Status::Inconclusive)]);
     let esu001 = findings
         .iter()
-        .find(|f| f.subscription_id == missing && f.check_id == "ESU001")
+        .find(|f| &*f.subscription_id == missing && f.check_id == "ESU001")
         .unwrap();
     assert!(esu001.message.contains("no facts"), "{}", esu001.message);
     assert!(
@@ -316,7 +316,10 @@ fn a_subscription_in_scope_without_facts_is_never_silence() {
     );
     // The subscription with facts is still checked in full.
     assert_eq!(
-        findings.iter().filter(|f| f.subscription_id == SUB).count(),
+        findings
+            .iter()
+            .filter(|f| &*f.subscription_id == SUB)
+            .count(),
         HEALTHY_FINDINGS
     );
 }
@@ -347,7 +350,7 @@ fn unavailable_needs_make_every_subject_inconclusive_with_the_reason() {
         sorted
     }) {
         assert_eq!(f.status, Status::Inconclusive);
-        assert_eq!(f.evidence["namespace"], namespace);
+        assert_eq!(f.evidence.value()["namespace"], namespace);
         assert!(
             f.message
                 .contains("Microsoft.Resources/subscriptions/providers/read")
@@ -396,14 +399,14 @@ fn a_planned_subscription_without_facts_is_an_inconclusive_esu001() {
     let findings = evaluate(&input);
     let esu001: Vec<Status> = findings
         .iter()
-        .filter(|f| f.subscription_id == elsewhere)
+        .filter(|f| &*f.subscription_id == elsewhere)
         .map(|f| f.status)
         .collect();
     assert_eq!(esu001, [Status::Inconclusive]);
     // It is the plan's subscription, not one of the snapshot's scope: the finding says which.
     let f = findings
         .iter()
-        .find(|f| f.subscription_id == elsewhere)
+        .find(|f| &*f.subscription_id == elsewhere)
         .unwrap();
     assert!(
         f.message.ends_with("which the license plan names"),
@@ -448,7 +451,7 @@ fn findings_sort_like_a_stable_sort() {
         make_finding(
             find(id).unwrap(),
             &Config::default(),
-            sub,
+            &std::sync::Arc::from(sub),
             Diagnostic::new(status, resource, message),
         )
     };

@@ -220,7 +220,7 @@ mod tests {
             .filter_map(|n| n.attribute("classname"))
             .collect();
         for finding in &report.findings {
-            assert!(classnames.contains(&finding.check_id.as_str()));
+            assert!(classnames.contains(&&*finding.check_id));
         }
     }
 

@@ -71,7 +71,7 @@ pub(crate) fn long_report() -> Report {
             "a remediation just as long: {} then `az provider register --namespace {long_word}`",
             "do this and that ".repeat(15)
         ),
-        evidence: serde_json::json!({}),
+        evidence: serde_json::json!({}).into(),
         help_uri: "https://learn.microsoft.com/".into(),
     };
     let sub = format!("/subscriptions/{}", testkit::SUB);
