@@ -81,6 +81,9 @@ pub struct Estate<'a> {
     /// The machines each subscription's machine checks report on, and what is known about
     /// each, worked out once per run and shared by ESU501–ESU506 and ESU202.
     pub(crate) machine_subjects: super::machines::SubjectMemo<'a>,
+    /// What machine data the snapshot lacks, in words (the license checks' "links may be
+    /// missing"), worked out once per run.
+    pub(crate) missing_machine_data: OnceCell<Vec<String>>,
 }
 
 /// Where one subscription's licenses and machines are in the estate.
@@ -196,6 +199,7 @@ impl<'a> Estate<'a> {
             policy_evaluations: Default::default(),
             by_subscription,
             machine_subjects: Default::default(),
+            missing_machine_data: OnceCell::new(),
         }
     }
 

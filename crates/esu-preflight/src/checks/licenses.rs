@@ -557,8 +557,11 @@ struct InScope<'a> {
     invalid: Vec<(&'a str, &'a str)>,
     /// Why the subscription's existing licenses are unknown, if they are.
     gap: Option<ListGap<'a>>,
-    /// What machine data is missing from the snapshot (so links may be missing), in words.
-    missing_machines: Vec<String>,
+    /// What machine data is missing from the snapshot (so links may be missing), in words
+    /// (worked out once per run: it is the whole snapshot's).
+    missing_machines: &'a [String],
+    /// The estate, for what it remembers of each machine (its OS class).
+    estate: &'a super::estate::Estate<'a>,
     /// The evaluation day (the injected clock).
     today: time::Date,
 }
@@ -595,7 +598,11 @@ impl<'a> InScope<'a> {
             licenses,
             invalid,
             gap,
-            missing_machines: missing_machine_data(ctx),
+            missing_machines: ctx
+                .estate
+                .missing_machine_data
+                .get_or_init(|| missing_machine_data(ctx)),
+            estate: ctx.estate,
             today: ctx.now.date(),
         }
     }
@@ -1157,7 +1164,7 @@ fn target_mismatch(lic: &Lic<'_>, scope: &InScope<'_>) -> Diagnostic {
     let mut rows = Vec::new();
     for m in &lic.machines {
         let name = machine_name(m.machine);
-        let class = os_class(m.machine);
+        let class = scope.estate.os(*m);
         let row = match &class {
             OsClass::Eligible {
                 program: p,
@@ -1190,10 +1197,11 @@ fn target_mismatch(lic: &Lic<'_>, scope: &InScope<'_>) -> Diagnostic {
         };
         rows.push(json!({ "machine": m.machine.id, "os": os_words(m.machine), "fit": row }));
     }
-    let evidence = |d: Diagnostic| {
+    // Called once, on whichever conclusion is reached: the rows move into it.
+    let evidence = move |d: Diagnostic| {
         d.with_evidence("program", program.id)
-            .with_evidence("machines", Value::Array(rows.clone()))
-            .with_evidence("unresolvedMachines", lic.unresolved.clone())
+            .with_evidence("machines", Value::Array(rows))
+            .with_evidence("unresolvedMachines", lic.unresolved.as_slice())
     };
     if !cross.is_empty() {
         return evidence(lic.diagnostic(
@@ -1425,11 +1433,12 @@ fn cores_insufficient(lic: &Lic<'_>, scope: &InScope<'_>) -> Diagnostic {
     } else {
         format!(" (not counted, exempt by tag: {})", exempt.join(", "))
     };
-    let evidence = |d: Diagnostic| {
+    // Called once, on whichever conclusion is reached: the rows move into it.
+    let evidence = move |d: Diagnostic| {
         d.with_evidence("required", total)
             .with_evidence("minimum", minimum)
-            .with_evidence("machines", Value::Array(rows.clone()))
-            .with_evidence("unresolvedMachines", lic.unresolved.clone())
+            .with_evidence("machines", Value::Array(rows))
+            .with_evidence("unresolvedMachines", lic.unresolved.as_slice())
     };
     let counted = explained.len();
     if total > processors {
