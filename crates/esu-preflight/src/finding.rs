@@ -293,6 +293,181 @@ impl<'de> Deserialize<'de> for Evidence {
     }
 }
 
+/// Evidence while a check builds it: the members of a JSON object, each written as compact JSON
+/// text when it is added, made into an [`Evidence`] once ([`EvidenceBuilder::build`]).
+///
+/// It behaves as the `serde_json::Value` it replaces did: `null` until something is set;
+/// [`set`](Self::set) replaces the whole value; [`insert`](Self::insert) adds a member or
+/// replaces one with the same key (making the evidence an object if it is not one). The
+/// members come out sorted by key, as `Value`'s map sorts them, so the text is the one
+/// serde_json writes for the same `Value` — without a map node and owned key and value per
+/// member (a large run makes hundreds of thousands of findings).
+///
+/// ```
+/// use esu_preflight::finding::EvidenceBuilder;
+/// use serde_json::json;
+///
+/// let mut evidence = EvidenceBuilder::default();
+/// assert!(evidence.is_null());
+/// evidence.insert("state", "Registered");
+/// evidence.insert("listed", true);
+/// evidence.insert("state", None::<&str>);
+/// assert_eq!(evidence.build().as_str(), r#"{"listed":true,"state":null}"#);
+/// assert_eq!(evidence.to_value(), json!({ "listed": true, "state": null }));
+/// ```
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct EvidenceBuilder {
+    /// The whole value's text, or the members' raw keys and value texts one after the other.
+    text: Vec<u8>,
+    /// The members: where the key and the value text are in `text`, in the order added.
+    members: Vec<(std::ops::Range<usize>, std::ops::Range<usize>)>,
+    /// What `text` holds.
+    kind: Built,
+}
+
+/// What an [`EvidenceBuilder`] holds.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+enum Built {
+    /// `null`.
+    #[default]
+    Null,
+    /// An object: the members.
+    Object,
+    /// Another value (an array, a string, a number…): its text.
+    Whole,
+}
+
+impl EvidenceBuilder {
+    /// Whether the evidence is `null` (nothing set).
+    pub fn is_null(&self) -> bool {
+        self.kind == Built::Null
+    }
+
+    /// Replaces the evidence with `value`.
+    pub fn set(&mut self, value: &Value) {
+        self.text.clear();
+        self.members.clear();
+        match value {
+            Value::Null => self.kind = Built::Null,
+            Value::Object(map) => {
+                self.kind = Built::Object;
+                for (key, member) in map {
+                    self.insert(key, member);
+                }
+            }
+            other => {
+                self.kind = Built::Whole;
+                Self::write(&mut self.text, other);
+            }
+        }
+    }
+
+    /// Adds the member `key: value`, replacing one with the same key; the evidence becomes an
+    /// object if it is not one. A value serde_json cannot write (a map with keys that are not
+    /// strings) is written as `null`.
+    pub fn insert(&mut self, key: &str, value: impl Serialize) {
+        if self.kind != Built::Object {
+            self.text.clear();
+            self.members.clear();
+            self.kind = Built::Object;
+        }
+        if self.members.capacity() == 0 {
+            // Room for a typical finding's evidence at once, rather than growing to it.
+            self.text.reserve(256);
+            self.members.reserve(8);
+        }
+        let text = &self.text;
+        let existing = self
+            .members
+            .iter()
+            .position(|(k, _)| text.get(k.clone()) == Some(key.as_bytes()));
+        let start = self.text.len();
+        self.text.extend_from_slice(key.as_bytes());
+        let key_range = start..self.text.len();
+        let start = self.text.len();
+        Self::write(&mut self.text, &value);
+        let member = (key_range, start..self.text.len());
+        match existing {
+            // The earlier member's text stays in `text`, unused.
+            Some(at) => self.members[at] = member,
+            None => self.members.push(member),
+        }
+    }
+
+    /// Writes `value` as compact JSON at the end of `text` (`null` if it cannot be written).
+    fn write(text: &mut Vec<u8>, value: &impl Serialize) {
+        let start = text.len();
+        if serde_json::to_writer(&mut *text, value).is_err() {
+            text.truncate(start);
+            text.extend_from_slice(b"null");
+        }
+    }
+
+    /// The evidence as a `Value` (for reading, not for hot paths).
+    pub fn to_value(&self) -> Value {
+        self.build().value()
+    }
+
+    /// The evidence, as compact JSON text.
+    pub fn build(&self) -> Evidence {
+        match self.kind {
+            Built::Null => Evidence::null(),
+            Built::Whole => Evidence::owned(String::from_utf8_lossy(&self.text).into_owned()),
+            Built::Object => {
+                thread_local! {
+                    /// A buffer to write the text into before it gets an allocation of its
+                    /// exact size.
+                    static BUFFER: std::cell::RefCell<Vec<u8>> =
+                        const { std::cell::RefCell::new(Vec::new()) };
+                }
+                BUFFER.with(|buffer| match buffer.try_borrow_mut() {
+                    Ok(mut buffer) => self.write_object(&mut buffer),
+                    Err(_) => self.write_object(&mut Vec::new()),
+                })
+            }
+        }
+    }
+
+    /// [`build`](Self::build) of an object, through `buffer`.
+    fn write_object(&self, buffer: &mut Vec<u8>) -> Evidence {
+        let text = &self.text;
+        let mut order: Vec<&(std::ops::Range<usize>, std::ops::Range<usize>)> =
+            self.members.iter().collect();
+        order.sort_unstable_by(|a, b| text[a.0.clone()].cmp(&text[b.0.clone()]));
+        buffer.clear();
+        buffer.push(b'{');
+        for (at, (key, value)) in order.into_iter().enumerate() {
+            if at > 0 {
+                buffer.push(b',');
+            }
+            let key = &text[key.clone()];
+            // serde_json escapes `"`, `\` and the C0 controls in a string, nothing else.
+            if key.iter().any(|&b| b == b'"' || b == b'\\' || b < 0x20) {
+                Self::write(buffer, &String::from_utf8_lossy(key));
+            } else {
+                buffer.push(b'"');
+                buffer.extend_from_slice(key);
+                buffer.push(b'"');
+            }
+            buffer.push(b':');
+            buffer.extend_from_slice(&text[value.clone()]);
+        }
+        buffer.push(b'}');
+        match std::str::from_utf8(buffer) {
+            Ok(text) => Evidence(text.into()),
+            Err(_) => Evidence::null(),
+        }
+    }
+}
+
+impl From<Value> for EvidenceBuilder {
+    fn from(value: Value) -> Self {
+        let mut builder = Self::default();
+        builder.set(&value);
+        builder
+    }
+}
+
 /// Serializing evidence text as the value it spells, without building a `Value`.
 ///
 /// The text is always compact and valid (serde_json wrote it); a malformed one is reported as a

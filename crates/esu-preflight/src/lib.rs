@@ -38,7 +38,7 @@ pub mod snapshot;
 mod times;
 
 pub use checks::evaluate;
-pub use finding::{Evidence, Finding, Severity, Status};
+pub use finding::{Evidence, EvidenceBuilder, Finding, Severity, Status};
 pub use report::{Gate, Report};
 pub use snapshot::{Fact, Snapshot, Unavailable, UnavailableKind};
 

@@ -456,17 +456,15 @@ impl<'a> Lic<'a> {
         }
     }
 
-    /// The facts every finding about the license carries.
-    fn evidence(&self) -> Value {
-        json!({
-            "license": self.name,
-            "planned": self.planned,
-            "target": self.target,
-            "edition": self.edition,
-            "type": self.kind,
-            "processors": self.processors,
-            "state": self.state,
-        })
+    /// Adds the facts every finding about the license carries to `d`.
+    fn evidence(&self, d: Diagnostic) -> Diagnostic {
+        d.with_evidence("license", self.name)
+            .with_evidence("planned", self.planned)
+            .with_evidence("target", self.target)
+            .with_evidence("edition", self.edition)
+            .with_evidence("type", self.kind)
+            .with_evidence("processors", self.processors)
+            .with_evidence("state", self.state)
     }
 
     /// The names of the machines linked or planned.
@@ -479,7 +477,7 @@ impl<'a> Lic<'a> {
 
     /// A diagnostic about this license, tagged with its program.
     fn diagnostic(&self, status: Status, message: String) -> Diagnostic {
-        let d = Diagnostic::new(status, self.id.clone(), message).evidence(self.evidence());
+        let d = self.evidence(Diagnostic::new(status, self.id.clone(), message));
         match self.program() {
             Some(program) => d.program(program),
             None => d,

@@ -292,11 +292,10 @@ impl Scoped<'_> {
     /// A diagnostic about this machine, with its program and base evidence.
     fn diagnostic(&self, status: Status, message: String) -> Diagnostic {
         let p = &self.machine.properties;
-        let mut d = Diagnostic::new(status, self.machine.id.clone(), message).evidence(json!({
-            "machine": self.name(),
-            "osSku": p.os_sku.as_deref().or(p.os_name.as_deref()),
-            "osVersion": p.os_version,
-        }));
+        let mut d = Diagnostic::new(status, self.machine.id.clone(), message)
+            .with_evidence("machine", self.name())
+            .with_evidence("osSku", p.os_sku.as_deref().or(p.os_name.as_deref()))
+            .with_evidence("osVersion", &p.os_version);
         if let Some(license) = self.license_name() {
             d = d.with_evidence("linkedLicense", license);
         }
@@ -322,9 +321,9 @@ impl Scoped<'_> {
         )
     }
 
-    /// Whether it is linked to a license or planned on one.
+    /// Whether it is linked to a license or planned on one ([`Scoped::enrolment`] is `Some`).
     fn enrolled(&self) -> bool {
-        self.enrolment().is_some()
+        self.license_name().is_some() || self.assigned_unnamed || !self.planned.is_empty()
     }
 
     /// How it is (to be) linked, in words: `it is linked to license X`, `the plan links it to Y`.
@@ -518,37 +517,98 @@ fn run_each(
     check: impl Fn(&CheckCtx<'_>, &Scoped<'_>) -> Diagnostic,
 ) {
     for subject in subjects(ctx).iter() {
-        let diagnostic = match *subject {
-            Subject::InScope(ref scoped) => check(ctx, scoped),
-            Subject::Outside { machine, os } => Diagnostic::new(
-                Status::Skipped,
-                machine.id.clone(),
-                format!(
-                    "machine {} runs {os}, outside every ESU program",
-                    label(machine)
-                ),
-            )
-            .evidence(json!({ "machine": label(machine), "os": os })),
-            Subject::Invalid { id, error } => {
-                let resource = if id.is_empty() {
-                    ctx.subscription_resource_id()
-                } else {
-                    id.to_owned()
-                };
-                let what = if id.is_empty() { "(no id)" } else { id };
-                Diagnostic::new(
-                    Status::Inconclusive,
-                    resource,
-                    format!("could not read machine {what}: {error}"),
-                )
-                .remediation(
-                    "look at the machine's payload with `az resource show --ids MACHINE_ID`; if \
-                     it looks right, report the error to the esu-preflight maintainers with it",
-                )
-                .evidence(json!({ "invalid": true, "error": error }))
+        out.push(ctx.finding(info, diagnose(ctx, subject, &check)));
+    }
+}
+
+/// What each machine check concludes on one machine in scope, in the order of [`super::all`]
+/// (ESU501–ESU506).
+type Conclude = fn(&CheckCtx<'_>, &Scoped<'_>) -> Diagnostic;
+static TOGETHER: [(&CheckInfo, Conclude); 6] = [
+    (&INFO_501, connected),
+    (&INFO_502, agent),
+    (&INFO_503, os_eligible),
+    (&INFO_504, free_environment),
+    (&INFO_505, linked),
+    (&INFO_506, service_eligibility),
+];
+
+/// How many checks [`run_together`] stands for, when `checks` starts with the six machine
+/// checks in order; `None` otherwise.
+pub(super) fn starts_together(checks: &[&dyn Check]) -> Option<usize> {
+    (checks.len() >= TOGETHER.len()
+        && checks
+            .iter()
+            .zip(&TOGETHER)
+            .all(|(check, (info, _))| std::ptr::eq(check.info(), *info)))
+    .then_some(TOGETHER.len())
+}
+
+/// Runs ESU501–ESU506 on one subscription, machine by machine: the same findings, in the same
+/// order, as running each check in turn ([`Check::run`]), but each machine's facts are read
+/// while they are in the cache (a check at a time went through every machine six times; on a
+/// large estate that was most of the time). Only for a subscription the shared rules let them
+/// run on (usable, machines read): [`super::evaluate`] decides.
+pub(super) fn run_together(ctx: &CheckCtx<'_>, out: &mut Vec<Finding>) {
+    let subjects = subjects(ctx);
+    // ESU501's findings go straight out; the others wait for theirs to be done.
+    let mut later: Vec<Vec<Finding>> = (1..TOGETHER.len())
+        .map(|_| Vec::with_capacity(subjects.len()))
+        .collect();
+    out.reserve(subjects.len());
+    for subject in subjects.iter() {
+        for (at, (info, check)) in TOGETHER.iter().enumerate() {
+            let finding = ctx.finding(info, diagnose(ctx, subject, check));
+            match at.checked_sub(1) {
+                None => out.push(finding),
+                Some(at) => later[at].push(finding),
             }
-        };
-        out.push(ctx.finding(info, diagnostic));
+        }
+    }
+    for diagnostic in planned_but_missing(ctx) {
+        out.push(ctx.finding(&INFO_501, diagnostic));
+    }
+    for mut findings in later {
+        out.append(&mut findings);
+    }
+}
+
+/// What a machine check concludes on one subject: `check` on a machine in scope, the shared
+/// findings on the others.
+fn diagnose(
+    ctx: &CheckCtx<'_>,
+    subject: &Subject<'_>,
+    check: impl Fn(&CheckCtx<'_>, &Scoped<'_>) -> Diagnostic,
+) -> Diagnostic {
+    match *subject {
+        Subject::InScope(ref scoped) => check(ctx, scoped),
+        Subject::Outside { machine, os } => Diagnostic::new(
+            Status::Skipped,
+            machine.id.clone(),
+            format!(
+                "machine {} runs {os}, outside every ESU program",
+                label(machine)
+            ),
+        )
+        .evidence(json!({ "machine": label(machine), "os": os })),
+        Subject::Invalid { id, error } => {
+            let resource = if id.is_empty() {
+                ctx.subscription_resource_id()
+            } else {
+                id.to_owned()
+            };
+            let what = if id.is_empty() { "(no id)" } else { id };
+            Diagnostic::new(
+                Status::Inconclusive,
+                resource,
+                format!("could not read machine {what}: {error}"),
+            )
+            .remediation(
+                "look at the machine's payload with `az resource show --ids MACHINE_ID`; if \
+                     it looks right, report the error to the esu-preflight maintainers with it",
+            )
+            .evidence(json!({ "invalid": true, "error": error }))
+        }
     }
 }
 

@@ -71,7 +71,7 @@ pub use providers::{
 pub(crate) use providers::{Registration, register_action};
 pub use subscription::{SubscriptionNotUsable, unusable_reason};
 
-use crate::finding::{Evidence, Finding, Severity, Status};
+use crate::finding::{EvidenceBuilder, Finding, Severity, Status};
 use crate::plan::LicensePlan;
 use crate::snapshot::{Snapshot, SubscriptionSnapshot, Unavailable, UnavailableKind};
 use std::borrow::Cow;
@@ -434,8 +434,9 @@ pub struct Diagnostic {
     pub message: String,
     /// What to do: commands, portal paths. Empty on passes.
     pub remediation: String,
-    /// The facts behind the conclusion, as a small JSON object.
-    pub evidence: serde_json::Value,
+    /// The facts behind the conclusion, as a small JSON object (built member by member as
+    /// compact text: see [`EvidenceBuilder`]).
+    pub evidence: EvidenceBuilder,
     /// The ESU program of the resource, when it belongs to one.
     pub program: Option<&'static str>,
 }
@@ -450,7 +451,7 @@ impl Diagnostic {
             resource_id: resource_id.into(),
             message: message.into(),
             remediation: String::new(),
-            evidence: serde_json::Value::Null,
+            evidence: EvidenceBuilder::default(),
             program: None,
         }
     }
@@ -469,7 +470,7 @@ impl Diagnostic {
 
     /// Sets the evidence.
     pub fn evidence(mut self, evidence: serde_json::Value) -> Self {
-        self.evidence = evidence;
+        self.evidence.set(&evidence);
         self
     }
 
@@ -479,14 +480,11 @@ impl Diagnostic {
         self
     }
 
-    /// Adds `key: value` to the evidence object (making the evidence an object if it is not one).
-    pub fn with_evidence(mut self, key: &str, value: impl Into<serde_json::Value>) -> Self {
-        if !self.evidence.is_object() {
-            self.evidence = serde_json::Value::Object(serde_json::Map::new());
-        }
-        if let Some(object) = self.evidence.as_object_mut() {
-            object.insert(key.to_owned(), value.into());
-        }
+    /// Adds `key: value` to the evidence object, replacing a member with the same key (making
+    /// the evidence an object if it is not one). `value` is written as serde_json writes it
+    /// (as its `serde_json::Value` would be).
+    pub fn with_evidence(mut self, key: &str, value: impl serde::Serialize) -> Self {
+        self.evidence.insert(key, value);
         self
     }
 
@@ -547,7 +545,7 @@ fn make_finding(
         subscription_id: Arc::clone(subscription_id),
         message: diagnostic.message,
         remediation: diagnostic.remediation,
-        evidence: Evidence::new(&diagnostic.evidence),
+        evidence: diagnostic.evidence.build(),
         help_uri: Cow::Borrowed(info.help_uri),
         program: diagnostic.program.map(Cow::Borrowed),
         suppressed: None,
@@ -810,9 +808,12 @@ pub fn evaluate(input: &EvalInput<'_>) -> Vec<Finding> {
                     mak: input.mak,
                     shared_subscription_id,
                 };
-                for check in all().iter().filter(|c| input.mak.runs(c.family())) {
-                    run_check(*check, &ctx, &mut findings);
-                }
+                let checks: Vec<&dyn Check> = all()
+                    .iter()
+                    .copied()
+                    .filter(|c| input.mak.runs(c.family()))
+                    .collect();
+                run_checks(&checks, &ctx, &mut findings);
             }
             None => {
                 let scoped = snapshot
@@ -849,6 +850,25 @@ fn sort_findings(findings: &mut [Finding]) {
             }
             findings.swap(k, from);
             k = from;
+        }
+    }
+}
+
+/// Runs `checks` in turn on one subscription ([`run_check`]); the six machine checks together,
+/// machine by machine, where the shared rules let them run (the same findings, faster on a
+/// large estate: see `machines::run_together`).
+fn run_checks(checks: &[&dyn Check], ctx: &CheckCtx<'_>, out: &mut Vec<Finding>) {
+    let mut at = 0;
+    while let Some(&check) = checks.get(at) {
+        if let Some(together) = machines::starts_together(&checks[at..])
+            && subscription::skipped_because_unusable(ctx).is_none()
+            && Need::Machines.unavailable(ctx.subscription).is_none()
+        {
+            machines::run_together(ctx, out);
+            at += together;
+        } else {
+            run_check(check, ctx, out);
+            at += 1;
         }
     }
 }

@@ -451,12 +451,8 @@ fn candidates<'a>(ctx: &CheckCtx<'a>) -> Vec<MachineRef<'a>> {
     ctx.estate
         .machines_in(ctx.subscription_id())
         .filter(|m| {
-            let p = &m.machine.properties;
-            let os = programs::classify_os(
-                p.os_sku.as_deref().or(p.os_name.as_deref()),
-                p.os_version.as_deref(),
-            );
-            let OsClass::Eligible { program, .. } = os else {
+            // The estate's memo: the machine checks classify the same OS.
+            let OsClass::Eligible { program, .. } = ctx.estate.os(*m) else {
                 return false;
             };
             let assigned = m

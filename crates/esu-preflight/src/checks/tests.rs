@@ -476,3 +476,78 @@ fn findings_sort_like_a_stable_sort() {
     let mut empty: Vec<Finding> = Vec::new();
     sort_findings(&mut empty);
 }
+
+/// ESU501–ESU506 run together, machine by machine (`machines::run_together`, what `evaluate`
+/// does), make exactly the findings of each check run on its own, in turn (`Check::run`):
+/// every kind of machine subject, with and without a plan.
+#[test]
+fn machine_checks_together_make_what_each_makes_alone() {
+    let license = testkit::license_json("esu-dc");
+    let mut linked = testkit::machine_json("srv-linked");
+    testkit::link(&mut linked, &license);
+    let mut disconnected = testkit::machine_json("srv-down");
+    disconnected["properties"]["status"] = serde_json::json!("Disconnected");
+    let mut old = testkit::machine_json("srv-old");
+    old["properties"]["agentVersion"] = serde_json::json!("1.2.3");
+    let mut newer = testkit::machine_json("srv-2019");
+    newer["properties"]["osSku"] = serde_json::json!("Windows Server 2019 Datacenter");
+    newer["properties"]["osVersion"] = serde_json::json!("10.0.17763.1");
+    let mut avs = testkit::machine_json("srv-avs");
+    avs["kind"] = serde_json::json!("AVS");
+    let mut unknown = testkit::machine_json("srv-unknown");
+    unknown["properties"]["osSku"] = serde_json::Value::Null;
+    unknown["properties"]["osName"] = serde_json::Value::Null;
+    unknown["properties"]["osVersion"] = serde_json::Value::Null;
+    let mut storage = testkit::machine_json("srv-storage");
+    storage["properties"]["osSku"] = serde_json::json!("Windows Server 2012 R2 Storage Server");
+    let fixture = Fixture::healthy()
+        .license(license)
+        .machine(linked)
+        .machine(disconnected)
+        .machine(old)
+        .machine(newer)
+        .machine(avs)
+        .machine(unknown)
+        .machine(storage)
+        .machine(testkit::machine_json("srv-plain"))
+        .machine(serde_json::json!({ "id": "/subscriptions/x/broken", "properties": [] }));
+    let machine_checks: Vec<&dyn Check> = all()
+        .iter()
+        .copied()
+        .filter(|c| c.info().id.starts_with("ESU50"))
+        .collect();
+    assert_eq!(machine_checks.len(), 6);
+    let (snapshot, config) = fixture.build();
+    let plan = crate::plan::LicensePlan::new();
+    let planned: crate::plan::LicensePlan = serde_json::from_value(serde_json::json!({
+        "licenses": [{
+            "name": "esu-new", "subscription": SUB, "resource_group": "rg-esu",
+            "location": "eastus", "target": "Windows Server 2012 R2", "edition": "Datacenter",
+            "type": "pCore", "processors": 16, "state": "Activated",
+            "machines": [
+                format!("/subscriptions/{SUB}/resourceGroups/rg-arc/providers/Microsoft.HybridCompute/machines/srv-plain"),
+                format!("/subscriptions/{SUB}/resourceGroups/rg-arc/providers/Microsoft.HybridCompute/machines/srv-missing"),
+            ],
+        }],
+    }))
+    .unwrap();
+    // Without a plan every machine is reported; with one, the linked and planned machines
+    // (and the planned machine the subscription does not hold).
+    for (plan, at_least) in [(&plan, 6 * 9), (&planned, 6 * 2 + 1)] {
+        let alone = testkit::run_on(
+            &machine_checks,
+            &snapshot,
+            &config,
+            plan,
+            testkit::TODAY,
+            None,
+        );
+        let together: Vec<Finding> =
+            evaluate(&EvalInput::new(&snapshot, &config, testkit::TODAY).with_plan(plan))
+                .into_iter()
+                .filter(|f| f.check_id.starts_with("ESU50"))
+                .collect();
+        assert!(alone.len() >= at_least, "{}", alone.len());
+        assert_eq!(together, alone);
+    }
+}
