@@ -283,7 +283,7 @@ impl fmt::Debug for Evidence {
 
 impl Serialize for Evidence {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        raw::Raw(self.as_str()).serialize(serializer)
+        raw::Raw::new(self.as_str()).serialize(serializer)
     }
 }
 
@@ -476,9 +476,13 @@ mod raw {
     use serde::ser::{Error as _, SerializeMap, SerializeSeq};
     use serde::{Serialize, Serializer};
     use std::borrow::Cow;
+    use std::cell::Cell;
 
-    /// One complete JSON value of compact text.
-    pub(super) struct Raw<'a>(pub(super) &'a str);
+    /// A JSON value of compact text, from `at` on: serialized, it moves `at` past itself.
+    pub(super) struct Raw<'a> {
+        text: &'a str,
+        at: Cell<usize>,
+    }
 
     const MALFORMED: &str = "malformed evidence text";
 
@@ -578,37 +582,6 @@ mod raw {
         }
     }
 
-    /// The elements of an array's text.
-    struct Elements<'a> {
-        text: &'a str,
-        at: usize,
-        done: bool,
-    }
-
-    impl<'a> Iterator for Elements<'a> {
-        type Item = Result<&'a str, &'static str>;
-
-        fn next(&mut self) -> Option<Self::Item> {
-            if self.done {
-                return None;
-            }
-            let bytes = self.text.as_bytes();
-            let element = end_of(bytes, self.at).and_then(|end| {
-                let element = self.text.get(self.at..end).ok_or(MALFORMED)?;
-                match bytes.get(end) {
-                    Some(b',') => self.at = end + 1,
-                    Some(b']') => self.done = true,
-                    _ => return Err(MALFORMED),
-                }
-                Ok(element)
-            });
-            if element.is_err() {
-                self.done = true;
-            }
-            Some(element)
-        }
-    }
-
     /// A string's text (with its quotes) unescaped: borrowed unless it has escapes.
     pub(super) fn unescape(text: &str) -> Result<Cow<'_, str>, &'static str> {
         let inner = text
@@ -624,42 +597,112 @@ mod raw {
         }
     }
 
+    impl<'a> Raw<'a> {
+        /// The value that starts at the beginning of `text`.
+        pub(super) fn new(text: &'a str) -> Self {
+            Self {
+                text,
+                at: Cell::new(0),
+            }
+        }
+
+        fn at(text: &'a str, at: usize) -> Self {
+            Self {
+                text,
+                at: Cell::new(at),
+            }
+        }
+    }
+
+    /// The string that starts at `at` (a quote), unescaped, and the index after it.
+    fn string_at(text: &str, at: usize) -> Result<(Cow<'_, str>, usize), &'static str> {
+        let end = end_of(text.as_bytes(), at)?;
+        if text.as_bytes().get(at) != Some(&b'"') {
+            return Err(MALFORMED);
+        }
+        Ok((unescape(text.get(at..end).ok_or(MALFORMED)?)?, end))
+    }
+
     impl Serialize for Raw<'_> {
-        /// As `serde_json::Value` serializes the value the text spells.
+        /// As `serde_json::Value` serializes the value the text spells, reading the text once
+        /// (each value moves `at` past itself). Maps and sequences are given a length only when
+        /// empty (serde_json writes the same either way).
         fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-            let text = self.0;
-            match text.as_bytes().first() {
+            let text = self.text;
+            let bytes = text.as_bytes();
+            let start = self.at.get();
+            let malformed = || S::Error::custom(MALFORMED);
+            match bytes.get(start) {
                 Some(b'{') => {
-                    let members = || Members::of(text).into_iter().flatten();
-                    let mut map = serializer.serialize_map(Some(members().count()))?;
-                    for member in members() {
-                        let (key, value) = member.map_err(S::Error::custom)?;
-                        map.serialize_entry(
-                            &unescape(key).map_err(S::Error::custom)?,
-                            &Raw(value),
-                        )?;
+                    let mut at = start + 1;
+                    let empty = bytes.get(at) == Some(&b'}');
+                    let mut map = serializer.serialize_map(empty.then_some(0))?;
+                    if empty {
+                        at += 1;
+                    } else {
+                        loop {
+                            let (key, next) = string_at(text, at).map_err(S::Error::custom)?;
+                            if bytes.get(next) != Some(&b':') {
+                                return Err(malformed());
+                            }
+                            let value = Raw::at(text, next + 1);
+                            map.serialize_entry(&key, &value)?;
+                            at = value.at.get();
+                            match bytes.get(at) {
+                                Some(b',') => at += 1,
+                                Some(b'}') => {
+                                    at += 1;
+                                    break;
+                                }
+                                _ => return Err(malformed()),
+                            }
+                        }
                     }
+                    self.at.set(at);
                     map.end()
                 }
                 Some(b'[') => {
-                    let elements = || Elements {
-                        text,
-                        at: 1,
-                        done: text.as_bytes().get(1) == Some(&b']'),
-                    };
-                    let mut seq = serializer.serialize_seq(Some(elements().count()))?;
-                    for element in elements() {
-                        seq.serialize_element(&Raw(element.map_err(S::Error::custom)?))?;
+                    let mut at = start + 1;
+                    let empty = bytes.get(at) == Some(&b']');
+                    let mut seq = serializer.serialize_seq(empty.then_some(0))?;
+                    if empty {
+                        at += 1;
+                    } else {
+                        loop {
+                            let element = Raw::at(text, at);
+                            seq.serialize_element(&element)?;
+                            at = element.at.get();
+                            match bytes.get(at) {
+                                Some(b',') => at += 1,
+                                Some(b']') => {
+                                    at += 1;
+                                    break;
+                                }
+                                _ => return Err(malformed()),
+                            }
+                        }
                     }
+                    self.at.set(at);
                     seq.end()
                 }
-                Some(b'"') => serializer.serialize_str(&unescape(text).map_err(S::Error::custom)?),
-                Some(b'n') if text == "null" => serializer.serialize_unit(),
-                Some(b't') if text == "true" => serializer.serialize_bool(true),
-                Some(b'f') if text == "false" => serializer.serialize_bool(false),
-                _ => serde_json::from_str::<serde_json::Number>(text)
-                    .map_err(|_| S::Error::custom(MALFORMED))?
-                    .serialize(serializer),
+                Some(b'"') => {
+                    let (value, end) = string_at(text, start).map_err(S::Error::custom)?;
+                    self.at.set(end);
+                    serializer.serialize_str(&value)
+                }
+                Some(_) => {
+                    let end = end_of(bytes, start).map_err(S::Error::custom)?;
+                    self.at.set(end);
+                    match &text[start..end] {
+                        "null" => serializer.serialize_unit(),
+                        "true" => serializer.serialize_bool(true),
+                        "false" => serializer.serialize_bool(false),
+                        number => serde_json::from_str::<serde_json::Number>(number)
+                            .map_err(|_| malformed())?
+                            .serialize(serializer),
+                    }
+                }
+                None => Err(malformed()),
             }
         }
     }
