@@ -100,8 +100,8 @@ impl FromStr for Severity {
 /// Built to be cheap in the hundreds of thousands (a fleet of 100,000 machines makes some
 /// 700,000): the check's own texts (`check_id`, `check`, `help_uri`, `program`) are borrowed
 /// from its static declaration ([`Cow::Borrowed`]; a finding read back from a report owns
-/// them), the subscription id is shared by the subscription's findings, and the evidence is
-/// kept as compact JSON text ([`Evidence`]). The JSON report is the contract, not this layout.
+/// them), the subscription id and the resource id are shared, and the evidence is kept as
+/// compact JSON text ([`Evidence`]). The JSON report is the contract, not this layout.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Finding {
     /// The stable check ID, e.g. `ESU101`.
@@ -112,8 +112,9 @@ pub struct Finding {
     pub status: Status,
     /// How much it matters when it fails (also set on passes, for reference).
     pub severity: Severity,
-    /// The ARM id of the resource it is about.
-    pub resource_id: String,
+    /// The ARM id of the resource it is about (shared by the findings about the resource
+    /// where the check can: a machine's six machine checks).
+    pub resource_id: Arc<str>,
     /// The subscription the resource is in (one allocation shared by the subscription's
     /// findings).
     pub subscription_id: Arc<str>,

@@ -1933,7 +1933,7 @@ mod tests {
             );
         }
         let f = &case.run(&LicenseWriteNotPermitted)[0];
-        assert_eq!(f.resource_id, rg_id(ESU_RG));
+        assert_eq!(*f.resource_id, rg_id(ESU_RG));
         assert_eq!(
             f.message,
             "the signed-in identity may create ESU licenses in resource group rg-esu (planned \
@@ -1943,7 +1943,7 @@ mod tests {
         assert_eq!(f.evidence.value()["mayReadLicenses"], true);
         assert_eq!(f.evidence.value()["mayValidateLicenses"], true);
         let f = &case.run(&LicenseLinkNotPermitted)[0];
-        assert_eq!(f.resource_id, rg_id(ARC_RG));
+        assert_eq!(*f.resource_id, rg_id(ARC_RG));
         assert!(
             f.message.contains("2 machines (srv-01, srv-02)"),
             "{}",
@@ -1963,7 +1963,7 @@ mod tests {
         let fixture = Fixture::healthy();
         let findings = testkit::run(&LicenseWriteNotPermitted, &fixture);
         assert_eq!(statuses(&findings), [Status::Pass]);
-        assert_eq!(findings[0].resource_id, sub_id());
+        assert_eq!(*findings[0].resource_id, sub_id());
         assert!(
             findings[0].evidence.value()["where"]
                 .as_str()
@@ -2276,7 +2276,7 @@ mod tests {
         let findings = case.run(&LicenseWriteNotPermitted);
         assert_eq!(findings.len(), 1);
         let f = &findings[0];
-        assert_eq!(f.resource_id, rg_id(ESU_RG));
+        assert_eq!(*f.resource_id, rg_id(ESU_RG));
         assert_eq!(f.status, Status::Pass);
         assert!(
             f.message.contains("(which holds licenses esu-a, esu-b)"),
@@ -2638,7 +2638,7 @@ mod tests {
         let findings = case.run(&DenyAssignmentBlocks);
         let here: Vec<&Finding> = findings
             .iter()
-            .filter(|f| f.resource_id == rg_id(ESU_RG))
+            .filter(|f| *f.resource_id == rg_id(ESU_RG))
             .collect();
         assert_eq!(here.len(), 2, "{here:#?}");
         assert!(here.iter().all(|f| f.status == Status::Inconclusive));
@@ -2772,8 +2772,8 @@ mod tests {
                 let write = case.run(&LicenseWriteNotPermitted);
                 prop_assert_eq!(statuses(&write), [Status::Pass]);
                 let blocks = case.run(&DenyAssignmentBlocks);
-                prop_assert!(blocks.iter().any(|f| f.resource_id == rg_id(ESU_RG) && f.status == Status::Fail));
-                prop_assert!(!blocks.iter().any(|f| f.resource_id == rg_id(ESU_RG) && f.status == Status::Pass));
+                prop_assert!(blocks.iter().any(|f| *f.resource_id == rg_id(ESU_RG) && f.status == Status::Fail));
+                prop_assert!(!blocks.iter().any(|f| *f.resource_id == rg_id(ESU_RG) && f.status == Status::Pass));
                 let _ = case.run(&LicenseLinkNotPermitted);
             }
         }

@@ -2393,7 +2393,7 @@ mod tests {
         ));
         let findings = testkit::run(&LicenseBelowCoreMinimum, &fixture);
         assert_eq!(findings.len(), 1);
-        assert_eq!(findings[0].resource_id, license_id("new-16"));
+        assert_eq!(*findings[0].resource_id, license_id("new-16"));
         assert_status(&findings[0], Status::Fail, Severity::Error);
         assert!(
             findings[0]
@@ -2427,7 +2427,7 @@ mod tests {
         let findings = testkit::run(&LicenseBelowCoreMinimum, &unavailable);
         assert_eq!(findings.len(), 1);
         assert_eq!(findings[0].status, Status::Inconclusive);
-        assert_eq!(findings[0].resource_id, format!("/subscriptions/{SUB}"));
+        assert_eq!(*findings[0].resource_id, format!("/subscriptions/{SUB}"));
         assert!(
             findings[0].message.contains("ESU licenses"),
             "{}",
@@ -2983,7 +2983,7 @@ mod tests {
         let findings = testkit::run(&LicenseNameTaken, &fixture);
         let new = findings
             .iter()
-            .find(|f| f.resource_id == license_id("esu-new"))
+            .find(|f| *f.resource_id == license_id("esu-new"))
             .unwrap();
         assert_eq!(new.status, Status::Inconclusive);
         assert!(
@@ -3229,7 +3229,7 @@ mod tests {
         assert_eq!(findings.len(), 1);
         assert_status(&findings[0], Status::Fail, Severity::Error);
         assert_eq!(
-            findings[0].resource_id,
+            *findings[0].resource_id,
             format!("/subscriptions/{SUB}/resourceGroups/rg-esu")
         );
         assert!(

@@ -23,6 +23,7 @@ use serde_json::json;
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::rc::Rc;
+use std::sync::Arc;
 use time::{Date, OffsetDateTime, UtcOffset};
 
 /// The facts every machine check needs.
@@ -252,6 +253,8 @@ pub(crate) type SubjectMemo<'a> =
 #[derive(Debug)]
 pub(crate) struct Scoped<'a> {
     machine: &'a Machine,
+    /// Its ARM id, shared by the findings of the six checks.
+    id: Arc<str>,
     os: &'a OsClass,
     link: Link<'a>,
     planned: &'a [&'a PlannedLicense],
@@ -292,7 +295,7 @@ impl Scoped<'_> {
     /// A diagnostic about this machine, with its program and base evidence.
     fn diagnostic(&self, status: Status, message: String) -> Diagnostic {
         let p = &self.machine.properties;
-        let mut d = Diagnostic::new(status, self.machine.id.clone(), message)
+        let mut d = Diagnostic::new(status, Arc::clone(&self.id), message)
             .with_evidence("machine", self.name())
             .with_evidence("osSku", p.os_sku.as_deref().or(p.os_name.as_deref()))
             .with_evidence("osVersion", &p.os_version);
@@ -496,6 +499,7 @@ fn subject<'a>(ctx: &CheckCtx<'a>, m: MachineRef<'a>) -> Option<Subject<'a>> {
     if linked || !planned.is_empty() || candidate {
         return Some(Subject::InScope(Scoped {
             machine,
+            id: machine.id.as_str().into(),
             os,
             link,
             planned,
@@ -2088,7 +2092,7 @@ mod tests {
         assert_eq!(findings.len(), 6);
         for f in &findings {
             assert_eq!(f.status, Status::Inconclusive);
-            assert_eq!(f.resource_id, format!("/subscriptions/{SUB}"));
+            assert_eq!(*f.resource_id, format!("/subscriptions/{SUB}"));
             assert!(
                 f.message.contains("Microsoft.HybridCompute/machines/read"),
                 "{}",

@@ -428,8 +428,8 @@ pub struct Diagnostic {
     /// A per-finding severity that replaces the check's default (e.g. a warning for a provider
     /// still registering). A configured override still wins over it.
     pub severity: Option<Severity>,
-    /// The ARM id of the resource the finding is about.
-    pub resource_id: String,
+    /// The ARM id of the resource the finding is about (shared: see [`Finding::resource_id`]).
+    pub resource_id: Arc<str>,
     /// What was found, with the values: lower-case first letter, no trailing period.
     pub message: String,
     /// What to do: commands, portal paths. Empty on passes.
@@ -444,7 +444,11 @@ pub struct Diagnostic {
 impl Diagnostic {
     /// A diagnostic with the given status, no per-finding severity, and empty remediation and
     /// evidence.
-    pub fn new(status: Status, resource_id: impl Into<String>, message: impl Into<String>) -> Self {
+    pub fn new(
+        status: Status,
+        resource_id: impl Into<Arc<str>>,
+        message: impl Into<String>,
+    ) -> Self {
         Self {
             status,
             severity: None,
@@ -491,7 +495,11 @@ impl Diagnostic {
     /// An `inconclusive` diagnostic: `what` (e.g. "the provider list") could not be read, for
     /// `reason`. The message names the ARM code, HTTP status and, for a 401/403, the missing
     /// action and scope; the evidence is the reason itself.
-    pub fn inconclusive(resource_id: impl Into<String>, what: &str, reason: &Unavailable) -> Self {
+    pub fn inconclusive(
+        resource_id: impl Into<Arc<str>>,
+        what: &str,
+        reason: &Unavailable,
+    ) -> Self {
         Self::new(
             Status::Inconclusive,
             resource_id,

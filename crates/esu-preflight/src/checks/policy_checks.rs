@@ -2162,7 +2162,7 @@ mod tests {
         let f = f[0];
         assert_eq!((f.status, f.severity), (Status::Fail, Severity::Error));
         assert_eq!(
-            f.resource_id,
+            *f.resource_id,
             format!(
                 "/subscriptions/{SUB}/resourceGroups/{RG}/providers/Microsoft.HybridCompute/licenses/esu-1"
             )
@@ -2272,7 +2272,7 @@ mod tests {
         assert_eq!(f.len(), 1);
         assert_eq!(f[0].status, Status::Fail);
         assert_eq!(
-            f[0].resource_id,
+            *f[0].resource_id,
             format!("{}/licenseProfiles/default", machine_id("srv-01"))
         );
         assert!(
@@ -2861,7 +2861,7 @@ mod tests {
         assert_eq!(f.len(), 1);
         assert_eq!(f[0].status, Status::Fail);
         assert_eq!(
-            f[0].resource_id,
+            *f[0].resource_id,
             format!("/subscriptions/{SUB}/resourceGroups/rg-esu")
         );
         assert!(
@@ -2906,7 +2906,7 @@ mod tests {
             f[0].remediation
                 .starts_with("run again with a license plan")
         );
-        assert_eq!(f[0].resource_id, format!("/subscriptions/{SUB}"));
+        assert_eq!(*f[0].resource_id, format!("/subscriptions/{SUB}"));
     }
 
     #[test]
@@ -2924,7 +2924,7 @@ mod tests {
             failing[0].message
         );
         assert_eq!(
-            failing[0].resource_id,
+            *failing[0].resource_id,
             format!("/subscriptions/{SUB}/providers/Microsoft.HybridCompute")
         );
 

@@ -419,7 +419,7 @@ mod tests {
         let id = format!("/subscriptions/{SUB}/providers/{namespace}");
         findings
             .iter()
-            .find(|f| f.resource_id == id)
+            .find(|f| *f.resource_id == id)
             .unwrap_or_else(|| panic!("no finding for {id}: {findings:#?}"))
     }
 
@@ -545,7 +545,7 @@ mod tests {
         assert_eq!(findings.len(), 1);
         let f = &findings[0];
         assert_eq!(f.status, Status::Skipped);
-        assert_eq!(f.resource_id, format!("/subscriptions/{SUB}"));
+        assert_eq!(*f.resource_id, format!("/subscriptions/{SUB}"));
         assert!(
             f.message
                 .starts_with(&format!("subscription {SUB} is not usable (ESU001)"))
@@ -593,7 +593,7 @@ mod tests {
         assert_eq!(findings.len(), 1);
         let f = &findings[0];
         assert_eq!(f.status, Status::Pass);
-        assert_eq!(f.resource_id, format!("/subscriptions/{SUB}"));
+        assert_eq!(*f.resource_id, format!("/subscriptions/{SUB}"));
         assert_eq!(
             f.message,
             "no required provider needs registering: Microsoft.Sql already registering, the \

@@ -283,7 +283,7 @@ mod tests {
         assert_eq!(findings.len(), 1);
         let f = &findings[0];
         assert_eq!(f.status, Status::Pass);
-        assert_eq!(f.resource_id, format!("/subscriptions/{}", testkit::SUB));
+        assert_eq!(*f.resource_id, format!("/subscriptions/{}", testkit::SUB));
         assert_eq!(f.evidence.value()["state"], "Enabled");
         assert!(f.message.contains("Example Subscription"), "{}", f.message);
     }

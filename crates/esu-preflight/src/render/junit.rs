@@ -247,7 +247,7 @@ mod tests {
             .filter(|n| n.has_tag_name("testcase"))
             .filter_map(|n| n.attribute("name"))
             .collect();
-        assert!(names.contains(&resource.as_str()));
+        assert!(names.contains(&&*resource));
         assert!(
             names.contains(&format!("{resource} (2)").as_str()),
             "{names:?}"

@@ -456,7 +456,7 @@ fn result(
                 .find(|part| !part.is_empty())
                 .unwrap_or(&finding.resource_id)
                 .to_owned(),
-            fully_qualified_name: finding.resource_id.clone(),
+            fully_qualified_name: finding.resource_id.to_string(),
             kind: "resource",
         })
         .into_iter()
@@ -487,7 +487,7 @@ fn result(
             status: finding.status.as_str(),
             severity: finding.severity.as_str(),
             check: finding.check.to_string(),
-            resource_id: finding.resource_id.clone(),
+            resource_id: finding.resource_id.to_string(),
             subscription_id: finding.subscription_id.to_string(),
             program: finding.program.as_deref().map(str::to_owned),
             remediation: finding.remediation.clone(),

@@ -693,7 +693,10 @@ mod tests {
             match at % 4 {
                 0 => finding.message = format!("日本語のメッセージ {}", finding.message),
                 1 => finding.message = format!("e\u{301}te\u{301} 🎉 {}", finding.message),
-                2 => finding.resource_id = format!("{}/{}", finding.resource_id, "y".repeat(120)),
+                2 => {
+                    finding.resource_id =
+                        format!("{}/{}", finding.resource_id, "y".repeat(120)).into()
+                }
                 _ => {}
             }
         }
@@ -958,7 +961,7 @@ mod tests {
             finding.remediation = format!("remediation {evil}\nsecond {evil}");
             finding.check = format!("check{evil}").into();
             finding.check_id = format!("ESU{evil}").into();
-            finding.resource_id = format!("/subscriptions/s/providers/Microsoft.{evil}");
+            finding.resource_id = format!("/subscriptions/s/providers/Microsoft.{evil}").into();
             finding.subscription_id = format!("sub{evil}").into();
         }
         let text = render(&report, RenderOptions::default());
@@ -1036,7 +1039,7 @@ mod tests {
 
         let mut report = testdata::long_report();
         report.findings.truncate(1);
-        report.findings[0].resource_id = machine.clone();
+        report.findings[0].resource_id = machine.clone().into();
         report.findings[0].message = "agent too old".into();
         let text = render(&report, RenderOptions::default());
         let (table, fixes) = text.split_once("How to fix").unwrap();
@@ -1059,7 +1062,8 @@ mod tests {
             f.resource_id = format!(
                 "/subscriptions/{}/resourceGroups/rg/providers/Microsoft.HybridCompute/{resource}",
                 testkit_sub()
-            );
+            )
+            .into();
             f.message = message.into();
             f.remediation = format!("fix {resource}");
             f
