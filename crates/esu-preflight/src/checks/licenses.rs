@@ -45,6 +45,7 @@ use crate::models::{Item, License, Machine};
 use crate::plan::PlannedLicense;
 use crate::programs::{self, OsClass, PROGRAMS, Program, Release};
 use crate::snapshot::Unavailable;
+use serde::Serialize;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 
@@ -1193,12 +1194,16 @@ fn target_mismatch(lic: &Lic<'_>, scope: &InScope<'_>) -> Diagnostic {
                 "unknown"
             }
         };
-        rows.push(json!({ "machine": m.machine.id, "os": os_words(m.machine), "fit": row }));
+        rows.push(FitRow {
+            fit: row,
+            machine: &m.machine.id,
+            os: os_words(m.machine),
+        });
     }
     // Called once, on whichever conclusion is reached: the rows move into it.
     let evidence = move |d: Diagnostic| {
         d.with_evidence("program", program.id)
-            .with_evidence("machines", Value::Array(rows))
+            .with_evidence("machines", rows)
             .with_evidence("unresolvedMachines", lic.unresolved.as_slice())
     };
     if !cross.is_empty() {
@@ -1277,6 +1282,44 @@ fn target_mismatch(lic: &Lic<'_>, scope: &InScope<'_>) -> Diagnostic {
         )
     };
     evidence(lic.diagnostic(Status::Pass, message))
+}
+
+/// ESU403's evidence about one machine: `{"fit", "machine", "os"}` (members in the order a
+/// JSON object of the report sorts them).
+#[derive(Debug, Serialize)]
+struct FitRow<'a> {
+    fit: &'static str,
+    machine: &'a str,
+    os: String,
+}
+
+/// ESU404's evidence about one machine (members in the order a JSON object of the report sorts
+/// them: byte order, upper case first).
+#[derive(Debug, Serialize)]
+#[serde(untagged)]
+enum SizingRow<'a> {
+    /// `{"cores", "logicalCores", "machine", "minimumApplied", "needs"}`.
+    #[serde(rename_all = "camelCase")]
+    Counted {
+        cores: u32,
+        logical_cores: bool,
+        machine: &'a str,
+        minimum_applied: bool,
+        needs: u32,
+    },
+    /// `{"exempt", "machine"}`.
+    Exempt { exempt: String, machine: &'a str },
+    /// `{"hostCoresUnverifiable", "machine"}`.
+    #[serde(rename_all = "camelCase")]
+    HostUnverifiable {
+        host_cores_unverifiable: String,
+        machine: &'a str,
+    },
+    /// `{"cores": null, "machine"}`.
+    UnknownCores {
+        cores: Option<u32>,
+        machine: &'a str,
+    },
 }
 
 fn unknown_machines_remediation() -> &'static str {
@@ -1404,19 +1447,34 @@ fn cores_insufficient(lic: &Lic<'_>, scope: &InScope<'_>) -> Diagnostic {
                     String::new()
                 };
                 explained.push(format!("{name} {counted} → {needs}{min}{tag}"));
-                json!({ "machine": m.machine.id, "cores": cores, "logicalCores": logical, "needs": needs, "minimumApplied": needs > cores })
+                SizingRow::Counted {
+                    cores: *cores,
+                    logical_cores: *logical,
+                    machine: &m.machine.id,
+                    minimum_applied: needs > cores,
+                    needs: *needs,
+                }
             }
             Sizing::Exempt(value) => {
                 exempt.push(format!("{name} ({value})"));
-                json!({ "machine": m.machine.id, "exempt": value })
+                SizingRow::Exempt {
+                    exempt: value.clone(),
+                    machine: &m.machine.id,
+                }
             }
             Sizing::HostUnverifiable(why) => {
                 unverifiable.push(format!("{name}, {why}"));
-                json!({ "machine": m.machine.id, "hostCoresUnverifiable": why })
+                SizingRow::HostUnverifiable {
+                    host_cores_unverifiable: why.clone(),
+                    machine: &m.machine.id,
+                }
             }
             Sizing::UnknownCores => {
                 unknown.push(name);
-                json!({ "machine": m.machine.id, "cores": null })
+                SizingRow::UnknownCores {
+                    cores: None,
+                    machine: &m.machine.id,
+                }
             }
         };
         rows.push(row);
@@ -1435,7 +1493,7 @@ fn cores_insufficient(lic: &Lic<'_>, scope: &InScope<'_>) -> Diagnostic {
     let evidence = move |d: Diagnostic| {
         d.with_evidence("required", total)
             .with_evidence("minimum", minimum)
-            .with_evidence("machines", Value::Array(rows))
+            .with_evidence("machines", rows)
             .with_evidence("unresolvedMachines", lic.unresolved.as_slice())
     };
     let counted = explained.len();
@@ -2060,6 +2118,84 @@ impl Check for ResourceGroupLicenseLimit {
                 _ => diagnostic,
             };
             out.push(ctx.finding(&RG_LICENSE_LIMIT, diagnostic));
+        }
+    }
+}
+
+#[cfg(test)]
+mod row_tests {
+    use super::{FitRow, SizingRow};
+    use serde_json::json;
+
+    /// The rows write the text the `Value`s they replace wrote (members sorted), every variant.
+    #[test]
+    fn evidence_rows_write_what_their_values_wrote() {
+        let text = |row: &dyn erased::Row| row.text();
+        let id = "/subscriptions/s/m";
+        let cases: [(&dyn erased::Row, serde_json::Value); 6] = [
+            (
+                &FitRow {
+                    fit: "match",
+                    machine: id,
+                    os: "W (1)".into(),
+                },
+                json!({ "machine": id, "os": "W (1)", "fit": "match" }),
+            ),
+            (
+                &SizingRow::Counted {
+                    cores: 4,
+                    logical_cores: true,
+                    machine: id,
+                    minimum_applied: true,
+                    needs: 8,
+                },
+                json!({ "machine": id, "cores": 4, "logicalCores": true, "needs": 8, "minimumApplied": true }),
+            ),
+            (
+                &SizingRow::Exempt {
+                    exempt: "Dev".into(),
+                    machine: id,
+                },
+                json!({ "machine": id, "exempt": "Dev" }),
+            ),
+            (
+                &SizingRow::HostUnverifiable {
+                    host_cores_unverifiable: "a VM".into(),
+                    machine: id,
+                },
+                json!({ "machine": id, "hostCoresUnverifiable": "a VM" }),
+            ),
+            (
+                &SizingRow::UnknownCores {
+                    cores: None,
+                    machine: id,
+                },
+                json!({ "machine": id, "cores": null }),
+            ),
+            (
+                &SizingRow::Counted {
+                    cores: 8,
+                    logical_cores: false,
+                    machine: id,
+                    minimum_applied: false,
+                    needs: 8,
+                },
+                json!({ "machine": id, "cores": 8, "logicalCores": false, "needs": 8, "minimumApplied": false }),
+            ),
+        ];
+        for (row, value) in cases {
+            assert_eq!(text(row), value.to_string());
+        }
+    }
+
+    mod erased {
+        pub(super) trait Row {
+            fn text(&self) -> String;
+        }
+        impl<T: serde::Serialize> Row for T {
+            fn text(&self) -> String {
+                serde_json::to_string(self).unwrap()
+            }
         }
     }
 }
