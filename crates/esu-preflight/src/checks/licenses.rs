@@ -342,6 +342,17 @@ enum Target<'a> {
     Missing,
 }
 
+/// What a license's `target` names.
+fn parse_target(target: Option<&str>) -> Target<'_> {
+    match target.map(str::trim).filter(|t| !t.is_empty()) {
+        None => Target::Missing,
+        Some(t) => match programs::release_by_target(t) {
+            Some((program, release)) => Target::Known(program, release),
+            None => Target::Unknown(t),
+        },
+    }
+}
+
 /// A license in scope: planned or existing, seen the same way.
 #[derive(Debug)]
 struct Lic<'a> {
@@ -360,6 +371,8 @@ struct Lic<'a> {
     machines: Vec<MachineRef<'a>>,
     /// Planned machine ids the snapshot does not hold.
     unresolved: Vec<&'a str>,
+    /// What `target` names ([`Lic::target`]), worked out once.
+    parsed_target: Target<'a>,
 }
 
 impl<'a> Lic<'a> {
@@ -380,6 +393,7 @@ impl<'a> Lic<'a> {
             volume_license_details: &details.volume_license_details,
             machines: ctx.estate.linked_machines(license).collect(),
             unresolved: Vec::new(),
+            parsed_target: parse_target(details.target.as_deref()),
         }
     }
 
@@ -412,17 +426,12 @@ impl<'a> Lic<'a> {
             volume_license_details: &[],
             machines,
             unresolved,
+            parsed_target: parse_target(Some(p.target.as_str())),
         }
     }
 
     fn target(&self) -> Target<'a> {
-        match self.target.map(str::trim).filter(|t| !t.is_empty()) {
-            None => Target::Missing,
-            Some(t) => match programs::release_by_target(t) {
-                Some((program, release)) => Target::Known(program, release),
-                None => Target::Unknown(t),
-            },
-        }
+        self.parsed_target
     }
 
     fn program(&self) -> Option<&'static Program> {
