@@ -84,6 +84,9 @@ pub struct Estate<'a> {
     /// What machine data the snapshot lacks, in words (the license checks' "links may be
     /// missing"), worked out once per run.
     pub(crate) missing_machine_data: OnceCell<Vec<String>>,
+    /// The buffers ESU502–ESU506's findings wait in while the machine checks run together
+    /// (empty between subscriptions; kept for their memory).
+    pub(crate) together_buffers: std::cell::RefCell<Vec<Vec<crate::finding::Finding>>>,
 }
 
 /// Where one subscription's licenses and machines are in the estate.
@@ -200,6 +203,7 @@ impl<'a> Estate<'a> {
             by_subscription,
             machine_subjects: Default::default(),
             missing_machine_data: OnceCell::new(),
+            together_buffers: Default::default(),
         }
     }
 

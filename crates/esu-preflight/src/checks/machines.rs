@@ -555,10 +555,13 @@ pub(super) fn starts_together(checks: &[&dyn Check]) -> Option<usize> {
 /// run on (usable, machines read): [`super::evaluate`] decides.
 pub(super) fn run_together(ctx: &CheckCtx<'_>, out: &mut Vec<Finding>) {
     let subjects = subjects(ctx);
-    // ESU501's findings go straight out; the others wait for theirs to be done.
-    let mut later: Vec<Vec<Finding>> = (1..TOGETHER.len())
-        .map(|_| Vec::with_capacity(subjects.len()))
-        .collect();
+    // ESU501's findings go straight out; the others wait for theirs to be done, in buffers
+    // kept for the next subscription (fresh ones would be fresh memory each time).
+    let mut later = ctx.estate.together_buffers.take();
+    later.resize_with(TOGETHER.len() - 1, Vec::new);
+    for buffer in &mut later {
+        buffer.reserve(subjects.len());
+    }
     out.reserve(subjects.len());
     for (index, subject) in subjects.iter().enumerate() {
         if let Some(Subject::InScope(next)) = subjects.get(index + 1) {
@@ -575,9 +578,10 @@ pub(super) fn run_together(ctx: &CheckCtx<'_>, out: &mut Vec<Finding>) {
     for diagnostic in planned_but_missing(ctx) {
         out.push(ctx.finding(&INFO_501, diagnostic));
     }
-    for mut findings in later {
-        out.append(&mut findings);
+    for findings in &mut later {
+        out.append(findings);
     }
+    ctx.estate.together_buffers.replace(later);
 }
 
 /// Reads the first byte of each text of `machine` the machine checks read, so that the memory
