@@ -315,8 +315,12 @@ impl<'de> Deserialize<'de> for Evidence {
 /// evidence.insert("state", None::<&str>);
 /// assert_eq!(evidence.build().as_str(), r#"{"listed":true,"state":null}"#);
 /// assert_eq!(evidence.to_value(), json!({ "listed": true, "state": null }));
+///
+/// // Equal when they build the same evidence, in whatever order it was added.
+/// let other = EvidenceBuilder::from(json!({ "state": null, "listed": true }));
+/// assert_eq!(evidence, other);
 /// ```
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct EvidenceBuilder {
     /// The whole value's text, or the members' raw keys and value texts one after the other.
     text: Vec<u8>,
@@ -458,6 +462,13 @@ impl EvidenceBuilder {
             Ok(text) => Evidence(text.into()),
             Err(_) => Evidence::null(),
         }
+    }
+}
+
+impl PartialEq for EvidenceBuilder {
+    /// Whether the two build the same evidence (whatever order the members were added in).
+    fn eq(&self, other: &Self) -> bool {
+        self.build() == other.build()
     }
 }
 
