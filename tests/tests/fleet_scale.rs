@@ -63,7 +63,7 @@ async fn a_management_group_of_300_subscriptions_is_read_whole_and_unreadable_on
     assert_eq!(esu001.len(), 300, "one ESU001 finding per subscription");
     for finding in esu001 {
         let index = (0..300)
-            .find(|i| finding.subscription_id == FleetSpec::subscription_id(*i))
+            .find(|i| *finding.subscription_id == *FleetSpec::subscription_id(*i))
             .expect("a subscription of the fleet");
         if spec.unreadable.contains(&index) {
             assert_eq!(finding.status, Status::Fail, "{finding:?}");

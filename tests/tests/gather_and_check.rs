@@ -39,7 +39,7 @@ fn esu101(findings: &[Finding], namespace: &str) -> Finding {
     let id = format!("/subscriptions/{SUB}/providers/{namespace}");
     findings
         .iter()
-        .find(|f| f.check_id == "ESU101" && f.resource_id == id)
+        .find(|f| f.check_id == "ESU101" && *f.resource_id == *id)
         .unwrap_or_else(|| panic!("no ESU101 finding for {namespace}: {findings:#?}"))
         .clone()
 }
@@ -170,7 +170,7 @@ async fn subscription_not_found_fails_esu001() {
     let findings = evaluate(&snapshot);
     let esu001 = findings.iter().find(|f| f.check_id == "ESU001").unwrap();
     assert_eq!(esu001.status, Status::Fail);
-    assert_eq!(esu001.resource_id, sub_path);
+    assert_eq!(*esu001.resource_id, sub_path);
     assert!(esu001.message.contains("not found"), "{}", esu001.message);
     // The other checks step aside rather than report noise.
     for f in findings.iter().filter(|f| f.check_id != "ESU001") {
@@ -454,8 +454,8 @@ async fn two_subscriptions_are_read_once_each_in_scope_order() {
         let id = format!("/subscriptions/{sub}/providers/Microsoft.Sql");
         findings
             .iter()
-            .filter(|f| f.resource_id == id)
-            .map(|f| (f.check_id.as_str(), f.status))
+            .filter(|f| *f.resource_id == *id)
+            .map(|f| (&*f.check_id, f.status))
             .collect::<Vec<_>>()
     };
     assert_eq!(

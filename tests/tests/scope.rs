@@ -96,7 +96,7 @@ async fn management_group_adds_its_subscriptions_after_the_explicit_ones() {
     let esu001 = |sub: &str| {
         findings
             .iter()
-            .find(|f| f.check_id == "ESU001" && f.subscription_id == sub)
+            .find(|f| f.check_id == "ESU001" && &*f.subscription_id == sub)
             .unwrap()
             .status
     };

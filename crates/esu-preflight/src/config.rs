@@ -179,7 +179,7 @@ pub fn apply_suppressions(
     }
     for finding in findings.iter_mut().filter(|f| f.suppressed.is_none()) {
         if let Some(suppression) = active.iter().find(|s| s.covers(finding)) {
-            finding.suppressed = Some(suppression.marker());
+            finding.suppressed = Some(Box::new(suppression.marker()));
         }
     }
 }

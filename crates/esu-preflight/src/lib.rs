@@ -40,7 +40,7 @@ mod times;
 pub use times::parse_rfc3339 as parse_time;
 
 pub use checks::evaluate;
-pub use finding::{Finding, Severity, Status};
+pub use finding::{Evidence, EvidenceBuilder, Finding, Severity, Status};
 pub use report::{Gate, Report};
 pub use snapshot::{Fact, Snapshot, Unavailable, UnavailableKind};
 

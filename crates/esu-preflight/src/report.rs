@@ -326,8 +326,8 @@ mod tests {
             subscription_id: "s".into(),
             message: String::new(),
             remediation: String::new(),
-            evidence: serde_json::Value::Null,
-            help_uri: String::new(),
+            evidence: crate::finding::Evidence::null(),
+            help_uri: "".into(),
             program: None,
             suppressed: None,
         }

@@ -276,7 +276,7 @@ proptest! {
         let esu304 = findings.iter().any(|f| f.check_id == "ESU304" && f.status == esu_preflight::Status::Fail);
         for f in findings.iter().filter(|f| f.check_id.starts_with("ESU30")) {
             prop_assert!(!f.message.is_empty() && !f.message.contains('\n'), "{:?}", f);
-            let undetermined = f.evidence.get("undetermined").and_then(Value::as_u64).unwrap_or(0);
+            let undetermined = f.evidence.get("undetermined").as_ref().and_then(Value::as_u64).unwrap_or(0);
             if f.status == esu_preflight::Status::Pass && undetermined > 0 {
                 prop_assert!(esu304, "a pass with {} undetermined and no ESU304: {:?}", undetermined, f);
             }

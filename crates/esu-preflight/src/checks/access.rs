@@ -1933,17 +1933,17 @@ mod tests {
             );
         }
         let f = &case.run(&LicenseWriteNotPermitted)[0];
-        assert_eq!(f.resource_id, rg_id(ESU_RG));
+        assert_eq!(*f.resource_id, rg_id(ESU_RG));
         assert_eq!(
             f.message,
             "the signed-in identity may create ESU licenses in resource group rg-esu (planned \
              license esu-dc): it has Microsoft.HybridCompute/licenses/write there"
         );
-        assert_eq!(f.evidence["grantedBy"][0]["role"], "Owner");
-        assert_eq!(f.evidence["mayReadLicenses"], true);
-        assert_eq!(f.evidence["mayValidateLicenses"], true);
+        assert_eq!(f.evidence.value()["grantedBy"][0]["role"], "Owner");
+        assert_eq!(f.evidence.value()["mayReadLicenses"], true);
+        assert_eq!(f.evidence.value()["mayValidateLicenses"], true);
         let f = &case.run(&LicenseLinkNotPermitted)[0];
-        assert_eq!(f.resource_id, rg_id(ARC_RG));
+        assert_eq!(*f.resource_id, rg_id(ARC_RG));
         assert!(
             f.message.contains("2 machines (srv-01, srv-02)"),
             "{}",
@@ -1963,9 +1963,9 @@ mod tests {
         let fixture = Fixture::healthy();
         let findings = testkit::run(&LicenseWriteNotPermitted, &fixture);
         assert_eq!(statuses(&findings), [Status::Pass]);
-        assert_eq!(findings[0].resource_id, sub_id());
+        assert_eq!(*findings[0].resource_id, sub_id());
         assert!(
-            findings[0].evidence["where"]
+            findings[0].evidence.value()["where"]
                 .as_str()
                 .unwrap()
                 .contains("--license-plan")
@@ -1982,11 +1982,11 @@ mod tests {
         let case = Case::planned_with(with_role(Fixture::healthy(), CONTRIBUTOR, &sub_id()));
         let f = &case.run(&LicenseWriteNotPermitted)[0];
         assert_eq!(f.status, Status::Pass);
-        let granted = &f.evidence["grantedBy"][0];
+        let granted = &f.evidence.value()["grantedBy"][0];
         assert_eq!(granted["role"], "Contributor");
         assert_eq!(granted["scope"], sub_id());
         assert_eq!(granted["principalId"], CALLER);
-        assert_eq!(f.evidence["permissionsReadAt"], rg_id(ESU_RG));
+        assert_eq!(f.evidence.value()["permissionsReadAt"], rg_id(ESU_RG));
         assert_eq!(case.run(&LicenseLinkNotPermitted)[0].status, Status::Pass);
     }
 
@@ -1995,8 +1995,8 @@ mod tests {
         let case = Case::planned_with(with_role(Fixture::healthy(), OWNER, MG));
         let f = &case.run(&LicenseWriteNotPermitted)[0];
         assert_eq!(f.status, Status::Pass);
-        assert_eq!(f.evidence["grantedBy"][0]["role"], "Owner");
-        assert_eq!(f.evidence["grantedBy"][0]["scope"], MG);
+        assert_eq!(f.evidence.value()["grantedBy"][0]["role"], "Owner");
+        assert_eq!(f.evidence.value()["grantedBy"][0]["scope"], MG);
     }
 
     #[test]
@@ -2017,12 +2017,12 @@ mod tests {
             rg_id(ESU_RG)
         )));
         assert!(f.remediation.contains("Contributor"));
-        assert_eq!(f.evidence["allowed"], false);
-        assert_eq!(f.evidence["mayReadLicenses"], true);
-        assert_eq!(f.evidence["mayValidateLicenses"], false);
-        assert_eq!(f.evidence["grantedBy"], json!([]));
+        assert_eq!(f.evidence.value()["allowed"], false);
+        assert_eq!(f.evidence.value()["mayReadLicenses"], true);
+        assert_eq!(f.evidence.value()["mayValidateLicenses"], false);
+        assert_eq!(f.evidence.value()["grantedBy"], json!([]));
         assert_eq!(
-            f.evidence["rolesThatGrant"][1]["role"],
+            f.evidence.value()["rolesThatGrant"][1]["role"],
             "Azure Connected Machine Resource Administrator"
         );
         let f = &case.run(&LicenseLinkNotPermitted)[0];
@@ -2053,7 +2053,7 @@ mod tests {
         assert!(f.remediation.contains("az ad signed-in-user show"));
         let f = &case.run(&LicenseLinkNotPermitted)[0];
         assert!(
-            f.evidence["roleAssignments"]
+            f.evidence.value()["roleAssignments"]
                 .as_str()
                 .unwrap()
                 .contains("may be other principals'"),
@@ -2066,12 +2066,15 @@ mod tests {
         let case = Case::planned_with(with_custom_role(Fixture::healthy(), license_writer()));
         let f = &case.run(&LicenseWriteNotPermitted)[0];
         assert_eq!(f.status, Status::Pass);
-        assert_eq!(f.evidence["grantedBy"][0]["role"], "ESU License Writer");
-        assert_eq!(f.evidence["mayValidateLicenses"], false);
+        assert_eq!(
+            f.evidence.value()["grantedBy"][0]["role"],
+            "ESU License Writer"
+        );
+        assert_eq!(f.evidence.value()["mayValidateLicenses"], false);
         // It cannot link.
         let f = &case.run(&LicenseLinkNotPermitted)[0];
         assert_eq!(f.status, Status::Fail);
-        assert_eq!(f.evidence["grantedBy"], json!([]));
+        assert_eq!(f.evidence.value()["grantedBy"], json!([]));
     }
 
     #[test]
@@ -2082,10 +2085,10 @@ mod tests {
         let f = &case.run(&LicenseWriteNotPermitted)[0];
         assert_eq!(f.status, Status::Pass);
         assert_eq!(
-            f.evidence["grantedBy"][0]["role"],
+            f.evidence.value()["grantedBy"][0]["role"],
             "Azure Connected Machine Resource Administrator"
         );
-        assert_eq!(f.evidence["mayReadLicenses"], true);
+        assert_eq!(f.evidence.value()["mayReadLicenses"], true);
         assert_eq!(case.run(&LicenseLinkNotPermitted)[0].status, Status::Pass);
         let esu102 = case.run(&crate::checks::ProviderRegistrationNotPermitted);
         assert_eq!(esu102[0].status, Status::Fail);
@@ -2101,7 +2104,7 @@ mod tests {
         let case = Case::planned_with(with_custom_role(Fixture::healthy(), perms));
         let f = &case.run(&LicenseWriteNotPermitted)[0];
         assert_eq!(f.status, Status::Fail);
-        assert_eq!(f.evidence["grantedBy"], json!([]));
+        assert_eq!(f.evidence.value()["grantedBy"], json!([]));
         assert_eq!(case.run(&LicenseLinkNotPermitted)[0].status, Status::Pass);
     }
 
@@ -2124,9 +2127,9 @@ mod tests {
         };
         let f = &case.run(&LicenseWriteNotPermitted)[0];
         assert_eq!(f.status, Status::Pass);
-        assert_eq!(f.evidence["permissionsReadAt"], sub_id());
+        assert_eq!(f.evidence.value()["permissionsReadAt"], sub_id());
         assert!(
-            f.evidence["inherited"]
+            f.evidence.value()["inherited"]
                 .as_str()
                 .unwrap()
                 .contains("inherited")
@@ -2165,7 +2168,7 @@ mod tests {
             });
             let f = &case.run(&LicenseWriteNotPermitted)[0];
             assert_eq!(f.status, status, "{f:#?}");
-            assert!(f.evidence["inherited"].is_string());
+            assert!(f.evidence.value()["inherited"].is_string());
             // ESU203 reads the subscription's deny assignments for it.
             assert!(
                 case.run(&DenyAssignmentBlocks)
@@ -2228,7 +2231,8 @@ mod tests {
         }
         let f = &case.run(&LicenseWriteNotPermitted)[0];
         assert_eq!(f.status, Status::Pass);
-        let note = f.evidence["roleAssignments"].as_str().unwrap();
+        let evidence = f.evidence.value();
+        let note = evidence["roleAssignments"].as_str().unwrap();
         assert!(note.contains("could not be read"), "{note}");
         assert!(note.contains("roleAssignments/read"), "{note}");
         // A malformed assignment or a definition not read is named, not fatal.
@@ -2239,7 +2243,8 @@ mod tests {
         ]);
         let f = &case.run(&LicenseWriteNotPermitted)[0];
         assert_eq!(f.status, Status::Pass);
-        let unresolved = f.evidence["unresolvedAssignments"].as_array().unwrap();
+        let evidence = f.evidence.value();
+        let unresolved = evidence["unresolvedAssignments"].as_array().unwrap();
         assert_eq!(unresolved.len(), 2, "{unresolved:#?}");
         assert!(
             unresolved[0]["unresolved"]
@@ -2271,7 +2276,7 @@ mod tests {
         let findings = case.run(&LicenseWriteNotPermitted);
         assert_eq!(findings.len(), 1);
         let f = &findings[0];
-        assert_eq!(f.resource_id, rg_id(ESU_RG));
+        assert_eq!(*f.resource_id, rg_id(ESU_RG));
         assert_eq!(f.status, Status::Pass);
         assert!(
             f.message.contains("(which holds licenses esu-a, esu-b)"),
@@ -2305,7 +2310,7 @@ mod tests {
             f.message
         );
         assert_eq!(
-            f.evidence["machines"],
+            f.evidence.value()["machines"],
             json!([machine_id(ARC_RG, "srv-01")])
         );
     }
@@ -2332,7 +2337,10 @@ mod tests {
             findings[0].message
         );
         assert_eq!(
-            findings[0].evidence["machines"].as_array().unwrap().len(),
+            findings[0].evidence.value()["machines"]
+                .as_array()
+                .unwrap()
+                .len(),
             7
         );
     }
@@ -2447,7 +2455,7 @@ mod tests {
                 .contains("--deny-settings-excluded-principals")
         );
         assert!(f.remediation.contains(CALLER));
-        assert_eq!(f.evidence["denyAssignment"]["name"], "stack-deny");
+        assert_eq!(f.evidence.value()["denyAssignment"]["name"], "stack-deny");
         // The machines' group is not covered by it.
         assert_eq!(at(&findings, &rg_id(ARC_RG)).status, Status::Pass);
         // Owner or not: the permissions API does not settle deny assignments, ESU201 still passes.
@@ -2498,7 +2506,7 @@ mod tests {
              rg-esu for the signed-in identity (1 deny assignment considered)"
         );
         assert!(
-            f.evidence["denyAssignments"][0]["why"]
+            f.evidence.value()["denyAssignments"][0]["why"]
                 .as_str()
                 .unwrap()
                 .contains("excludes")
@@ -2630,7 +2638,7 @@ mod tests {
         let findings = case.run(&DenyAssignmentBlocks);
         let here: Vec<&Finding> = findings
             .iter()
-            .filter(|f| f.resource_id == rg_id(ESU_RG))
+            .filter(|f| *f.resource_id == rg_id(ESU_RG))
             .collect();
         assert_eq!(here.len(), 2, "{here:#?}");
         assert!(here.iter().all(|f| f.status == Status::Inconclusive));
@@ -2764,8 +2772,8 @@ mod tests {
                 let write = case.run(&LicenseWriteNotPermitted);
                 prop_assert_eq!(statuses(&write), [Status::Pass]);
                 let blocks = case.run(&DenyAssignmentBlocks);
-                prop_assert!(blocks.iter().any(|f| f.resource_id == rg_id(ESU_RG) && f.status == Status::Fail));
-                prop_assert!(!blocks.iter().any(|f| f.resource_id == rg_id(ESU_RG) && f.status == Status::Pass));
+                prop_assert!(blocks.iter().any(|f| *f.resource_id == rg_id(ESU_RG) && f.status == Status::Fail));
+                prop_assert!(!blocks.iter().any(|f| *f.resource_id == rg_id(ESU_RG) && f.status == Status::Pass));
                 let _ = case.run(&LicenseLinkNotPermitted);
             }
         }

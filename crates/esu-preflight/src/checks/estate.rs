@@ -81,6 +81,12 @@ pub struct Estate<'a> {
     /// The machines each subscription's machine checks report on, and what is known about
     /// each, worked out once per run and shared by ESU501–ESU506 and ESU202.
     pub(crate) machine_subjects: super::machines::SubjectMemo<'a>,
+    /// What machine data the snapshot lacks, in words (the license checks' "links may be
+    /// missing"), worked out once per run.
+    pub(crate) missing_machine_data: OnceCell<Vec<String>>,
+    /// The buffers ESU502–ESU506's findings wait in while the machine checks run together
+    /// (empty between subscriptions; kept for their memory).
+    pub(crate) together_buffers: std::cell::RefCell<Vec<Vec<crate::finding::Finding>>>,
 }
 
 /// Where one subscription's licenses and machines are in the estate.
@@ -196,6 +202,8 @@ impl<'a> Estate<'a> {
             policy_evaluations: Default::default(),
             by_subscription,
             machine_subjects: Default::default(),
+            missing_machine_data: OnceCell::new(),
+            together_buffers: Default::default(),
         }
     }
 

@@ -45,6 +45,7 @@ use crate::models::{Item, License, Machine};
 use crate::plan::PlannedLicense;
 use crate::programs::{self, OsClass, PROGRAMS, Program, Release};
 use crate::snapshot::Unavailable;
+use serde::Serialize;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 
@@ -341,6 +342,17 @@ enum Target<'a> {
     Missing,
 }
 
+/// What a license's `target` names.
+fn parse_target(target: Option<&str>) -> Target<'_> {
+    match target.map(str::trim).filter(|t| !t.is_empty()) {
+        None => Target::Missing,
+        Some(t) => match programs::release_by_target(t) {
+            Some((program, release)) => Target::Known(program, release),
+            None => Target::Unknown(t),
+        },
+    }
+}
+
 /// A license in scope: planned or existing, seen the same way.
 #[derive(Debug)]
 struct Lic<'a> {
@@ -359,6 +371,8 @@ struct Lic<'a> {
     machines: Vec<MachineRef<'a>>,
     /// Planned machine ids the snapshot does not hold.
     unresolved: Vec<&'a str>,
+    /// What `target` names ([`Lic::target`]), worked out once.
+    parsed_target: Target<'a>,
 }
 
 impl<'a> Lic<'a> {
@@ -379,6 +393,7 @@ impl<'a> Lic<'a> {
             volume_license_details: &details.volume_license_details,
             machines: ctx.estate.linked_machines(license).collect(),
             unresolved: Vec::new(),
+            parsed_target: parse_target(details.target.as_deref()),
         }
     }
 
@@ -411,17 +426,12 @@ impl<'a> Lic<'a> {
             volume_license_details: &[],
             machines,
             unresolved,
+            parsed_target: parse_target(Some(p.target.as_str())),
         }
     }
 
     fn target(&self) -> Target<'a> {
-        match self.target.map(str::trim).filter(|t| !t.is_empty()) {
-            None => Target::Missing,
-            Some(t) => match programs::release_by_target(t) {
-                Some((program, release)) => Target::Known(program, release),
-                None => Target::Unknown(t),
-            },
-        }
+        self.parsed_target
     }
 
     fn program(&self) -> Option<&'static Program> {
@@ -456,17 +466,15 @@ impl<'a> Lic<'a> {
         }
     }
 
-    /// The facts every finding about the license carries.
-    fn evidence(&self) -> Value {
-        json!({
-            "license": self.name,
-            "planned": self.planned,
-            "target": self.target,
-            "edition": self.edition,
-            "type": self.kind,
-            "processors": self.processors,
-            "state": self.state,
-        })
+    /// Adds the facts every finding about the license carries to `d`.
+    fn evidence(&self, d: Diagnostic) -> Diagnostic {
+        d.with_evidence("license", self.name)
+            .with_evidence("planned", self.planned)
+            .with_evidence("target", self.target)
+            .with_evidence("edition", self.edition)
+            .with_evidence("type", self.kind)
+            .with_evidence("processors", self.processors)
+            .with_evidence("state", self.state)
     }
 
     /// The names of the machines linked or planned.
@@ -479,7 +487,7 @@ impl<'a> Lic<'a> {
 
     /// A diagnostic about this license, tagged with its program.
     fn diagnostic(&self, status: Status, message: String) -> Diagnostic {
-        let d = Diagnostic::new(status, self.id.clone(), message).evidence(self.evidence());
+        let d = self.evidence(Diagnostic::new(status, self.id.clone(), message));
         match self.program() {
             Some(program) => d.program(program),
             None => d,
@@ -557,8 +565,11 @@ struct InScope<'a> {
     invalid: Vec<(&'a str, &'a str)>,
     /// Why the subscription's existing licenses are unknown, if they are.
     gap: Option<ListGap<'a>>,
-    /// What machine data is missing from the snapshot (so links may be missing), in words.
-    missing_machines: Vec<String>,
+    /// What machine data is missing from the snapshot (so links may be missing), in words
+    /// (worked out once per run: it is the whole snapshot's).
+    missing_machines: &'a [String],
+    /// The estate, for what it remembers of each machine (its OS class).
+    estate: &'a super::estate::Estate<'a>,
     /// The evaluation day (the injected clock).
     today: time::Date,
 }
@@ -595,7 +606,11 @@ impl<'a> InScope<'a> {
             licenses,
             invalid,
             gap,
-            missing_machines: missing_machine_data(ctx),
+            missing_machines: ctx
+                .estate
+                .missing_machine_data
+                .get_or_init(|| missing_machine_data(ctx)),
+            estate: ctx.estate,
             today: ctx.now.date(),
         }
     }
@@ -611,7 +626,7 @@ impl<'a> InScope<'a> {
     }
 
     /// Inconclusive findings for the licenses that could not be read.
-    fn report_gaps(&self, ctx: &CheckCtx<'_>, info: &CheckInfo, out: &mut Vec<Finding>) {
+    fn report_gaps(&self, ctx: &CheckCtx<'_>, info: &'static CheckInfo, out: &mut Vec<Finding>) {
         let sub = ctx.subscription_resource_id();
         match self.gap {
             Some(ListGap::Unavailable(reason)) => out.push(ctx.finding(
@@ -738,7 +753,7 @@ fn missing_machine_data(ctx: &CheckCtx<'_>) -> Vec<String> {
 /// Runs `conclude` on every reported license, after the gap findings.
 fn per_license(
     ctx: &CheckCtx<'_>,
-    info: &CheckInfo,
+    info: &'static CheckInfo,
     out: &mut Vec<Finding>,
     conclude: impl Fn(&Lic<'_>, &InScope<'_>) -> Diagnostic,
 ) {
@@ -1157,7 +1172,7 @@ fn target_mismatch(lic: &Lic<'_>, scope: &InScope<'_>) -> Diagnostic {
     let mut rows = Vec::new();
     for m in &lic.machines {
         let name = machine_name(m.machine);
-        let class = os_class(m.machine);
+        let class = scope.estate.os(*m);
         let row = match &class {
             OsClass::Eligible {
                 program: p,
@@ -1188,12 +1203,17 @@ fn target_mismatch(lic: &Lic<'_>, scope: &InScope<'_>) -> Diagnostic {
                 "unknown"
             }
         };
-        rows.push(json!({ "machine": m.machine.id, "os": os_words(m.machine), "fit": row }));
+        rows.push(FitRow {
+            fit: row,
+            machine: &m.machine.id,
+            os: os_words(m.machine),
+        });
     }
-    let evidence = |d: Diagnostic| {
+    // Called once, on whichever conclusion is reached: the rows move into it.
+    let evidence = move |d: Diagnostic| {
         d.with_evidence("program", program.id)
-            .with_evidence("machines", Value::Array(rows.clone()))
-            .with_evidence("unresolvedMachines", lic.unresolved.clone())
+            .with_evidence("machines", rows)
+            .with_evidence("unresolvedMachines", lic.unresolved.as_slice())
     };
     if !cross.is_empty() {
         return evidence(lic.diagnostic(
@@ -1271,6 +1291,44 @@ fn target_mismatch(lic: &Lic<'_>, scope: &InScope<'_>) -> Diagnostic {
         )
     };
     evidence(lic.diagnostic(Status::Pass, message))
+}
+
+/// ESU403's evidence about one machine: `{"fit", "machine", "os"}` (members in the order a
+/// JSON object of the report sorts them).
+#[derive(Debug, Serialize)]
+struct FitRow<'a> {
+    fit: &'static str,
+    machine: &'a str,
+    os: String,
+}
+
+/// ESU404's evidence about one machine (members in the order a JSON object of the report sorts
+/// them: byte order, upper case first).
+#[derive(Debug, Serialize)]
+#[serde(untagged)]
+enum SizingRow<'a> {
+    /// `{"cores", "logicalCores", "machine", "minimumApplied", "needs"}`.
+    #[serde(rename_all = "camelCase")]
+    Counted {
+        cores: u32,
+        logical_cores: bool,
+        machine: &'a str,
+        minimum_applied: bool,
+        needs: u32,
+    },
+    /// `{"exempt", "machine"}`.
+    Exempt { exempt: String, machine: &'a str },
+    /// `{"hostCoresUnverifiable", "machine"}`.
+    #[serde(rename_all = "camelCase")]
+    HostUnverifiable {
+        host_cores_unverifiable: String,
+        machine: &'a str,
+    },
+    /// `{"cores": null, "machine"}`.
+    UnknownCores {
+        cores: Option<u32>,
+        machine: &'a str,
+    },
 }
 
 fn unknown_machines_remediation() -> &'static str {
@@ -1398,19 +1456,34 @@ fn cores_insufficient(lic: &Lic<'_>, scope: &InScope<'_>) -> Diagnostic {
                     String::new()
                 };
                 explained.push(format!("{name} {counted} → {needs}{min}{tag}"));
-                json!({ "machine": m.machine.id, "cores": cores, "logicalCores": logical, "needs": needs, "minimumApplied": needs > cores })
+                SizingRow::Counted {
+                    cores: *cores,
+                    logical_cores: *logical,
+                    machine: &m.machine.id,
+                    minimum_applied: needs > cores,
+                    needs: *needs,
+                }
             }
             Sizing::Exempt(value) => {
                 exempt.push(format!("{name} ({value})"));
-                json!({ "machine": m.machine.id, "exempt": value })
+                SizingRow::Exempt {
+                    exempt: value.clone(),
+                    machine: &m.machine.id,
+                }
             }
             Sizing::HostUnverifiable(why) => {
                 unverifiable.push(format!("{name}, {why}"));
-                json!({ "machine": m.machine.id, "hostCoresUnverifiable": why })
+                SizingRow::HostUnverifiable {
+                    host_cores_unverifiable: why.clone(),
+                    machine: &m.machine.id,
+                }
             }
             Sizing::UnknownCores => {
                 unknown.push(name);
-                json!({ "machine": m.machine.id, "cores": null })
+                SizingRow::UnknownCores {
+                    cores: None,
+                    machine: &m.machine.id,
+                }
             }
         };
         rows.push(row);
@@ -1425,11 +1498,12 @@ fn cores_insufficient(lic: &Lic<'_>, scope: &InScope<'_>) -> Diagnostic {
     } else {
         format!(" (not counted, exempt by tag: {})", exempt.join(", "))
     };
-    let evidence = |d: Diagnostic| {
+    // Called once, on whichever conclusion is reached: the rows move into it.
+    let evidence = move |d: Diagnostic| {
         d.with_evidence("required", total)
             .with_evidence("minimum", minimum)
-            .with_evidence("machines", Value::Array(rows.clone()))
-            .with_evidence("unresolvedMachines", lic.unresolved.clone())
+            .with_evidence("machines", rows)
+            .with_evidence("unresolvedMachines", lic.unresolved.as_slice())
     };
     let counted = explained.len();
     if total > processors {
@@ -2058,6 +2132,84 @@ impl Check for ResourceGroupLicenseLimit {
 }
 
 #[cfg(test)]
+mod row_tests {
+    use super::{FitRow, SizingRow};
+    use serde_json::json;
+
+    /// The rows write the text the `Value`s they replace wrote (members sorted), every variant.
+    #[test]
+    fn evidence_rows_write_what_their_values_wrote() {
+        let text = |row: &dyn erased::Row| row.text();
+        let id = "/subscriptions/s/m";
+        let cases: [(&dyn erased::Row, serde_json::Value); 6] = [
+            (
+                &FitRow {
+                    fit: "match",
+                    machine: id,
+                    os: "W (1)".into(),
+                },
+                json!({ "machine": id, "os": "W (1)", "fit": "match" }),
+            ),
+            (
+                &SizingRow::Counted {
+                    cores: 4,
+                    logical_cores: true,
+                    machine: id,
+                    minimum_applied: true,
+                    needs: 8,
+                },
+                json!({ "machine": id, "cores": 4, "logicalCores": true, "needs": 8, "minimumApplied": true }),
+            ),
+            (
+                &SizingRow::Exempt {
+                    exempt: "Dev".into(),
+                    machine: id,
+                },
+                json!({ "machine": id, "exempt": "Dev" }),
+            ),
+            (
+                &SizingRow::HostUnverifiable {
+                    host_cores_unverifiable: "a VM".into(),
+                    machine: id,
+                },
+                json!({ "machine": id, "hostCoresUnverifiable": "a VM" }),
+            ),
+            (
+                &SizingRow::UnknownCores {
+                    cores: None,
+                    machine: id,
+                },
+                json!({ "machine": id, "cores": null }),
+            ),
+            (
+                &SizingRow::Counted {
+                    cores: 8,
+                    logical_cores: false,
+                    machine: id,
+                    minimum_applied: false,
+                    needs: 8,
+                },
+                json!({ "machine": id, "cores": 8, "logicalCores": false, "needs": 8, "minimumApplied": false }),
+            ),
+        ];
+        for (row, value) in cases {
+            assert_eq!(text(row), value.to_string());
+        }
+    }
+
+    mod erased {
+        pub(super) trait Row {
+            fn text(&self) -> String;
+        }
+        impl<T: serde::Serialize> Row for T {
+            fn text(&self) -> String {
+                serde_json::to_string(self).unwrap()
+            }
+        }
+    }
+}
+
+#[cfg(test)]
 mod tests {
     use super::*;
     use crate::checks::testkit::{self, Fixture, SUB};
@@ -2196,7 +2348,7 @@ mod tests {
             .filter(|f| f.status != Status::Pass)
             .map(|f| {
                 (
-                    f.check_id.clone(),
+                    f.check_id.to_string(),
                     f.resource_id
                         .rsplit('/')
                         .next()
@@ -2312,10 +2464,10 @@ mod tests {
             .collect();
         assert_eq!(findings.len(), 2, "{findings:#?}");
         let first = on(&findings, "first");
-        assert_eq!(first.subscription_id, SUB);
+        assert_eq!(&*first.subscription_id, SUB);
         assert_eq!(first.status, Status::Pass);
         let there = on(&findings, "there");
-        assert_eq!(there.subscription_id, OTHER);
+        assert_eq!(&*there.subscription_id, OTHER);
         assert!(
             there
                 .resource_id
@@ -2371,7 +2523,7 @@ mod tests {
             p12.message
         );
         assert_eq!(p12.program.as_deref(), Some("ws2016"));
-        assert_eq!(p12.evidence["minimum"], 16);
+        assert_eq!(p12.evidence.value()["minimum"], 16);
     }
 
     #[test]
@@ -2386,7 +2538,7 @@ mod tests {
         ));
         let findings = testkit::run(&LicenseBelowCoreMinimum, &fixture);
         assert_eq!(findings.len(), 1);
-        assert_eq!(findings[0].resource_id, license_id("new-16"));
+        assert_eq!(*findings[0].resource_id, license_id("new-16"));
         assert_status(&findings[0], Status::Fail, Severity::Error);
         assert!(
             findings[0]
@@ -2413,14 +2565,14 @@ mod tests {
         );
         let w19 = on(&findings, "w19");
         assert_eq!(w19.status, Status::Skipped);
-        assert_eq!(w19.evidence["blockedBy"], "ESU403");
+        assert_eq!(w19.evidence.value()["blockedBy"], "ESU403");
         assert_eq!(on(&findings, "odd").status, Status::Skipped);
 
         let unavailable = Fixture::healthy().licenses_unavailable(testkit::server_error());
         let findings = testkit::run(&LicenseBelowCoreMinimum, &unavailable);
         assert_eq!(findings.len(), 1);
         assert_eq!(findings[0].status, Status::Inconclusive);
-        assert_eq!(findings[0].resource_id, format!("/subscriptions/{SUB}"));
+        assert_eq!(*findings[0].resource_id, format!("/subscriptions/{SUB}"));
         assert!(
             findings[0].message.contains("ESU licenses"),
             "{}",
@@ -2661,7 +2813,7 @@ mod tests {
         );
         let f = on(&findings, "w16");
         assert_status(f, Status::Fail, Severity::Error);
-        assert_eq!(f.subscription_id, SUB);
+        assert_eq!(&*f.subscription_id, SUB);
         assert!(
             f.message.contains("far runs Windows Server 2012 R2"),
             "{}",
@@ -2742,7 +2894,7 @@ mod tests {
                 "{}",
                 f.message
             );
-            assert_eq!(f.evidence["required"], 28);
+            assert_eq!(f.evidence.value()["required"], 28);
         }
     }
 
@@ -2908,7 +3060,7 @@ mod tests {
         let findings = testkit::run(&LicenseCoresInsufficient, &fixture);
         assert_eq!(on(&findings, "w19").status, Status::Skipped);
         assert_eq!(on(&findings, "odd").status, Status::Skipped);
-        assert_eq!(on(&findings, "odd").evidence["blockedBy"], "ESU406");
+        assert_eq!(on(&findings, "odd").evidence.value()["blockedBy"], "ESU406");
     }
 
     // ---- ESU405 ----
@@ -2976,7 +3128,7 @@ mod tests {
         let findings = testkit::run(&LicenseNameTaken, &fixture);
         let new = findings
             .iter()
-            .find(|f| f.resource_id == license_id("esu-new"))
+            .find(|f| *f.resource_id == license_id("esu-new"))
             .unwrap();
         assert_eq!(new.status, Status::Inconclusive);
         assert!(
@@ -3222,7 +3374,7 @@ mod tests {
         assert_eq!(findings.len(), 1);
         assert_status(&findings[0], Status::Fail, Severity::Error);
         assert_eq!(
-            findings[0].resource_id,
+            *findings[0].resource_id,
             format!("/subscriptions/{SUB}/resourceGroups/rg-esu")
         );
         assert!(

@@ -23,6 +23,7 @@ use serde_json::json;
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::rc::Rc;
+use std::sync::Arc;
 use time::{Date, OffsetDateTime, UtcOffset};
 
 /// The facts every machine check needs.
@@ -252,6 +253,8 @@ pub(crate) type SubjectMemo<'a> =
 #[derive(Debug)]
 pub(crate) struct Scoped<'a> {
     machine: &'a Machine,
+    /// Its ARM id, shared by the findings of the six checks.
+    id: Arc<str>,
     os: &'a OsClass,
     link: Link<'a>,
     planned: &'a [&'a PlannedLicense],
@@ -292,11 +295,10 @@ impl Scoped<'_> {
     /// A diagnostic about this machine, with its program and base evidence.
     fn diagnostic(&self, status: Status, message: String) -> Diagnostic {
         let p = &self.machine.properties;
-        let mut d = Diagnostic::new(status, self.machine.id.clone(), message).evidence(json!({
-            "machine": self.name(),
-            "osSku": p.os_sku.as_deref().or(p.os_name.as_deref()),
-            "osVersion": p.os_version,
-        }));
+        let mut d = Diagnostic::new(status, Arc::clone(&self.id), message)
+            .with_evidence("machine", self.name())
+            .with_evidence("osSku", p.os_sku.as_deref().or(p.os_name.as_deref()))
+            .with_evidence("osVersion", &p.os_version);
         if let Some(license) = self.license_name() {
             d = d.with_evidence("linkedLicense", license);
         }
@@ -322,9 +324,9 @@ impl Scoped<'_> {
         )
     }
 
-    /// Whether it is linked to a license or planned on one.
+    /// Whether it is linked to a license or planned on one ([`Scoped::enrolment`] is `Some`).
     fn enrolled(&self) -> bool {
-        self.enrolment().is_some()
+        self.license_name().is_some() || self.assigned_unnamed || !self.planned.is_empty()
     }
 
     /// How it is (to be) linked, in words: `it is linked to license X`, `the plan links it to Y`.
@@ -497,6 +499,7 @@ fn subject<'a>(ctx: &CheckCtx<'a>, m: MachineRef<'a>) -> Option<Subject<'a>> {
     if linked || !planned.is_empty() || candidate {
         return Some(Subject::InScope(Scoped {
             machine,
+            id: machine.id.as_str().into(),
             os,
             link,
             planned,
@@ -514,41 +517,141 @@ fn subject<'a>(ctx: &CheckCtx<'a>, m: MachineRef<'a>) -> Option<Subject<'a>> {
 fn run_each(
     ctx: &CheckCtx<'_>,
     out: &mut Vec<Finding>,
-    info: &CheckInfo,
+    info: &'static CheckInfo,
     check: impl Fn(&CheckCtx<'_>, &Scoped<'_>) -> Diagnostic,
 ) {
     for subject in subjects(ctx).iter() {
-        let diagnostic = match *subject {
-            Subject::InScope(ref scoped) => check(ctx, scoped),
-            Subject::Outside { machine, os } => Diagnostic::new(
-                Status::Skipped,
-                machine.id.clone(),
-                format!(
-                    "machine {} runs {os}, outside every ESU program",
-                    label(machine)
-                ),
-            )
-            .evidence(json!({ "machine": label(machine), "os": os })),
-            Subject::Invalid { id, error } => {
-                let resource = if id.is_empty() {
-                    ctx.subscription_resource_id()
-                } else {
-                    id.to_owned()
-                };
-                let what = if id.is_empty() { "(no id)" } else { id };
-                Diagnostic::new(
-                    Status::Inconclusive,
-                    resource,
-                    format!("could not read machine {what}: {error}"),
-                )
-                .remediation(
-                    "look at the machine's payload with `az resource show --ids MACHINE_ID`; if \
-                     it looks right, report the error to the esu-preflight maintainers with it",
-                )
-                .evidence(json!({ "invalid": true, "error": error }))
+        out.push(ctx.finding(info, diagnose(ctx, subject, &check)));
+    }
+}
+
+/// What each machine check concludes on one machine in scope, in the order of [`super::all`]
+/// (ESU501–ESU506).
+type Conclude = fn(&CheckCtx<'_>, &Scoped<'_>) -> Diagnostic;
+static TOGETHER: [(&CheckInfo, Conclude); 6] = [
+    (&INFO_501, connected),
+    (&INFO_502, agent),
+    (&INFO_503, os_eligible),
+    (&INFO_504, free_environment),
+    (&INFO_505, linked),
+    (&INFO_506, service_eligibility),
+];
+
+/// How many checks [`run_together`] stands for, when `checks` starts with the six machine
+/// checks in order; `None` otherwise.
+pub(super) fn starts_together(checks: &[&dyn Check]) -> Option<usize> {
+    (checks.len() >= TOGETHER.len()
+        && checks
+            .iter()
+            .zip(&TOGETHER)
+            .all(|(check, (info, _))| std::ptr::eq(check.info(), *info)))
+    .then_some(TOGETHER.len())
+}
+
+/// Runs ESU501–ESU506 on one subscription, machine by machine: the same findings, in the same
+/// order, as running each check in turn ([`Check::run`]), but each machine's facts are read
+/// while they are in the cache (a check at a time went through every machine six times; on a
+/// large estate that was most of the time). Only for a subscription the shared rules let them
+/// run on (usable, machines read): [`super::evaluate`] decides.
+pub(super) fn run_together(ctx: &CheckCtx<'_>, out: &mut Vec<Finding>) {
+    let subjects = subjects(ctx);
+    // ESU501's findings go straight out; the others wait for theirs to be done, in buffers
+    // kept for the next subscription (fresh ones would be fresh memory each time).
+    let mut later = ctx.estate.together_buffers.take();
+    later.resize_with(TOGETHER.len() - 1, Vec::new);
+    for buffer in &mut later {
+        buffer.reserve(subjects.len());
+    }
+    out.reserve(subjects.len());
+    for (index, subject) in subjects.iter().enumerate() {
+        if let Some(Subject::InScope(next)) = subjects.get(index + 1) {
+            touch(next.machine);
+        }
+        for (at, (info, check)) in TOGETHER.iter().enumerate() {
+            let finding = ctx.finding(info, diagnose(ctx, subject, check));
+            match at.checked_sub(1) {
+                None => out.push(finding),
+                Some(at) => later[at].push(finding),
             }
-        };
-        out.push(ctx.finding(info, diagnostic));
+        }
+    }
+    for diagnostic in planned_but_missing(ctx) {
+        out.push(ctx.finding(&INFO_501, diagnostic));
+    }
+    for findings in &mut later {
+        out.append(findings);
+    }
+    ctx.estate.together_buffers.replace(later);
+}
+
+/// Reads the first byte of each text of `machine` the machine checks read, so that the memory
+/// reads it takes (a machine's texts are separate allocations, rarely in the cache on a large
+/// estate) are sent together, ahead of the checks, rather than one by one as each check gets to
+/// its field. Nothing is done with the bytes.
+fn touch(machine: &Machine) {
+    let p = &machine.properties;
+    let d = &p.detected_properties;
+    let esu = machine.esu_profile();
+    let texts = [
+        Some(machine.name.as_str()),
+        machine.kind.as_deref(),
+        p.status.as_deref(),
+        p.last_status_change.as_deref(),
+        p.agent_version.as_deref(),
+        p.os_name.as_deref(),
+        p.os_sku.as_deref(),
+        p.os_version.as_deref(),
+        p.parent_cluster_resource_id.as_deref(),
+        p.cloud_metadata
+            .as_ref()
+            .and_then(|c| c.provider.as_deref()),
+        d.cloud_provider.as_deref(),
+        d.model.as_deref(),
+        d.manufacturer.as_deref(),
+        esu.and_then(|e| e.esu_eligibility.as_deref()),
+        esu.and_then(|e| e.license_assignment_state.as_deref()),
+    ];
+    for text in texts.into_iter().flatten() {
+        std::hint::black_box(text.as_bytes().first().copied());
+    }
+}
+
+/// What a machine check concludes on one subject: `check` on a machine in scope, the shared
+/// findings on the others.
+fn diagnose(
+    ctx: &CheckCtx<'_>,
+    subject: &Subject<'_>,
+    check: impl Fn(&CheckCtx<'_>, &Scoped<'_>) -> Diagnostic,
+) -> Diagnostic {
+    match *subject {
+        Subject::InScope(ref scoped) => check(ctx, scoped),
+        Subject::Outside { machine, os } => Diagnostic::new(
+            Status::Skipped,
+            machine.id.clone(),
+            format!(
+                "machine {} runs {os}, outside every ESU program",
+                label(machine)
+            ),
+        )
+        .evidence(json!({ "machine": label(machine), "os": os })),
+        Subject::Invalid { id, error } => {
+            let resource = if id.is_empty() {
+                ctx.subscription_resource_id()
+            } else {
+                id.to_owned()
+            };
+            let what = if id.is_empty() { "(no id)" } else { id };
+            Diagnostic::new(
+                Status::Inconclusive,
+                resource,
+                format!("could not read machine {what}: {error}"),
+            )
+            .remediation(
+                "look at the machine's payload with `az resource show --ids MACHINE_ID`; if \
+                     it looks right, report the error to the esu-preflight maintainers with it",
+            )
+            .evidence(json!({ "invalid": true, "error": error }))
+        }
     }
 }
 
@@ -1841,7 +1944,7 @@ mod tests {
         assert_eq!((f.status, f.severity), (Status::Fail, Severity::Info));
         assert!(f.message.contains("don't say ESU is free there"));
         assert!(f.remediation.contains("license-extended-security-updates"));
-        assert!(f.evidence["sources"].is_string());
+        assert!(f.evidence.value()["sources"].is_string());
         assert_eq!(f.program.as_deref(), Some("ws2016"));
         assert_eq!(
             status(&findings, "ESU504", "srv-nocloud").0,
@@ -2028,7 +2131,7 @@ mod tests {
         assert_eq!(findings.len(), 6);
         for f in &findings {
             assert_eq!(f.status, Status::Inconclusive);
-            assert_eq!(f.resource_id, format!("/subscriptions/{SUB}"));
+            assert_eq!(*f.resource_id, format!("/subscriptions/{SUB}"));
             assert!(
                 f.message.contains("Microsoft.HybridCompute/machines/read"),
                 "{}",
@@ -2191,7 +2294,7 @@ mod tests {
             let findings = run_all(&fixture);
             assert_eq!(findings.len(), 12, "{path}: {findings:#?}");
             for f in &findings {
-                let expected = match f.check_id.as_str() {
+                let expected = match &*f.check_id {
                     // "Virtual Machine" / cloud provider N/A: no signal; a parent cluster on a
                     // machine that reports no OS: not known.
                     "ESU504" if f.resource_id.ends_with("/myMachine2") => Status::Inconclusive,

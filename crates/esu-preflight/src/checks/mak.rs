@@ -1099,7 +1099,12 @@ mod tests {
         );
         let f = one(&findings, "ESU701", testkit::SUB);
         assert_eq!(f.status, Status::Fail);
-        assert!(f.evidence["applies"].as_str().unwrap().contains("2008"));
+        assert!(
+            f.evidence.value()["applies"]
+                .as_str()
+                .unwrap()
+                .contains("2008")
+        );
         assert_eq!(one(&findings, "ESU702", testkit::SUB).status, Status::Pass);
     }
 

@@ -71,10 +71,12 @@ pub use providers::{
 pub(crate) use providers::{Registration, register_action};
 pub use subscription::{SubscriptionNotUsable, unusable_reason};
 
-use crate::finding::{Finding, Severity, Status};
+use crate::finding::{EvidenceBuilder, Finding, Severity, Status};
 use crate::plan::LicensePlan;
 use crate::snapshot::{Snapshot, SubscriptionSnapshot, Unavailable, UnavailableKind};
+use std::borrow::Cow;
 use std::fmt::Write as _;
+use std::sync::Arc;
 
 /// The resource providers ESU needs registered on every subscription in scope.
 ///
@@ -412,6 +414,8 @@ pub struct CheckCtx<'a> {
     pub program: Option<&'static crate::programs::Program>,
     /// Whether the MAK checks were asked for (`--program ws2008`) or run where they apply.
     pub mak: MakSelection,
+    /// The subscription id as its findings share it ([`Finding::subscription_id`]).
+    pub shared_subscription_id: &'a Arc<str>,
 }
 
 /// The check-specific part of a finding, built by a check's own typed diagnostics.
@@ -424,14 +428,15 @@ pub struct Diagnostic {
     /// A per-finding severity that replaces the check's default (e.g. a warning for a provider
     /// still registering). A configured override still wins over it.
     pub severity: Option<Severity>,
-    /// The ARM id of the resource the finding is about.
-    pub resource_id: String,
+    /// The ARM id of the resource the finding is about (shared: see [`Finding::resource_id`]).
+    pub resource_id: Arc<str>,
     /// What was found, with the values: lower-case first letter, no trailing period.
     pub message: String,
     /// What to do: commands, portal paths. Empty on passes.
     pub remediation: String,
-    /// The facts behind the conclusion, as a small JSON object.
-    pub evidence: serde_json::Value,
+    /// The facts behind the conclusion, as a small JSON object (built member by member as
+    /// compact text: see [`EvidenceBuilder`]).
+    pub evidence: EvidenceBuilder,
     /// The ESU program of the resource, when it belongs to one.
     pub program: Option<&'static str>,
 }
@@ -439,14 +444,18 @@ pub struct Diagnostic {
 impl Diagnostic {
     /// A diagnostic with the given status, no per-finding severity, and empty remediation and
     /// evidence.
-    pub fn new(status: Status, resource_id: impl Into<String>, message: impl Into<String>) -> Self {
+    pub fn new(
+        status: Status,
+        resource_id: impl Into<Arc<str>>,
+        message: impl Into<String>,
+    ) -> Self {
         Self {
             status,
             severity: None,
             resource_id: resource_id.into(),
             message: message.into(),
             remediation: String::new(),
-            evidence: serde_json::Value::Null,
+            evidence: EvidenceBuilder::default(),
             program: None,
         }
     }
@@ -465,7 +474,7 @@ impl Diagnostic {
 
     /// Sets the evidence.
     pub fn evidence(mut self, evidence: serde_json::Value) -> Self {
-        self.evidence = evidence;
+        self.evidence.set(&evidence);
         self
     }
 
@@ -475,21 +484,22 @@ impl Diagnostic {
         self
     }
 
-    /// Adds `key: value` to the evidence object (making the evidence an object if it is not one).
-    pub fn with_evidence(mut self, key: &str, value: impl Into<serde_json::Value>) -> Self {
-        if !self.evidence.is_object() {
-            self.evidence = serde_json::Value::Object(serde_json::Map::new());
-        }
-        if let Some(object) = self.evidence.as_object_mut() {
-            object.insert(key.to_owned(), value.into());
-        }
+    /// Adds `key: value` to the evidence object, replacing a member with the same key (making
+    /// the evidence an object if it is not one). `value` is written as serde_json writes it
+    /// (as its `serde_json::Value` would be).
+    pub fn with_evidence(mut self, key: &str, value: impl serde::Serialize) -> Self {
+        self.evidence.insert(key, value);
         self
     }
 
     /// An `inconclusive` diagnostic: `what` (e.g. "the provider list") could not be read, for
     /// `reason`. The message names the ARM code, HTTP status and, for a 401/403, the missing
     /// action and scope; the evidence is the reason itself.
-    pub fn inconclusive(resource_id: impl Into<String>, what: &str, reason: &Unavailable) -> Self {
+    pub fn inconclusive(
+        resource_id: impl Into<Arc<str>>,
+        what: &str,
+        reason: &Unavailable,
+    ) -> Self {
         Self::new(
             Status::Inconclusive,
             resource_id,
@@ -519,35 +529,33 @@ impl<'a> CheckCtx<'a> {
 
     /// Turns a check's diagnostic into a finding: fills in the check's ID, name and help link,
     /// the subscription and the severity (see [`CheckCtx::severity`]).
-    pub fn finding(&self, info: &CheckInfo, diagnostic: Diagnostic) -> Finding {
-        make_finding(
-            info,
-            self.config,
-            &self.subscription.subscription_id,
-            diagnostic,
-        )
+    pub fn finding(&self, info: &'static CheckInfo, diagnostic: Diagnostic) -> Finding {
+        make_finding(info, self.config, self.shared_subscription_id, diagnostic)
     }
 }
 
 /// A finding of check `info` about subscription `subscription_id`.
+///
+/// The check's texts are borrowed from its declaration, the subscription id is shared and the
+/// evidence becomes its compact text (see [`Finding`]).
 fn make_finding(
-    info: &CheckInfo,
+    info: &'static CheckInfo,
     config: &Config,
-    subscription_id: &str,
+    subscription_id: &Arc<str>,
     diagnostic: Diagnostic,
 ) -> Finding {
     Finding {
-        check_id: info.id.to_owned(),
-        check: info.name.to_owned(),
+        check_id: Cow::Borrowed(info.id),
+        check: Cow::Borrowed(info.name),
         status: diagnostic.status,
         severity: config.severity_for(info, diagnostic.severity),
         resource_id: diagnostic.resource_id,
-        subscription_id: subscription_id.to_owned(),
+        subscription_id: Arc::clone(subscription_id),
         message: diagnostic.message,
         remediation: diagnostic.remediation,
-        evidence: diagnostic.evidence,
-        help_uri: info.help_uri.to_owned(),
-        program: diagnostic.program.map(str::to_owned),
+        evidence: diagnostic.evidence.build(),
+        help_uri: Cow::Borrowed(info.help_uri),
+        program: diagnostic.program.map(Cow::Borrowed),
         suppressed: None,
     }
 }
@@ -753,6 +761,12 @@ pub fn find(id: &str) -> Option<&'static CheckInfo> {
 /// [module docs](self)). The findings are sorted by [`Finding::sort_key`].
 pub fn evaluate(input: &EvalInput<'_>) -> Vec<Finding> {
     let snapshot = input.snapshot;
+    // Each subscription's id as its findings share it (made before the estate: it outlives it).
+    let shared_ids: Vec<Arc<str>> = snapshot
+        .subscriptions
+        .iter()
+        .map(|s| Arc::from(s.subscription_id.as_str()))
+        .collect();
     let estate = estate::Estate::new(snapshot, input.plan);
     // About what a large estate makes (six machine checks per machine, a dozen license checks
     // per license): growing a vector of a million findings would copy it again and again.
@@ -782,8 +796,15 @@ pub fn evaluate(input: &EvalInput<'_>) -> Vec<Finding> {
         if !seen.insert(id.to_ascii_lowercase()) {
             continue;
         }
-        match snapshot.subscription(id) {
-            Some(subscription) => {
+        // As `snapshot.subscription(id)`, by position (for its shared id).
+        let at = snapshot
+            .subscriptions
+            .iter()
+            .position(|s| s.subscription_id.eq_ignore_ascii_case(id));
+        match at {
+            Some(at) => {
+                let subscription = &snapshot.subscriptions[at];
+                let shared_subscription_id = &shared_ids[at];
                 let ctx = CheckCtx {
                     snapshot,
                     subscription,
@@ -793,10 +814,14 @@ pub fn evaluate(input: &EvalInput<'_>) -> Vec<Finding> {
                     estate: &estate,
                     program: input.program,
                     mak: input.mak,
+                    shared_subscription_id,
                 };
-                for check in all().iter().filter(|c| input.mak.runs(c.family())) {
-                    run_check(*check, &ctx, &mut findings);
-                }
+                let checks: Vec<&dyn Check> = all()
+                    .iter()
+                    .copied()
+                    .filter(|c| input.mak.runs(c.family()))
+                    .collect();
+                run_checks(&checks, &ctx, &mut findings);
             }
             None => {
                 let scoped = snapshot
@@ -833,6 +858,25 @@ fn sort_findings(findings: &mut [Finding]) {
             }
             findings.swap(k, from);
             k = from;
+        }
+    }
+}
+
+/// Runs `checks` in turn on one subscription ([`run_check`]); the six machine checks together,
+/// machine by machine, where the shared rules let them run (the same findings, faster on a
+/// large estate: see `machines::run_together`).
+fn run_checks(checks: &[&dyn Check], ctx: &CheckCtx<'_>, out: &mut Vec<Finding>) {
+    let mut at = 0;
+    while let Some(&check) = checks.get(at) {
+        if let Some(together) = machines::starts_together(&checks[at..])
+            && subscription::skipped_because_unusable(ctx).is_none()
+            && Need::Machines.unavailable(ctx.subscription).is_none()
+        {
+            machines::run_together(ctx, out);
+            at += together;
+        } else {
+            run_check(check, ctx, out);
+            at += 1;
         }
     }
 }
@@ -880,6 +924,7 @@ fn run_check(check: &dyn Check, ctx: &CheckCtx<'_>, out: &mut Vec<Finding>) {
 /// `scoped`: the subscription is in the snapshot's scope (otherwise only the plan names it).
 fn no_facts(subscription_id: &str, scoped: bool, config: &Config, out: &mut Vec<Finding>) {
     let resource = format!("/subscriptions/{subscription_id}");
+    let shared_subscription_id: Arc<str> = subscription_id.into();
     let (why, plan_flag) = if scoped {
         ("which is in its scope", "")
     } else {
@@ -900,7 +945,12 @@ fn no_facts(subscription_id: &str, scoped: bool, config: &Config, out: &mut Vec<
             ))
             .evidence(serde_json::json!({ "inSnapshot": false }))
         };
-        out.push(make_finding(info, config, subscription_id, diagnostic));
+        out.push(make_finding(
+            info,
+            config,
+            &shared_subscription_id,
+            diagnostic,
+        ));
     }
 }
 

@@ -317,7 +317,7 @@ mod tests {
         );
         let info: Vec<&Finding> = findings
             .iter()
-            .filter(|f| f.resource_id == format!("/subscriptions/{SUB}"))
+            .filter(|f| *f.resource_id == format!("/subscriptions/{SUB}"))
             .collect();
         assert_eq!(info.len(), 1);
         assert_eq!(
@@ -355,7 +355,7 @@ mod tests {
         let findings = testkit::run(&EsuUpdatesNotInstalled, &fixture);
         assert_eq!(findings.len(), 1, "{findings:#?}");
         assert_eq!(findings[0].status, Status::Inconclusive);
-        assert_eq!(findings[0].resource_id, format!("/subscriptions/{SUB}"));
+        assert_eq!(*findings[0].resource_id, format!("/subscriptions/{SUB}"));
     }
 
     #[test]

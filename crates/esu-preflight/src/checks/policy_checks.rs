@@ -451,12 +451,8 @@ fn candidates<'a>(ctx: &CheckCtx<'a>) -> Vec<MachineRef<'a>> {
     ctx.estate
         .machines_in(ctx.subscription_id())
         .filter(|m| {
-            let p = &m.machine.properties;
-            let os = programs::classify_os(
-                p.os_sku.as_deref().or(p.os_name.as_deref()),
-                p.os_version.as_deref(),
-            );
-            let OsClass::Eligible { program, .. } = os else {
+            // The estate's memo: the machine checks classify the same OS.
+            let OsClass::Eligible { program, .. } = ctx.estate.os(*m) else {
                 return false;
             };
             let assigned = m
@@ -1666,7 +1662,12 @@ fn subjects_of(ctx: &CheckCtx<'_>, family: Family) -> Vec<Subject> {
         .collect()
 }
 
-fn run_family(ctx: &CheckCtx<'_>, family: Family, info: &CheckInfo, out: &mut Vec<Finding>) {
+fn run_family(
+    ctx: &CheckCtx<'_>,
+    family: Family,
+    info: &'static CheckInfo,
+    out: &mut Vec<Finding>,
+) {
     let targets = targets(ctx, family);
     for group in groups(&targets) {
         for diagnostic in deny_diagnostics(ctx, &group) {
@@ -2161,7 +2162,7 @@ mod tests {
         let f = f[0];
         assert_eq!((f.status, f.severity), (Status::Fail, Severity::Error));
         assert_eq!(
-            f.resource_id,
+            *f.resource_id,
             format!(
                 "/subscriptions/{SUB}/resourceGroups/{RG}/providers/Microsoft.HybridCompute/licenses/esu-1"
             )
@@ -2183,17 +2184,17 @@ mod tests {
         assert!(f.remediation.contains(
             "remove Microsoft.HybridCompute/licenses from its listOfResourceTypesNotAllowed"
         ));
-        assert_eq!(f.evidence["assignment"]["name"], "block-esu");
+        assert_eq!(f.evidence.value()["assignment"]["name"], "block-esu");
         assert_eq!(
-            f.evidence["assignment"]["scope"],
+            f.evidence.value()["assignment"]["scope"],
             format!("/subscriptions/{SUB}")
         );
         assert_eq!(
-            f.evidence["definition"]["builtIn"],
+            f.evidence.value()["definition"]["builtIn"],
             "Not allowed resource types"
         );
-        assert_eq!(f.evidence["effect"], "Deny");
-        assert_eq!(f.evidence["condition"]["allOf"][0]["field"], "type");
+        assert_eq!(f.evidence.value()["effect"], "Deny");
+        assert_eq!(f.evidence.value()["condition"]["allOf"][0]["field"], "type");
         // The link, the providers' types and ESU304 are fine.
         assert_eq!(statuses(&findings, "ESU302"), [Status::Pass]);
         assert_eq!(statuses(&findings, "ESU303"), [Status::Pass; 3]);
@@ -2246,7 +2247,7 @@ mod tests {
             ]
         );
         let f = of(&findings, "ESU301")[0];
-        assert_eq!(f.evidence["effect"], "deny");
+        assert_eq!(f.evidence.value()["effect"], "deny");
         assert!(f.remediation.contains(
             "add eastus to its listOfAllowedLocations parameter, or plan the license in a location it allows"
         ));
@@ -2271,7 +2272,7 @@ mod tests {
         assert_eq!(f.len(), 1);
         assert_eq!(f[0].status, Status::Fail);
         assert_eq!(
-            f[0].resource_id,
+            *f[0].resource_id,
             format!("{}/licenseProfiles/default", machine_id("srv-01"))
         );
         assert!(
@@ -2302,7 +2303,7 @@ mod tests {
             "{findings:#?}"
         );
         let f = of(&findings, "ESU301")[0];
-        assert_eq!(f.evidence["assignmentsEvaluated"], 1);
+        assert_eq!(f.evidence.value()["assignmentsEvaluated"], 1);
         assert!(f.remediation.is_empty());
 
         let denying = assign(
@@ -2345,7 +2346,7 @@ mod tests {
         let f = of(&findings, "ESU301")[0];
         assert_eq!(f.status, Status::Pass);
         assert_eq!(
-            f.evidence["notEnforced"][0]["why"],
+            f.evidence.value()["notEnforced"][0]["why"],
             "enforcementMode DoNotEnforce"
         );
     }
@@ -2377,7 +2378,7 @@ mod tests {
         let f = of(&findings, "ESU301")[0];
         assert_eq!(f.status, Status::Pass);
         assert!(
-            f.evidence["notEnforced"][0]["why"]
+            f.evidence.value()["notEnforced"][0]["why"]
                 .as_str()
                 .unwrap()
                 .starts_with("notScopes excludes")
@@ -2420,7 +2421,7 @@ mod tests {
         let f = of(&findings, "ESU301")[0];
         assert_eq!(f.status, Status::Pass);
         assert!(
-            f.evidence["notEnforced"][0]["why"]
+            f.evidence.value()["notEnforced"][0]["why"]
                 .as_str()
                 .unwrap()
                 .starts_with("exempted (Waiver)")
@@ -2454,7 +2455,10 @@ mod tests {
             "{}",
             f.message
         );
-        assert_eq!(f.evidence["exemptionsUnavailable"]["http_status"], 503);
+        assert_eq!(
+            f.evidence.value()["exemptionsUnavailable"]["http_status"],
+            503
+        );
     }
 
     #[test]
@@ -2512,7 +2516,7 @@ mod tests {
             "{}",
             f.message
         );
-        assert_eq!(f.evidence["policyDefinitionReferenceId"], "DenyEsu");
+        assert_eq!(f.evidence.value()["policyDefinitionReferenceId"], "DenyEsu");
         assert!(
             f.remediation
                 .contains("--policy-definition-reference-ids DenyEsu")
@@ -2562,7 +2566,7 @@ mod tests {
             f.message
         );
         assert!(f.remediation.contains("az policy definition show"));
-        assert_eq!(f.evidence["for"], "ESU301");
+        assert_eq!(f.evidence.value()["for"], "ESU301");
         let esu301 = of(&findings, "ESU301")[0];
         assert_eq!(esu301.status, Status::Pass);
         assert!(
@@ -2717,7 +2721,7 @@ mod tests {
         let f = of(&findings, "ESU301")[0];
         assert_eq!(f.status, Status::Fail);
         assert_eq!(
-            f.evidence["policyScope"],
+            f.evidence.value()["policyScope"],
             format!("/subscriptions/{SUB}/resourceGroups/{RG}")
         );
         // The machine's group was not read: the subscription's (empty) list applies.
@@ -2786,7 +2790,7 @@ mod tests {
         );
         let esu301 = of(&findings, "ESU301")[0];
         assert_eq!(
-            esu301.evidence["serverCheck"][0]["answer"]["verdict"],
+            esu301.evidence.value()["serverCheck"][0]["answer"]["verdict"],
             "deny"
         );
 
@@ -2821,7 +2825,10 @@ mod tests {
         });
         let f = of(&findings, "ESU305")[0];
         assert_eq!(f.status, Status::Fail);
-        assert_eq!(f.evidence["serverCheck"]["denials"][0]["field"], "location");
+        assert_eq!(
+            f.evidence.value()["serverCheck"]["denials"][0]["field"],
+            "location"
+        );
 
         // Not asked (forbidden): skipped, and noted in ESU301's evidence.
         let findings = run(&planned_fixture(), |s| {
@@ -2831,7 +2838,7 @@ mod tests {
         });
         assert_eq!(statuses(&findings, "ESU305"), [Status::Skipped]);
         assert_eq!(
-            of(&findings, "ESU301")[0].evidence["serverCheck"][0]["answer"]["verdict"],
+            of(&findings, "ESU301")[0].evidence.value()["serverCheck"][0]["answer"]["verdict"],
             "unavailable"
         );
     }
@@ -2854,7 +2861,7 @@ mod tests {
         assert_eq!(f.len(), 1);
         assert_eq!(f[0].status, Status::Fail);
         assert_eq!(
-            f[0].resource_id,
+            *f[0].resource_id,
             format!("/subscriptions/{SUB}/resourceGroups/rg-esu")
         );
         assert!(
@@ -2899,7 +2906,7 @@ mod tests {
             f[0].remediation
                 .starts_with("run again with a license plan")
         );
-        assert_eq!(f[0].resource_id, format!("/subscriptions/{SUB}"));
+        assert_eq!(*f[0].resource_id, format!("/subscriptions/{SUB}"));
     }
 
     #[test]
@@ -2917,7 +2924,7 @@ mod tests {
             failing[0].message
         );
         assert_eq!(
-            failing[0].resource_id,
+            *failing[0].resource_id,
             format!("/subscriptions/{SUB}/providers/Microsoft.HybridCompute")
         );
 

@@ -419,7 +419,7 @@ mod tests {
         let id = format!("/subscriptions/{SUB}/providers/{namespace}");
         findings
             .iter()
-            .find(|f| f.resource_id == id)
+            .find(|f| *f.resource_id == id)
             .unwrap_or_else(|| panic!("no finding for {id}: {findings:#?}"))
     }
 
@@ -430,7 +430,7 @@ mod tests {
         assert!(findings.iter().all(|f| f.status == Status::Pass));
         for namespace in REQUIRED_PROVIDERS {
             let f = for_namespace(&findings, namespace);
-            assert_eq!(f.evidence["registrationState"], "Registered");
+            assert_eq!(f.evidence.value()["registrationState"], "Registered");
             assert_eq!(f.remediation, "");
         }
     }
@@ -499,8 +499,8 @@ mod tests {
         let findings = esu101(Fixture::healthy().without_provider("Microsoft.Security"));
         let f = for_namespace(&findings, "Microsoft.Security");
         assert_eq!(f.status, Status::Fail);
-        assert_eq!(f.evidence["listed"], false);
-        assert!(f.evidence["registrationState"].is_null());
+        assert_eq!(f.evidence.value()["listed"], false);
+        assert!(f.evidence.value()["registrationState"].is_null());
     }
 
     #[test]
@@ -532,7 +532,10 @@ mod tests {
                     .contains("Microsoft.Resources/subscriptions/providers/read")
             );
             assert!(f.message.contains(&format!("/subscriptions/{SUB}")));
-            assert_eq!(f.evidence["unavailable"]["code"], "AuthorizationFailed");
+            assert_eq!(
+                f.evidence.value()["unavailable"]["code"],
+                "AuthorizationFailed"
+            );
         }
     }
 
@@ -542,7 +545,7 @@ mod tests {
         assert_eq!(findings.len(), 1);
         let f = &findings[0];
         assert_eq!(f.status, Status::Skipped);
-        assert_eq!(f.resource_id, format!("/subscriptions/{SUB}"));
+        assert_eq!(*f.resource_id, format!("/subscriptions/{SUB}"));
         assert!(
             f.message
                 .starts_with(&format!("subscription {SUB} is not usable (ESU001)"))
@@ -590,7 +593,7 @@ mod tests {
         assert_eq!(findings.len(), 1);
         let f = &findings[0];
         assert_eq!(f.status, Status::Pass);
-        assert_eq!(f.resource_id, format!("/subscriptions/{SUB}"));
+        assert_eq!(*f.resource_id, format!("/subscriptions/{SUB}"));
         assert_eq!(
             f.message,
             "no required provider needs registering: Microsoft.Sql already registering, the \
@@ -610,7 +613,7 @@ mod tests {
             assert_eq!(findings.len(), 2, "{role}");
             assert!(findings.iter().all(|f| f.status == Status::Pass), "{role}");
             assert_eq!(
-                for_namespace(&findings, "Microsoft.Sql").evidence["action"],
+                for_namespace(&findings, "Microsoft.Sql").evidence.value()["action"],
                 "Microsoft.Sql/register/action"
             );
         }
@@ -637,7 +640,7 @@ mod tests {
             f.remediation
                 .contains("az provider register --namespace Microsoft.HybridCompute")
         );
-        assert_eq!(f.evidence["allowed"], false);
+        assert_eq!(f.evidence.value()["allowed"], false);
     }
 
     #[test]

@@ -283,8 +283,8 @@ mod tests {
         assert_eq!(findings.len(), 1);
         let f = &findings[0];
         assert_eq!(f.status, Status::Pass);
-        assert_eq!(f.resource_id, format!("/subscriptions/{}", testkit::SUB));
-        assert_eq!(f.evidence["state"], "Enabled");
+        assert_eq!(*f.resource_id, format!("/subscriptions/{}", testkit::SUB));
+        assert_eq!(f.evidence.value()["state"], "Enabled");
         assert!(f.message.contains("Example Subscription"), "{}", f.message);
     }
 
@@ -305,7 +305,7 @@ mod tests {
                 "{state}"
             );
             assert!(f.message.contains(state), "{}", f.message);
-            assert_eq!(f.evidence["state"], state);
+            assert_eq!(f.evidence.value()["state"], state);
         }
     }
 
@@ -317,7 +317,7 @@ mod tests {
         assert!(f.message.contains("SubscriptionNotFound"), "{}", f.message);
         assert!(f.remediation.contains("az account list --all"));
         assert!(f.remediation.contains("az account set --subscription"));
-        assert_eq!(f.evidence["unavailable"]["http_status"], 404);
+        assert_eq!(f.evidence.value()["unavailable"]["http_status"], 404);
     }
 
     #[test]

@@ -483,9 +483,14 @@ pub(crate) fn run_on(
     now: time::OffsetDateTime,
     program: Option<&'static crate::programs::Program>,
 ) -> Vec<Finding> {
+    let shared_ids: Vec<std::sync::Arc<str>> = snapshot
+        .subscriptions
+        .iter()
+        .map(|s| s.subscription_id.as_str().into())
+        .collect();
     let estate = super::estate::Estate::new(snapshot, plan);
     let mut out = Vec::new();
-    for subscription in &snapshot.subscriptions {
+    for (subscription, shared_subscription_id) in snapshot.subscriptions.iter().zip(&shared_ids) {
         let ctx = CheckCtx {
             snapshot,
             subscription,
@@ -499,6 +504,7 @@ pub(crate) fn run_on(
             } else {
                 super::MakSelection::Auto
             },
+            shared_subscription_id,
         };
         for check in checks.iter().filter(|c| ctx.mak.runs(c.family())) {
             super::run_check(*check, &ctx, &mut out);

@@ -148,7 +148,7 @@ fn messages_follow_the_convention() {
         for f in evaluate_fixture(&fixture) {
             statuses.insert(f.status);
             testkit::assert_conventions(&f);
-            assert_eq!(f.subscription_id, SUB);
+            assert_eq!(&*f.subscription_id, SUB);
             assert_eq!(f.help_uri, find(&f.check_id).unwrap().help_uri);
         }
     }
@@ -222,7 +222,7 @@ fn evaluate_sorts_and_covers_every_subscription() {
     let first: Vec<_> = findings
         .iter()
         .take_while(|f| f.subscription_id.starts_with("0000"))
-        .map(|f| (f.check_id.as_str(), f.status))
+        .map(|f| (&*f.check_id, f.status))
         .collect();
     // ESU001 fails; every other check with something to report on is skipped, none runs.
     assert_eq!(first[0], ("ESU001", Status::Fail));
@@ -300,13 +300,13 @@ fn a_subscription_in_scope_without_facts_is_never_silence() {
     ));
     let about_missing: Vec<(&str, Status)> = findings
         .iter()
-        .filter(|f| f.subscription_id == missing)
-        .map(|f| (f.check_id.as_str(), f.status))
+        .filter(|f| &*f.subscription_id == missing)
+        .map(|f| (&*f.check_id, f.status))
         .collect();
     assert_eq!(about_missing, [("ESU001", Status::Inconclusive)]);
     let esu001 = findings
         .iter()
-        .find(|f| f.subscription_id == missing && f.check_id == "ESU001")
+        .find(|f| &*f.subscription_id == missing && f.check_id == "ESU001")
         .unwrap();
     assert!(esu001.message.contains("no facts"), "{}", esu001.message);
     assert!(
@@ -316,7 +316,10 @@ fn a_subscription_in_scope_without_facts_is_never_silence() {
     );
     // The subscription with facts is still checked in full.
     assert_eq!(
-        findings.iter().filter(|f| f.subscription_id == SUB).count(),
+        findings
+            .iter()
+            .filter(|f| &*f.subscription_id == SUB)
+            .count(),
         HEALTHY_FINDINGS
     );
 }
@@ -347,7 +350,7 @@ fn unavailable_needs_make_every_subject_inconclusive_with_the_reason() {
         sorted
     }) {
         assert_eq!(f.status, Status::Inconclusive);
-        assert_eq!(f.evidence["namespace"], namespace);
+        assert_eq!(f.evidence.value()["namespace"], namespace);
         assert!(
             f.message
                 .contains("Microsoft.Resources/subscriptions/providers/read")
@@ -396,14 +399,14 @@ fn a_planned_subscription_without_facts_is_an_inconclusive_esu001() {
     let findings = evaluate(&input);
     let esu001: Vec<Status> = findings
         .iter()
-        .filter(|f| f.subscription_id == elsewhere)
+        .filter(|f| &*f.subscription_id == elsewhere)
         .map(|f| f.status)
         .collect();
     assert_eq!(esu001, [Status::Inconclusive]);
     // It is the plan's subscription, not one of the snapshot's scope: the finding says which.
     let f = findings
         .iter()
-        .find(|f| f.subscription_id == elsewhere)
+        .find(|f| &*f.subscription_id == elsewhere)
         .unwrap();
     assert!(
         f.message.ends_with("which the license plan names"),
@@ -448,7 +451,7 @@ fn findings_sort_like_a_stable_sort() {
         make_finding(
             find(id).unwrap(),
             &Config::default(),
-            sub,
+            &std::sync::Arc::from(sub),
             Diagnostic::new(status, resource, message),
         )
     };
@@ -472,4 +475,79 @@ fn findings_sort_like_a_stable_sort() {
     assert_eq!(findings, expected);
     let mut empty: Vec<Finding> = Vec::new();
     sort_findings(&mut empty);
+}
+
+/// ESU501–ESU506 run together, machine by machine (`machines::run_together`, what `evaluate`
+/// does), make exactly the findings of each check run on its own, in turn (`Check::run`):
+/// every kind of machine subject, with and without a plan.
+#[test]
+fn machine_checks_together_make_what_each_makes_alone() {
+    let license = testkit::license_json("esu-dc");
+    let mut linked = testkit::machine_json("srv-linked");
+    testkit::link(&mut linked, &license);
+    let mut disconnected = testkit::machine_json("srv-down");
+    disconnected["properties"]["status"] = serde_json::json!("Disconnected");
+    let mut old = testkit::machine_json("srv-old");
+    old["properties"]["agentVersion"] = serde_json::json!("1.2.3");
+    let mut newer = testkit::machine_json("srv-2019");
+    newer["properties"]["osSku"] = serde_json::json!("Windows Server 2019 Datacenter");
+    newer["properties"]["osVersion"] = serde_json::json!("10.0.17763.1");
+    let mut avs = testkit::machine_json("srv-avs");
+    avs["kind"] = serde_json::json!("AVS");
+    let mut unknown = testkit::machine_json("srv-unknown");
+    unknown["properties"]["osSku"] = serde_json::Value::Null;
+    unknown["properties"]["osName"] = serde_json::Value::Null;
+    unknown["properties"]["osVersion"] = serde_json::Value::Null;
+    let mut storage = testkit::machine_json("srv-storage");
+    storage["properties"]["osSku"] = serde_json::json!("Windows Server 2012 R2 Storage Server");
+    let fixture = Fixture::healthy()
+        .license(license)
+        .machine(linked)
+        .machine(disconnected)
+        .machine(old)
+        .machine(newer)
+        .machine(avs)
+        .machine(unknown)
+        .machine(storage)
+        .machine(testkit::machine_json("srv-plain"))
+        .machine(serde_json::json!({ "id": "/subscriptions/x/broken", "properties": [] }));
+    let machine_checks: Vec<&dyn Check> = all()
+        .iter()
+        .copied()
+        .filter(|c| c.info().id.starts_with("ESU50"))
+        .collect();
+    assert_eq!(machine_checks.len(), 6);
+    let (snapshot, config) = fixture.build();
+    let plan = crate::plan::LicensePlan::new();
+    let planned: crate::plan::LicensePlan = serde_json::from_value(serde_json::json!({
+        "licenses": [{
+            "name": "esu-new", "subscription": SUB, "resource_group": "rg-esu",
+            "location": "eastus", "target": "Windows Server 2012 R2", "edition": "Datacenter",
+            "type": "pCore", "processors": 16, "state": "Activated",
+            "machines": [
+                format!("/subscriptions/{SUB}/resourceGroups/rg-arc/providers/Microsoft.HybridCompute/machines/srv-plain"),
+                format!("/subscriptions/{SUB}/resourceGroups/rg-arc/providers/Microsoft.HybridCompute/machines/srv-missing"),
+            ],
+        }],
+    }))
+    .unwrap();
+    // Without a plan every machine is reported; with one, the linked and planned machines
+    // (and the planned machine the subscription does not hold).
+    for (plan, at_least) in [(&plan, 6 * 9), (&planned, 6 * 2 + 1)] {
+        let alone = testkit::run_on(
+            &machine_checks,
+            &snapshot,
+            &config,
+            plan,
+            testkit::TODAY,
+            None,
+        );
+        let together: Vec<Finding> =
+            evaluate(&EvalInput::new(&snapshot, &config, testkit::TODAY).with_plan(plan))
+                .into_iter()
+                .filter(|f| f.check_id.starts_with("ESU50"))
+                .collect();
+        assert!(alone.len() >= at_least, "{}", alone.len());
+        assert_eq!(together, alone);
+    }
 }

@@ -230,10 +230,10 @@ fn a_suppressed_failure_stays_visible_and_does_not_fail_the_run() {
     assert_eq!(sql.status, Status::Fail, "the status is unchanged");
     assert_eq!(
         sql.suppressed,
-        Some(Suppressed {
+        Some(Box::new(Suppressed {
             reason: "SQL Server ESU is not in use here (TICKET-1)".into(),
             expires: Some("2026-12-31".into()),
-        })
+        }))
     );
     assert_eq!(report.summary.suppressed, 1);
     assert_eq!(report.summary.fail, fails - 1);

@@ -134,7 +134,7 @@ mod tests {
             assert_eq!(row[2], finding.status.as_str());
             assert_eq!(row[7], finding.message);
             let evidence: serde_json::Value = serde_json::from_str(&row[9]).unwrap();
-            assert_eq!(evidence, finding.evidence);
+            assert_eq!(evidence, finding.evidence.value());
             assert!(!row[9].contains('\n'), "compact JSON");
         }
     }

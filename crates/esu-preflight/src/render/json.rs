@@ -151,7 +151,7 @@ mod tests {
         let mut report = testdata::long_report();
         let evil = "a\u{1b}[31m b\u{7f} c\u{9b}2J d\u{202e}e\u{2066}f\u{2028}g\u{200f} é 日本";
         report.findings[0].message = evil.to_owned();
-        report.findings[0].evidence = serde_json::json!({ format!("key{evil}"): evil });
+        report.findings[0].evidence = serde_json::json!({ format!("key{evil}"): evil }).into();
         let text = json(&report);
         for c in text.chars() {
             assert!(

@@ -220,7 +220,7 @@ mod tests {
             .filter_map(|n| n.attribute("classname"))
             .collect();
         for finding in &report.findings {
-            assert!(classnames.contains(&finding.check_id.as_str()));
+            assert!(classnames.contains(&&*finding.check_id));
         }
     }
 
@@ -247,7 +247,7 @@ mod tests {
             .filter(|n| n.has_tag_name("testcase"))
             .filter_map(|n| n.attribute("name"))
             .collect();
-        assert!(names.contains(&resource.as_str()));
+        assert!(names.contains(&&*resource));
         assert!(
             names.contains(&format!("{resource} (2)").as_str()),
             "{names:?}"

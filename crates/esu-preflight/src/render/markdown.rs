@@ -290,7 +290,7 @@ mod tests {
         report.findings = (0..1000)
             .map(|i| {
                 let mut f = pass.clone();
-                f.resource_id = format!("/subscriptions/s/m{i}");
+                f.resource_id = format!("/subscriptions/s/m{i}").into();
                 f
             })
             .collect();

@@ -2,7 +2,7 @@
 
 use super::Emitter;
 use crate::checks::{self, CheckInfo};
-use crate::finding::{Finding, Severity, Status};
+use crate::finding::{Evidence, Finding, Severity, Status};
 use crate::report::{Report, ReportInputs};
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -225,8 +225,8 @@ struct ResultProperties {
     program: Option<String>,
     #[serde(skip_serializing_if = "String::is_empty")]
     remediation: String,
-    #[serde(skip_serializing_if = "serde_json::Value::is_null")]
-    evidence: serde_json::Value,
+    #[serde(skip_serializing_if = "Evidence::is_null")]
+    evidence: Evidence,
 }
 
 fn log(report: &Report) -> Log {
@@ -242,16 +242,18 @@ fn log(report: &Report) -> Log {
         if !matches!(finding.status, Status::Fail | Status::Inconclusive) {
             continue;
         }
-        let rule_index = *index.entry(finding.check_id.clone()).or_insert_with(|| {
-            // A report from another version may name a check this one does not know.
-            rules.push(unknown_rule(finding));
-            rules.len() - 1
-        });
-        let check = finding.check_id.clone();
+        let rule_index = *index
+            .entry(finding.check_id.to_string())
+            .or_insert_with(|| {
+                // A report from another version may name a check this one does not know.
+                rules.push(unknown_rule(finding));
+                rules.len() - 1
+            });
+        let check = finding.check_id.to_string();
         let resource = finding.resource_id.to_lowercase();
         let discriminator = discriminator(finding);
         let occurrence = occurrences
-            .entry((check.clone(), resource.clone(), discriminator.clone()))
+            .entry((check.to_string(), resource.clone(), discriminator.clone()))
             .or_default();
         *occurrence += 1;
         let occurrence = occurrence.to_string();
@@ -353,16 +355,16 @@ fn family(id: &str) -> &'static str {
 
 fn unknown_rule(finding: &Finding) -> Rule {
     Rule {
-        id: finding.check_id.clone(),
-        name: finding.check.clone(),
+        id: finding.check_id.to_string(),
+        name: finding.check.to_string(),
         short_description: Message {
-            text: finding.check.clone(),
+            text: finding.check.to_string(),
         },
         full_description: Message {
-            text: finding.check.clone(),
+            text: finding.check.to_string(),
         },
         help: None,
-        help_uri: (!finding.help_uri.is_empty()).then(|| finding.help_uri.clone()),
+        help_uri: (!finding.help_uri.is_empty()).then(|| finding.help_uri.to_string()),
         default_configuration: Configuration {
             level: level(finding.severity),
         },
@@ -404,10 +406,10 @@ fn run_failed_rule() -> Rule {
 fn discriminator(finding: &Finding) -> Option<String> {
     let evidence = &finding.evidence;
     let text = |value: &serde_json::Value| value.as_str().map(str::to_lowercase);
-    if let Some(found) = text(&evidence["resourceType"]) {
+    if let Some(found) = evidence.get("resourceType").as_ref().and_then(text) {
         return Some(found);
     }
-    if let Some(resources) = evidence["resources"].as_array() {
+    if let Some(serde_json::Value::Array(resources)) = evidence.get("resources") {
         let mut types: Vec<String> = resources.iter().filter_map(|r| text(&r["type"])).collect();
         types.sort();
         types.dedup();
@@ -415,7 +417,7 @@ fn discriminator(finding: &Finding) -> Option<String> {
             return Some(types.join(","));
         }
     }
-    text(&evidence["type"])
+    evidence.get("type").as_ref().and_then(text)
 }
 
 fn result(
@@ -454,13 +456,13 @@ fn result(
                 .find(|part| !part.is_empty())
                 .unwrap_or(&finding.resource_id)
                 .to_owned(),
-            fully_qualified_name: finding.resource_id.clone(),
+            fully_qualified_name: finding.resource_id.to_string(),
             kind: "resource",
         })
         .into_iter()
         .collect();
     SarifResult {
-        rule_id: finding.check_id.clone(),
+        rule_id: finding.check_id.to_string(),
         rule_index,
         level: level(finding.severity),
         message: Message { text },
@@ -484,10 +486,10 @@ fn result(
         properties: ResultProperties {
             status: finding.status.as_str(),
             severity: finding.severity.as_str(),
-            check: finding.check.clone(),
-            resource_id: finding.resource_id.clone(),
-            subscription_id: finding.subscription_id.clone(),
-            program: finding.program.clone(),
+            check: finding.check.to_string(),
+            resource_id: finding.resource_id.to_string(),
+            subscription_id: finding.subscription_id.to_string(),
+            program: finding.program.as_deref().map(str::to_owned),
             remediation: finding.remediation.clone(),
             evidence: finding.evidence.clone(),
         },
@@ -529,7 +531,7 @@ fn run_failed_result(report: &Report, error: &str, rule_index: usize) -> SarifRe
             subscription_id: String::new(),
             program: None,
             remediation: String::new(),
-            evidence: serde_json::Value::Null,
+            evidence: Evidence::null(),
         },
     }
 }
@@ -869,7 +871,8 @@ mod tests {
                 f.resource_id = "/subscriptions/s/providers/Microsoft.HybridCompute".into();
                 f.evidence = serde_json::json!({
                     "resources": [{"type": format!("Microsoft.HybridCompute/{t}"), "id": "x"}]
-                });
+                })
+                .into();
                 f
             })
             .collect();

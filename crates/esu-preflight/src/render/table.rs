@@ -100,11 +100,7 @@ fn rows<'a>(findings: &[&'a Finding]) -> Vec<Row<'a>> {
     for &finding in findings {
         let skipped = finding.status == Status::Skipped;
         let key = (
-            if skipped {
-                ""
-            } else {
-                finding.check_id.as_str()
-            },
+            if skipped { "" } else { &*finding.check_id },
             finding.status,
             (!skipped).then_some(finding.severity),
             finding.message.as_str(),
@@ -114,7 +110,7 @@ fn rows<'a>(findings: &[&'a Finding]) -> Vec<Row<'a>> {
         match index.get(&key) {
             Some(&at) => {
                 let row = &mut rows[at];
-                if !row.checks.contains(&finding.check_id.as_str()) {
+                if !row.checks.contains(&&*finding.check_id) {
                     row.checks.push(&finding.check_id);
                 }
                 if !row.resources.contains(&resource) {
@@ -399,7 +395,7 @@ impl Emitter for TableEmitter {
         let mut groups: Vec<(&str, Vec<&Finding>)> = Vec::new();
         for finding in &report.findings {
             match groups.last_mut() {
-                Some((id, group)) if *id == finding.subscription_id => group.push(finding),
+                Some((id, group)) if *id == &*finding.subscription_id => group.push(finding),
                 _ => groups.push((&finding.subscription_id, vec![finding])),
             }
         }
@@ -665,7 +661,7 @@ mod tests {
         let mut groups: Vec<(&str, Vec<&Finding>)> = Vec::new();
         for finding in &report.findings {
             match groups.last_mut() {
-                Some((id, group)) if *id == finding.subscription_id => group.push(finding),
+                Some((id, group)) if *id == &*finding.subscription_id => group.push(finding),
                 _ => groups.push((&finding.subscription_id, vec![finding])),
             }
         }
@@ -697,7 +693,10 @@ mod tests {
             match at % 4 {
                 0 => finding.message = format!("日本語のメッセージ {}", finding.message),
                 1 => finding.message = format!("e\u{301}te\u{301} 🎉 {}", finding.message),
-                2 => finding.resource_id = format!("{}/{}", finding.resource_id, "y".repeat(120)),
+                2 => {
+                    finding.resource_id =
+                        format!("{}/{}", finding.resource_id, "y".repeat(120)).into()
+                }
                 _ => {}
             }
         }
@@ -960,10 +959,10 @@ mod tests {
         for finding in &mut report.findings {
             finding.message = format!("message {evil}");
             finding.remediation = format!("remediation {evil}\nsecond {evil}");
-            finding.check = format!("check{evil}");
-            finding.check_id = format!("ESU{evil}");
-            finding.resource_id = format!("/subscriptions/s/providers/Microsoft.{evil}");
-            finding.subscription_id = format!("sub{evil}");
+            finding.check = format!("check{evil}").into();
+            finding.check_id = format!("ESU{evil}").into();
+            finding.resource_id = format!("/subscriptions/s/providers/Microsoft.{evil}").into();
+            finding.subscription_id = format!("sub{evil}").into();
         }
         let text = render(&report, RenderOptions::default());
         for c in text.chars() {
@@ -1040,7 +1039,7 @@ mod tests {
 
         let mut report = testdata::long_report();
         report.findings.truncate(1);
-        report.findings[0].resource_id = machine.clone();
+        report.findings[0].resource_id = machine.clone().into();
         report.findings[0].message = "agent too old".into();
         let text = render(&report, RenderOptions::default());
         let (table, fixes) = text.split_once("How to fix").unwrap();
@@ -1057,13 +1056,14 @@ mod tests {
         let template = report.findings[0].clone();
         let finding = |program: Option<&str>, check_id: &str, resource: &str, message: &str| {
             let mut f = template.clone();
-            f.program = program.map(str::to_owned);
-            f.check_id = check_id.into();
+            f.program = program.map(|p| p.to_owned().into());
+            f.check_id = check_id.to_owned().into();
             f.check = "some-check".into();
             f.resource_id = format!(
                 "/subscriptions/{}/resourceGroups/rg/providers/Microsoft.HybridCompute/{resource}",
                 testkit_sub()
-            );
+            )
+            .into();
             f.message = message.into();
             f.remediation = format!("fix {resource}");
             f

@@ -61,7 +61,7 @@ pub(crate) fn long_report() -> Report {
         check: "provider-not-registered".into(),
         status,
         severity,
-        resource_id,
+        resource_id: resource_id.into(),
         subscription_id: testkit::SUB.into(),
         message: format!(
             "a very long message that goes on and on {} with an unbreakable {long_word} in it",
@@ -71,7 +71,7 @@ pub(crate) fn long_report() -> Report {
             "a remediation just as long: {} then `az provider register --namespace {long_word}`",
             "do this and that ".repeat(15)
         ),
-        evidence: serde_json::json!({}),
+        evidence: serde_json::json!({}).into(),
         help_uri: "https://learn.microsoft.com/".into(),
     };
     let sub = format!("/subscriptions/{}", testkit::SUB);
@@ -118,7 +118,7 @@ pub(crate) fn hostile_report() -> Report {
         finding.remediation = format!(
             "ask the owner of \"{HOSTILE_NAME}\": `az account set --subscription \"{HOSTILE_NAME}\"`, then run again"
         );
-        finding.resource_id = format!("{}/{HOSTILE_NAME}", finding.resource_id);
+        finding.resource_id = format!("{}/{HOSTILE_NAME}", finding.resource_id).into();
     }
     report
 }
