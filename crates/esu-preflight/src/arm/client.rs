@@ -397,14 +397,7 @@ impl ArmClient {
         self.bounded(&op, async {
             let url = self.request_url(request.path(), request.query(), request.api_version())?;
             let (label, status, body) = self
-                .send(
-                    &op,
-                    method_of(request.method()),
-                    url,
-                    request.body(),
-                    None,
-                    false,
-                )
+                .send(&op, method_of(request.method()), url, request.body(), None)
                 .await?;
             decode(&label, status, &body)
         })
@@ -478,8 +471,7 @@ impl ArmClient {
         let op = self.operation();
         self.bounded(&op, async {
             let url = self.url(path, api_version)?;
-            let (request, status, body) =
-                self.send(&op, Method::Get, url, None, None, false).await?;
+            let (request, status, body) = self.send(&op, Method::Get, url, None, None).await?;
             decode(&request, status, &body)
         })
         .await
@@ -529,8 +521,7 @@ impl ArmClient {
         let op = self.operation();
         self.bounded(&op, async {
             let url = self.url(path, api_version)?;
-            let (request, status, response) =
-                self.send(&op, Method::Post, url, body, None, false).await?;
+            let (request, status, response) = self.send(&op, Method::Post, url, body, None).await?;
             decode(&request, status, &response)
         })
         .await
@@ -589,9 +580,7 @@ impl ArmClient {
                 });
             }
             seen.insert(url.as_str().to_owned());
-            let (request, status, _) = self
-                .send(op, method, url, body, Some(sink.clone()), pages > 0)
-                .await?;
+            let (request, status, _) = self.send(op, method, url, body, Some(sink.clone())).await?;
             pages += 1;
             let mut split = splitter.lock().unwrap_or_else(|e| e.into_inner());
             let start = split.page_start();
@@ -632,7 +621,7 @@ impl ArmClient {
                 });
             }
             let (request, status, bytes) = self
-                .send(op, Method::Post, url.clone(), Some(&body), None, pages > 0)
+                .send(op, Method::Post, url.clone(), Some(&body), None)
                 .await?;
             pages += 1;
             let page: GraphPage<T> = decode(&request, status, &bytes)?;
@@ -751,7 +740,6 @@ impl ArmClient {
         url: Url,
         body: Option<&serde_json::Value>,
         sink: Option<BodySink>,
-        next_page: bool,
     ) -> Result<(String, u16, azure_core::Bytes)> {
         let label = format!("{} {}", method_name(method), url.path());
         let read_only_post = method == Method::Post && is_read_only_post(url.path());
@@ -765,7 +753,7 @@ impl ArmClient {
         let _admission = self
             .inner
             .pacer
-            .admit(&scope, paced, op.deadline, &label, next_page)
+            .admit(&scope, paced, op.deadline, &label)
             .await?;
         let mut request = Request::new(url, method);
         request.insert_header(ACCEPT, "application/json");

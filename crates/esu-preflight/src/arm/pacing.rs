@@ -6,9 +6,7 @@
 //!
 //! - **Concurrency**: at most `ArmClientOptions::concurrency` requests in flight (ARM throttles
 //!   per subscription, so 20 subscriptions may have 20 × 16 in flight), and at most
-//!   `ArmClientOptions::max_in_flight` overall. Of each, an eighth (none below 8) is kept for
-//!   the next pages of lists under way: a long list's pages follow one another on the critical
-//!   path and would otherwise queue behind every read its first page set off.
+//!   `ArmClientOptions::max_in_flight` overall.
 //! - **ARM reads** (subscription and tenant scopes): a model of ARM's token bucket (250 reads,
 //!   refilled at 25 per second, [`Quota::ARM_READS`]). A read takes a token before it is sent
 //!   and waits for one otherwise; the bucket refills continuously. The model keeps a small
@@ -56,7 +54,7 @@ use std::{
     time::Duration,
 };
 use tokio::{
-    sync::{OwnedSemaphorePermit, Semaphore},
+    sync::{OwnedSemaphorePermit, Semaphore, SemaphorePermit},
     time::Instant,
 };
 
@@ -476,7 +474,7 @@ pub(crate) struct PacingSettings {
 
 /// The state of one throttle scope.
 struct ScopeState {
-    permits: Arc<Lane>,
+    permits: Arc<Semaphore>,
     in_flight: u64,
     bucket: Option<Bucket>,
     window: Option<Window>,
@@ -485,7 +483,7 @@ struct ScopeState {
 /// Paces the requests of one client (shared by its clones and its pipeline).
 pub(crate) struct Pacer {
     settings: PacingSettings,
-    global: Lane,
+    global: Semaphore,
     scopes: Mutex<HashMap<ThrottleScope, ScopeState>>,
     throttled: AtomicU64,
     waited_nanos: AtomicU64,
@@ -504,47 +502,7 @@ impl fmt::Debug for Pacer {
 /// The concurrency permits of one request: its scope's and the overall one.
 pub(crate) struct Admission<'a> {
     _scope: OwnedSemaphorePermit,
-    _global: OwnedSemaphorePermit,
-    _pacer: std::marker::PhantomData<&'a Pacer>,
-}
-
-/// The permits of a throttle scope, or of all requests: `n` in all, of which an eighth (none
-/// below 8) only the next pages of lists already under way may take. A long list's pages come
-/// one after another, each on the critical path; without a share of their own they would queue
-/// behind every request its first page set off (a fleet's machine list names resource groups
-/// whose reads fill the subscription's permits page after page). Never more than `n` in flight.
-#[derive(Debug)]
-struct Lane {
-    any: Arc<Semaphore>,
-    next_pages: Option<Arc<Semaphore>>,
-}
-
-impl Lane {
-    fn new(n: usize) -> Self {
-        let n = n.max(1);
-        let kept = if n >= 8 { n / 8 } else { 0 };
-        Lane {
-            any: Arc::new(Semaphore::new(n - kept)),
-            next_pages: (kept > 0).then(|| Arc::new(Semaphore::new(kept))),
-        }
-    }
-
-    /// A permit: for a list's next page, the first free of its share or of the rest.
-    async fn acquire(
-        &self,
-        next_page: bool,
-    ) -> Result<OwnedSemaphorePermit, tokio::sync::AcquireError> {
-        match &self.next_pages {
-            Some(kept) if next_page => {
-                tokio::select! {
-                    biased;
-                    permit = kept.clone().acquire_owned() => permit,
-                    permit = self.any.clone().acquire_owned() => permit,
-                }
-            }
-            _ => self.any.clone().acquire_owned().await,
-        }
-    }
+    _global: SemaphorePermit<'a>,
 }
 
 /// A request on the wire: counted in its scope's in-flight requests until dropped.
@@ -570,7 +528,7 @@ enum Wait {
 impl Pacer {
     pub(crate) fn new(settings: PacingSettings) -> Self {
         Pacer {
-            global: Lane::new(settings.max_in_flight),
+            global: Semaphore::new(settings.max_in_flight.max(1)),
             settings,
             scopes: Mutex::new(HashMap::new()),
             throttled: AtomicU64::new(0),
@@ -601,7 +559,7 @@ impl Pacer {
         let state = scopes.entry(scope.clone()).or_insert_with(|| {
             let now = Instant::now();
             ScopeState {
-                permits: Arc::new(Lane::new(self.settings.per_scope)),
+                permits: Arc::new(Semaphore::new(self.settings.per_scope.max(1))),
                 in_flight: 0,
                 bucket: match scope {
                     ThrottleScope::ResourceGraph => None,
@@ -618,30 +576,27 @@ impl Pacer {
 
     /// Admits a request: a permit of its scope, quota for its first attempt (`paced`: a read,
     /// which the quotas count), then an overall permit. Fails when the quota could only allow
-    /// it after `deadline`. The next page of a list (`next_page`) may also take the permits
-    /// kept for next pages (see `Lane`).
+    /// it after `deadline`.
     pub(crate) async fn admit(
         &self,
         scope: &ThrottleScope,
         paced: bool,
         deadline: Instant,
         request: &str,
-        next_page: bool,
     ) -> Result<Admission<'_>, ArmError> {
         let permits = self.with_scope(scope, |s| s.permits.clone());
         let closed = |e: tokio::sync::AcquireError| ArmError::Transport {
             endpoint: String::new(),
             message: e.to_string(),
         };
-        let scope_permit = permits.acquire(next_page).await.map_err(closed)?;
+        let scope_permit = permits.acquire_owned().await.map_err(closed)?;
         if paced {
             self.take(scope, deadline, request).await?;
         }
-        let global = self.global.acquire(next_page).await.map_err(closed)?;
+        let global = self.global.acquire().await.map_err(closed)?;
         Ok(Admission {
             _scope: scope_permit,
             _global: global,
-            _pacer: std::marker::PhantomData,
         })
     }
 

@@ -539,118 +539,25 @@ async fn concurrency_is_per_scope_with_an_overall_cap() {
         graph_queries: None,
         max_retry_wait: Duration::from_secs(60),
     }));
-    let a1 = pacer
-        .admit(&sub("a"), true, far(), "r", false)
-        .await
-        .unwrap();
-    let _a2 = pacer
-        .admit(&sub("a"), true, far(), "r", false)
-        .await
-        .unwrap();
+    let a1 = pacer.admit(&sub("a"), true, far(), "r").await.unwrap();
+    let _a2 = pacer.admit(&sub("a"), true, far(), "r").await.unwrap();
     // A third of subscription a waits; subscription b does not.
     let third = {
         let pacer = pacer.clone();
         tokio::spawn(async move {
-            let _p = pacer
-                .admit(&sub("a"), true, far(), "r", false)
-                .await
-                .unwrap();
+            let _p = pacer.admit(&sub("a"), true, far(), "r").await.unwrap();
             Instant::now()
         })
     };
-    let _b1 = pacer
-        .admit(&sub("b"), true, far(), "r", false)
-        .await
-        .unwrap();
+    let _b1 = pacer.admit(&sub("b"), true, far(), "r").await.unwrap();
     // Now 3 in flight overall: b's second waits for the overall cap.
     let b2 = tokio::time::timeout(
         Duration::from_secs(1),
-        pacer.admit(&sub("b"), true, far(), "r", false),
+        pacer.admit(&sub("b"), true, far(), "r"),
     )
     .await;
     assert!(b2.is_err(), "the overall cap holds");
     let released = Instant::now();
     drop(a1);
     assert_eq!(third.await.unwrap(), released);
-}
-
-#[tokio::test(start_paused = true)]
-async fn next_pages_have_a_share_of_the_permits_and_never_pass_the_limit() {
-    let pacer = Arc::new(Pacer::new(PacingSettings {
-        per_scope: 16,
-        max_in_flight: 256,
-        arm_reads: None,
-        graph_queries: None,
-        max_retry_wait: Duration::from_secs(60),
-    }));
-    let waits = |next_page: bool| {
-        let pacer = pacer.clone();
-        async move {
-            tokio::time::timeout(
-                Duration::from_secs(1),
-                pacer.admit(&sub("a"), true, far(), "r", next_page),
-            )
-            .await
-            .is_err()
-        }
-    };
-    // 14 of 16 for any request: the 15th first page waits.
-    let mut held = Vec::new();
-    for _ in 0..14 {
-        held.push(
-            pacer
-                .admit(&sub("a"), true, far(), "r", false)
-                .await
-                .unwrap(),
-        );
-    }
-    assert!(
-        waits(false).await,
-        "first pages leave 2 permits to next pages"
-    );
-    // The next page of a list under way takes one of the 2 kept for next pages.
-    held.push(
-        pacer
-            .admit(&sub("a"), true, far(), "r", true)
-            .await
-            .unwrap(),
-    );
-    held.push(
-        pacer
-            .admit(&sub("a"), true, far(), "r", true)
-            .await
-            .unwrap(),
-    );
-    assert!(
-        waits(true).await,
-        "16 in flight: the limit holds for next pages too"
-    );
-    // A next page also takes a permit any request may have.
-    held.remove(0);
-    assert!(!waits(true).await);
-    // Below 8 permits, none are kept.
-    let small = Pacer::new(PacingSettings {
-        per_scope: 4,
-        max_in_flight: 256,
-        arm_reads: None,
-        graph_queries: None,
-        max_retry_wait: Duration::from_secs(60),
-    });
-    let mut four = Vec::new();
-    for _ in 0..4 {
-        four.push(
-            small
-                .admit(&sub("a"), true, far(), "r", false)
-                .await
-                .unwrap(),
-        );
-    }
-    assert!(
-        tokio::time::timeout(
-            Duration::from_secs(1),
-            small.admit(&sub("a"), true, far(), "r", true)
-        )
-        .await
-        .is_err()
-    );
 }
