@@ -164,6 +164,27 @@ fn string_stop(bytes: &[u8]) -> Option<usize> {
     memchr::memchr2(b'"', b'\\', bytes)
 }
 
+/// Moves through a JSON string from `chunk[i..]`, its opening `"` already read (`escape`: the
+/// byte before `i` was a backslash). Returns where its closing `"` is, or `None` when the chunk
+/// ends inside it; `escape` then says whether it ended on a backslash, for the next chunk.
+fn string_end(chunk: &[u8], mut i: usize, escape: &mut bool) -> Option<usize> {
+    while i < chunk.len() {
+        if *escape {
+            *escape = false;
+            i += 1;
+            continue;
+        }
+        i += string_stop(&chunk[i..])?;
+        if chunk[i] == b'\\' {
+            *escape = true;
+            i += 1;
+        } else {
+            return Some(i);
+        }
+    }
+    None
+}
+
 fn is_space(b: u8) -> bool {
     matches!(b, b' ' | b'\t' | b'\n' | b'\r')
 }
@@ -269,29 +290,19 @@ impl<T: DeserializeOwned> PageSplitter<T> {
         let mut from = i;
         while i < chunk.len() {
             if self.in_string {
-                if self.escape {
-                    self.escape = false;
-                    i += 1;
-                    continue;
-                }
-                match string_stop(&chunk[i..]) {
+                match string_end(chunk, i, &mut self.escape) {
                     None => i = chunk.len(),
-                    Some(k) => {
-                        i += k;
-                        if chunk[i] == b'\\' {
-                            self.escape = true;
+                    Some(end) => {
+                        i = end;
+                        self.in_string = false;
+                        self.envelope.extend_from_slice(&chunk[from..i]);
+                        from = i;
+                        let text = &self.envelope[self.string_start..];
+                        self.expect = if self.depth == 1 && self.top_is_object && text == b"value" {
+                            Expect::ColonAfterValue
                         } else {
-                            self.in_string = false;
-                            self.envelope.extend_from_slice(&chunk[from..i]);
-                            from = i;
-                            let text = &self.envelope[self.string_start..];
-                            self.expect =
-                                if self.depth == 1 && self.top_is_object && text == b"value" {
-                                    Expect::ColonAfterValue
-                                } else {
-                                    Expect::Nothing
-                                };
-                        }
+                            Expect::Nothing
+                        };
                         i += 1;
                     }
                 }
@@ -353,25 +364,15 @@ impl<T: DeserializeOwned> PageSplitter<T> {
         };
         while i < chunk.len() {
             if in_string {
-                if escape {
-                    escape = false;
-                    i += 1;
-                    continue;
-                }
-                match string_stop(&chunk[i..]) {
+                match string_end(chunk, i, &mut escape) {
                     None => i = chunk.len(),
-                    Some(k) => {
-                        i += k;
-                        if chunk[i] == b'\\' {
-                            escape = true;
-                        } else {
-                            in_string = false;
-                            if depth == 0 {
-                                self.end_item(chunk, start, i + 1);
-                                return i + 1;
-                            }
+                    Some(end) => {
+                        in_string = false;
+                        if depth == 0 {
+                            self.end_item(chunk, start, end + 1);
+                            return end + 1;
                         }
-                        i += 1;
+                        i = end + 1;
                     }
                 }
                 continue;
