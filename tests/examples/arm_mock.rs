@@ -244,17 +244,7 @@ async fn mount_scenario(mock: &ArmMock, scenario: &str) {
             16,
         );
         mock.hybrid_compute(SUB, Vec::new(), vec![machine]).await;
-        mock.mount(
-            mock.route(
-                "POST",
-                &format!("/subscriptions/{SUB}/providers/Microsoft.HybridCompute/validateLicense"),
-            )
-            .respond_with(mock.json(
-                200,
-                esu_preflight_tests::fixture_body("hybridcompute/License_ValidateLicense.json"),
-            )),
-        )
-        .await;
+        mock.mount(mock.validate_license_accepts(SUB)).await;
         match scenario {
             "owner-mg" => {
                 mock.caller_owner_from_management_group(SUB, "mg-contoso")

@@ -8,7 +8,7 @@
 //! (whose dry runs `validateLicense` and `checkPolicyRestrictions` the mock answers).
 
 use crate::{
-    ArmMock, SUB, builtin_policy_json, fixture_body, license_json, machine_json, policies,
+    ArmMock, SUB, builtin_policy_json, license_json, machine_json, policies,
     policy_assignment_json, policy_set_json, sub_scope,
 };
 use esu_preflight::plan::{LicensePlan, PlannedLicense};
@@ -132,17 +132,7 @@ pub async fn mount_estate(mock: &ArmMock) -> LicensePlan {
         .map(|m| m["id"].as_str().unwrap_or_default().to_owned())
         .collect();
     mock.hybrid_compute(SUB, licenses, machines).await;
-    mock.mount(
-        mock.route(
-            "POST",
-            &format!("/subscriptions/{SUB}/providers/Microsoft.HybridCompute/validateLicense"),
-        )
-        .respond_with(mock.json(
-            200,
-            fixture_body("hybridcompute/License_ValidateLicense.json"),
-        )),
-    )
-    .await;
+    mock.mount(mock.validate_license_accepts(SUB)).await;
     LicensePlan {
         licenses: (0..LICENSES)
             .map(|i| PlannedLicense {

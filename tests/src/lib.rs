@@ -947,6 +947,20 @@ impl ArmMock {
         }
     }
 
+    /// `POST /subscriptions/{sub}/providers/Microsoft.HybridCompute/validateLicense`: the
+    /// service's dry run accepts any license (shape of `License_ValidateLicense.json`). Not
+    /// mounted, so a caller can add `.expect(n)`.
+    pub fn validate_license_accepts(&self, sub: &str) -> Mock {
+        self.route(
+            "POST",
+            &format!("/subscriptions/{sub}/providers/Microsoft.HybridCompute/validateLicense"),
+        )
+        .respond_with(self.json(
+            200,
+            fixture_body("hybridcompute/License_ValidateLicense.json"),
+        ))
+    }
+
     /// `GET /subscriptions/{sub}/providers/Microsoft.WindowsESU/multipleActivationKeys` answers
     /// `status` with these keys (200) or this body (an error).
     pub async fn mak_keys(&self, sub: &str, status: u16, body: Value) {

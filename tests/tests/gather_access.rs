@@ -52,17 +52,7 @@ async fn estate(mock: &ArmMock) {
     );
     mock.hybrid_compute(SUB, Vec::new(), vec![machine]).await;
     // The service's dry run accepts the license.
-    mock.mount(
-        mock.route(
-            "POST",
-            &format!("/subscriptions/{SUB}/providers/Microsoft.HybridCompute/validateLicense"),
-        )
-        .respond_with(mock.json(
-            200,
-            esu_preflight_tests::fixture_body("hybridcompute/License_ValidateLicense.json"),
-        )),
-    )
-    .await;
+    mock.mount(mock.validate_license_accepts(SUB)).await;
 }
 
 async fn gather_with(client: esu_preflight::arm::ArmClient, plan: LicensePlan) -> Snapshot {

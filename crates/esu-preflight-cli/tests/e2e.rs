@@ -1626,16 +1626,8 @@ async fn a_snapshot_taken_with_a_plan_carries_its_resource_groups_and_dry_runs()
         .expect(1),
     )
     .await;
-    let validated = esu_preflight_tests::fixture_body("hybridcompute/License_ValidateLicense.json");
-    mock.mount(
-        mock.route(
-            "POST",
-            &format!("/subscriptions/{SUB}/providers/Microsoft.HybridCompute/validateLicense"),
-        )
-        .respond_with(mock.json(200, validated))
-        .expect(1),
-    )
-    .await;
+    mock.mount(mock.validate_license_accepts(SUB).expect(1))
+        .await;
     let dir = tempfile::tempdir().unwrap();
     let plan = dir.path().join("plan.toml");
     std::fs::write(
