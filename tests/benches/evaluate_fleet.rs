@@ -26,7 +26,7 @@ use esu_preflight::models::{Item, License, Machine};
 use esu_preflight::render::{self, Format, RenderOptions};
 use esu_preflight::snapshot::{Fact, Scope, Snapshot};
 use esu_preflight::{Gate, Report};
-use esu_preflight_tests::{license_json, link, machine_json};
+use esu_preflight_tests::{FleetSpec, link, machine_json};
 use std::time::{Duration, Instant};
 
 /// The CLI's allocator, so the benchmark measures what `esu-preflight check --snapshot` runs.
@@ -66,16 +66,12 @@ fn fleet() -> Snapshot {
         facts.subscription_id = sub.clone();
         facts.resource_groups.clear();
         facts.license_validations.clear();
-        let licenses: Vec<serde_json::Value> = (0..LICENSES_PER_SUBSCRIPTION)
-            .map(|i| {
-                let (target, edition, kind, cores) = match i % 3 {
-                    0 => ("Windows Server 2012", "Standard", "vCore", 160),
-                    1 => ("Windows Server 2012 R2", "Datacenter", "pCore", 320),
-                    _ => ("Windows Server 2016", "Standard", "vCore", 160),
-                };
-                license_json(sub, &format!("esu-{i:03}"), target, edition, kind, cores)
-            })
-            .collect();
+        // The fleet mock's licenses (2012, 2012 R2 and 2016 in turn).
+        let licenses = FleetSpec {
+            licenses_per_subscription: LICENSES_PER_SUBSCRIPTION,
+            ..FleetSpec::issue8()
+        }
+        .licenses(sub);
         let machines: Vec<serde_json::Value> = (0..MACHINES_PER_SUBSCRIPTION)
             .map(|i| {
                 let (sku, version) = match i % 3 {
