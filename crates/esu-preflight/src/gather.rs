@@ -516,10 +516,16 @@ async fn gather_subscription(run: &Run, sub: &str) -> Result<SubscriptionSnapsho
                 announce_groups(run, &license_groups, license_ids(page));
             }
         };
+        let mut announced = Vec::new();
         let mut on_machines = move |page: &[Item<Machine>]| {
             run.progress.machines_read(page.len());
             if discover {
-                announce_groups(run, &found, candidate_ids(page));
+                let before = announced.len();
+                add_candidate_groups(run, &mut announced, page);
+                for rg in &announced[before..] {
+                    // The receiver is gone only when nobody wants the groups.
+                    let _ = found.send(rg.clone());
+                }
             }
         };
         Some(futures::join!(
@@ -649,14 +655,19 @@ fn license_ids(items: &[Item<License>]) -> impl Iterator<Item = &str> {
     items.iter().filter_map(Item::read).map(|l| l.id.as_str())
 }
 
-/// The ids of the candidate machines of `items` ([`is_candidate`]): their groups are read
-/// without a plan.
-fn candidate_ids(items: &[Item<Machine>]) -> impl Iterator<Item = &str> {
-    items
-        .iter()
-        .filter_map(Item::read)
-        .filter(|m| is_candidate(m))
-        .map(|m| m.id.as_str())
+/// Adds to `groups` (in list order, unless there, within `--resource-group`) the resource group
+/// of each candidate machine of `items` ([`is_candidate`]): their groups are read without a
+/// plan. A machine whose group is there already is not classified: a fleet's few groups are
+/// named by their first machines, and its 100,000 machines are not classified twice over.
+fn add_candidate_groups(run: &Run, groups: &mut Vec<String>, items: &[Item<Machine>]) {
+    for machine in items.iter().filter_map(Item::read) {
+        let Some(rg) = run.later_group(&machine.id) else {
+            continue;
+        };
+        if !groups.iter().any(|g| g.eq_ignore_ascii_case(rg)) && is_candidate(machine) {
+            groups.push(rg.to_owned());
+        }
+    }
 }
 
 /// Without a plan, the resource groups that are only known once licenses and machines are read:
@@ -707,12 +718,11 @@ async fn later_groups(
     let machines = readable(machines)?;
     let mut groups: Vec<String> = known.to_vec();
     let license_ids = licenses.iter().flat_map(|l| license_ids(l));
-    let machine_ids = machines.iter().flat_map(|m| candidate_ids(m));
-    for rg in license_ids
-        .chain(machine_ids)
-        .filter_map(|id| run.later_group(id))
-    {
+    for rg in license_ids.filter_map(|id| run.later_group(id)) {
         push_group(&mut groups, rg);
+    }
+    for page in machines.iter() {
+        add_candidate_groups(run, &mut groups, page);
     }
     let mut out = Vec::with_capacity(groups.len() - known.len());
     for name in &groups[known.len()..] {
