@@ -14,7 +14,7 @@
 
 use super::estate::{Link, MachineRef};
 use super::{Check, CheckCtx, CheckDocs, CheckInfo, Diagnostic, Need};
-use crate::finding::{Finding, Severity, Status};
+use crate::finding::{EvidenceBuilder, Finding, Severity, Status};
 use crate::models::{Item, Machine};
 use crate::plan::PlannedLicense;
 use crate::programs::{self, AgentVersion, FreeEnvironments, OsClass, Program};
@@ -263,9 +263,16 @@ pub(crate) struct Scoped<'a> {
     /// Not linked to a license it names, yet its `licenseAssignmentState` is `Assigned` (seen in
     /// real payloads): linked, to a license not known.
     assigned_unnamed: bool,
+    /// Its [`free_signals`], worked out when first asked for (three checks ask).
+    signals: std::cell::OnceCell<Vec<Signal>>,
 }
 
 impl Scoped<'_> {
+    /// Every sign that it runs where ESU is free ([`free_signals`]).
+    fn free_signals(&self) -> &[Signal] {
+        self.signals.get_or_init(|| free_signals(self.machine))
+    }
+
     fn name(&self) -> &str {
         label(self.machine)
     }
@@ -294,21 +301,33 @@ impl Scoped<'_> {
 
     /// A diagnostic about this machine, with its program and base evidence.
     fn diagnostic(&self, status: Status, message: String) -> Diagnostic {
-        let p = &self.machine.properties;
-        let mut d = Diagnostic::new(status, Arc::clone(&self.id), message)
-            .with_evidence("machine", self.name())
-            .with_evidence("osSku", p.os_sku.as_deref().or(p.os_name.as_deref()))
-            .with_evidence("osVersion", &p.os_version);
-        if let Some(license) = self.license_name() {
-            d = d.with_evidence("linkedLicense", license);
-        }
-        if !self.planned.is_empty() {
-            d = d.with_evidence("plannedLicenses", self.planned_names());
-        }
+        let mut d = Diagnostic::new(status, Arc::clone(&self.id), message);
+        d.evidence = SHARED_BASE.with_borrow(|shared| match shared {
+            // The six machine checks run together share the machine's base evidence.
+            Some((machine, base)) if std::ptr::eq(*machine, self.machine) => base.with_room(),
+            _ => self.base_evidence(),
+        });
         if let Some(program) = self.program {
             d = d.program(program);
         }
         d
+    }
+
+    /// The evidence every finding about this machine starts from: its name, OS, linked and
+    /// planned licenses.
+    fn base_evidence(&self) -> EvidenceBuilder {
+        let p = &self.machine.properties;
+        let mut evidence = EvidenceBuilder::default();
+        evidence.insert("machine", self.name());
+        evidence.insert("osSku", p.os_sku.as_deref().or(p.os_name.as_deref()));
+        evidence.insert("osVersion", &p.os_version);
+        if let Some(license) = self.license_name() {
+            evidence.insert("linkedLicense", license);
+        }
+        if !self.planned.is_empty() {
+            evidence.insert("plannedLicenses", self.planned_names());
+        }
+        evidence
     }
 
     /// How to unlink it, take its cores off the license and it out of the plan.
@@ -451,7 +470,7 @@ pub(crate) fn link_candidates<'a>(ctx: &CheckCtx<'a>) -> Vec<&'a Machine> {
                     && matches!(s.os, OsClass::Eligible { .. })
                     && s.program.is_some_and(|p| {
                         !matches!(p.free_environments, FreeEnvironments::Free)
-                            || free_signals(s.machine).is_empty()
+                            || s.free_signals().is_empty()
                     }) =>
             {
                 Some(s.machine)
@@ -473,17 +492,19 @@ fn subject<'a>(ctx: &CheckCtx<'a>, m: MachineRef<'a>) -> Option<Subject<'a>> {
         }
         _ => None,
     };
-    let license_program = match link {
-        Link::Linked(l) => l
-            .license
-            .details()
-            .target
-            .as_deref()
-            .and_then(programs::by_target),
-        _ => None,
-    }
-    .or_else(|| planned.iter().find_map(|p| programs::by_target(&p.target)));
-    let program = os_program.or(license_program);
+    // The program of the OS, else of the license (looked up only when the OS names none).
+    let program = os_program.or_else(|| {
+        match link {
+            Link::Linked(l) => l
+                .license
+                .details()
+                .target
+                .as_deref()
+                .and_then(programs::by_target),
+            _ => None,
+        }
+        .or_else(|| planned.iter().find_map(|p| programs::by_target(&p.target)))
+    });
     if let Some(only) = ctx.program
         && program.map(|p| p.id) != Some(only.id)
     {
@@ -505,6 +526,7 @@ fn subject<'a>(ctx: &CheckCtx<'a>, m: MachineRef<'a>) -> Option<Subject<'a>> {
             planned,
             program,
             assigned_unnamed,
+            signals: std::cell::OnceCell::new(),
         }));
     }
     match os {
@@ -537,6 +559,14 @@ static TOGETHER: [(&CheckInfo, Conclude); 6] = [
     (&INFO_506, service_eligibility),
 ];
 
+thread_local! {
+    /// The base evidence of the machine [`run_together`] is on, set only while its six checks
+    /// run (so never stale): each of its findings starts from a copy instead of writing the
+    /// machine's name, OS and licenses again.
+    static SHARED_BASE: RefCell<Option<(*const Machine, EvidenceBuilder)>> =
+        const { RefCell::new(None) };
+}
+
 /// How many checks [`run_together`] stands for, when `checks` starts with the six machine
 /// checks in order; `None` otherwise.
 pub(super) fn starts_together(checks: &[&dyn Check]) -> Option<usize> {
@@ -567,6 +597,10 @@ pub(super) fn run_together(ctx: &CheckCtx<'_>, out: &mut Vec<Finding>) {
         if let Some(Subject::InScope(next)) = subjects.get(index + 1) {
             touch(next.machine);
         }
+        if let Subject::InScope(scoped) = subject {
+            // Worked out once for the machine's six findings (see `Scoped::diagnostic`).
+            SHARED_BASE.set(Some((scoped.machine, scoped.base_evidence())));
+        }
         for (at, (info, check)) in TOGETHER.iter().enumerate() {
             let finding = ctx.finding(info, diagnose(ctx, subject, check));
             match at.checked_sub(1) {
@@ -574,6 +608,7 @@ pub(super) fn run_together(ctx: &CheckCtx<'_>, out: &mut Vec<Finding>) {
                 Some(at) => later[at].push(finding),
             }
         }
+        SHARED_BASE.set(None);
     }
     for diagnostic in planned_but_missing(ctx) {
         out.push(ctx.finding(&INFO_501, diagnostic));
@@ -784,7 +819,7 @@ fn connected(ctx: &CheckCtx<'_>, s: &Scoped<'_>) -> Diagnostic {
     };
     if status.eq_ignore_ascii_case("Connected") {
         return s
-            .diagnostic(Status::Pass, format!("machine {name} is Connected"))
+            .diagnostic(Status::Pass, cat!("machine ", name, " is Connected"))
             .with_evidence("status", status);
     }
     // The statuses ARM documents; any other value is not evidence of a disconnection.
@@ -933,26 +968,41 @@ fn agent(_ctx: &CheckCtx<'_>, s: &Scoped<'_>) -> Diagnostic {
             .with_evidence("agentVersion", text)
             .with_evidence("minimum", min.to_string());
     };
+    let minimum = min.to_string();
     if version < min {
         s.diagnostic(
             Status::Fail,
-            format!(
-                "agent {text} on machine {name} is older than {min}, the minimum for {} ESU",
-                program.name
+            cat!(
+                "agent ",
+                text,
+                " on machine ",
+                name,
+                " is older than ",
+                minimum,
+                ", the minimum for ",
+                program.name,
+                " ESU"
             ),
         )
         .remediation(upgrade())
     } else {
         s.diagnostic(
             Status::Pass,
-            format!(
-                "agent {text} on machine {name} meets the minimum of {} ESU ({min})",
-                program.name
+            cat!(
+                "agent ",
+                text,
+                " on machine ",
+                name,
+                " meets the minimum of ",
+                program.name,
+                " ESU (",
+                minimum,
+                ")"
             ),
         )
     }
     .with_evidence("agentVersion", text)
-    .with_evidence("minimum", min.to_string())
+    .with_evidence("minimum", minimum)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -965,7 +1015,7 @@ fn os_eligible(_ctx: &CheckCtx<'_>, s: &Scoped<'_>) -> Diagnostic {
         present(p.os_sku.as_deref().or(p.os_name.as_deref())),
         present(p.os_version.as_deref()),
     ) {
-        (Some(sku), Some(version)) => format!("{sku} ({version})"),
+        (Some(sku), Some(version)) => cat!(sku, " (", version, ")"),
         (Some(sku), None) => sku.to_owned(),
         (None, Some(version)) => version.to_owned(),
         (None, None) => String::new(),
@@ -976,9 +1026,14 @@ fn os_eligible(_ctx: &CheckCtx<'_>, s: &Scoped<'_>) -> Diagnostic {
     match s.os {
         OsClass::Eligible { program, .. } => s.diagnostic(
             Status::Pass,
-            format!(
-                "machine {name} runs {reported}, eligible for {} ESU",
-                program.name
+            cat!(
+                "machine ",
+                name,
+                " runs ",
+                reported,
+                ", eligible for ",
+                program.name,
+                " ESU"
             ),
         ),
         OsClass::IneligibleEdition { program, .. } => {
@@ -1032,6 +1087,7 @@ fn os_eligible(_ctx: &CheckCtx<'_>, s: &Scoped<'_>) -> Diagnostic {
 // ESU504
 
 /// One sign that a machine runs where ESU may be free.
+#[derive(Debug)]
 struct Signal {
     /// The environment, e.g. `Azure VMware Solution`.
     environment: &'static str,
@@ -1131,7 +1187,7 @@ fn free_environment(_ctx: &CheckCtx<'_>, s: &Scoped<'_>) -> Diagnostic {
         return s.skipped_not_eligible();
     }
     let name = s.name();
-    let signals = free_signals(s.machine);
+    let signals = s.free_signals();
     let evidence: Vec<&str> = signals.iter().map(|s| s.evidence.as_str()).collect();
     if signals.is_empty() {
         let p = &s.machine.properties;
@@ -1145,9 +1201,13 @@ fn free_environment(_ctx: &CheckCtx<'_>, s: &Scoped<'_>) -> Diagnostic {
             Some(provider) => s
                 .diagnostic(
                     Status::Pass,
-                    format!(
-                        "machine {name} shows no sign of running in Azure, on Azure Local or on \
-                         Azure VMware Solution (cloud provider {provider})"
+                    cat!(
+                        "machine ",
+                        name,
+                        " shows no sign of running in Azure, on Azure Local or on Azure VMware \
+                         Solution (cloud provider ",
+                        provider,
+                        ")"
                     ),
                 )
                 .with_evidence("cloudProvider", provider)
@@ -1166,7 +1226,7 @@ fn free_environment(_ctx: &CheckCtx<'_>, s: &Scoped<'_>) -> Diagnostic {
                 ),
         };
     }
-    let places = environments(&signals);
+    let places = environments(signals);
     let Some(program) = s.program else {
         return s
             .diagnostic(
@@ -1287,7 +1347,13 @@ fn linked(ctx: &CheckCtx<'_>, s: &Scoped<'_>) -> Diagnostic {
             let d = match state {
                 Some(state) if state.eq_ignore_ascii_case("Activated") => s.diagnostic(
                     Status::Pass,
-                    format!("machine {name} is linked to license {lname}, which is Activated"),
+                    cat!(
+                        "machine ",
+                        name,
+                        " is linked to license ",
+                        lname,
+                        ", which is Activated"
+                    ),
                 ),
                 Some(state) if state.eq_ignore_ascii_case("Deactivated") => s
                     .diagnostic(
@@ -1446,9 +1512,9 @@ fn not_linked(ctx: &CheckCtx<'_>, s: &Scoped<'_>) -> Diagnostic {
     };
     let today = ctx.now.to_offset(UtcOffset::UTC).date();
     let (when, severity) = deadline(program, today);
-    let signals = free_signals(s.machine);
+    let signals = s.free_signals();
     if !signals.is_empty() {
-        let places = environments(&signals);
+        let places = environments(signals);
         return match program.free_environments {
             FreeEnvironments::Free => s.diagnostic(
                 Status::Pass,
@@ -1518,7 +1584,7 @@ fn service_eligibility(_ctx: &CheckCtx<'_>, s: &Scoped<'_>) -> Diagnostic {
             ),
         Some(value) if value.eq_ignore_ascii_case("Eligible") => s.diagnostic(
             Status::Pass,
-            format!("the ESU service reports machine {name} as Eligible"),
+            cat!("the ESU service reports machine ", name, " as Eligible"),
         ),
         Some(value) if value.eq_ignore_ascii_case("Ineligible") => s
             .diagnostic(

@@ -32,6 +32,20 @@
 //! assert_eq!(checks::find("esu101").unwrap().name, "provider-not-registered");
 //! ```
 
+/// Concatenates string slices (`&str`, `String`, `&String`) into a `String` of exactly their
+/// length: the messages of the checks that run on every machine, where `format!`'s machinery
+/// was a tenth of a large estate's evaluation.
+macro_rules! cat {
+    ($($part:expr),+ $(,)?) => {{
+        let parts: &[&str] = &[$(::core::convert::AsRef::<str>::as_ref(&$part)),+];
+        let mut text = String::with_capacity(parts.iter().map(|p| p.len()).sum());
+        for part in parts {
+            text.push_str(part);
+        }
+        text
+    }};
+}
+
 mod access;
 mod docs;
 pub mod estate;
