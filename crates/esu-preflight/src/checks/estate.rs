@@ -8,6 +8,11 @@ use crate::programs::{self, OsClass};
 use crate::snapshot::Snapshot;
 use std::cell::OnceCell;
 use std::collections::HashMap;
+
+/// The estate's maps by (lower-case) id: foldhash, not SipHash — 100,000 machine ids are
+/// hashed several times over in an evaluation, and a hash map here is no attack surface worth
+/// SipHash's cost (the keys come from the user's own snapshot).
+type IdMap<V> = HashMap<String, V, foldhash::fast::RandomState>;
 use std::ops::Range;
 
 /// A license and where it lives.
@@ -65,9 +70,9 @@ pub struct Estate<'a> {
     machines: Vec<MachineRef<'a>>,
     links: Vec<Link<'a>>,
     linked: Vec<Vec<usize>>,
-    by_machine_id: HashMap<String, usize>,
-    by_license_id: HashMap<String, usize>,
-    planned_links: HashMap<String, Vec<&'a PlannedLicense>>,
+    by_machine_id: IdMap<usize>,
+    by_license_id: IdMap<usize>,
+    planned_links: IdMap<Vec<&'a PlannedLicense>>,
     /// `--resource-group`: the groups the run is narrowed to (lower-case); empty: all.
     resource_groups: Vec<String>,
     /// What the policy assignments do to each planned or hypothetical resource, worked out once
@@ -75,7 +80,7 @@ pub struct Estate<'a> {
     pub(crate) policy_evaluations: super::policy_checks::EvaluationMemo<'a>,
     /// Per subscription id (lower-case): where its licenses and machines are in `licenses` and
     /// `machines` (one range per subscription entry of the snapshot with that id, in order).
-    by_subscription: HashMap<String, Holdings>,
+    by_subscription: IdMap<Holdings>,
     /// Each machine's OS class ([`Estate::os`]), worked out when first asked for.
     os: Vec<OnceCell<OsClass>>,
     /// The machines each subscription's machine checks report on, and what is known about
@@ -113,7 +118,7 @@ impl<'a> Estate<'a> {
                 .map(|s| count(&s.machines))
                 .sum(),
         );
-        let mut by_subscription: HashMap<String, Holdings> = HashMap::new();
+        let mut by_subscription: IdMap<Holdings> = IdMap::default();
         for sub in &snapshot.subscriptions {
             let (first_license, first_machine) = (licenses.len(), machines.len());
             for license in read_items(&sub.licenses) {
@@ -136,8 +141,8 @@ impl<'a> Estate<'a> {
             holdings.licenses.push(first_license..licenses.len());
             holdings.machines.push(first_machine..machines.len());
         }
-        let mut by_license_id = HashMap::new();
-        let mut by_immutable_id = HashMap::new();
+        let mut by_license_id = IdMap::default();
+        let mut by_immutable_id = IdMap::default();
         for license in &licenses {
             by_license_id.insert(license.license.id.to_ascii_lowercase(), license.index);
             if let Some(immutable) = license.license.details().immutable_id.as_deref() {
@@ -173,7 +178,7 @@ impl<'a> Estate<'a> {
             .iter()
             .map(|m| (m.machine.id.to_ascii_lowercase(), m.index))
             .collect();
-        let mut planned_links: HashMap<String, Vec<&'a PlannedLicense>> = HashMap::new();
+        let mut planned_links: IdMap<Vec<&'a PlannedLicense>> = IdMap::default();
         for license in &plan.licenses {
             for machine in &license.machines {
                 planned_links
@@ -310,6 +315,10 @@ impl<'a> Estate<'a> {
 
     /// The planned licenses that would link the machine with this ARM id.
     pub fn planned_for(&self, machine_id: &str) -> &[&'a PlannedLicense] {
+        if self.planned_links.is_empty() {
+            // No plan: no lower-case copy of every machine's id to look up.
+            return &[];
+        }
         self.planned_links
             .get(&machine_id.to_ascii_lowercase())
             .map_or(&[], Vec::as_slice)

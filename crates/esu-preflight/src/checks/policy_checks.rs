@@ -23,6 +23,7 @@ use crate::plan::PlannedLicense;
 use crate::policy::{self, Allowed, AssignmentContext, Decision, Exclusion, Resource, Undecided};
 use crate::programs::{self, OsClass};
 use crate::snapshot::{Fact, Unavailable};
+use serde::Serialize;
 use serde_json::{Value, json};
 use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -690,17 +691,21 @@ struct Unread<'a> {
 /// they read of the resource ([`policy::DecisionCache`]).
 #[derive(Debug, Default)]
 pub(crate) struct EvaluationMemo<'a> {
-    evaluations: RefCell<HashMap<String, Rc<Evaluation<'a>>>>,
-    members: RefCell<HashMap<*const Value, Rc<Members<'a>>>>,
-    decisions: RefCell<HashMap<DecisionKey, policy::DecisionCache>>,
+    evaluations: RefCell<FastMap<String, Rc<Evaluation<'a>>>>,
+    members: RefCell<FastMap<*const Value, Rc<Members<'a>>>>,
+    decisions: RefCell<FastMap<DecisionKey, policy::DecisionCache>>,
     /// The targets by (subscription, family, program).
-    targets: RefCell<HashMap<TargetsKey, Rc<Vec<Target<'a>>>>>,
+    targets: RefCell<FastMap<TargetsKey, Rc<Vec<Target<'a>>>>>,
     /// The service's answers (their index) by lower-case resource id, per list of answers.
     restrictions: RefCell<HashMap<String, Rc<HashMap<String, usize>>>>,
 }
 
 /// The targets of one family: (the subscription's address, the family, the `--program`).
 type TargetsKey = (usize, Family, Option<&'static str>);
+
+/// The memo's maps: foldhash (a large estate looks each machine up several times; SipHash's
+/// resistance to chosen keys buys nothing against the user's own snapshot).
+type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
 
 /// One assignment context: the assignment and which of its members (so the definition and
 /// reference id, read once per run by [`members_of`]), the exemptions and the management
@@ -1611,26 +1616,52 @@ fn deny_diagnostics<'a>(ctx: &CheckCtx<'a>, group: &Group<'_, 'a>) -> Vec<Diagno
                 labels(&group.targets)
             ),
         )
-        .evidence(json!({
-            "resources": group.targets.iter().map(|t| resource_evidence(t)).collect::<Vec<_>>(),
-            "policyScope": first.facts.scope,
-            "assignmentsEvaluated": evaluated,
-            "notEnforced": not_enforced,
-            "undetermined": open,
-        })),
+        .with_evidence(
+            "resources",
+            group
+                .targets
+                .iter()
+                .map(|t| ResourceRow::of(t))
+                .collect::<Vec<_>>(),
+        )
+        .with_evidence("policyScope", &first.facts.scope)
+        .with_evidence("assignmentsEvaluated", evaluated)
+        .with_evidence("notEnforced", not_enforced)
+        .with_evidence("undetermined", open),
     )]
 }
 
 fn resource_evidence(target: &Target<'_>) -> Value {
-    let r = &target.resource;
-    let unknown: Vec<&String> = r.unknown.keys().collect();
-    json!({
-        "description": target.label,
-        "type": r.type_,
-        "id": r.id,
-        "location": r.location.as_deref().filter(|_| !r.unknown.contains_key("location")),
-        "unknown": unknown,
-    })
+    serde_json::to_value(ResourceRow::of(target)).unwrap_or(Value::Null)
+}
+
+/// A target resource in evidence: `{"description", "id", "location", "type", "unknown"}` (the
+/// members in the order a JSON object of the report sorts them), written straight into the
+/// evidence where no `Value` is needed (a fleet has a row per machine).
+#[derive(Serialize)]
+struct ResourceRow<'t> {
+    description: &'t str,
+    id: &'t str,
+    location: Option<&'t str>,
+    #[serde(rename = "type")]
+    type_: &'t str,
+    unknown: Vec<&'t str>,
+}
+
+impl<'t> ResourceRow<'t> {
+    fn of(target: &'t Target<'_>) -> Self {
+        let r = &target.resource;
+        ResourceRow {
+            description: &target.label,
+            id: &r.id,
+            location: r
+                .location
+                .as_deref()
+                .filter(|_| !r.unknown.contains_key("location")),
+            type_: &r.type_,
+            unknown: r.unknown.keys().map(String::as_str).collect(),
+        }
+    }
 }
 
 /// The targets of a family in the subscription being checked (built once per run: ESU301–ESU305
