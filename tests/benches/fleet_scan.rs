@@ -22,7 +22,8 @@
 //! `ESU_FLEET_SUBSCRIPTIONS=N` shrinks the fleet, `ESU_BENCH_RUNS=N` sets the runs (default 5),
 //! `ESU_FLEET_GROUPS=N` spreads each subscription's machines over N resource groups (default
 //! 10), `ESU_BENCH_CONCURRENCY=N` sets the requests in flight per subscription (default 16),
-//! `ESU_FLEET_PROFILE=N` only gathers N times, each after the floor (for `perf record`).
+//! `ESU_FLEET_PROFILE=N` only gathers N times, each after the floor (for `perf record`). Each
+//! measurement of floor and gather also prints the CPU time the process (client and mock) used.
 
 /// The allocator the CLI uses: the bench measures what users run.
 #[global_allocator]
@@ -42,6 +43,24 @@ fn env_number(name: &str) -> Option<usize> {
         .ok()
         .and_then(|n| n.parse().ok())
         .filter(|n| *n > 0)
+}
+
+/// The CPU time this process (client and mock alike) has used so far, user and system, from
+/// `/proc/self/stat` (Linux; clock ticks of 10 ms); `None` where it cannot be read.
+fn process_cpu() -> Option<Duration> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // After the command name in parentheses: state is field 3, utime 14 and stime 15.
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    let ticks = |at: usize| fields.get(at)?.parse::<u64>().ok();
+    Some(Duration::from_millis((ticks(11)? + ticks(12)?) * 10))
+}
+
+/// CPU time used between two readings of [`process_cpu`], in milliseconds ("?" unknown).
+fn cpu_between(before: Option<Duration>, after: Option<Duration>) -> String {
+    match (before, after) {
+        (Some(before), Some(after)) => format!("{:.0}", ms(after.saturating_sub(before))),
+        _ => "?".to_owned(),
+    }
 }
 
 fn client(fleet: &FleetMock) -> ArmClient {
@@ -220,14 +239,19 @@ fn main() {
     if let Some(n) = env_number("ESU_FLEET_PROFILE") {
         // Only gathers, for `perf record`.
         for _ in 0..n {
+            let cpu_before = process_cpu();
             let started = Instant::now();
             let floor = runtime.block_on(fleet.bare_fetch(CALLER_TOKEN));
             let floor_time = started.elapsed();
+            let cpu_between_runs = process_cpu();
             let (gathered, requests, _, _) = gather(&runtime, &fleet, Inventory::Auto);
+            let cpu_after = process_cpu();
             println!(
-                "floor {:.1} ms ({floor} bytes), gather: {:.1} ms, {requests} requests",
+                "floor {:.1} ms (CPU {} ms, {floor} bytes), gather: {:.1} ms (CPU {} ms), {requests} requests",
                 ms(floor_time),
-                ms(gathered)
+                cpu_between(cpu_before, cpu_between_runs),
+                ms(gathered),
+                cpu_between(cpu_between_runs, cpu_after),
             );
         }
         return;
@@ -236,19 +260,25 @@ fn main() {
     // 1. The floor and gather (default settings: the estimate picks ARM lists here), alternately.
     let mut floors = Vec::new();
     let mut gathers = Vec::new();
+    let (mut floor_cpu, mut gather_cpu) = (Vec::new(), Vec::new());
     let (mut requests, mut bytes) = (0, 0);
     let mut arm_snapshot = None;
     for run in 0..=runs {
+        let cpu_before = process_cpu();
         let started = Instant::now();
         bytes = runtime.block_on(fleet.bare_fetch(CALLER_TOKEN));
         let floor = started.elapsed();
+        let cpu_between_runs = process_cpu();
         let (gathered, sent, throttled, snapshot) = gather(&runtime, &fleet, Inventory::Auto);
+        let cpu_after = process_cpu();
         assert_eq!(throttled, 0);
         requests = sent;
         // One warm-up of each (connections, page cache), not counted.
         if run > 0 {
             floors.push(floor);
             gathers.push(gathered);
+            floor_cpu.push(cpu_between(cpu_before, cpu_between_runs));
+            gather_cpu.push(cpu_between(cpu_between_runs, cpu_after));
         }
         arm_snapshot = Some(snapshot);
     }
@@ -256,15 +286,17 @@ fn main() {
     let floor = median(&mut floors);
     let gathered = median(&mut gathers);
     println!(
-        "floor (bare fetcher, {:.0} MiB of pages): median {:.1} ms",
+        "floor (bare fetcher, {:.0} MiB of pages): median {:.1} ms; the process's CPU per run (client and mock, ms): {}",
         bytes as f64 / 1_048_576.0,
-        ms(floor)
+        ms(floor),
+        floor_cpu.join(", ")
     );
     println!(
-        "gather over the management group ({requests} requests per run; {:?}): median {:.1} ms = {:.2}× the floor",
+        "gather over the management group ({requests} requests per run; {:?}): median {:.1} ms = {:.2}× the floor; the process's CPU per run (ms): {}",
         arm_snapshot.inventory.as_ref().map(|n| n.source),
         ms(gathered),
-        gathered.as_secs_f64() / floor.as_secs_f64()
+        gathered.as_secs_f64() / floor.as_secs_f64(),
+        gather_cpu.join(", ")
     );
 
     // 2. The same fleet read through Resource Graph: the same findings.
