@@ -50,6 +50,20 @@ pub(crate) fn note(facet: Facet) {
     });
 }
 
+/// [`note`] of [`Facet::Field`]`(name)`, without copying the name unless a decision is being
+/// recorded (a remembered decision's lookup reads fields too, unrecorded, many times over).
+pub(crate) fn note_field(name: &str) {
+    READS.with(|reads| {
+        if let Some(reads) = reads.borrow_mut().as_mut()
+            && !reads
+                .iter()
+                .any(|facet| matches!(facet, Facet::Field(known) if known == name))
+        {
+            reads.push(Facet::Field(name.to_owned()));
+        }
+    });
+}
+
 /// Ends the recording when dropped, whatever happens in between, and hands what it read to
 /// the recording around it (if any), which read it too.
 struct Recording {
@@ -114,7 +128,10 @@ fn project(facet: &Facet, resource: &Resource) -> String {
 }
 
 /// The facets one path through [`decide`] read, and the decisions by their values.
-type Shape = (Vec<Facet>, HashMap<Vec<String>, Decision>);
+type Shape = (
+    Vec<Facet>,
+    HashMap<Vec<String>, Decision, foldhash::fast::RandomState>,
+);
 
 /// How many different sets of facets one cache keeps (a rule reads different facets only on
 /// different paths through it: a few), and how many decisions per set.
@@ -177,8 +194,9 @@ impl DecisionCache {
             }
             Some(_) => {}
             None if room => {
-                self.shapes
-                    .push((facets, HashMap::from([(key, decision.clone())])));
+                let mut decisions = HashMap::default();
+                decisions.insert(key, decision.clone());
+                self.shapes.push((facets, decisions));
             }
             None => {}
         }

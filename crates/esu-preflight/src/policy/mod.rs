@@ -265,7 +265,7 @@ impl Resource {
     /// The value of `field` for this resource: `Ok(None)` when the field does not exist on it,
     /// `Err` when the evaluator cannot know.
     pub fn field(&self, field: &str) -> Result<Option<Value>, Undecided> {
-        memo::note(memo::Facet::Field(field.to_owned()));
+        memo::note_field(field);
         let lower = field.trim().to_lowercase();
         let unknown = self.unknown.get(&lower).or_else(|| {
             tag_name(field.trim())
