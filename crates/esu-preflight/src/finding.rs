@@ -829,7 +829,7 @@ mod plain {
     use std::fmt;
 
     /// Whether serde_json would escape something in `text`: `"`, `\` or a C0 control (it
-    /// escapes nothing else). Checked sixteen bytes at a time, which the compiler vectorises.
+    /// escapes nothing else), sixteen bytes at a time without an early exit inside a chunk.
     pub(super) fn needs_escape(text: &str) -> bool {
         let special = |b: u8| b < 0x20 || b == b'"' || b == b'\\';
         let mut chunks = text.as_bytes().chunks_exact(16);

@@ -567,6 +567,26 @@ thread_local! {
         const { RefCell::new(None) };
 }
 
+/// [`SHARED_BASE`] set for one machine while it lives.
+struct SharedBase;
+
+impl SharedBase {
+    /// Sets the base evidence of `subject` (worked out once for the machine's six findings; see
+    /// `Scoped::diagnostic`), when it has one.
+    fn of(subject: &Subject<'_>) -> Self {
+        if let Subject::InScope(scoped) = subject {
+            SHARED_BASE.set(Some((scoped.machine, scoped.base_evidence())));
+        }
+        SharedBase
+    }
+}
+
+impl Drop for SharedBase {
+    fn drop(&mut self) {
+        SHARED_BASE.set(None);
+    }
+}
+
 /// How many checks [`run_together`] stands for, when `checks` starts with the six machine
 /// checks in order; `None` otherwise.
 pub(super) fn starts_together(checks: &[&dyn Check]) -> Option<usize> {
@@ -597,10 +617,9 @@ pub(super) fn run_together(ctx: &CheckCtx<'_>, out: &mut Vec<Finding>) {
         if let Some(Subject::InScope(next)) = subjects.get(index + 1) {
             touch(next.machine);
         }
-        if let Subject::InScope(scoped) = subject {
-            // Worked out once for the machine's six findings (see `Scoped::diagnostic`).
-            SHARED_BASE.set(Some((scoped.machine, scoped.base_evidence())));
-        }
+        // Cleared when the machine's checks are done, even by a panic (a caller that catches
+        // it and evaluates again never sees this machine's evidence).
+        let _shared = SharedBase::of(subject);
         for (at, (info, check)) in TOGETHER.iter().enumerate() {
             let finding = ctx.finding(info, diagnose(ctx, subject, check));
             match at.checked_sub(1) {
@@ -608,7 +627,6 @@ pub(super) fn run_together(ctx: &CheckCtx<'_>, out: &mut Vec<Finding>) {
                 Some(at) => later[at].push(finding),
             }
         }
-        SHARED_BASE.set(None);
     }
     for diagnostic in planned_but_missing(ctx) {
         out.push(ctx.finding(&INFO_501, diagnostic));
