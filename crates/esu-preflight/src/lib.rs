@@ -37,6 +37,12 @@ mod serde_text;
 pub mod snapshot;
 mod times;
 
+/// The hash map of the evaluation's memos and indexes (by machine and license id, by policy
+/// facet): foldhash, not SipHash. A large estate hashes its 100,000 machine ids several times
+/// over, and these maps are no attack surface worth SipHash's cost (the keys come from the
+/// user's own snapshot).
+pub(crate) type FastMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
+
 pub use times::parse_rfc3339 as parse_time;
 
 pub use checks::evaluate;

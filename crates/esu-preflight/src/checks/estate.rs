@@ -7,13 +7,10 @@ use crate::plan::{LicensePlan, PlannedLicense};
 use crate::programs::{self, OsClass};
 use crate::snapshot::Snapshot;
 use std::cell::OnceCell;
-use std::collections::HashMap;
 use std::ops::Range;
 
-/// The estate's maps by (lower-case) id: foldhash, not SipHash — 100,000 machine ids are
-/// hashed several times over in an evaluation, and a hash map here is no attack surface worth
-/// SipHash's cost (the keys come from the user's own snapshot).
-type IdMap<V> = HashMap<String, V, foldhash::fast::RandomState>;
+/// The estate's maps by (lower-case) id.
+type IdMap<V> = crate::FastMap<String, V>;
 
 /// A license and where it lives.
 #[derive(Debug, Clone, Copy)]

@@ -18,6 +18,7 @@
 
 use super::estate::{Link, MachineRef};
 use super::{Check, CheckCtx, CheckDocs, CheckInfo, Diagnostic, Subject};
+use crate::FastMap;
 use crate::finding::{Finding, Severity, Status};
 use crate::plan::PlannedLicense;
 use crate::policy::{self, Allowed, AssignmentContext, Decision, Exclusion, Resource, Undecided};
@@ -702,10 +703,6 @@ pub(crate) struct EvaluationMemo<'a> {
 
 /// The targets of one family: (the subscription's address, the family, the `--program`).
 type TargetsKey = (usize, Family, Option<&'static str>);
-
-/// The memo's maps: foldhash (a large estate looks each machine up several times; SipHash's
-/// resistance to chosen keys buys nothing against the user's own snapshot).
-type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
 
 /// One assignment context: the assignment and which of its members (so the definition and
 /// reference id, read once per run by [`members_of`]), the exemptions and the management

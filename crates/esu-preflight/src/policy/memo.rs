@@ -17,7 +17,6 @@
 
 use super::{AssignmentContext, Decision, Resource, decide};
 use std::cell::RefCell;
-use std::collections::HashMap;
 
 /// A part of a resource a decision read.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -128,10 +127,7 @@ fn project(facet: &Facet, resource: &Resource) -> String {
 }
 
 /// The facets one path through [`decide`] read, and the decisions by their values.
-type Shape = (
-    Vec<Facet>,
-    HashMap<Vec<String>, Decision, foldhash::fast::RandomState>,
-);
+type Shape = (Vec<Facet>, crate::FastMap<Vec<String>, Decision>);
 
 /// How many different sets of facets one cache keeps (a rule reads different facets only on
 /// different paths through it: a few), and how many decisions per set.
@@ -194,7 +190,7 @@ impl DecisionCache {
             }
             Some(_) => {}
             None if room => {
-                let mut decisions = HashMap::default();
+                let mut decisions = crate::FastMap::default();
                 decisions.insert(key, decision.clone());
                 self.shapes.push((facets, decisions));
             }
