@@ -648,6 +648,18 @@ mod raw {
         Ok((unescape(text.get(at..end).ok_or(MALFORMED)?)?, end))
     }
 
+    /// Steps `at` past what follows a member or an element: a `,` (`Some(true)`: another one
+    /// comes) or the closing `close` (`Some(false)`); `None` when it is neither.
+    fn past_separator(bytes: &[u8], at: &mut usize, close: u8) -> Option<bool> {
+        let more = match bytes.get(*at) {
+            Some(b',') => true,
+            Some(&b) if b == close => false,
+            _ => return None,
+        };
+        *at += 1;
+        Some(more)
+    }
+
     impl Serialize for Raw<'_> {
         /// As `serde_json::Value` serializes the value the text spells, reading the text once
         /// (each value moves `at` past itself). Maps and sequences are given a length only when
@@ -673,13 +685,8 @@ mod raw {
                             let value = Raw::at(text, next + 1);
                             map.serialize_entry(&key, &value)?;
                             at = value.at.get();
-                            match bytes.get(at) {
-                                Some(b',') => at += 1,
-                                Some(b'}') => {
-                                    at += 1;
-                                    break;
-                                }
-                                _ => return Err(malformed()),
+                            if !past_separator(bytes, &mut at, b'}').ok_or_else(malformed)? {
+                                break;
                             }
                         }
                     }
@@ -697,13 +704,8 @@ mod raw {
                             let element = Raw::at(text, at);
                             seq.serialize_element(&element)?;
                             at = element.at.get();
-                            match bytes.get(at) {
-                                Some(b',') => at += 1,
-                                Some(b']') => {
-                                    at += 1;
-                                    break;
-                                }
-                                _ => return Err(malformed()),
+                            if !past_separator(bytes, &mut at, b']').ok_or_else(malformed)? {
+                                break;
                             }
                         }
                     }
