@@ -353,7 +353,11 @@ impl ArmMock {
 
     /// Starts a mock that waits `delay` before every answer (injected latency).
     pub async fn start_with_delay(delay: Duration) -> Self {
-        let server = MockServer::start().await;
+        // A server of its own, not one from wiremock's pool: a pooled server recycled from a
+        // test that just ended (tests of one binary run in parallel) now and then dropped the
+        // first requests of the next test on it, which the client then retried (3 runs in 40
+        // of tests/scope.rs under load; none in 140 with servers of their own).
+        let server = MockServer::builder().start().await;
         let unmatched = Arc::new(Mutex::new(Vec::new()));
         Mock::given(wiremock::matchers::any())
             .respond_with(Fallback {

@@ -95,7 +95,7 @@ async fn odata_next_link_posts_again_with_the_same_body() {
 #[tokio::test]
 async fn odata_next_link_guards() {
     let mock = ArmMock::start().await;
-    let other = MockServer::start().await;
+    let other = MockServer::builder().start().await;
     Mock::given(any())
         .respond_with(ResponseTemplate::new(200).set_body_json(json!({"value": []})))
         .mount(&other)

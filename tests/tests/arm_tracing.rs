@@ -44,7 +44,7 @@ impl tracing::Subscriber for Recorder {
 async fn one_debug_event_per_attempt_without_secrets() {
     let recorder = Recorder::default();
     let _guard = tracing::dispatcher::set_default(&tracing::Dispatch::new(recorder.clone()));
-    let server = MockServer::start().await;
+    let server = MockServer::builder().start().await;
     Mock::given(path("/x"))
         .respond_with(
             ResponseTemplate::new(429)

@@ -34,13 +34,13 @@ async fn loopback_requests_bypass_the_proxy() {
         child(&endpoint).await;
         return;
     }
-    let endpoint = MockServer::start().await;
+    let endpoint = MockServer::builder().start().await;
     Mock::given(any())
         .respond_with(ResponseTemplate::new(200).set_body_json(json!({"via": "endpoint"})))
         .mount(&endpoint)
         .await;
     // A "proxy" that answers anything (a proxied plain-http request arrives here).
-    let proxy = MockServer::start().await;
+    let proxy = MockServer::builder().start().await;
     Mock::given(any())
         .respond_with(ResponseTemplate::new(200).set_body_json(json!({"via": "proxy"})))
         .mount(&proxy)
