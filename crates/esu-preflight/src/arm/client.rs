@@ -7,7 +7,9 @@ use crate::arm::{
     cloud::{Cloud, token_scope},
     credential::error_chain,
     error::{ApiError, ArmError, Result},
-    pacing::{Pacer, PacingPolicy, PacingSettings, Quota, ThrottleScope, Ticket, WindowQuota},
+    pacing::{
+        Admission, Pacer, PacingPolicy, PacingSettings, Quota, ThrottleScope, Ticket, WindowQuota,
+    },
     retry::{GiveUp, Operation, RetryPolicy, RetrySettings, is_connection_refused},
     stream::{BodySink, PageSplitter, StreamPolicy},
 };
@@ -573,6 +575,7 @@ impl ArmClient {
         let splitter = Arc::new(Mutex::new(first));
         let sink = BodySink(splitter.clone());
         let mut pages = 0usize;
+        let mut slot = None;
         loop {
             if pages >= self.inner.max_pages {
                 return Err(ArmError::TooManyPages {
@@ -580,7 +583,9 @@ impl ArmClient {
                 });
             }
             seen.insert(url.as_str().to_owned());
-            let (request, status, _) = self.send(op, method, url, body, Some(sink.clone())).await?;
+            let (request, status, _) = self
+                .send_in(op, method, url, body, Some(sink.clone()), &mut slot)
+                .await?;
             pages += 1;
             let mut split = splitter.lock().unwrap_or_else(|e| e.into_inner());
             let start = split.page_start();
@@ -614,6 +619,7 @@ impl ArmClient {
         let mut seen = HashSet::new();
         let mut items = Vec::new();
         let mut pages = 0usize;
+        let mut slot = None;
         loop {
             if pages >= self.inner.max_pages {
                 return Err(ArmError::TooManyPages {
@@ -621,7 +627,7 @@ impl ArmClient {
                 });
             }
             let (request, status, bytes) = self
-                .send(op, Method::Post, url.clone(), Some(&body), None)
+                .send_in(op, Method::Post, url.clone(), Some(&body), None, &mut slot)
                 .await?;
             pages += 1;
             let page: GraphPage<T> = decode(&request, status, &bytes)?;
@@ -741,6 +747,21 @@ impl ArmClient {
         body: Option<&serde_json::Value>,
         sink: Option<BodySink>,
     ) -> Result<(String, u16, azure_core::Bytes)> {
+        self.send_in(op, method, url, body, sink, &mut None).await
+    }
+
+    /// Like [`ArmClient::send`], in `slot`: the concurrency permits of a list's earlier page,
+    /// kept for its next (a page in the same scope only waits for its quota, not for a permit
+    /// again behind every request queued since: a long list's pages go back to back).
+    async fn send_in<'s>(
+        &'s self,
+        op: &Arc<Operation>,
+        method: Method,
+        url: Url,
+        body: Option<&serde_json::Value>,
+        sink: Option<BodySink>,
+        slot: &mut Option<(ThrottleScope, Admission<'s>)>,
+    ) -> Result<(String, u16, azure_core::Bytes)> {
         let label = format!("{} {}", method_name(method), url.path());
         let read_only_post = method == Method::Post && is_read_only_post(url.path());
         if method == Method::Post && !self.inner.allow_writes && !read_only_post {
@@ -750,11 +771,23 @@ impl ArmClient {
         let scope = ThrottleScope::of(method == Method::Post, url.path());
         // The quotas count reads: GETs and the POSTs that only read.
         let paced = matches!(method, Method::Get | Method::Head) || read_only_post;
-        let _admission = self
-            .inner
-            .pacer
-            .admit(&scope, paced, op.deadline, &label)
-            .await?;
+        match slot {
+            Some((held, _)) if *held == scope => {
+                if paced {
+                    self.inner.pacer.take(&scope, op.deadline, &label).await?;
+                }
+            }
+            _ => {
+                // A slot of another scope is given back before one of this scope is waited for.
+                *slot = None;
+                let admission = self
+                    .inner
+                    .pacer
+                    .admit(&scope, paced, op.deadline, &label)
+                    .await?;
+                *slot = Some((scope.clone(), admission));
+            }
+        }
         let mut request = Request::new(url, method);
         request.insert_header(ACCEPT, "application/json");
         if let Some(body) = body {

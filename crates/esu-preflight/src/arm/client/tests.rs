@@ -574,6 +574,66 @@ async fn concurrency_is_bounded() {
 }
 
 #[tokio::test]
+async fn a_lists_next_page_keeps_its_slot_ahead_of_queued_requests() {
+    // One request in flight per subscription: a GET asked for while the list's first page is
+    // on its way waits for the whole list, not in between its pages (a long list's pages go
+    // back to back, as on the critical path of a fleet's machine list).
+    let server = MockServer::start().await;
+    let base = server.uri();
+    let slow = |body: Value| {
+        ResponseTemplate::new(200)
+            .set_body_json(body)
+            .set_delay(Duration::from_millis(150))
+    };
+    let list = "/subscriptions/s1/providers/Microsoft.HybridCompute/machines";
+    Mock::given(path(list))
+        .and(query_param("$skiptoken", "2"))
+        .respond_with(slow(json!({"value": [3], "nextLink": null})))
+        .mount(&server)
+        .await;
+    Mock::given(path(list))
+        .respond_with(slow(json!({
+            "value": [1, 2],
+            "nextLink": format!("{base}{list}?api-version={V}&$skiptoken=2"),
+        })))
+        .mount(&server)
+        .await;
+    Mock::given(path("/subscriptions/s1/resourceGroups/rg"))
+        .respond_with(slow(json!(7)))
+        .mount(&server)
+        .await;
+    let c = client(&server, |o| o.concurrency = 1);
+    let listing = c.list::<u32>(list, V);
+    let other = async {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        c.get::<u32>("/subscriptions/s1/resourceGroups/rg", V).await
+    };
+    let (items, got) = futures::join!(listing, other);
+    assert_eq!(items.unwrap(), [1, 2, 3]);
+    assert_eq!(got.unwrap(), 7);
+    let order: Vec<String> = requests(&server)
+        .await
+        .iter()
+        .map(|r| {
+            let skip = r.url.query_pairs().find(|(k, _)| k == "$skiptoken");
+            format!(
+                "{}{}",
+                r.url.path(),
+                skip.map(|(_, v)| format!(" page {v}")).unwrap_or_default()
+            )
+        })
+        .collect();
+    assert_eq!(
+        order,
+        [
+            list.to_owned(),
+            format!("{list} page 2"),
+            "/subscriptions/s1/resourceGroups/rg".to_owned(),
+        ]
+    );
+}
+
+#[tokio::test]
 async fn token_is_cached_fetched_once_and_cleared_on_401() {
     let server = MockServer::start().await;
     Mock::given(path("/unauth"))
