@@ -185,24 +185,48 @@ async fn gather_fills_every_access_and_policy_fact_each_url_once() {
         serde_json::json!([])
     );
 
-    // The requests: role assignments filtered to the caller, the pre-checks at the groups with
-    // what would be created.
+    // The requests: role and policy assignments and exemptions listed once for the
+    // subscription and its groups (everything at, above and below it; role assignments
+    // filtered to the caller), deny assignments at each scope; the pre-checks at the groups
+    // with what would be created.
     let received = mock.received().await;
-    let role_queries: Vec<String> = received
-        .iter()
-        .filter(|r| r.url.path().ends_with("/roleAssignments"))
-        .map(|r| {
-            r.url
-                .query_pairs()
-                .find(|(k, _)| k == "$filter")
-                .map(|(_, v)| v.into_owned())
-                .unwrap_or_default()
-        })
-        .collect();
-    assert_eq!(role_queries.len(), 3, "the subscription and two groups");
-    for filter in role_queries {
-        assert_eq!(filter, format!("atScope() and assignedTo('{CALLER_OID}')"));
-    }
+    let lists = |tail: &str| -> Vec<(String, String)> {
+        received
+            .iter()
+            .filter(|r| r.url.path().ends_with(tail))
+            .map(|r| {
+                let filter = r.url.query_pairs().find(|(k, _)| k == "$filter");
+                (
+                    r.url.path().trim_end_matches(tail).to_owned(),
+                    filter.map(|(_, v)| v.into_owned()).unwrap_or_default(),
+                )
+            })
+            .collect()
+    };
+    let sub_only = |filter: &str| vec![(sub_scope(SUB), filter.to_owned())];
+    assert_eq!(
+        lists("/providers/Microsoft.Authorization/roleAssignments"),
+        sub_only(&format!("assignedTo('{CALLER_OID}')"))
+    );
+    assert_eq!(
+        lists("/providers/Microsoft.Authorization/policyAssignments"),
+        sub_only("")
+    );
+    assert_eq!(
+        lists("/providers/Microsoft.Authorization/policyExemptions"),
+        sub_only("")
+    );
+    let mut denies = lists("/providers/Microsoft.Authorization/denyAssignments");
+    denies.sort();
+    let at = |scope: String| (scope, "atScope()".to_owned());
+    assert_eq!(
+        denies,
+        [
+            at(sub_scope(SUB)),
+            at(format!("{}/resourceGroups/rg-arc", sub_scope(SUB))),
+            at(format!("{}/resourceGroups/rg-esu", sub_scope(SUB))),
+        ]
+    );
     let prechecks: Vec<(String, Value)> = received
         .iter()
         .filter(|r| r.url.path().ends_with("/checkPolicyRestrictions"))
@@ -251,24 +275,21 @@ async fn gather_fills_every_access_and_policy_fact_each_url_once() {
 }
 
 #[tokio::test]
-async fn an_opaque_token_names_no_caller_and_reads_assignments_at_scope() {
+async fn an_opaque_token_names_no_caller_and_reads_every_role_assignment() {
     let mock = ArmMock::start().await;
     mock.healthy(SUB).await;
     let snapshot = gather_with(client(&mock), LicensePlan::new()).await;
     assert_eq!(snapshot.caller, None);
-    let filters: Vec<String> = mock
+    let queries: Vec<String> = mock
         .received()
         .await
         .iter()
         .filter(|r| r.url.path().ends_with("/roleAssignments"))
-        .filter_map(|r| {
-            r.url
-                .query_pairs()
-                .find(|(k, _)| k == "$filter")
-                .map(|(_, v)| v.into_owned())
-        })
+        .map(|r| r.url.query().unwrap_or_default().to_owned())
         .collect();
-    assert_eq!(filters, ["atScope()"]);
+    // No object id to filter on: the subscription's whole list (kept: those that apply).
+    assert_eq!(queries.len(), 1);
+    assert!(!queries[0].contains("filter"), "{queries:?}");
     assert!(!snapshot.to_json_pretty().contains(TOKEN));
     // Nothing is assigned: the lists are read and empty; Resource Graph named no group.
     let sub = &snapshot.subscriptions[0];
@@ -676,4 +697,176 @@ async fn a_link_to_a_machine_in_another_subscription_is_checked_there() {
         sent[0]["resourceDetails"]["resourceContent"]["location"], "westeurope",
         "the machine's own location"
     );
+}
+
+/// The subscription's permissions, and the ESU-deny built-in the tests below assign.
+async fn permissions_and_deny_definition(mock: &ArmMock) {
+    mock.permissions(SUB, permissions_owner()).await;
+    mock.definition(
+        policies::DENY_ESU_LICENSE,
+        esu_preflight_tests::builtin_policy_json("GuestConfiguration_ArcESU_Deny.json"),
+    )
+    .await;
+}
+
+/// The subscription's one list of role assignments, of policy assignments and of exemptions
+/// (everything at, above and below it) is split by scope: each scope keeps what was made at it
+/// or above it — what its own `atScope()` list would have — and nothing made at another group
+/// or at a resource below it.
+#[tokio::test]
+async fn the_subscriptions_lists_are_split_by_scope() {
+    let mock = ArmMock::start().await;
+    estate(&mock).await;
+    permissions_and_deny_definition(&mock).await;
+    let sub = sub_scope(SUB);
+    let rg = |name: &str| format!("{sub}/resourceGroups/{name}");
+    let machine = machine_id(SUB);
+    let mg = esu_preflight_tests::management_group_scope("mg-corp");
+    let scopes = [
+        ("at-mg", mg.clone()),
+        ("at-sub", sub.clone()),
+        ("at-rg-esu", rg("rg-esu")),
+        // Case and a trailing slash do not matter.
+        ("at-rg-arc", format!("{}/", rg("RG-ARC"))),
+        ("at-rg-other", rg("rg-other")),
+        ("at-rg-es", rg("rg-es")),
+        ("at-machine", machine.clone()),
+    ];
+    let role = esu_preflight_tests::role_definition_id(SUB, roles::CONTRIBUTOR);
+    mock.definition(
+        &role,
+        esu_preflight_tests::builtin_role_json("Contributor.json", &role),
+    )
+    .await;
+    mock.role_assignments(
+        SUB,
+        scopes
+            .iter()
+            .map(|(name, scope)| {
+                esu_preflight_tests::role_assignment_json(scope, name, &role, CALLER_OID)
+            })
+            .collect(),
+    )
+    .await;
+    mock.policy_assignments(
+        SUB,
+        scopes
+            .iter()
+            .map(|(name, scope)| {
+                esu_preflight_tests::policy_assignment_json(
+                    scope,
+                    name,
+                    policies::DENY_ESU_LICENSE,
+                    json!({}),
+                    "Default",
+                )
+            })
+            .collect(),
+    )
+    .await;
+    let exemption = |name: &str, scope: &str| {
+        json!({
+            "id": format!("{scope}/providers/Microsoft.Authorization/policyExemptions/{name}"),
+            "name": name,
+            "type": "Microsoft.Authorization/policyExemptions",
+            "properties": {
+                "policyAssignmentId": format!("{sub}/providers/Microsoft.Authorization/policyAssignments/at-sub"),
+                "exemptionCategory": "Waiver",
+            },
+        })
+    };
+    mock.policy_exemptions(
+        SUB,
+        scopes
+            .iter()
+            .map(|(name, scope)| exemption(name, scope))
+            .collect(),
+    )
+    .await;
+    let snapshot = gather_with(caller_client(&mock), plan()).await;
+    mock.assert_no_url_requested_twice().await;
+    let names = |fact: &Option<Fact<Vec<Value>>>| -> Vec<String> {
+        value(fact)
+            .iter()
+            .map(|item| item["name"].as_str().unwrap_or_default().to_owned())
+            .collect()
+    };
+    let subscription = &snapshot.subscriptions[0];
+    let expected: [(&esu_preflight::snapshot::ScopeAuthorization, &[&str]); 3] = [
+        (&subscription.authorization, &["at-mg", "at-sub"]),
+        (
+            &group(subscription, "rg-esu").authorization,
+            &["at-mg", "at-sub", "at-rg-esu"],
+        ),
+        (
+            &group(subscription, "rg-arc").authorization,
+            &["at-mg", "at-sub", "at-rg-arc"],
+        ),
+    ];
+    for (authorization, kept) in expected {
+        assert_eq!(names(&authorization.role_assignments), kept);
+        assert_eq!(names(&authorization.policy_assignments), kept);
+        assert_eq!(names(&authorization.policy_exemptions), kept);
+    }
+}
+
+/// A caller who may not list the whole subscription's policy assignments still gets each
+/// group's: its own `atScope()` list is read instead, and the subscription's says why not.
+#[tokio::test]
+async fn a_forbidden_subscription_list_falls_back_to_each_groups_own() {
+    let mock = ArmMock::start().await;
+    estate(&mock).await;
+    permissions_and_deny_definition(&mock).await;
+    let sub = sub_scope(SUB);
+    let at_group = esu_preflight_tests::policy_assignment_json(
+        &format!("{sub}/resourceGroups/rg-esu"),
+        "deny-in-rg-esu",
+        policies::DENY_ESU_LICENSE,
+        json!({}),
+        "Default",
+    );
+    mock.policy_assignments(SUB, vec![at_group]).await;
+    mock.mount(
+        wiremock::Mock::given(wiremock::matchers::method("GET"))
+            .and(wiremock::matchers::path(format!(
+                "{sub}/providers/Microsoft.Authorization/policyAssignments"
+            )))
+            .respond_with(mock.json(
+                403,
+                esu_preflight_tests::authorization_failed(
+                    "Microsoft.Authorization/policyAssignments/read",
+                    &sub,
+                ),
+            ))
+            .with_priority(1),
+    )
+    .await;
+    let snapshot = gather_with(caller_client(&mock), plan()).await;
+    let subscription = &snapshot.subscriptions[0];
+    let reason = subscription
+        .authorization
+        .policy_assignments
+        .as_ref()
+        .and_then(Fact::unavailable)
+        .expect("the subscription's list is forbidden");
+    assert_eq!(reason.kind, UnavailableKind::Forbidden);
+    let kept: Vec<&str> = value(
+        &group(subscription, "rg-esu")
+            .authorization
+            .policy_assignments,
+    )
+    .iter()
+    .map(|a| a["name"].as_str().unwrap_or_default())
+    .collect();
+    assert_eq!(kept, ["deny-in-rg-esu"]);
+    let group_lists = mock
+        .received()
+        .await
+        .iter()
+        .filter(|r| {
+            r.url.path().ends_with("/policyAssignments")
+                && r.url.path().contains("/resourceGroups/")
+        })
+        .count();
+    assert_eq!(group_lists, 2, "rg-esu's and rg-arc's own lists");
 }

@@ -14,9 +14,12 @@
 //!    ESU licenses and Arc machines (through ARM lists, or Resource Graph queries over batches
 //!    of subscriptions: [`Inventory`]), patch-policy states, the management groups above it (one
 //!    Resource Graph query for all subscriptions), and at the subscription and at each resource
-//!    group that matters (see below) the group itself, the caller's permissions there, role
-//!    assignments (`atScope() and assignedTo('{oid}')`, or `atScope()` when the token names no
-//!    object id), deny assignments, policy assignments and policy exemptions (`atScope()`);
+//!    group that matters (see below) the group itself, the caller's permissions there and its
+//!    deny assignments (`atScope()`), and what applies there of the subscription's role
+//!    assignments (`assignedTo('{oid}')`, or all when the token names no object id), policy
+//!    assignments and policy exemptions — each of the three one list per subscription, of
+//!    everything at, above and below it, kept for each scope when made at it or above (what its
+//!    `atScope()` list has); a caller who may not read one gets each scope's own list instead;
 //! 2. what round 1 names: each role definition of the caller's role assignments, each policy
 //!    (set) definition the policy assignments reference — read once for the whole tenant into
 //!    [`TenantSnapshot`]; the service's dry runs of the plan
@@ -537,7 +540,7 @@ async fn gather_subscription(run: &Run, sub: &str) -> Result<SubscriptionSnapsho
     };
     let authorization = async {
         if run.read_estate {
-            authorization(run, &sub_scope).await
+            authorization(run, sub, &sub_scope).await
         } else {
             Ok(ScopeAuthorization::default())
         }
@@ -620,7 +623,7 @@ async fn gather_resource_group(
     let permissions = catalog::permissions(&scope);
     let authorization = async {
         if run.read_estate {
-            authorization(run, &scope).await
+            authorization(run, sub, &scope).await
         } else {
             Ok(ScopeAuthorization::default())
         }
@@ -761,19 +764,26 @@ fn readable<T>(result: Result<Arc<T>, ArmError>) -> Result<Option<Arc<T>>, ArmEr
     }
 }
 
-/// The access and policy facts at `scope` (a subscription or resource group id), and the
-/// tenant-wide definitions they name.
-async fn authorization(run: &Run, scope: &str) -> Result<ScopeAuthorization, ArmError> {
+/// The access and policy facts at `scope` (subscription `sub` or one of its resource groups),
+/// and the tenant-wide definitions they name.
+///
+/// Role and policy assignments and policy exemptions come from one list of each per
+/// subscription, of everything at, above and below it ([`applying`]): a fleet's hundreds of
+/// resource groups cost no more requests than one. Deny assignments are listed at each scope
+/// (`atScope()`): what their list answers without a filter is not documented.
+async fn authorization(run: &Run, sub: &str, scope: &str) -> Result<ScopeAuthorization, ArmError> {
     let reads = &*run.reads;
     let roles = async {
-        let mut list = catalog::role_assignments(scope);
+        let (mut wide, mut narrow) = (
+            catalog::role_assignments_within(sub),
+            catalog::role_assignments(scope),
+        );
         if let Some(caller) = &run.caller {
-            list = list.with_query(
-                "$filter",
-                &format!("atScope() and assignedTo('{}')", caller.object_id),
-            );
+            let assigned = format!("assignedTo('{}')", caller.object_id);
+            wide = wide.with_query("$filter", &assigned);
+            narrow = narrow.with_query("$filter", &format!("atScope() and {assigned}"));
         }
-        let result = reads.list(list).await;
+        let result = applying(run, scope, wide, narrow, |_| true).await;
         if let Ok(assignments) = &result {
             let ids = referenced(assignments, "roleDefinitionId");
             try_all(ids.iter().map(|id| run.tenant.read(Kind::Role, reads, id))).await?;
@@ -781,7 +791,14 @@ async fn authorization(run: &Run, scope: &str) -> Result<ScopeAuthorization, Arm
         fact(result)
     };
     let policies = async {
-        let result = reads.list(catalog::policy_assignments(scope)).await;
+        let result = applying(
+            run,
+            scope,
+            catalog::policy_assignments_within(sub),
+            catalog::policy_assignments(scope),
+            |_| true,
+        )
+        .await;
         if let Ok(assignments) = &result {
             let mut ids = referenced(assignments, "policyDefinitionId");
             // Initiatives first: their chain is a request longer (the members), so they ask
@@ -795,13 +812,76 @@ async fn authorization(run: &Run, scope: &str) -> Result<ScopeAuthorization, Arm
         roles,
         reads.list(catalog::deny_assignments(scope)),
         policies,
-        exemptions(run, scope),
+        exemptions(run, sub, scope),
     );
     Ok(ScopeAuthorization {
         role_assignments: Some(roles?),
         deny_assignments: Some(fact(denies)?),
         policy_assignments: Some(policies?),
         policy_exemptions: Some(exemptions?),
+    })
+}
+
+/// The items that apply at `scope` — made at it or above it, as its `atScope()` list has them
+/// — out of `wide`, the subscription's list of everything at, above and below it (read once
+/// for the subscription and all its groups). When `wide` cannot be read (not fatally) and
+/// `fall_back` says so for its error, `narrow` (`scope`'s own `atScope()` list) is read
+/// instead: a caller who may read a resource group but not the whole subscription still gets
+/// the group's facts.
+async fn applying(
+    run: &Run,
+    scope: &str,
+    wide: ArmList<Value>,
+    narrow: ArmList<Value>,
+    fall_back: fn(&ArmError) -> bool,
+) -> Result<Arc<Vec<Value>>, ArmError> {
+    match run.reads.list(wide).await {
+        Ok(all) => {
+            let scope = scope.trim_end_matches('/').to_ascii_lowercase();
+            Ok(Arc::new(
+                all.iter()
+                    .filter(|item| applies_at(item, &scope))
+                    .cloned()
+                    .collect(),
+            ))
+        }
+        Err(error) if error.is_fatal() || !fall_back(&error) => Err(error),
+        Err(_) => run.reads.list(narrow).await,
+    }
+}
+
+/// Whether an authorization item (a role or policy assignment, an exemption) made at its scope
+/// applies at `scope` (lower-case, no trailing `/`): it was made there or above (a management
+/// group, the tenant root, the subscription, the group). An item whose scope cannot be told is
+/// kept: dropping a Deny assignment by mistake would be a false pass.
+fn applies_at(item: &Value, scope: &str) -> bool {
+    let Some(made_at) = item_scope(item) else {
+        return true;
+    };
+    let made_at = made_at.trim_end_matches('/');
+    if !made_at.starts_with("/subscriptions/") {
+        // A management group above the subscription, or the tenant root: the subscription's
+        // list names only those it is below.
+        return true;
+    }
+    scope == made_at || (scope.starts_with(made_at) && scope[made_at.len()..].starts_with('/'))
+}
+
+/// The scope (lower-case) an authorization item was made at: its `id` up to the last
+/// `/providers/Microsoft.Authorization/` (empty for the tenant root), else its
+/// `properties.scope`.
+fn item_scope(item: &Value) -> Option<String> {
+    const MARK: &str = "/providers/microsoft.authorization/";
+    let from_id = item.get("id").and_then(Value::as_str).and_then(|id| {
+        let id = id.to_ascii_lowercase();
+        let at = id.rfind(MARK)?;
+        Some(id[..at].to_owned())
+    });
+    from_id.or_else(|| {
+        item.get("properties")
+            .and_then(|p| p.get("scope"))
+            .and_then(Value::as_str)
+            .map(str::to_ascii_lowercase)
     })
 }
 
@@ -857,10 +937,19 @@ async fn policy_definition_chain(run: &Run, id: &str) -> Result<(), ArmError> {
     Ok(())
 }
 
-/// The policy exemptions at `scope`; an answer saying their preview API is not served here is
-/// recorded as [`EXEMPTIONS_API_MISSING`].
-async fn exemptions(run: &Run, scope: &str) -> Result<Fact<Vec<Value>>, ArmError> {
-    match run.reads.list(catalog::policy_exemptions(scope)).await {
+/// The policy exemptions at `scope` (subscription `sub` or one of its groups, see
+/// [`applying`]); an answer saying their preview API is not served here is recorded as
+/// [`EXEMPTIONS_API_MISSING`] (without asking again at `scope`: the API is missing there too).
+async fn exemptions(run: &Run, sub: &str, scope: &str) -> Result<Fact<Vec<Value>>, ArmError> {
+    let listed = applying(
+        run,
+        scope,
+        catalog::policy_exemptions_within(sub),
+        catalog::policy_exemptions(scope),
+        |error| !exemptions_api_missing(error),
+    )
+    .await;
+    match listed {
         Err(error) if !error.is_fatal() && exemptions_api_missing(&error) => {
             let mut reason = error.to_unavailable();
             reason.code = Some(EXEMPTIONS_API_MISSING.to_owned());

@@ -215,19 +215,20 @@ pub struct SubscriptionSnapshot {
 /// `None`: not read (an older snapshot, or gather was not asked for it).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct ScopeAuthorization {
-    /// The caller's role assignments that apply at this scope, inherited ones included
-    /// (`roleAssignments?$filter=atScope() and assignedTo('{objectId}')`).
+    /// The caller's role assignments that apply at this scope, inherited ones included: what
+    /// `roleAssignments?$filter=atScope() and assignedTo('{objectId}')` lists (gather reads the
+    /// subscription's list once and keeps, for each scope, those made at it or above).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub role_assignments: Option<Fact<Vec<serde_json::Value>>>,
     /// The deny assignments that apply at this scope (`denyAssignments?$filter=atScope()`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub deny_assignments: Option<Fact<Vec<serde_json::Value>>>,
-    /// The policy assignments that apply at this scope, management-group ones included
-    /// (`policyAssignments?$filter=atScope()`).
+    /// The policy assignments that apply at this scope, management-group ones included: what
+    /// `policyAssignments?$filter=atScope()` lists (read as the role assignments are).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub policy_assignments: Option<Fact<Vec<serde_json::Value>>>,
-    /// The policy exemptions that apply at this scope (`policyExemptions?$filter=atScope()`, a
-    /// preview API).
+    /// The policy exemptions that apply at this scope: what `policyExemptions?$filter=atScope()`
+    /// lists (a preview API; read as the role assignments are).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub policy_exemptions: Option<Fact<Vec<serde_json::Value>>>,
 }

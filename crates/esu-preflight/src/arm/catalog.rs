@@ -461,6 +461,23 @@ pub fn role_assignments(scope: &str) -> ArmList<Value> {
     )
 }
 
+/// `GET /subscriptions/{id}/providers/Microsoft.Authorization/roleAssignments`, without
+/// `atScope()`: the role assignments at, above **and below** the subscription (its resource
+/// groups' and resources' too), in one list for all of them; narrow it with
+/// [`ArmList::with_query`] (`$filter` = `assignedTo('{objectId}')`). Items raw.
+pub fn role_assignments_within(subscription_id: &str) -> ArmList<Value> {
+    ArmList::new(
+        Spec::get(
+            format!(
+                "{}/providers/Microsoft.Authorization/roleAssignments",
+                sub_path(subscription_id)
+            ),
+            api_version::RBAC,
+        ),
+        Paging::NextLink,
+    )
+}
+
 /// `GET {scope}/providers/Microsoft.Authorization/denyAssignments?$filter=atScope()`: deny
 /// assignments at and above `scope`. Items raw (`properties.permissions`, `principals`…).
 pub fn deny_assignments(scope: &str) -> ArmList<Value> {
@@ -499,6 +516,23 @@ pub fn policy_assignments(scope: &str) -> ArmList<Value> {
             api_version::POLICY,
         )
         .with_query("$filter", AT_SCOPE),
+        Paging::NextLink,
+    )
+}
+
+/// `GET /subscriptions/{id}/providers/Microsoft.Authorization/policyAssignments`, unfiltered:
+/// the policy assignments at, above **and below** the subscription ("as well as any applied to
+/// objects contained within the subscription", the API's reference says), in one list for the
+/// subscription and all its resource groups. Items raw.
+pub fn policy_assignments_within(subscription_id: &str) -> ArmList<Value> {
+    ArmList::new(
+        Spec::get(
+            format!(
+                "{}/providers/Microsoft.Authorization/policyAssignments",
+                sub_path(subscription_id)
+            ),
+            api_version::POLICY,
+        ),
         Paging::NextLink,
     )
 }
@@ -548,6 +582,22 @@ pub fn policy_exemptions(scope: &str) -> ArmList<Value> {
             api_version::POLICY_EXEMPTIONS,
         )
         .with_query("$filter", AT_SCOPE),
+        Paging::NextLink,
+    )
+}
+
+/// `GET /subscriptions/{id}/providers/Microsoft.Authorization/policyExemptions`, unfiltered:
+/// the policy exemptions at, above **and below** the subscription, in one list for the
+/// subscription and all its resource groups. Items raw.
+pub fn policy_exemptions_within(subscription_id: &str) -> ArmList<Value> {
+    ArmList::new(
+        Spec::get(
+            format!(
+                "{}/providers/Microsoft.Authorization/policyExemptions",
+                sub_path(subscription_id)
+            ),
+            api_version::POLICY_EXEMPTIONS,
+        ),
         Paging::NextLink,
     )
 }
