@@ -185,6 +185,15 @@ fn string_end(chunk: &[u8], mut i: usize, escape: &mut bool) -> Option<usize> {
     None
 }
 
+/// The longest prefix of `bytes` that is valid UTF-8.
+fn utf8_prefix(bytes: &[u8]) -> &str {
+    match std::str::from_utf8(bytes) {
+        Ok(text) => text,
+        // Up to `valid_up_to` the bytes are valid UTF-8: the second check cannot fail.
+        Err(error) => std::str::from_utf8(&bytes[..error.valid_up_to()]).unwrap_or_default(),
+    }
+}
+
 fn is_space(b: u8) -> bool {
     matches!(b, b' ' | b'\t' | b'\n' | b'\r')
 }
@@ -242,8 +251,21 @@ impl<T: DeserializeOwned> PageSplitter<T> {
     /// An item that opens with `{`, `[` or `"` at `chunk[i]`: decoded in place when it ends
     /// in this chunk (most do: the decoder finds its end, no scan), else scanned to its end
     /// (it goes on in the next chunk). Returns where it stopped.
-    fn whole_item(&mut self, chunk: &[u8], i: usize) -> usize {
-        let mut stream = serde_json::Deserializer::from_slice(&chunk[i..]).into_iter::<T>();
+    ///
+    /// `text` is the chunk's longest valid UTF-8 prefix, checked once for the chunk: the item
+    /// is decoded from it as text (no string is checked again); one that runs past it (a byte
+    /// that is not UTF-8, a character cut by the chunk's end) ends there as if cut off, and is
+    /// scanned, then decoded as bytes, which names what is wrong.
+    fn whole_item(&mut self, chunk: &[u8], text: &str, i: usize) -> usize {
+        let Some(rest) = text.get(i..) else {
+            self.state = State::Item {
+                depth: 0,
+                in_string: false,
+                escape: false,
+            };
+            return self.scan_item(chunk, i, i);
+        };
+        let mut stream = serde_json::Deserializer::from_str(rest).into_iter::<T>();
         match stream.next() {
             Some(Ok(item)) => {
                 self.items.push(item);
@@ -424,6 +446,7 @@ impl<T: DeserializeOwned + Send> Feed for PageSplitter<T> {
     }
 
     fn feed(&mut self, chunk: &[u8]) {
+        let text = utf8_prefix(chunk);
         let mut i = 0;
         while i < chunk.len() {
             let before = i;
@@ -462,7 +485,7 @@ impl<T: DeserializeOwned + Send> Feed for PageSplitter<T> {
                         self.fail("',' or ']' expected after a list item", before);
                         chunk.len()
                     } else if matches!(b, b'{' | b'[' | b'"') {
-                        self.whole_item(chunk, i)
+                        self.whole_item(chunk, text, i)
                     } else {
                         self.state = State::Item {
                             depth: 0,
