@@ -391,13 +391,8 @@ impl EvidenceBuilder {
         self.text.extend_from_slice(key.as_bytes());
         let key_range = start..self.text.len();
         let start = self.text.len();
-        if plain::needs_escape(key) {
-            Self::write(&mut self.text, &key);
-        } else {
-            self.text.push(b'"');
-            self.text.extend_from_slice(key.as_bytes());
-            self.text.push(b'"');
-        }
+        // The key as a JSON string: `write` takes the plain path when it needs no escape.
+        Self::write(&mut self.text, &key);
         self.text.push(b':');
         Self::write(&mut self.text, &value);
         let member = (key_range, start..self.text.len());

@@ -258,12 +258,7 @@ impl<T: DeserializeOwned> PageSplitter<T> {
     /// scanned, then decoded as bytes, which names what is wrong.
     fn whole_item(&mut self, chunk: &[u8], text: &str, i: usize) -> usize {
         let Some(rest) = text.get(i..) else {
-            self.state = State::Item {
-                depth: 0,
-                in_string: false,
-                escape: false,
-            };
-            return self.scan_item(chunk, i, i);
+            return self.scan_new_item(chunk, i);
         };
         let mut stream = serde_json::Deserializer::from_str(rest).into_iter::<T>();
         match stream.next() {
@@ -281,14 +276,7 @@ impl<T: DeserializeOwned> PageSplitter<T> {
                 chunk.len()
             }
             // Cut off by the end of the chunk: scanned to its end, then decoded.
-            _ => {
-                self.state = State::Item {
-                    depth: 0,
-                    in_string: false,
-                    escape: false,
-                };
-                self.scan_item(chunk, i, i)
-            }
+            _ => self.scan_new_item(chunk, i),
         }
     }
 
@@ -371,6 +359,17 @@ impl<T: DeserializeOwned> PageSplitter<T> {
         }
         self.envelope.extend_from_slice(&chunk[from..]);
         chunk.len()
+    }
+
+    /// Scans the item that begins at `chunk[i]` to its end (the decoder did not, or was not
+    /// asked to, find it); returns where it stopped.
+    fn scan_new_item(&mut self, chunk: &[u8], i: usize) -> usize {
+        self.state = State::Item {
+            depth: 0,
+            in_string: false,
+            escape: false,
+        };
+        self.scan_item(chunk, i, i)
     }
 
     /// Scans an item from `chunk[i..]` (`start`: where it began in this chunk); returns where
@@ -487,12 +486,7 @@ impl<T: DeserializeOwned + Send> Feed for PageSplitter<T> {
                     } else if matches!(b, b'{' | b'[' | b'"') {
                         self.whole_item(chunk, text, i)
                     } else {
-                        self.state = State::Item {
-                            depth: 0,
-                            in_string: false,
-                            escape: false,
-                        };
-                        self.scan_item(chunk, i, i)
+                        self.scan_new_item(chunk, i)
                     }
                 }
             };
